@@ -1,0 +1,25 @@
+//! zerodrop: prove a Kubernetes rollout drops zero requests.
+//!
+//! # Layout
+//!
+//! Two flows meet only in `analysis`:
+//!
+//! ```text
+//!   plan ──► load ──► record ─────────────┐
+//!     │                                    ├──► analysis ──► gate ──► report
+//!     └────► cluster ──► timeline ────────┘
+//! ```
+//!
+//! - [`clock`]: the run's one clock; request records and cluster events share its axis.
+//! - [`load`]: the open-model load engine. Knows nothing of Kubernetes.
+//! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
+//! - [`cluster`]: the `Cluster` trait and its lifecycle event type; local and kube runtimes.
+//! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
+//! - [`exit`]: the exit codes of the CI contract.
+
+pub mod clock;
+pub mod cluster;
+pub mod exit;
+pub mod load;
+pub mod record;
+pub mod timeline;

@@ -1,0 +1,20 @@
+//! The load engine: an open-model, constant-arrival-rate HTTP generator (and a closed-loop
+//! capacity mode). It knows nothing of Kubernetes: it takes a [`LoadSpec`], a [`Sink`] for its
+//! records, a clock and a stop signal, and reports every request's outcome with its connection
+//! identity.
+//!
+//! - [`schedule`]: when each request is due (pure).
+//! - [`outcome`]: the outcome taxonomy and how transport errors map onto it.
+//! - [`conn`]: dialling, TLS, HTTP/1 and HTTP/2 connections with their identity.
+//! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
+//! - [`engine`]: drives the schedule under the in-flight cap.
+//!
+//! [`Sink`]: crate::record::Sink
+
+pub mod conn;
+pub mod engine;
+pub mod outcome;
+pub mod schedule;
+pub mod timer;
+
+pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};

@@ -1,0 +1,505 @@
+//! The recorder: turns the engine's stream of request records into what the rest of zerodrop
+//! reads — per-second buckets, per-phase and overall histograms, and a bounded log of failures.
+//!
+//! The engine knows nothing of this module's aggregates; it calls [`Sink::record`] once per
+//! request. Memory stays flat: a per-second bucket is encoded and its live histogram dropped
+//! once no request due in that second can still be in flight, and the failure log is bounded.
+//! Everything this module produces ([`Recorded`]) is mergeable without loss, for distributed
+//! runs: counts add, histograms are kept in their lossless encoding.
+//!
+//! Phases (baseline, rollout, settle, or load stages) are marked by whoever orchestrates the run
+//! through a [`PhaseMarks`] handle; a request belongs to the phase in force at its *due* time.
+
+mod hist;
+mod merge;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
+pub use merge::MergeError;
+
+use crate::clock::At;
+use crate::load::outcome::{ConnId, OutcomeClass};
+
+/// Everything known about one request when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// This generator's sequence number of the request (its schedule index).
+    pub seq: u64,
+    /// When the schedule said it must go out.
+    pub due: At,
+    /// When it actually went out (equal to `due` for a generator drop).
+    pub sent: At,
+    /// When its outcome was known.
+    pub end: At,
+    pub class: OutcomeClass,
+    /// The HTTP status, when a response arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The connection it used, when one was established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<ConnId>,
+    /// The address dialled, when no connection was established (connect failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialed: Option<SocketAddr>,
+    /// The error chain, for failures that are not HTTP statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The value of the identity header (`--pod-header`) last seen on this connection, before
+    /// or with this response: who answered, as the application itself says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Arc<str>>,
+}
+
+impl RequestRecord {
+    /// Latency from the due instant (coordinated-omission free).
+    pub fn latency(&self) -> Duration {
+        self.end.saturating_sub(self.due)
+    }
+
+    /// Service time from the actual send.
+    pub fn service_time(&self) -> Duration {
+        self.end.saturating_sub(self.sent)
+    }
+
+    /// How late the send was behind its due instant.
+    pub fn lateness(&self) -> Duration {
+        self.sent.saturating_sub(self.due)
+    }
+}
+
+/// Where the engine reports each finished request. Implementations aggregate; the engine never does.
+pub trait Sink {
+    fn record(&mut self, r: &RequestRecord);
+}
+
+/// Counts by outcome class, serialised as an object with every class name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts(pub [u64; OutcomeClass::COUNT]);
+
+impl Counts {
+    #[inline]
+    pub fn add(&mut self, class: OutcomeClass) {
+        self.0[class.index()] += 1;
+    }
+
+    pub fn get(&self, class: OutcomeClass) -> u64 {
+        self.0[class.index()]
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Every request the schedule asked for, sent or not.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Requests that were sent (everything but generator drops).
+    pub fn sent(&self) -> u64 {
+        self.total() - self.get(OutcomeClass::DroppedByGenerator)
+    }
+
+    pub fn ok(&self) -> u64 {
+        self.get(OutcomeClass::Ok)
+    }
+
+    /// Sent requests that did not succeed (generator drops are counted apart).
+    pub fn failed(&self) -> u64 {
+        self.sent() - self.ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (OutcomeClass, u64)> + '_ {
+        OutcomeClass::ALL.into_iter().map(|c| (c, self.get(c)))
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(OutcomeClass::COUNT))?;
+        for (c, n) in self.iter() {
+            m.serialize_entry(c.name(), &n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Counts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, u64>::deserialize(d)?;
+        let mut out = Counts::default();
+        for (k, v) in map {
+            let c = OutcomeClass::from_name(&k)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome class `{k}`")))?;
+            out.0[c.index()] = v;
+        }
+        Ok(out)
+    }
+}
+
+/// Statistics of one span of the run (a phase, or the whole run).
+#[derive(Clone, Debug, Default)]
+struct SpanAcc {
+    counts: Counts,
+    statuses: BTreeMap<u16, u64>,
+    latency: Hist,
+    service: Hist,
+    lateness: Hist,
+    first_due: Option<At>,
+    last_end: Option<At>,
+}
+
+impl SpanAcc {
+    #[inline]
+    fn add(&mut self, r: &RequestRecord) {
+        self.counts.add(r.class);
+        if let Some(s) = r.status {
+            *self.statuses.entry(s).or_default() += 1;
+        }
+        if r.class != OutcomeClass::DroppedByGenerator {
+            self.latency.record(r.latency().as_micros() as u64);
+            self.service.record(r.service_time().as_micros() as u64);
+            self.lateness.record(r.lateness().as_micros() as u64);
+        }
+        if self.first_due.is_none_or(|f| r.due < f) {
+            self.first_due = Some(r.due);
+        }
+        if self.last_end.is_none_or(|l| r.end > l) {
+            self.last_end = Some(r.end);
+        }
+    }
+
+    fn finish(&self, name: String, start: At, end: At) -> SpanStats {
+        SpanStats {
+            name,
+            start,
+            end,
+            counts: self.counts,
+            statuses: self.statuses.clone(),
+            latency: self.latency.summary(),
+            service_time: self.service.summary(),
+            send_lateness: self.lateness.summary(),
+            latency_hist: self.latency.encode(),
+            service_time_hist: self.service.encode(),
+            send_lateness_hist: self.lateness.encode(),
+        }
+    }
+}
+
+/// Statistics of one phase or of the whole run. Latency is measured from the due instant;
+/// service time from the actual send; send lateness is how far sends trailed their due instants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpanStats {
+    pub name: String,
+    /// Phase bounds on the run axis (requests are assigned by due time).
+    pub start: At,
+    pub end: At,
+    pub counts: Counts,
+    /// Responses by exact HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    pub latency: LatencySummary,
+    pub service_time: LatencySummary,
+    pub send_lateness: LatencySummary,
+    pub latency_hist: EncodedHist,
+    pub service_time_hist: EncodedHist,
+    pub send_lateness_hist: EncodedHist,
+}
+
+/// One second of the run, by due time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run's start.
+    pub second: u64,
+    pub counts: Counts,
+    pub latency: LatencySummary,
+    pub latency_hist: EncodedHist,
+    /// Failures in this second that the failure log could not keep.
+    #[serde(default)]
+    pub failures_not_kept: u64,
+}
+
+#[derive(Debug, Default)]
+struct SecondAcc {
+    counts: Counts,
+    latency: Hist,
+    failures_not_kept: u64,
+}
+
+/// A named phase beginning at an instant; it lasts until the next mark.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseMark {
+    pub at: At,
+    pub name: String,
+}
+
+/// Shared, append-only phase marks. The orchestrator marks phases; the recorder reads them
+/// without taking the lock on the hot path unless a mark was added since it last looked.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseMarks {
+    inner: Arc<PhaseMarksInner>,
+}
+
+#[derive(Debug, Default)]
+struct PhaseMarksInner {
+    version: AtomicU64,
+    marks: Mutex<Vec<PhaseMark>>,
+}
+
+impl PhaseMarks {
+    pub fn new() -> PhaseMarks {
+        PhaseMarks::default()
+    }
+
+    /// Begins phase `name` at the instant `now()` returns, read under the lock so no request
+    /// due after the mark can be recorded before the mark is visible.
+    pub fn begin(&self, name: &str, now: impl FnOnce() -> At) -> At {
+        let mut marks = self.inner.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let at = now().max(marks.last().map_or(At::ZERO, |m| m.at));
+        marks.push(PhaseMark {
+            at,
+            name: name.to_string(),
+        });
+        self.inner.version.fetch_add(1, Ordering::Release);
+        at
+    }
+
+    pub fn snapshot(&self) -> Vec<PhaseMark> {
+        self.inner
+            .marks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
+    }
+}
+
+/// Live figures for progress display, updated by the recorder, read from any thread.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub due: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+    pub in_flight: AtomicU64,
+    /// p99 latency so far in microseconds (refreshed once per second).
+    pub p99_us: AtomicU64,
+}
+
+/// Settings of the recorder.
+#[derive(Clone, Debug)]
+pub struct RecorderConfig {
+    /// Failures kept in full detail; later ones are only counted.
+    pub failure_log_limit: usize,
+    /// The longest a request can stay open after its due instant (timeouts plus slack), after
+    /// which its second is closed and encoded.
+    pub max_open: Duration,
+}
+
+/// Aggregates request records. Used from one thread (the engine's); see [`Recorder::finish`].
+pub struct Recorder {
+    config: RecorderConfig,
+    marks: PhaseMarks,
+    marks_seen: u64,
+    mark_cache: Vec<PhaseMark>,
+    phases: Vec<SpanAcc>,
+    overall: SpanAcc,
+    open: VecDeque<(u64, SecondAcc)>,
+    closed: Vec<Second>,
+    failures: Vec<RequestRecord>,
+    failures_not_kept: u64,
+    live: Arc<LiveStats>,
+    last_live_second: u64,
+}
+
+impl Recorder {
+    pub fn new(config: RecorderConfig, marks: PhaseMarks, live: Arc<LiveStats>) -> Recorder {
+        Recorder {
+            config,
+            marks,
+            marks_seen: u64::MAX,
+            mark_cache: Vec::new(),
+            phases: Vec::new(),
+            overall: SpanAcc::default(),
+            open: VecDeque::new(),
+            closed: Vec::new(),
+            failures: Vec::new(),
+            failures_not_kept: 0,
+            live,
+            last_live_second: 0,
+        }
+    }
+
+    pub fn live(&self) -> Arc<LiveStats> {
+        self.live.clone()
+    }
+
+    fn refresh_marks(&mut self) {
+        let v = self.marks.version();
+        if v != self.marks_seen {
+            self.mark_cache = self.marks.snapshot();
+            self.phases
+                .resize_with(self.mark_cache.len(), SpanAcc::default);
+            self.marks_seen = v;
+        }
+    }
+
+    /// Index of the phase in force at `due`, if any phase has begun by then.
+    fn phase_of(&self, due: At) -> Option<usize> {
+        let n = self.mark_cache.partition_point(|m| m.at <= due);
+        n.checked_sub(1)
+    }
+
+    fn second_acc(&mut self, second: u64) -> &mut SecondAcc {
+        if self.open.is_empty() {
+            self.open.push_back((second, SecondAcc::default()));
+        }
+        let front = self.open[0].0;
+        if second < front {
+            // Only a request that outlived `max_open` lands before the oldest open second; it
+            // gets a bucket of its own, merged with its closed twin in `finish`.
+            self.open.push_front((second, SecondAcc::default()));
+            return &mut self.open[0].1;
+        }
+        let idx = (second - front) as usize;
+        while self.open.len() <= idx {
+            let next = front + self.open.len() as u64;
+            self.open.push_back((next, SecondAcc::default()));
+        }
+        &mut self.open[idx].1
+    }
+
+    /// Closes every second that no in-flight request can still land in, given the newest due time.
+    fn close_old_seconds(&mut self, newest_due: At) {
+        let horizon = newest_due.minus(self.config.max_open).second();
+        while let Some((s, _)) = self.open.front() {
+            if *s + 1 >= horizon || self.open.len() == 1 {
+                break;
+            }
+            if let Some((s, acc)) = self.open.pop_front() {
+                self.closed.push(close_second(s, acc));
+            }
+        }
+    }
+
+    fn update_live(&mut self, r: &RequestRecord) {
+        let live = &self.live;
+        match r.class {
+            OutcomeClass::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
+            OutcomeClass::DroppedByGenerator => live.dropped.fetch_add(1, Ordering::Relaxed),
+            _ => live.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        let s = r.end.second();
+        if s != self.last_live_second {
+            self.last_live_second = s;
+            live.p99_us
+                .store(self.overall.latency.quantile(0.99), Ordering::Relaxed);
+        }
+    }
+
+    /// Ends recording: closes every second and phase. `end` is the run's end on the axis.
+    pub fn finish(mut self, end: At) -> Recorded {
+        self.refresh_marks();
+        while let Some((s, acc)) = self.open.pop_front() {
+            self.closed.push(close_second(s, acc));
+        }
+        self.closed.sort_by_key(|s| s.second);
+        self.closed = merge::merge_same_seconds(std::mem::take(&mut self.closed));
+        let mut phases = Vec::with_capacity(self.mark_cache.len());
+        for (i, mark) in self.mark_cache.iter().enumerate() {
+            let phase_end = self.mark_cache.get(i + 1).map_or(end, |m| m.at);
+            let acc = self.phases.get(i).cloned().unwrap_or_default();
+            phases.push(acc.finish(mark.name.clone(), mark.at, phase_end));
+        }
+        let start = self.mark_cache.first().map_or(At::ZERO, |m| {
+            m.at.min(self.overall.first_due.unwrap_or(m.at))
+        });
+        self.failures.sort_by_key(|f| (f.due, f.seq));
+        Recorded {
+            series: self.closed,
+            phases,
+            overall: self.overall.finish("overall".to_string(), start, end),
+            failures: self.failures,
+            failures_not_kept: self.failures_not_kept,
+        }
+    }
+}
+
+fn close_second(second: u64, acc: SecondAcc) -> Second {
+    Second {
+        second,
+        counts: acc.counts,
+        latency: acc.latency.summary(),
+        latency_hist: acc.latency.encode(),
+        failures_not_kept: acc.failures_not_kept,
+    }
+}
+
+impl Sink for Recorder {
+    #[inline]
+    fn record(&mut self, r: &RequestRecord) {
+        self.refresh_marks();
+        if let Some(p) = self.phase_of(r.due) {
+            self.phases[p].add(r);
+        }
+        self.overall.add(r);
+        let limit = self.config.failure_log_limit;
+        let keep = r.class.is_failure()
+            && r.class != OutcomeClass::DroppedByGenerator
+            && self.failures.len() < limit;
+        let not_kept = r.class.is_failure() && r.class != OutcomeClass::DroppedByGenerator && !keep;
+        {
+            let acc = self.second_acc(r.due.second());
+            acc.counts.add(r.class);
+            if r.class != OutcomeClass::DroppedByGenerator {
+                acc.latency.record(r.latency().as_micros() as u64);
+            }
+            if not_kept {
+                acc.failures_not_kept += 1;
+            }
+        }
+        if keep {
+            self.failures.push(r.clone());
+        } else if not_kept {
+            self.failures_not_kept += 1;
+        }
+        self.update_live(r);
+        self.close_old_seconds(r.due);
+    }
+}
+
+/// What a load run recorded: the input of analysis and reports, mergeable across generators.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// One entry per second of the run that had requests due, by due time.
+    pub series: Vec<Second>,
+    /// One entry per phase, in order.
+    pub phases: Vec<SpanStats>,
+    /// The whole run.
+    pub overall: SpanStats,
+    /// Failed requests in full detail, in due order, up to the log's limit.
+    pub failures: Vec<RequestRecord>,
+    /// Failures beyond the log's limit: counted, not kept.
+    pub failures_not_kept: u64,
+}
+
+impl Recorded {
+    pub fn phase(&self, name: &str) -> Option<&SpanStats> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+use super::*;
+
+fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRecord {
+    let due = At(due_ms * 1000);
+    RequestRecord {
+        seq,
+        due,
+        sent: due,
+        end: due.plus(Duration::from_millis(latency_ms)),
+        class,
+        status: match class {
+            OutcomeClass::Ok => Some(200),
+            OutcomeClass::Http5xx => Some(503),
+            _ => None,
+        },
+        conn: None,
+        dialed: None,
+        error: None,
+        identity: None,
+    }
+}
+
+fn recorder(limit: usize) -> (Recorder, PhaseMarks) {
+    let marks = PhaseMarks::new();
+    let r = Recorder::new(
+        RecorderConfig {
+            failure_log_limit: limit,
+            max_open: Duration::from_secs(2),
+        },
+        marks.clone(),
+        Arc::new(LiveStats::default()),
+    );
+    (r, marks)
+}
+
+#[test]
+fn requests_are_bucketed_by_the_second_they_were_due() {
+    let (mut r, _) = recorder(10);
+    r.record(&rec(0, 100, 5, OutcomeClass::Ok));
+    r.record(&rec(1, 900, 300, OutcomeClass::Ok)); // ends in second 1, due in second 0
+    r.record(&rec(2, 1_100, 5, OutcomeClass::Http5xx));
+    let out = r.finish(At(2_000_000));
+    assert_eq!(out.series.len(), 2);
+    assert_eq!(out.series[0].counts.ok(), 2);
+    assert_eq!(out.series[1].counts.get(OutcomeClass::Http5xx), 1);
+}
+
+#[test]
+fn a_request_belongs_to_the_phase_in_force_at_its_due_time() {
+    let (mut r, marks) = recorder(10);
+    marks.begin("baseline", || At(0));
+    marks.begin("rollout", || At(1_000_000));
+    r.record(&rec(0, 999, 2_000, OutcomeClass::Ok)); // due in baseline, ends in rollout
+    r.record(&rec(1, 1_000, 5, OutcomeClass::ConnectionReset));
+    let out = r.finish(At(3_000_000));
+    let baseline = out.phase("baseline").expect("baseline");
+    let rollout = out.phase("rollout").expect("rollout");
+    assert_eq!(baseline.counts.ok(), 1);
+    assert_eq!(baseline.counts.failed(), 0);
+    assert_eq!(rollout.counts.get(OutcomeClass::ConnectionReset), 1);
+    assert_eq!((baseline.start, baseline.end), (At(0), At(1_000_000)));
+    assert_eq!(rollout.end, At(3_000_000));
+}
+
+#[test]
+fn the_failure_log_is_bounded_and_counts_what_it_dropped() {
+    let (mut r, _) = recorder(3);
+    for i in 0..10 {
+        r.record(&rec(i, i * 10, 1, OutcomeClass::ConnectRefused));
+    }
+    let out = r.finish(At(1_000_000));
+    assert_eq!(out.failures.len(), 3);
+    assert_eq!(out.failures_not_kept, 7);
+    assert_eq!(out.series[0].failures_not_kept, 7);
+    assert_eq!(out.overall.counts.get(OutcomeClass::ConnectRefused), 10);
+}
+
+#[test]
+fn generator_drops_are_counted_but_neither_logged_nor_timed() {
+    let (mut r, _) = recorder(10);
+    r.record(&rec(0, 0, 0, OutcomeClass::DroppedByGenerator));
+    r.record(&rec(1, 1, 7, OutcomeClass::Ok));
+    let out = r.finish(At(1_000_000));
+    assert!(out.failures.is_empty());
+    assert_eq!(out.overall.counts.get(OutcomeClass::DroppedByGenerator), 1);
+    assert_eq!(out.overall.counts.failed(), 0);
+    assert_eq!(out.overall.latency.count, 1);
+}
+
+#[test]
+fn latency_is_measured_from_the_due_instant_and_service_time_from_the_send() {
+    let (mut r, _) = recorder(10);
+    let mut late = rec(0, 0, 1_000, OutcomeClass::Ok);
+    late.sent = At(900_000); // sent 900 ms late, answered 100 ms later
+    r.record(&late);
+    let out = r.finish(At(2_000_000));
+    assert!(
+        out.overall.latency.max_us >= 999_000,
+        "{:?}",
+        out.overall.latency
+    );
+    assert!(
+        out.overall.service_time.max_us <= 100_100,
+        "{:?}",
+        out.overall.service_time
+    );
+    assert!(out.overall.send_lateness.max_us >= 899_000);
+}
+
+#[test]
+fn memory_stays_flat_because_old_seconds_are_closed() {
+    let (mut r, _) = recorder(10);
+    for i in 0..100_000u64 {
+        r.record(&rec(i, i, 1, OutcomeClass::Ok)); // 1 request per ms for 100 s
+    }
+    assert!(r.open.len() <= 4, "open seconds: {}", r.open.len());
+    let out = r.finish(At(100_000_000));
+    assert_eq!(out.series.len(), 100);
+    assert!(out.series.iter().all(|s| s.counts.ok() == 1000));
+}
+
+#[test]
+fn a_request_outliving_its_closed_second_is_still_counted_once_in_that_second() {
+    let (mut r, _) = recorder(10);
+    for i in 0..10_000u64 {
+        r.record(&rec(i, i, 1, OutcomeClass::Ok));
+    }
+    r.record(&rec(99, 500, 30_000, OutcomeClass::RequestTimeout)); // due in second 0
+    let out = r.finish(At(40_000_000));
+    let s0: Vec<&Second> = out.series.iter().filter(|s| s.second == 0).collect();
+    assert_eq!(s0.len(), 1);
+    assert_eq!(s0[0].counts.get(OutcomeClass::RequestTimeout), 1);
+    assert_eq!(s0[0].counts.ok(), 1000);
+}
+
+#[test]
+fn merging_three_generators_sums_counts_and_keeps_exact_percentiles() {
+    let mut parts = Vec::new();
+    let mut all = Hist::new();
+    for w in 0..3u64 {
+        let (mut r, marks) = recorder(100);
+        marks.begin("load", || At(0));
+        for i in 0..3_000u64 {
+            let lat = 1 + (i * 7 + w * 13) % 400;
+            let class = if i % 101 == 0 {
+                OutcomeClass::Http5xx
+            } else {
+                OutcomeClass::Ok
+            };
+            let x = rec(i, i, lat, class);
+            all.record(x.latency().as_micros() as u64);
+            r.record(&x);
+        }
+        parts.push(r.finish(At(3_000_000)));
+    }
+    let merged = Recorded::merge(parts).expect("merges");
+    assert_eq!(merged.overall.counts.total(), 9_000);
+    assert_eq!(
+        merged.series.iter().map(|s| s.counts.total()).sum::<u64>(),
+        9_000
+    );
+    assert_eq!(merged.phase("load").map(|p| p.counts.total()), Some(9_000));
+    assert_eq!(merged.overall.latency.p99_us, all.quantile(0.99));
+    assert_eq!(merged.overall.latency.max_us, all.max());
+    assert_eq!(merged.failures.len(), 3 * 30);
+}
+
+#[test]
+fn counts_serialise_with_every_class_name() {
+    let mut c = Counts::default();
+    c.add(OutcomeClass::ClosedBeforeResponse);
+    let json = serde_json::to_value(c).expect("serialises");
+    assert_eq!(json["closed_before_response"], 1);
+    assert_eq!(json["ok"], 0);
+    let back: Counts = serde_json::from_value(json).expect("deserialises");
+    assert_eq!(back, c);
+}

@@ -1,0 +1,259 @@
+//! The ordered record of what the cluster did during a run, on the run's clock.
+//!
+//! Runtimes push [`LifecycleEvent`]s through a [`TimelineRecorder`] (cheap to clone, usable
+//! from any thread) as they observe them; [`TimelineRecorder::finish`] yields the [`Timeline`]
+//! the analysis reads. Watch gaps are events like any other, so a stretch where the cluster was
+//! not observed is visible rather than papered over.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{At, RunClock};
+use crate::cluster::event::{EventKind, LifecycleEvent, Revision};
+
+/// Which backend (pod) one client connection was sent to by the local service proxy: how a
+/// failure on that connection is attributed to a pod exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRoute {
+    /// The client's address as the proxy saw it (the load engine's local socket address).
+    pub client: SocketAddr,
+    /// The pod the connection was pinned to.
+    pub pod: String,
+    /// The backend address it was forwarded to.
+    pub backend: SocketAddr,
+    pub opened: At,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<At>,
+}
+
+/// Everything the cluster side observed during a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// In observation order (sorted by `at`, stable).
+    pub events: Vec<LifecycleEvent>,
+    /// Replicas the workload should have (for capacity checks), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<u32>,
+    /// The local service proxy's connection map (empty for a real cluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<ConnectionRoute>,
+}
+
+impl Timeline {
+    /// Events concerning `pod`, in order.
+    pub fn pod_events<'a>(&'a self, pod: &'a str) -> impl Iterator<Item = &'a LifecycleEvent> + 'a {
+        self.events
+            .iter()
+            .filter(move |e| e.pod.as_deref() == Some(pod))
+    }
+
+    /// Every pod named by an event, with its revision where a `PodCreated` gave one.
+    pub fn pods(&self) -> BTreeMap<String, Revision> {
+        let mut out = BTreeMap::new();
+        for e in &self.events {
+            if let Some(p) = &e.pod {
+                let rev = match &e.kind {
+                    EventKind::PodCreated { revision } => *revision,
+                    _ => Revision::Unknown,
+                };
+                let slot = out.entry(p.clone()).or_insert(Revision::Unknown);
+                if *slot == Revision::Unknown {
+                    *slot = rev;
+                }
+            }
+        }
+        out
+    }
+
+    /// The stretches where some watch was down: (resource, from, to).
+    pub fn gaps(&self) -> impl Iterator<Item = (&str, At, At)> + '_ {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::WatchGap { resource, from } => Some((resource.as_str(), *from, e.at)),
+            _ => None,
+        })
+    }
+
+    /// The route a client connection took at `at` (the newest route for that client address
+    /// opened at or before `at`: ephemeral ports are reused over a long run).
+    pub fn route_at(&self, client: SocketAddr, at: At) -> Option<&ConnectionRoute> {
+        self.routes
+            .iter()
+            .filter(|r| r.client == client && r.opened <= at)
+            .max_by_key(|r| r.opened)
+    }
+
+    /// The first event of `kind_name` for `pod`, if any.
+    pub fn first<'a>(&'a self, pod: &'a str, kind_name: &str) -> Option<&'a LifecycleEvent> {
+        self.pod_events(pod).find(|e| e.kind.name() == kind_name)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    events: Vec<LifecycleEvent>,
+    desired_replicas: Option<u32>,
+    routes: Vec<ConnectionRoute>,
+}
+
+/// Collects events from any thread; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TimelineRecorder {
+    clock: RunClock,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl TimelineRecorder {
+    pub fn new(clock: RunClock) -> TimelineRecorder {
+        TimelineRecorder {
+            clock,
+            inner: Arc::default(),
+        }
+    }
+
+    pub fn clock(&self) -> RunClock {
+        self.clock
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves the Vec intact; keep recording.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event observed now.
+    pub fn now(&self, pod: Option<&str>, kind: EventKind) -> At {
+        let at = self.clock.now();
+        self.push(LifecycleEvent {
+            at,
+            source_time: None,
+            pod: pod.map(str::to_string),
+            kind,
+        });
+        at
+    }
+
+    /// Records a fully formed event.
+    pub fn push(&self, event: LifecycleEvent) {
+        self.lock().events.push(event);
+    }
+
+    pub fn set_desired_replicas(&self, n: u32) {
+        self.lock().desired_replicas = Some(n);
+    }
+
+    pub fn route_opened(&self, route: ConnectionRoute) {
+        self.lock().routes.push(route);
+    }
+
+    /// Marks the newest open route of `client` closed at `at`.
+    pub fn route_closed(&self, client: SocketAddr, at: At) {
+        let mut inner = self.lock();
+        if let Some(r) = inner
+            .routes
+            .iter_mut()
+            .rev()
+            .find(|r| r.client == client && r.closed.is_none())
+        {
+            r.closed = Some(at);
+        }
+    }
+
+    /// A copy of the events so far (for live display and for runtimes that inspect history).
+    pub fn events(&self) -> Vec<LifecycleEvent> {
+        self.lock().events.clone()
+    }
+
+    /// The timeline so far, ordered.
+    pub fn finish(&self) -> Timeline {
+        let inner = self.lock();
+        let mut events = inner.events.clone();
+        events.sort_by_key(|e| e.at);
+        let mut routes = inner.routes.clone();
+        routes.sort_by_key(|r| r.opened);
+        Timeline {
+            events,
+            desired_replicas: inner.desired_replicas,
+            routes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::event::EventKind;
+
+    #[test]
+    fn finish_orders_events_by_observation_time() {
+        let rec = TimelineRecorder::new(RunClock::start());
+        rec.push(LifecycleEvent::pod(At(20), "b", EventKind::PodReady));
+        rec.push(LifecycleEvent::pod(
+            At(10),
+            "a",
+            EventKind::PodCreated {
+                revision: Revision::New,
+            },
+        ));
+        let t = rec.finish();
+        assert_eq!(
+            t.events.iter().map(|e| e.at).collect::<Vec<_>>(),
+            vec![At(10), At(20)]
+        );
+        assert_eq!(t.pods().get("a"), Some(&Revision::New));
+        assert_eq!(t.pods().get("b"), Some(&Revision::Unknown));
+    }
+
+    #[test]
+    fn a_reused_client_port_maps_to_the_route_open_at_the_time() {
+        let rec = TimelineRecorder::new(RunClock::start());
+        let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        let backend: SocketAddr = "127.0.0.1:9000".parse().expect("addr");
+        rec.route_opened(ConnectionRoute {
+            client,
+            pod: "old".into(),
+            backend,
+            opened: At(0),
+            closed: None,
+        });
+        rec.route_closed(client, At(5));
+        rec.route_opened(ConnectionRoute {
+            client,
+            pod: "new".into(),
+            backend,
+            opened: At(10),
+            closed: None,
+        });
+        let t = rec.finish();
+        assert_eq!(
+            t.route_at(client, At(3)).map(|r| r.pod.as_str()),
+            Some("old")
+        );
+        assert_eq!(
+            t.route_at(client, At(12)).map(|r| r.pod.as_str()),
+            Some("new")
+        );
+        assert_eq!(
+            t.route_at(client, At(0)).and_then(|r| r.closed),
+            Some(At(5))
+        );
+    }
+
+    #[test]
+    fn gaps_span_from_the_drop_to_the_relist() {
+        let rec = TimelineRecorder::new(RunClock::start());
+        rec.push(LifecycleEvent::workload(
+            At(900),
+            EventKind::WatchGap {
+                resource: "pods".into(),
+                from: At(400),
+            },
+        ));
+        let t = rec.finish();
+        assert_eq!(
+            t.gaps().collect::<Vec<_>>(),
+            vec![("pods", At(400), At(900))]
+        );
+    }
+}
