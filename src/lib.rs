@@ -15,11 +15,17 @@
 //! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
 //! - [`cluster`]: the `Cluster` trait and its lifecycle event type; local and kube runtimes.
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
+//! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
+//! - [`findings`]: the findings vocabulary shared by analysis and lint.
+//! - [`result`]: the saved result document every report renders from.
 //! - [`exit`]: the exit codes of the CI contract.
 
+pub mod analysis;
 pub mod clock;
 pub mod cluster;
 pub mod exit;
+pub mod findings;
 pub mod load;
 pub mod record;
+pub mod result;
 pub mod timeline;
