@@ -5,7 +5,29 @@
 //! each logged failure to a pod (saying how it knows), measures endpoint de-registration lag,
 //! and derives findings with evidence, cause and fix.
 //!
-//! This file holds the output types every renderer reads; the logic lives in submodules.
+//! This file holds the output types every renderer reads and [`analyse`], which only wires
+//! the submodules together:
+//!
+//! - [`input`]: what the analysis needs from the plan and the workload.
+//! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
+//! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
+//! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
+
+mod attribute;
+mod classify;
+mod endpoints;
+mod findings;
+pub mod fixes;
+pub mod input;
+mod lag;
+mod phases;
+mod pods;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,10 +35,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::At;
-use crate::cluster::event::Revision;
-use crate::findings::Finding;
+use crate::cluster::event::{EventKind, Revision};
+use crate::findings::{Finding, FindingId};
 use crate::load::outcome::OutcomeClass;
-use crate::record::LatencySummary;
+use crate::record::{LatencySummary, Recorded};
+use crate::timeline::Timeline;
+
+pub use input::{AnalysisInput, WorkloadConfig};
 
 /// How a failure was tied to a pod. Never claim more certainty than the evidence gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -128,6 +153,124 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+}
+
+/// Analyses one run: phases, attribution of every logged failure, de-registration lag and
+/// findings. Pure: the same inputs always give the same analysis.
+pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
+    let shift = input.workload.propagation_delay.unwrap_or(Duration::ZERO);
+    let pods = pods::pod_lives(timeline);
+    let ready = endpoints::ReadySteps::from_timeline(timeline, shift);
+    let end = recorded.overall.end;
+    let zero = ready.zero_windows(end);
+    let dips = ready.dip_windows(end);
+    let deregistration = lag::deregistration(&pods, shift);
+    let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    let trigger = timeline
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
+        .map(|e| e.at)
+        .or_else(|| recorded.phase(phases::ROLLOUT).map(|p| p.start));
+    let cx = classify::Context {
+        pods: &pods,
+        known: &known,
+        zero: &zero,
+        dips: &dips,
+        trigger,
+        input,
+        shift,
+        slowest_lag: lag::slowest(&deregistration),
+    };
+    let explained: Vec<classify::Explained> = recorded
+        .failures
+        .iter()
+        .map(|f| classify::classify(f, &cx))
+        .collect();
+    let p99_ratio = phases::p99_ratio(recorded);
+    let facts = findings::Facts {
+        recorded,
+        timeline,
+        input,
+        pods: &pods,
+        lag: &deregistration,
+        zero: &zero,
+        dips: &dips,
+        p99_ratio,
+        target: input.workload.target.clone().unwrap_or_default(),
+    };
+    let findings = findings::build(&recorded.failures, &explained, &facts);
+    let unexplained_failures = findings
+        .iter()
+        .filter(|f| f.id == FindingId::Unexplained)
+        .map(|f| f.evidence.failures)
+        .sum();
+    let attributions: Vec<Attribution> = explained
+        .iter()
+        .filter_map(|e| {
+            Some(Attribution {
+                seq: e.seq,
+                pod: e.pod.clone()?,
+                method: e.method?,
+                confidence: e.confidence,
+            })
+        })
+        .collect();
+    Analysis {
+        phases: phases::phase_reports(recorded),
+        p99_ratio,
+        pods: pod_reports(&pods, &attributions),
+        attributions,
+        deregistration,
+        findings,
+        unexplained_failures,
+    }
+}
+
+fn pod_reports(
+    pods: &BTreeMap<String, pods::PodLife>,
+    attributions: &[Attribution],
+) -> Vec<PodReport> {
+    let mut out: Vec<PodReport> = pods
+        .values()
+        .map(|p| PodReport {
+            name: p.name.clone(),
+            revision: p.revision,
+            created: p.created,
+            ready: p.ready,
+            terminating: p.terminating,
+            endpoint_removed: p.endpoint_removed,
+            exited: p.gone(),
+            failures: 0,
+            possible_failures: 0,
+        })
+        .collect();
+    for a in attributions {
+        // A pod named only by an identity header may be missing from the timeline.
+        let i = match out.iter().position(|p| p.name == a.pod) {
+            Some(i) => i,
+            None => {
+                out.push(PodReport {
+                    name: a.pod.clone(),
+                    revision: Revision::Unknown,
+                    created: None,
+                    ready: None,
+                    terminating: None,
+                    endpoint_removed: None,
+                    exited: None,
+                    failures: 0,
+                    possible_failures: 0,
+                });
+                out.len() - 1
+            }
+        };
+        if a.method == AttributionMethod::TimeWindow {
+            out[i].possible_failures += 1;
+        } else {
+            out[i].failures += 1;
+        }
+    }
+    out
 }
 
 /// `Option<Duration>` as fractional seconds (null when unknown).

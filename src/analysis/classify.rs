@@ -1,0 +1,210 @@
+//! Decides, for each logged failure, which cause explains it — at most one, so every failure
+//! is counted by exactly one finding (or as unexplained).
+//!
+//! Causes are tried from the most specific to the most general:
+//!
+//! 1. before the trigger: baseline errors, whatever the pod did;
+//! 2. a request in flight when its pod was SIGKILLed at the grace deadline;
+//! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown;
+//! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
+//! 5. sent while the Service had no ready endpoint: no endpoints;
+//! 6. sent to a pod after its termination began, while it was still routed: traffic to a
+//!    terminating pod;
+//! 7. sent to a pod shortly after it became ready: early traffic;
+//! 8. sent while ready endpoints were below desired: capacity dip;
+//! 9. otherwise unexplained.
+//!
+//! Rules 2–4, 6 and 7 need the pod. When it is known (exactly or by identity) only that pod is
+//! examined; otherwise every pod is a candidate and those whose lifecycle explains the failure
+//! share it, with the confidence divided among them and halved, because timing alone never
+//! proves which pod served a request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::analysis::AnalysisInput;
+use crate::analysis::AttributionMethod;
+use crate::analysis::attribute::Known;
+use crate::analysis::endpoints::Window;
+use crate::analysis::pods::PodLife;
+use crate::clock::At;
+use crate::findings::FindingId;
+use crate::load::outcome::OutcomeClass;
+use crate::record::RequestRecord;
+
+/// A request sent this close to a connection's close may have crossed it on the wire rather
+/// than been in processing when it came: such requests are not called "in flight".
+pub const RACE: Duration = Duration::from_millis(2);
+
+/// Confidence of a timing-only attribution to a single candidate.
+const TIMING_CONFIDENCE: f64 = 0.5;
+
+/// What the classifier needs besides the failure itself.
+pub struct Context<'a> {
+    pub pods: &'a BTreeMap<String, PodLife>,
+    pub known: &'a HashMap<u64, Known>,
+    pub zero: &'a [Window],
+    pub dips: &'a [Window],
+    pub trigger: Option<At>,
+    pub input: &'a AnalysisInput,
+    /// Data-path delay added to endpoint events.
+    pub shift: Duration,
+    /// Slowest measured de-registration, for pods whose own was not observed.
+    pub slowest_lag: Option<Duration>,
+}
+
+/// The cause found for one failure and the pod it was tied to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explained {
+    pub seq: u64,
+    pub cause: FindingId,
+    pub pod: Option<String>,
+    pub method: Option<AttributionMethod>,
+    pub confidence: f64,
+}
+
+/// Precedence of causes: lower explains first.
+fn rank(id: FindingId) -> u8 {
+    match id {
+        FindingId::BaselineErrors => 0,
+        FindingId::KilledAtGraceDeadline => 1,
+        FindingId::UngracefulShutdown => 2,
+        FindingId::KeepaliveCloseRace => 3,
+        FindingId::NoEndpoints => 4,
+        FindingId::TrafficToTerminatingPod => 5,
+        FindingId::EarlyTraffic => 6,
+        FindingId::CapacityDip => 7,
+        _ => 8,
+    }
+}
+
+pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
+    let known = cx.known.get(&f.seq);
+    let mut out = Explained {
+        seq: f.seq,
+        cause: FindingId::Unexplained,
+        pod: known.map(|k| k.pod.clone()),
+        method: known.map(|k| k.method),
+        confidence: if known.is_some() { 1.0 } else { 0.0 },
+    };
+    if cx.trigger.is_some_and(|t| f.sent < t) {
+        out.cause = FindingId::BaselineErrors;
+        return out;
+    }
+    let global = if cx.zero.iter().any(|w| w.contains(f.sent)) {
+        Some(FindingId::NoEndpoints)
+    } else if cx.dips.iter().any(|w| w.contains(f.sent)) {
+        Some(FindingId::CapacityDip)
+    } else {
+        None
+    };
+    let pod_cause = match known {
+        Some(k) => cx
+            .pods
+            .get(&k.pod)
+            .and_then(|p| pod_cause(f, p, k.route_opened, cx))
+            .map(|c| (c, None)),
+        None => by_timing(f, cx),
+    };
+    let chosen = match (pod_cause.as_ref(), global) {
+        (Some((c, _)), Some(g)) if rank(g) < rank(*c) => g,
+        (Some((c, _)), _) => *c,
+        (None, Some(g)) => g,
+        (None, None) => FindingId::Unexplained,
+    };
+    out.cause = chosen;
+    if let Some((c, Some((pod, confidence)))) = pod_cause
+        && c == chosen
+    {
+        out.pod = Some(pod);
+        out.method = Some(AttributionMethod::TimeWindow);
+        out.confidence = confidence;
+    }
+    out
+}
+
+/// Tries every pod; the ones whose lifecycle explains the failure with the best-ranked cause
+/// share it. Returns that cause and the first such pod with its confidence.
+fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(String, f64)>)> {
+    let causes: Vec<(&PodLife, FindingId)> = cx
+        .pods
+        .values()
+        .filter_map(|p| pod_cause(f, p, None, cx).map(|c| (p, c)))
+        .collect();
+    let best = causes.iter().map(|(_, c)| *c).min_by_key(|c| rank(*c))?;
+    let sharing: Vec<&PodLife> = causes
+        .iter()
+        .filter(|(_, c)| *c == best)
+        .map(|(p, _)| *p)
+        .collect();
+    let confidence = TIMING_CONFIDENCE / sharing.len() as f64;
+    Some((best, sharing.first().map(|p| (p.name.clone(), confidence))))
+}
+
+/// The pod-specific cause of a failure served by `p`, if its lifecycle explains it.
+fn pod_cause(
+    f: &RequestRecord,
+    p: &PodLife,
+    route_opened: Option<At>,
+    cx: &Context<'_>,
+) -> Option<FindingId> {
+    let slack = cx.input.slack;
+    if let Some(k) = p.killed
+        && f.sent <= k.plus(slack)
+        && f.end.plus(slack) >= k
+    {
+        return Some(FindingId::KilledAtGraceDeadline);
+    }
+    if let Some(t) = p.terminating {
+        let stop = p
+            .stop_signal
+            .or_else(|| cx.input.workload.prestop.map(|d| t.plus(d)));
+        let exit = p.exit.as_ref().map(|x| x.at);
+        // Strict on the end: a request that failed before the stop was not cut by it.
+        let in_flight_at = |a: At| f.sent.plus(RACE) < a && f.end.plus(RACE) >= a;
+        if stop
+            .into_iter()
+            .chain(exit)
+            .any(|a| a >= t && in_flight_at(a))
+        {
+            return Some(FindingId::UngracefulShutdown);
+        }
+        // Deregistered (as the data path sees it) at this instant, or never observed.
+        let out_of_service = p
+            .endpoint_not_ready
+            .map(|at| at.plus(cx.shift))
+            .or_else(|| cx.slowest_lag.map(|l| t.plus(l)));
+        // With no de-registration observed at all, the pod's end bounds the window.
+        let routed_until = out_of_service.or_else(|| p.gone());
+        let routed_window =
+            f.sent.plus(slack) >= t && routed_until.is_none_or(|d| f.sent <= d.plus(slack));
+        let new_route_after_termination = route_opened.is_some_and(|o| o.plus(slack) >= t);
+        let still_routed = routed_window || new_route_after_termination;
+        let shutting_down = f.sent.plus(RACE) >= stop.unwrap_or(t);
+        let cut_connection = matches!(
+            f.class,
+            OutcomeClass::ClosedBeforeResponse | OutcomeClass::ConnectionReset
+        );
+        let reused = f.conn.is_some_and(|c| c.reused);
+        let alive = exit.is_none_or(|x| f.sent <= x.plus(RACE));
+        if reused && cut_connection && shutting_down && (alive || !still_routed) {
+            return Some(FindingId::KeepaliveCloseRace);
+        }
+        if still_routed {
+            return Some(FindingId::TrafficToTerminatingPod);
+        }
+    }
+    if let Some(r) = p.ready {
+        let new_pod = p.revision == crate::cluster::event::Revision::New
+            || cx.trigger.is_some_and(|t| r >= t);
+        let before_termination = p.terminating.is_none_or(|t| f.sent.plus(slack) < t);
+        if new_pod
+            && before_termination
+            && f.sent.plus(slack) >= r
+            && f.sent <= r.plus(cx.input.early_window)
+        {
+            return Some(FindingId::EarlyTraffic);
+        }
+    }
+    None
+}

@@ -1,0 +1,384 @@
+//! Small builders for analysis tests: a run's lifecycle events, proxy routes and request
+//! records, built by hand in milliseconds on the run axis. Records go through the real
+//! [`Recorder`], so phases, series and the failure log are what a run would produce.
+//!
+//! Test-only; nothing here is a model of a real runtime beyond what each test states.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::analysis::{Analysis, AnalysisInput, analyse};
+use crate::clock::At;
+use crate::cluster::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+use crate::load::outcome::{ConnId, OutcomeClass};
+use crate::record::{
+    LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, RequestRecord, Sink,
+};
+use crate::timeline::{ConnectionRoute, Timeline};
+
+pub fn ms(v: u64) -> At {
+    At(v * 1000)
+}
+
+/// The service address the load aims at (a proxy or ClusterIP), never a pod's.
+pub const SERVICE: &str = "127.0.0.1:7000";
+
+/// How a failed request reached its pod, as far as the recorded data shows.
+pub enum Via<'a> {
+    /// Through the local proxy on a connection it routed to `pod` at `opened` (ms).
+    Route {
+        pod: &'a str,
+        opened: u64,
+        reused: bool,
+    },
+    /// Straight to the pod's address.
+    Peer { pod: &'a str, reused: bool },
+    /// Through the Service, the pod having named itself in a header earlier.
+    Identity { pod: &'a str },
+    /// Through the Service, with no connection established.
+    Service,
+}
+
+/// Settings of a rolling restart built by [`Run::rolling`].
+#[derive(Clone, Copy, Debug)]
+pub struct Roll {
+    pub replicas: u32,
+    /// preStop sleep (ms): the stop signal comes this long after termination begins.
+    pub prestop: u64,
+    /// Termination start to endpoint not ready (ms).
+    pub lag: u64,
+    /// Time from the stop signal to exit (ms).
+    pub drain: u64,
+    /// true: maxSurge 1 / maxUnavailable 0 (new pod ready before an old one goes);
+    /// false: maxSurge 0 / maxUnavailable 1 (old pod goes first).
+    pub surge: bool,
+    /// How long a new pod takes from creation to ready (ms).
+    pub startup: u64,
+}
+
+impl Default for Roll {
+    fn default() -> Self {
+        Roll {
+            replicas: 3,
+            prestop: 2000,
+            lag: 500,
+            drain: 50,
+            surge: true,
+            startup: 1000,
+        }
+    }
+}
+
+pub const TRIGGER: u64 = 10_000;
+/// Time between the starts of two replacement steps (ms).
+pub const STEP: u64 = 4_000;
+
+pub struct Run {
+    pub events: Vec<LifecycleEvent>,
+    pub routes: Vec<ConnectionRoute>,
+    pub records: Vec<RequestRecord>,
+    pub desired: Option<u32>,
+    pub phases: Vec<(u64, &'static str)>,
+    pub end: u64,
+    pub input: AnalysisInput,
+    pub failure_log_limit: usize,
+    next_seq: u64,
+    next_port: u16,
+    next_ip: u8,
+}
+
+impl Run {
+    /// Old pods `old-0..` ready before the load starts, nothing else.
+    pub fn steady(replicas: u32) -> Run {
+        let mut r = Run {
+            events: Vec::new(),
+            routes: Vec::new(),
+            records: Vec::new(),
+            desired: Some(replicas),
+            phases: vec![(1_000, "baseline")],
+            end: 30_000,
+            input: AnalysisInput::default(),
+            failure_log_limit: 10_000,
+            next_seq: 0,
+            next_port: 40_000,
+            next_ip: 1,
+        };
+        for i in 0..replicas {
+            r.pod_ready(&format!("old-{i}"), Revision::Old, 0, 500);
+        }
+        r
+    }
+
+    /// A complete rolling restart: baseline from 1 s, trigger at 10 s, one replacement step
+    /// every 4 s, settle for 10 s after completion; ok traffic every 10 ms at 2 ms latency.
+    pub fn rolling(roll: Roll) -> Run {
+        let mut r = Run::steady(roll.replicas);
+        r.input.workload.prestop = Some(Duration::from_millis(roll.prestop));
+        r.at(
+            TRIGGER,
+            None,
+            EventKind::Trigger {
+                description: "restart".into(),
+            },
+        );
+        r.phases.push((TRIGGER, "rollout"));
+        for i in 0..u64::from(roll.replicas) {
+            let start = TRIGGER + i * STEP;
+            let new = format!("new-{i}");
+            let old = format!("old-{i}");
+            let ready = start + roll.startup;
+            r.pod_ready(&new, Revision::New, start, ready);
+            let t = if roll.surge { ready } else { start };
+            r.terminate(&old, t, roll.prestop, roll.lag, roll.drain);
+        }
+        let done = TRIGGER + u64::from(roll.replicas) * STEP;
+        r.at(done, None, EventKind::RolloutComplete);
+        r.phases.push((done, "settle"));
+        r.end = done + 10_000;
+        r.ok_traffic(1_000, r.end, 10, 2);
+        r
+    }
+
+    fn at(&mut self, t: u64, pod: Option<&str>, kind: EventKind) {
+        self.events.push(LifecycleEvent {
+            at: ms(t),
+            source_time: None,
+            pod: pod.map(str::to_string),
+            kind,
+        });
+    }
+
+    /// The address a pod was given.
+    pub fn address(&self, pod: &str) -> String {
+        self.events
+            .iter()
+            .find_map(|e| match (&e.kind, e.pod.as_deref()) {
+                (EventKind::PodStarted { address: Some(a) }, Some(p)) if p == pod => {
+                    Some(a.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| format!("10.0.0.250:8080 (no pod {pod})"))
+    }
+
+    /// Created, started, ready and added to the endpoints as ready.
+    pub fn pod_ready(&mut self, pod: &str, revision: Revision, created: u64, ready: u64) {
+        let address = format!("10.0.0.{}:8080", self.next_ip);
+        self.next_ip += 1;
+        self.at(created, Some(pod), EventKind::PodCreated { revision });
+        self.at(
+            created + 50,
+            Some(pod),
+            EventKind::PodStarted {
+                address: Some(address.clone()),
+            },
+        );
+        self.at(ready, Some(pod), EventKind::PodReady);
+        self.at(
+            ready,
+            Some(pod),
+            EventKind::EndpointAdded {
+                address,
+                conditions: EndpointConditions {
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                },
+            },
+        );
+    }
+
+    /// Termination at `t`: endpoint not ready after `lag`, stop signal after `prestop`, exit
+    /// `drain` after that, endpoint removed and pod deleted once both are done.
+    pub fn terminate(&mut self, pod: &str, t: u64, prestop: u64, lag: u64, drain: u64) {
+        let address = self.address(pod);
+        self.at(
+            t,
+            Some(pod),
+            EventKind::PodTerminating {
+                grace_period: Some(Duration::from_secs(30)),
+            },
+        );
+        self.at(
+            t + lag,
+            Some(pod),
+            EventKind::EndpointChanged {
+                address: address.clone(),
+                conditions: EndpointConditions {
+                    ready: false,
+                    serving: true,
+                    terminating: true,
+                },
+            },
+        );
+        self.at(
+            t + prestop,
+            Some(pod),
+            EventKind::StopSignalSent {
+                signal: "SIGTERM".into(),
+            },
+        );
+        let exit = t + prestop + drain;
+        self.at(
+            exit,
+            Some(pod),
+            EventKind::ContainerExited {
+                code: Some(0),
+                signal: None,
+                reason: None,
+            },
+        );
+        self.at(
+            exit.max(t + lag) + 10,
+            Some(pod),
+            EventKind::EndpointRemoved { address },
+        );
+        self.at(exit.max(t + lag) + 20, Some(pod), EventKind::PodDeleted);
+    }
+
+    /// Replaces a pod's exit by a SIGKILL at the grace deadline `at`.
+    pub fn killed_at(&mut self, pod: &str, at: u64) {
+        self.events.retain(|e| {
+            !(e.pod.as_deref() == Some(pod) && matches!(e.kind, EventKind::ContainerExited { .. }))
+        });
+        self.at(at, Some(pod), EventKind::KilledAtGraceDeadline);
+        self.at(
+            at,
+            Some(pod),
+            EventKind::ContainerExited {
+                code: None,
+                signal: Some(9),
+                reason: None,
+            },
+        );
+    }
+
+    /// Successful requests every `every` ms in `[from, to)`, each taking `latency` ms.
+    pub fn ok_traffic(&mut self, from: u64, to: u64, every: u64, latency: u64) {
+        let mut t = from;
+        while t < to {
+            let seq = self.seq();
+            self.records.push(RequestRecord {
+                seq,
+                due: ms(t),
+                sent: ms(t),
+                end: ms(t + latency),
+                class: OutcomeClass::Ok,
+                status: Some(200),
+                conn: None,
+                dialed: None,
+                error: None,
+                identity: None,
+            });
+            t += every;
+        }
+    }
+
+    /// Sets the latency of the ok requests due in `[from, to)`.
+    pub fn slow_down(&mut self, from: u64, to: u64, latency: u64) {
+        for r in &mut self.records {
+            if r.class == OutcomeClass::Ok && r.due >= ms(from) && r.due < ms(to) {
+                r.end = r.sent.plus(Duration::from_millis(latency));
+            }
+        }
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// A failed request sent at `sent` (ms), ending `took` ms later; returns its seq.
+    pub fn fail(&mut self, sent: u64, took: u64, class: OutcomeClass, via: Via<'_>) -> u64 {
+        let seq = self.seq();
+        let port = self.next_port;
+        self.next_port += 1;
+        let local: SocketAddr = format!("127.0.0.1:{port}")
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1)));
+        let service: SocketAddr = SERVICE.parse().unwrap_or(local);
+        let conn = |peer: SocketAddr, reused: bool| ConnId {
+            id: seq,
+            local,
+            peer,
+            reused,
+        };
+        let (conn, identity) = match via {
+            Via::Route {
+                pod,
+                opened,
+                reused,
+            } => {
+                let backend = self.address(pod).parse().unwrap_or(service);
+                self.routes.push(ConnectionRoute {
+                    client: local,
+                    pod: pod.to_string(),
+                    backend,
+                    opened: ms(opened),
+                    closed: Some(ms(sent + took)),
+                });
+                (Some(conn(service, reused)), None)
+            }
+            Via::Peer { pod, reused } => {
+                let peer = self.address(pod).parse().unwrap_or(service);
+                (Some(conn(peer, reused)), None)
+            }
+            Via::Identity { pod } => (Some(conn(service, true)), Some(Arc::from(pod))),
+            Via::Service => (None, None),
+        };
+        self.records.push(RequestRecord {
+            seq,
+            due: ms(sent),
+            sent: ms(sent),
+            end: ms(sent + took),
+            class,
+            status: match class {
+                OutcomeClass::Http5xx => Some(503),
+                _ => None,
+            },
+            conn,
+            dialed: if conn.is_none() { Some(service) } else { None },
+            error: None,
+            identity,
+        });
+        seq
+    }
+
+    pub fn recorded(&self) -> Recorded {
+        let marks = PhaseMarks::new();
+        for (at, name) in &self.phases {
+            marks.begin(name, || ms(*at));
+        }
+        let mut rec = Recorder::new(
+            RecorderConfig {
+                failure_log_limit: self.failure_log_limit,
+                max_open: Duration::from_secs(60),
+            },
+            marks,
+            Arc::new(LiveStats::default()),
+        );
+        let mut records = self.records.clone();
+        records.sort_by_key(|r| (r.due, r.seq));
+        for r in &records {
+            rec.record(r);
+        }
+        rec.finish(ms(self.end))
+    }
+
+    pub fn timeline(&self) -> Timeline {
+        let mut events = self.events.clone();
+        events.sort_by_key(|e| e.at);
+        let mut routes = self.routes.clone();
+        routes.sort_by_key(|r| r.opened);
+        Timeline {
+            events,
+            desired_replicas: self.desired,
+            routes,
+        }
+    }
+
+    pub fn analyse(&self) -> Analysis {
+        analyse(&self.recorded(), &self.timeline(), &self.input)
+    }
+}

@@ -1,0 +1,223 @@
+//! Each pod's life during the run, read once from the timeline: when it was created, became
+//! ready, began terminating, stopped being a ready endpoint, was signalled, exited or killed.
+//!
+//! This is the analysis' one reading of pod events; attribution, lag and findings all work
+//! from [`PodLife`]. It interprets events and never invents one: a moment the timeline does
+//! not show stays `None`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::clock::At;
+use crate::cluster::event::{EventKind, Revision};
+use crate::timeline::Timeline;
+
+/// SIGKILL's number, for exits by signal.
+const SIGKILL: i32 = 9;
+
+/// How a container ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exit {
+    pub at: At,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl Exit {
+    /// Ended by SIGKILL (signal 9, or the shell convention 128 + 9), not for lack of memory.
+    fn by_sigkill(&self) -> bool {
+        let oom = self
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("OOMKilled"));
+        !oom && (self.signal == Some(SIGKILL) || self.code == Some(128 + SIGKILL))
+    }
+}
+
+/// One pod's lifecycle as the timeline shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodLife {
+    pub name: String,
+    pub revision: Revision,
+    pub created: Option<At>,
+    pub started: Option<At>,
+    /// Every address the pod was known by (its container's, its endpoints').
+    pub addresses: Vec<String>,
+    /// First moment it was ready: a `PodReady` or a ready endpoint, whichever came first.
+    pub ready: Option<At>,
+    /// Termination began (deletion accepted).
+    pub terminating: Option<At>,
+    pub grace_period: Option<Duration>,
+    pub stop_signal: Option<At>,
+    /// First moment at or after termination began when its endpoint was no longer ready
+    /// (changed to not ready, or removed).
+    pub endpoint_not_ready: Option<At>,
+    /// Whether its endpoint was ready when termination began (lag is only measurable then).
+    pub ready_at_termination: bool,
+    pub endpoint_removed: Option<At>,
+    pub exit: Option<Exit>,
+    /// SIGKILL at the grace deadline: an explicit event, or an exit by SIGKILL after
+    /// termination began.
+    pub killed: Option<At>,
+    pub deleted: Option<At>,
+}
+
+impl PodLife {
+    /// When the container is known to have stopped running.
+    pub fn gone(&self) -> Option<At> {
+        let exit = self.exit.as_ref().map(|e| e.at);
+        match (exit, self.killed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b).or(self.deleted),
+        }
+    }
+
+    /// Whether the pod answers to `addr` ("ip:port" or a bare IP).
+    pub fn has_address(&self, addr: &str) -> bool {
+        self.addresses.iter().any(|a| same_address(a, addr))
+    }
+}
+
+/// Two addresses name the same endpoint: equal, or one is the bare IP of the other and the
+/// other carries a port. A bare IP never matches a loopback address, which every local
+/// replica shares.
+fn same_address(known: &str, seen: &str) -> bool {
+    if known == seen {
+        return true;
+    }
+    let ip_of = |s: &str| -> Option<String> {
+        s.parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip().to_string())
+    };
+    let bare = |s: &str| s.parse::<std::net::IpAddr>().ok();
+    match (bare(known), ip_of(seen)) {
+        (Some(ip), Some(seen_ip)) if !ip.is_loopback() => ip.to_string() == seen_ip,
+        _ => false,
+    }
+}
+
+/// Every pod the timeline names, by name.
+pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
+    let mut pods: BTreeMap<String, PodLife> = BTreeMap::new();
+    // Endpoint readiness per pod as of the latest event, to tell whether a pod was a ready
+    // endpoint when its termination began.
+    let mut ready_now: BTreeMap<String, bool> = BTreeMap::new();
+    for e in &timeline.events {
+        let Some(name) = e.pod.as_deref() else {
+            continue;
+        };
+        let p = pods.entry(name.to_string()).or_insert_with(|| PodLife {
+            name: name.to_string(),
+            ..PodLife::default()
+        });
+        let at = e.at;
+        match &e.kind {
+            EventKind::PodCreated { revision } => {
+                p.created.get_or_insert(at);
+                if p.revision == Revision::Unknown {
+                    p.revision = *revision;
+                }
+            }
+            EventKind::PodStarted { address } => {
+                p.started.get_or_insert(at);
+                if let Some(a) = address {
+                    push_address(p, a);
+                }
+            }
+            EventKind::PodReady => {
+                p.ready = Some(p.ready.map_or(at, |r| r.min(at)));
+            }
+            EventKind::PodNotReady { .. } => {}
+            EventKind::PodTerminating { grace_period } => {
+                if p.terminating.is_none() {
+                    p.terminating = Some(at);
+                    p.ready_at_termination = ready_now.get(name).copied().unwrap_or(false);
+                }
+                if grace_period.is_some() {
+                    p.grace_period = *grace_period;
+                }
+            }
+            EventKind::StopSignalSent { .. } => {
+                p.stop_signal.get_or_insert(at);
+            }
+            EventKind::EndpointAdded {
+                address,
+                conditions,
+            }
+            | EventKind::EndpointChanged {
+                address,
+                conditions,
+            } => {
+                push_address(p, address);
+                ready_now.insert(name.to_string(), conditions.ready);
+                if conditions.ready && p.terminating.is_none() {
+                    p.ready = Some(p.ready.map_or(at, |r| r.min(at)));
+                }
+                if !conditions.ready && p.terminating.is_some() {
+                    p.endpoint_not_ready.get_or_insert(at);
+                }
+            }
+            EventKind::EndpointRemoved { address } => {
+                push_address(p, address);
+                ready_now.insert(name.to_string(), false);
+                if p.terminating.is_some() {
+                    p.endpoint_not_ready.get_or_insert(at);
+                    p.endpoint_removed.get_or_insert(at);
+                }
+            }
+            EventKind::ContainerExited {
+                code,
+                signal,
+                reason,
+            } if p.exit.is_none() => {
+                p.exit = Some(Exit {
+                    at,
+                    code: *code,
+                    signal: *signal,
+                    reason: reason.clone(),
+                });
+            }
+            EventKind::KilledAtGraceDeadline => {
+                p.killed.get_or_insert(at);
+            }
+            EventKind::PodDeleted => {
+                p.deleted.get_or_insert(at);
+            }
+            _ => {}
+        }
+    }
+    for p in pods.values_mut() {
+        // An exit by SIGKILL after termination began is the kubelet's deadline kill even when
+        // no explicit event said so (a Kubernetes watch only shows exit code 137).
+        if p.killed.is_none()
+            && let (Some(t), Some(x)) = (p.terminating, p.exit.as_ref())
+            && x.at >= t
+            && x.by_sigkill()
+        {
+            p.killed = Some(x.at);
+        }
+    }
+    pods
+}
+
+fn push_address(p: &mut PodLife, a: &str) {
+    if !p.addresses.iter().any(|x| x == a) {
+        p.addresses.push(a.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_pod_ip_matches_its_socket_address_but_loopback_does_not() {
+        assert!(same_address("10.1.2.3", "10.1.2.3:8080"));
+        assert!(same_address("10.1.2.3:8080", "10.1.2.3:8080"));
+        assert!(!same_address("10.1.2.3", "10.1.2.4:8080"));
+        assert!(!same_address("127.0.0.1", "127.0.0.1:8080"));
+        assert!(!same_address("127.0.0.1:9001", "127.0.0.1:9002"));
+    }
+}
