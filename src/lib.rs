@@ -17,6 +17,7 @@
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
+//! - [`lint`]: static checks of workload manifests for the same risks, before anything runs.
 //! - [`result`]: the saved result document every report renders from.
 //! - [`exit`]: the exit codes of the CI contract.
 
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod cluster;
 pub mod exit;
 pub mod findings;
+pub mod lint;
 pub mod load;
 pub mod record;
 pub mod result;

@@ -13,6 +13,8 @@ pub struct Target {
     pub container: String,
     /// The pod labels a PodDisruptionBudget or spread constraint should select.
     pub labels: Vec<(String, String)>,
+    /// The container port probes should use (a number or a port name).
+    pub port: String,
 }
 
 impl Default for Target {
@@ -21,6 +23,7 @@ impl Default for Target {
             name: "web".into(),
             container: "app".into(),
             labels: vec![("app".into(), "web".into())],
+            port: "http".into(),
         }
     }
 }
@@ -116,17 +119,18 @@ pub fn readiness_probe(t: &Target) -> String {
           readinessProbe:     # checks what the app needs before it takes traffic
             httpGet:
               path: /ready
-              port: http
+              port: {port}
             periodSeconds: 2
             failureThreshold: 2
           startupProbe:       # holds readiness and liveness back while it boots
             httpGet:
               path: /healthz
-              port: http
+              port: {port}
             periodSeconds: 2
             failureThreshold: 30
 ",
-        c = t.container
+        c = t.container,
+        port = t.port
     )
 }
 
@@ -141,13 +145,14 @@ pub fn distinct_probes(t: &Target) -> String {
           readinessProbe:     # can I take traffic now? (dependencies, warm-up, draining)
             httpGet:
               path: /ready
-              port: http
+              port: {port}
           livenessProbe:      # am I wedged? cheap and local, never a dependency
             httpGet:
               path: /livez
-              port: http
+              port: {port}
 ",
-        c = t.container
+        c = t.container,
+        port = t.port
     )
 }
 
@@ -162,11 +167,12 @@ pub fn startup_probe(t: &Target) -> String {
           startupProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: {port}
             periodSeconds: 2
             failureThreshold: 30   # up to 60 s to boot
 ",
-        c = t.container
+        c = t.container,
+        port = t.port
     )
 }
 

@@ -1,0 +1,186 @@
+//! `zerodrop lint`: static checks of a workload for the rollout risks that drop requests,
+//! before anything runs — the same finding ids and fix snippets as the analysis of a run.
+//!
+//! - `parse`: manifests (multi-document YAML, Helm output, `kind: List`) into typed objects.
+//! - `checks`: the pure core, [`lint_objects`].
+//!
+//! This module reads the files it is given and writes the report it is asked for; it never
+//! contacts a cluster by itself and never decides the process exit (it returns the code).
+
+mod checks;
+mod parse;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+pub use checks::{PdbScope, lint_objects, lint_with, prestop_sleep};
+pub use parse::{Object, parse_manifests};
+
+use crate::findings::{Finding, Severity};
+
+/// Why lint could not check anything. Every variant is bad input (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    /// No manifest was given.
+    #[error("nothing to lint: give -f FILE (or -f - for standard input)")]
+    NoInput,
+    /// A manifest file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML; the message names the file, line and column.
+    #[error("{message}")]
+    Yaml { message: String },
+    /// A document is YAML but not a valid object of its kind; the message names the line.
+    #[error("invalid {kind} {name}: {message}")]
+    Invalid {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    /// The input holds no Deployment, StatefulSet or DaemonSet.
+    #[error("no Deployment, StatefulSet or DaemonSet in {0}")]
+    NoWorkload(String),
+    /// The report could not be written.
+    #[error("cannot write the report: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+impl LintError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LintError::Write(_) => crate::exit::COULD_NOT_RUN,
+            _ => crate::exit::BAD_INPUT,
+        }
+    }
+}
+
+/// Severity threshold of `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+    /// Never fail: report only.
+    Never,
+}
+
+impl FailOn {
+    fn fails(self, s: Severity) -> bool {
+        match self {
+            FailOn::Info => true,
+            FailOn::Warning => s >= Severity::Warning,
+            FailOn::Error => s >= Severity::Error,
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// Output format of `lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+}
+
+/// Flags of `zerodrop lint`, for the CLI to flatten.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LintArgs {
+    /// Manifest file to check (multi-document YAML, Helm output welcome; `-` reads standard
+    /// input). Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Exit 1 when a finding at or above this severity fires.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+    /// Report format.
+    #[arg(long = "format", value_enum, default_value = "text")]
+    pub format: LintFormat,
+}
+
+/// Runs `lint` on manifest files: reads them (standard input for `-`), checks every workload
+/// and writes the report. Returns the exit code: 0, or 1 when a finding reaches `--fail-on`.
+pub fn run(args: &LintArgs, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
+    if args.files.is_empty() {
+        return Err(LintError::NoInput);
+    }
+    let mut objects = Vec::new();
+    for path in &args.files {
+        let shown = path.display().to_string();
+        let mut text = String::new();
+        let read = if shown == "-" {
+            stdin.read_to_string(&mut text)
+        } else {
+            std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
+        };
+        read.map_err(|source| LintError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        objects.extend(parse_manifests(&shown, &text)?);
+    }
+    let has_workload = objects.iter().any(|o| {
+        matches!(
+            o,
+            Object::Deployment(_) | Object::StatefulSet(_) | Object::DaemonSet(_)
+        )
+    });
+    if !has_workload {
+        let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        return Err(LintError::NoWorkload(names.join(", ")));
+    }
+    let findings = lint_objects(&objects);
+    match args.format {
+        LintFormat::Text => write_text(&findings, out)?,
+        LintFormat::Json => {
+            let doc = serde_json::json!({ "findings": findings });
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(exit_code(&findings, args.fail_on))
+}
+
+/// 1 when any finding reaches the threshold, else 0.
+pub fn exit_code(findings: &[Finding], fail_on: FailOn) -> u8 {
+    if findings.iter().any(|f| fail_on.fails(f.severity)) {
+        crate::exit::GATE_FAILED
+    } else {
+        crate::exit::PASSED
+    }
+}
+
+fn write_text(findings: &[Finding], out: &mut dyn Write) -> std::io::Result<()> {
+    if findings.is_empty() {
+        return writeln!(out, "no rollout risk found");
+    }
+    for f in findings {
+        let sev = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        writeln!(out, "{sev:<7} {:<26} {}", f.id.as_str(), f.title)?;
+        for d in &f.evidence.details {
+            writeln!(out, "        - {d}")?;
+        }
+        writeln!(out, "        cause: {}", f.cause)?;
+        writeln!(out, "        fix:   {}", f.fix)?;
+        if let Some(y) = &f.fix_yaml {
+            for line in y.lines() {
+                writeln!(out, "          | {line}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    writeln!(
+        out,
+        "{} error(s), {} warning(s), {} note(s)",
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    )
+}
