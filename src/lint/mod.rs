@@ -9,6 +9,8 @@
 
 mod checks;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
