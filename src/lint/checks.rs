@@ -586,3 +586,49 @@ fn selects(s: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     });
     by_label && by_expr
 }
+
+/// What the analysis should know of the first workload in `objects`: preStop sleep, grace
+/// period, resolved surge and unavailability, readiness probe, and names for fix snippets.
+/// The run flow fills [`AnalysisInput::workload`](crate::analysis::AnalysisInput) from it, so a
+/// run's findings quote the same configuration lint read.
+pub fn workload_config(objects: &[Object]) -> Option<crate::analysis::WorkloadConfig> {
+    let ws = workloads(objects);
+    let w = ws.first()?;
+    let check = Check::new(w);
+    let container = serving(w.template).into_iter().next();
+    let replicas = w.replicas.unwrap_or(1);
+    let (max_surge, max_unavailable) = match &w.strategy {
+        Strategy::Rolling {
+            max_surge,
+            max_unavailable,
+            default,
+        } => {
+            let d = IntOrString::String((*default).into());
+            let surge = resolve(max_surge.as_ref().unwrap_or(&d), replicas, true);
+            let unavailable = resolve(max_unavailable.as_ref().unwrap_or(&d), replicas, false);
+            (
+                surge.map(|v| v.max(0) as u32),
+                unavailable.map(|v| v.max(0) as u32),
+            )
+        }
+        Strategy::Recreate => (Some(0), Some(replicas.max(0) as u32)),
+        Strategy::InPlace => (Some(0), Some(1)),
+        Strategy::OnDelete => (None, None),
+    };
+    let secs = |s: i64| std::time::Duration::from_secs(s.max(0) as u64);
+    Some(crate::analysis::WorkloadConfig {
+        prestop: container.and_then(prestop_sleep).map(secs),
+        grace_period: Some(secs(
+            w.template
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(DEFAULT_GRACE_SECS),
+        )),
+        propagation_delay: None,
+        max_surge,
+        max_unavailable,
+        readiness_probe: container.map(|c| c.readiness_probe.is_some()),
+        target: Some(check.target),
+    })
+}

@@ -15,7 +15,7 @@ mod tests;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-pub use checks::{PdbScope, lint_objects, lint_with, prestop_sleep};
+pub use checks::{PdbScope, lint_objects, lint_with, prestop_sleep, workload_config};
 pub use parse::{Object, parse_manifests};
 
 use crate::findings::{Finding, Severity};

@@ -248,3 +248,18 @@ fn findings_are_ordered_most_serious_first() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(sev, sorted);
 }
+
+#[test]
+fn the_workload_config_for_the_analysis_is_read_from_the_same_manifest() {
+    let objects = parse_manifests("t", FIXED).expect("parses");
+    let w = super::workload_config(&objects).expect("a workload");
+    assert_eq!(w.prestop, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(w.grace_period, Some(std::time::Duration::from_secs(40)));
+    assert_eq!((w.max_surge, w.max_unavailable), (Some(1), Some(0)));
+    assert_eq!(w.readiness_probe, Some(true));
+    let t = w.target.expect("names");
+    assert_eq!(
+        (t.name.as_str(), t.container.as_str(), t.port.as_str()),
+        ("web", "web", "8080")
+    );
+}
