@@ -171,7 +171,9 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         .iter()
         .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
         .map(|e| e.at)
-        .or_else(|| recorded.phase(phases::ROLLOUT).map(|p| p.start));
+        .or_else(|| recorded.phase(phases::ROLLOUT).map(|p| p.start))
+        // A run stopped during its baseline never triggered: all of it was before the trigger.
+        .or_else(|| recorded.phase(phases::BASELINE).map(|p| p.end));
     let cx = classify::Context {
         pods: &pods,
         known: &known,

@@ -622,3 +622,22 @@ fn failures_the_log_could_not_keep_are_counted_as_unexplained_never_hidden() {
     assert!(u.evidence.details.iter().any(|d| d.contains("not kept")));
     assert_eq!(a.unexplained_failures, 3);
 }
+
+#[test]
+fn a_run_stopped_in_its_baseline_blames_nothing_on_a_rollout_that_never_began() {
+    let mut run = Run::steady(3);
+    run.ok_traffic(1_000, 4_000, 10, 2);
+    run.end = 4_000;
+    run.fail(
+        2_000,
+        1,
+        OutcomeClass::Http5xx,
+        Via::Route {
+            pod: "old-1",
+            opened: 1_000,
+            reused: true,
+        },
+    );
+    let a = run.analyse();
+    assert_eq!(ids(&a), [FindingId::BaselineErrors]);
+}

@@ -103,7 +103,7 @@ impl<'a> Group<'a> {
             };
             *by.entry(how).or_default() += 1;
         }
-        if by.len() == 1 && by.contains_key("to no pod") {
+        if by.is_empty() || (by.len() == 1 && by.contains_key("to no pod")) {
             return None;
         }
         let parts: Vec<String> = by.iter().map(|(how, n)| format!("{n} {how}")).collect();

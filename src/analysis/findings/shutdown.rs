@@ -142,16 +142,18 @@ pub fn keepalive_race(g: &Group<'_>, _facts: &Facts<'_>) -> Finding {
         .filter(|(f, _)| f.conn.is_some_and(|c| c.reused))
         .count();
     ev.details.push(format!(
-        "{reused} of {} were on reused keep-alive connections that the pod closed while shutting down",
+        "{reused} of {} on reused keep-alive connections that the pod closed while shutting down",
         g.len()
     ));
     finding(
         FindingId::KeepaliveCloseRace,
         Severity::Error,
         format!(
-            "{} on reused keep-alive connections to {} were closed as they went out",
+            "{} on reused keep-alive connections to {} {} closed as {} went out",
             requests(g.len()),
-            pod_list(&ev.pods)
+            pod_list(&ev.pods),
+            if g.len() == 1 { "was" } else { "were" },
+            if g.len() == 1 { "it" } else { "they" }
         ),
         ev,
         "While shutting down, the app closed idle keep-alive connections without warning, \
@@ -203,9 +205,11 @@ pub fn killed(g: &Group<'_>, facts: &Facts<'_>) -> Finding {
         FindingId::KilledAtGraceDeadline,
         Severity::Error,
         format!(
-            "{} were in flight when {} was SIGKILLed at the grace deadline",
+            "{} {} in flight when {} {} SIGKILLed at the grace deadline",
             requests(g.len()),
-            pod_list(&ev.pods)
+            if g.len() == 1 { "was" } else { "were" },
+            pod_list(&ev.pods),
+            if ev.pods.len() == 1 { "was" } else { "were" }
         ),
         ev,
         "The termination grace period ran out before the app finished draining, so the \
