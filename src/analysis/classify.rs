@@ -162,11 +162,12 @@ fn pod_cause(
         let exit = p.exit.as_ref().map(|x| x.at);
         // Strict on the end: a request that failed before the stop was not cut by it.
         let in_flight_at = |a: At| f.sent.plus(RACE) < a && f.end.plus(RACE) >= a;
-        if stop
-            .into_iter()
-            .chain(exit)
-            .any(|a| a >= t && in_flight_at(a))
-        {
+        // Cut at the exit counts only for requests sent before the stop signal: one sent
+        // after it went out on a connection the app already meant to close (a race, below).
+        let sent_before_stop = stop.is_none_or(|s| f.sent < s);
+        let cut_at_stop = stop.is_some_and(|s| s >= t && in_flight_at(s));
+        let cut_at_exit = exit.is_some_and(|x| x >= t && sent_before_stop && in_flight_at(x));
+        if cut_at_stop || cut_at_exit {
             return Some(FindingId::UngracefulShutdown);
         }
         // Deregistered (as the data path sees it) at this instant, or never observed.

@@ -641,3 +641,24 @@ fn a_run_stopped_in_its_baseline_blames_nothing_on_a_rollout_that_never_began() 
     let a = run.analyse();
     assert_eq!(ids(&a), [FindingId::BaselineErrors]);
 }
+
+#[test]
+fn a_request_sent_after_the_stop_signal_and_closed_just_before_exit_is_a_race_not_a_cut() {
+    let mut run = Run::rolling(Roll {
+        drain: 13,
+        ..Roll::default()
+    });
+    let stop = T0 + 2000;
+    // Sent 10 ms after the signal, closed 2 ms later, 1 ms before the app exited.
+    run.fail(
+        stop + 10,
+        2,
+        OutcomeClass::ClosedBeforeResponse,
+        Via::Route {
+            pod: "old-0",
+            opened: 2_000,
+            reused: true,
+        },
+    );
+    assert_eq!(ids(&run.analyse()), [FindingId::KeepaliveCloseRace]);
+}
