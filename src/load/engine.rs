@@ -96,7 +96,7 @@ pub enum EngineError {
 }
 
 /// What the engine reports about its own run (the requests themselves went to the sink).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     /// The instant the schedule started (request 0's due time).
     pub start: At,
