@@ -759,7 +759,10 @@ impl Ctx {
                         format!(".{group}")
                     }
                 ),
-                json!({"name": name, "group": group, "kind": plural}),
+                match name {
+                    Some(n) => json!({"name": n, "group": group, "kind": plural}),
+                    None => json!({"group": group, "kind": plural}),
+                },
             );
         }
         let not_found = |n: &str| {

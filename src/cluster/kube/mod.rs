@@ -34,7 +34,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, WatchParams};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
@@ -232,6 +232,69 @@ impl KubeCluster {
         Ok(obj["metadata"]["generation"].as_i64().unwrap_or(0))
     }
 
+    /// Opens (and drops) a watch on each watched resource: a refused watch is reported as that
+    /// call, not retried in the background while the run goes on blind.
+    async fn check_watch_access(
+        &self,
+        client: &kube::Client,
+        ns: &str,
+        pod_selector: &str,
+        service: &str,
+    ) -> Result<(), KubeError> {
+        let wp = WatchParams::default().timeout(1);
+        let kind = self.cfg.workload.kind;
+        let wl_wp = wp
+            .clone()
+            .fields(&format!("metadata.name={}", self.cfg.workload.name));
+        let wl_call = ApiCall::new("watch", kind.resource(), "apps", ns);
+        let c = client.clone();
+        match kind {
+            WorkloadKind::Deployment => self
+                .call(
+                    wl_call,
+                    Api::<Deployment>::namespaced(c, ns).watch(&wl_wp, "0"),
+                )
+                .await
+                .map(drop)?,
+            WorkloadKind::StatefulSet => self
+                .call(
+                    wl_call,
+                    Api::<StatefulSet>::namespaced(c, ns).watch(&wl_wp, "0"),
+                )
+                .await
+                .map(drop)?,
+            WorkloadKind::DaemonSet => self
+                .call(
+                    wl_call,
+                    Api::<DaemonSet>::namespaced(c, ns).watch(&wl_wp, "0"),
+                )
+                .await
+                .map(drop)?,
+        }
+        self.call(
+            ApiCall::new("watch", "pods", "", ns),
+            Api::<Pod>::namespaced(client.clone(), ns).watch(&wp.clone().labels(pod_selector), "0"),
+        )
+        .await
+        .map(drop)?;
+        let slices = wp
+            .clone()
+            .labels(&format!("kubernetes.io/service-name={service}"));
+        self.call(
+            ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
+            Api::<EndpointSlice>::namespaced(client.clone(), ns).watch(&slices, "0"),
+        )
+        .await
+        .map(drop)?;
+        self.call(
+            ApiCall::new("watch", "events", "", ns),
+            Api::<Event>::namespaced(client.clone(), ns).watch(&wp, "0"),
+        )
+        .await
+        .map(drop)?;
+        Ok(())
+    }
+
     /// Lists one object of each watched resource, so a missing permission is reported as the
     /// exact call that was refused before any watch starts retrying it.
     async fn check_access(
@@ -242,6 +305,8 @@ impl KubeCluster {
     ) -> Result<(), KubeError> {
         let client = self.conn()?.client.clone();
         let one = ListParams::default().limit(1);
+        self.check_watch_access(&client, ns, pod_selector, service)
+            .await?;
         self.call(
             ApiCall::new("list", "pods", "", ns),
             Api::<Pod>::namespaced(client.clone(), ns).list(&one.clone().labels(pod_selector)),
