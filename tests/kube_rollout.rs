@@ -147,10 +147,7 @@ async fn restart_sends_kubectls_patch_and_completes_only_when_old_pods_are_gone(
     let t = s.rec.finish();
     assert_eq!(t.pods().get("web-new-1"), Some(&Revision::New));
     let pos = |pred: &dyn Fn(&zerodrop::cluster::LifecycleEvent) -> bool| {
-        t.events
-            .iter()
-            .position(|e| pred(e))
-            .expect("event present")
+        t.events.iter().position(pred).expect("event present")
     };
     let complete = pos(&|e| e.kind == EventKind::RolloutComplete);
     let last_gone =

@@ -156,10 +156,8 @@ fn set_endpoint(server: &FakeApiServer, pod: &str, ep: Option<Value>) {
     });
 }
 
-/// One scripted step: what changes and which (pod, event kind) it must produce.
-pub struct Step {
-    pub expect: (Option<String>, &'static str),
-}
+/// One scripted change, the pod it concerns and the event kind it must produce.
+type ScriptStep<'a> = (Box<dyn FnOnce() + 'a>, Option<&'a str>, &'static str);
 
 /// Plays a rolling update of `web` one replica at a time. After each change it waits until
 /// `seen(pod, kind, n)` says the observer has recorded that event `n` times (bounded: panics after
@@ -195,7 +193,7 @@ pub async fn roll(
         let new = format!("web-new-{i}");
         let new_ip = format!("10.0.1.{}", 10 + i);
         let (old, old_ip) = web.old[i].clone();
-        let mut steps: Vec<(Box<dyn FnOnce()>, Option<&str>, &'static str)> = Vec::new();
+        let mut steps: Vec<ScriptStep<'_>> = Vec::new();
         let s = server;
         let (n1, n2, n3, ip1, ip2) = (
             new.clone(),
