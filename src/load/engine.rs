@@ -114,6 +114,13 @@ pub struct LoadReport {
     pub addresses: Vec<SocketAddr>,
 }
 
+/// The shortest time between two wake-ups of the dispatcher. Each wake-up of an idle thread
+/// costs a context switch (measured at 15–20 µs on this project's 2-core VM, more than the
+/// rest of a request's work), so requests due less than this apart leave together, at the
+/// later wake-up: their send lateness is bounded by the window and recorded as such, while
+/// requests due further apart still leave at their exact due instant.
+const DISPATCH_WINDOW: Duration = Duration::from_micros(250);
+
 /// Keep-alive dials allowed at once (replacing closed connections, or filling the pool).
 const MAX_CONCURRENT_DIALS: usize = 8;
 
@@ -902,17 +909,22 @@ async fn open_loop(
     let mut timer = PreciseTimer::new();
     let mut stop = std::pin::pin!(stop.fuse());
     let mut i: u64 = 0;
+    let mut last_wake = Instant::now();
     loop {
         let Some(offset) = schedule.due(i) else {
             return (i, true);
         };
         let due_instant = t0 + offset;
         if Instant::now() < due_instant {
+            // Sparse requests leave exactly when due; dense ones in batches at most one
+            // window apart (see DISPATCH_WINDOW).
+            let wake = due_instant.max(last_wake + DISPATCH_WINDOW);
             tokio::select! {
                 biased;
                 _ = &mut stop => return (i, false),
-                _ = timer.sleep_until(due_instant) => {}
+                _ = timer.sleep_until(wake) => {}
             }
+            last_wake = Instant::now();
         } else if i % 64 == 0 && (&mut stop).now_or_never().is_some() {
             // Behind schedule: still notice a stop without awaiting.
             return (i, false);
