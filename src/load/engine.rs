@@ -402,6 +402,30 @@ impl Shared {
         }
     }
 
+    /// The record of a request that got as far as a connection.
+    fn completed(
+        &self,
+        seq: u64,
+        due: At,
+        sent: At,
+        conn: ConnId,
+        identity: Option<Arc<str>>,
+        ex: Exchange,
+    ) -> RequestRecord {
+        RequestRecord {
+            seq,
+            due,
+            sent,
+            end: self.now(),
+            class: ex.class,
+            status: ex.status,
+            conn: Some(conn),
+            dialed: None,
+            error: ex.error,
+            identity,
+        }
+    }
+
     fn failure(&self, seq: u64, due: At, sent: At, e: DialError) -> RequestRecord {
         RequestRecord {
             seq,
@@ -537,26 +561,19 @@ async fn h1_exchange(sh: &Shared, conn: &mut Conn, seq: u64, due: At) -> (Reques
     let sent = sh.now();
     let reused = conn.uses > 0;
     conn.uses += 1;
-    let ex = sh.exchange(&mut conn.sender).await;
-    remember_identity(&mut conn.identity, ex.identity);
-    let record = RequestRecord {
-        seq,
-        due,
-        sent,
-        end: sh.now(),
-        class: ex.class,
-        status: ex.status,
-        conn: Some(ConnId {
-            id: conn.id,
-            local: conn.local,
-            peer: conn.peer,
-            reused,
-        }),
-        dialed: None,
-        error: ex.error,
-        identity: conn.identity.clone(),
+    let mut ex = sh.exchange(&mut conn.sender).await;
+    remember_identity(&mut conn.identity, ex.identity.take());
+    let reusable = ex.reusable;
+    let id = ConnId {
+        id: conn.id,
+        local: conn.local,
+        peer: conn.peer,
+        reused,
     };
-    (record, ex.reusable)
+    (
+        sh.completed(seq, due, sent, id, conn.identity.clone(), ex),
+        reusable,
+    )
 }
 
 /// A live HTTP/2 connection from slot `seq % slots`, dialling it if it is gone.
@@ -628,26 +645,16 @@ async fn h2_request(sh: Rc<Shared>, seq: u64, due: At) {
     let reused = conn.uses.get() > 0;
     conn.uses.set(conn.uses.get() + 1);
     let mut sender = Sender::H2(conn.sender.clone());
-    let ex = sh.exchange(&mut sender).await;
-    remember_identity(&mut conn.identity.borrow_mut(), ex.identity);
-    let record = RequestRecord {
-        seq,
-        due,
-        sent,
-        end: sh.now(),
-        class: ex.class,
-        status: ex.status,
-        conn: Some(ConnId {
-            id: conn.id,
-            local: conn.local,
-            peer: conn.peer,
-            reused,
-        }),
-        dialed: None,
-        error: ex.error,
-        identity: conn.identity.borrow().clone(),
+    let mut ex = sh.exchange(&mut sender).await;
+    remember_identity(&mut conn.identity.borrow_mut(), ex.identity.take());
+    let id = ConnId {
+        id: conn.id,
+        local: conn.local,
+        peer: conn.peer,
+        reused,
     };
-    sh.record(record);
+    let identity = conn.identity.borrow().clone();
+    sh.record(sh.completed(seq, due, sent, id, identity, ex));
     sh.finish_request();
 }
 
@@ -990,29 +997,10 @@ async fn closed_loop(
                         }
                     },
                 };
-                let reused = c.uses > 0;
-                c.uses += 1;
-                let ex = sh.exchange(&mut c.sender).await;
-                remember_identity(&mut c.identity, ex.identity);
-                sh.record(RequestRecord {
-                    seq: i,
-                    due: now,
-                    sent: now,
-                    end: sh.now(),
-                    class: ex.class,
-                    status: ex.status,
-                    conn: Some(ConnId {
-                        id: c.id,
-                        local: c.local,
-                        peer: c.peer,
-                        reused,
-                    }),
-                    dialed: None,
-                    error: ex.error,
-                    identity: c.identity.clone(),
-                });
+                let (record, reusable) = h1_exchange(&sh, &mut c, i, now).await;
+                sh.record(record);
                 sh.finish_request();
-                if ex.reusable {
+                if reusable {
                     conn = Some(c);
                 }
             }
