@@ -21,6 +21,7 @@
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
 //! - [`lint`]: static checks of workload manifests for the same risks, before anything runs.
 //! - [`result`]: the saved result document every report renders from.
+//! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
 //! - [`verdict`]: the default gate of `load` and a plain summary.
@@ -40,5 +41,6 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod result;
+pub mod runner;
 pub mod timeline;
 pub mod verdict;

@@ -124,3 +124,79 @@ pub fn summary(r: &RunResult) -> String {
     }
     out
 }
+
+/// The default gate of a rollout run: zero failed requests from the trigger on (and none
+/// dropped by the generator), a rollout that completed, a run that was not interrupted.
+///
+/// The flow stops with exit 4 if anything failed before the trigger, so every failure counted
+/// here ended after it — including requests *due* in the baseline that the rollout cut.
+pub fn rollout_verdict(r: &RunResult, stop: &crate::runner::Stop) -> Verdict {
+    use crate::runner::{BASELINE, Stop};
+    let mut reasons = Vec::new();
+    let failed = r.recorded.overall.counts.failed();
+    let sent = r.recorded.overall.counts.sent();
+    let dropped = r
+        .recorded
+        .overall
+        .counts
+        .get(OutcomeClass::DroppedByGenerator);
+    if failed > 0 && !matches!(stop, Stop::CouldNotRun(_)) {
+        let per_phase: Vec<String> = r
+            .recorded
+            .phases
+            .iter()
+            .filter(|p| p.counts.failed() > 0)
+            .map(|p| {
+                if p.name == BASELINE {
+                    format!(
+                        "{} due in the baseline, cut once the rollout began",
+                        p.counts.failed()
+                    )
+                } else {
+                    format!("{} in {}", p.counts.failed(), p.name)
+                }
+            })
+            .collect();
+        reasons.push(format!(
+            "{failed} of {sent} requests failed during the rollout ({})",
+            per_phase.join(", ")
+        ));
+    }
+    if dropped > 0 {
+        reasons.push(format!("{dropped} requests were never sent: the in-flight cap was reached (dropped_by_generator)"));
+    }
+    let exit_code = match stop {
+        Stop::Interrupted => {
+            reasons.insert(0, "interrupted: the result is partial".into());
+            exit::INTERRUPTED
+        }
+        Stop::BadInput(m) => {
+            reasons.insert(0, m.clone());
+            exit::BAD_INPUT
+        }
+        Stop::CouldNotRun(m) => {
+            reasons.insert(0, format!("could not run: {m}"));
+            exit::COULD_NOT_RUN
+        }
+        Stop::RolloutFailed(m) => {
+            reasons.insert(0, format!("the rollout failed: {m}"));
+            exit::ROLLOUT_FAILED
+        }
+        Stop::Completed if reasons.is_empty() => {
+            let total: u64 = r.recorded.overall.counts.sent();
+            return Verdict {
+                passed: true,
+                exit_code: exit::PASSED,
+                reasons: vec![format!(
+                    "no request dropped: all {total} requests succeeded through the rollout"
+                )],
+            };
+        }
+        Stop::Completed => exit::GATE_FAILED,
+    };
+    Verdict {
+        passed: false,
+        exit_code,
+        reasons,
+    }
+}
