@@ -95,6 +95,7 @@ fn args(file: &str, fail_on: FailOn) -> LintArgs {
         files: vec![PathBuf::from(file)],
         fail_on,
         format: LintFormat::Text,
+        ..LintArgs::default()
     }
 }
 

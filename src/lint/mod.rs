@@ -2,12 +2,14 @@
 //! before anything runs — the same finding ids and fix snippets as the analysis of a run.
 //!
 //! - `parse`: manifests (multi-document YAML, Helm output, `kind: List`) into typed objects.
+//! - `live`: one live workload and its namespace's PodDisruptionBudgets, read-only.
 //! - `checks`: the pure core, [`lint_objects`].
 //!
-//! This module reads the files it is given and writes the report it is asked for; it never
-//! contacts a cluster by itself and never decides the process exit (it returns the code).
+//! This module reads the files or the workload it is given and writes the report it is asked
+//! for; it never writes to a cluster and never decides the process exit (it returns the code).
 
 mod checks;
+pub mod live;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -45,25 +47,47 @@ pub enum LintError {
     /// The input holds no Deployment, StatefulSet or DaemonSet.
     #[error("no Deployment, StatefulSet or DaemonSet in {0}")]
     NoWorkload(String),
+    /// Reading a live workload failed: no cluster, RBAC, not found (the message says which).
+    #[error("{0}")]
+    /// Boxed: it is large, and every other result of lint would pay for its size.
+    Kube(Box<crate::cluster::kube::KubeError>),
+    /// The async runtime for a live read could not start.
+    #[error("cannot start the runtime for a live read: {0}")]
+    Runtime(std::io::Error),
     /// The report could not be written.
     #[error("cannot write the report: {0}")]
     Write(#[from] std::io::Error),
 }
 
+impl From<crate::cluster::kube::KubeError> for LintError {
+    fn from(e: crate::cluster::kube::KubeError) -> LintError {
+        LintError::Kube(Box::new(e))
+    }
+}
+
 impl LintError {
     pub fn exit_code(&self) -> u8 {
+        use crate::cluster::kube::KubeError;
         match self {
-            LintError::Write(_) => crate::exit::COULD_NOT_RUN,
+            LintError::Kube(e)
+                if matches!(**e, KubeError::NotFound { .. } | KubeError::BadInput(_)) =>
+            {
+                crate::exit::BAD_INPUT
+            }
+            LintError::Write(_) | LintError::Kube(_) | LintError::Runtime(_) => {
+                crate::exit::COULD_NOT_RUN
+            }
             _ => crate::exit::BAD_INPUT,
         }
     }
 }
 
 /// Severity threshold of `--fail-on`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
     Info,
     Warning,
+    #[default]
     Error,
     /// Never fail: report only.
     Never,
@@ -81,19 +105,37 @@ impl FailOn {
 }
 
 /// Output format of `lint`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LintFormat {
+    #[default]
     Text,
     Json,
 }
 
 /// Flags of `zerodrop lint`, for the CLI to flatten.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct LintArgs {
     /// Manifest file to check (multi-document YAML, Helm output welcome; `-` reads standard
     /// input). Repeatable.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "workload"
+    )]
     pub files: Vec<PathBuf>,
+    /// A live workload to check instead, read-only: deploy/NAME, sts/NAME or ds/NAME.
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+    /// Namespace of the live workload (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity fires.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: FailOn,
@@ -102,14 +144,37 @@ pub struct LintArgs {
     pub format: LintFormat,
 }
 
-/// Runs `lint` on manifest files: reads them (standard input for `-`), checks every workload
-/// and writes the report. Returns the exit code: 0, or 1 when a finding reaches `--fail-on`.
+/// Runs `lint`: on manifest files (standard input for `-`), or on a live workload. Writes the
+/// report and returns the exit code: 0, or 1 when a finding reaches `--fail-on`.
 pub fn run(args: &LintArgs, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
-    if args.files.is_empty() {
+    let findings = match &args.workload {
+        Some(w) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(LintError::Runtime)?;
+            rt.block_on(lint_live(args, w))?
+        }
+        None => lint_objects(&read_manifests(&args.files, stdin)?),
+    };
+    match args.format {
+        LintFormat::Text => write_text(&findings, out)?,
+        LintFormat::Json => {
+            let doc = serde_json::json!({ "findings": findings });
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(exit_code(&findings, args.fail_on))
+}
+
+/// Reads and parses every manifest file; at least one workload must be among them.
+pub fn read_manifests(files: &[PathBuf], stdin: &mut dyn Read) -> Result<Vec<Object>, LintError> {
+    if files.is_empty() {
         return Err(LintError::NoInput);
     }
     let mut objects = Vec::new();
-    for path in &args.files {
+    for path in files {
         let shown = path.display().to_string();
         let mut text = String::new();
         let read = if shown == "-" {
@@ -130,19 +195,24 @@ pub fn run(args: &LintArgs, stdin: &mut dyn Read, out: &mut dyn Write) -> Result
         )
     });
     if !has_workload {
-        let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         return Err(LintError::NoWorkload(names.join(", ")));
     }
-    let findings = lint_objects(&objects);
-    match args.format {
-        LintFormat::Text => write_text(&findings, out)?,
-        LintFormat::Json => {
-            let doc = serde_json::json!({ "findings": findings });
-            serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
-            writeln!(out)?;
-        }
-    }
-    Ok(exit_code(&findings, args.fail_on))
+    Ok(objects)
+}
+
+/// Lints a live workload: its spec and every PodDisruptionBudget of its namespace.
+pub async fn lint_live(args: &LintArgs, workload: &str) -> Result<Vec<Finding>, LintError> {
+    use crate::cluster::kube::{ConnectOptions, WorkloadRef, connect::connect};
+    let workload = WorkloadRef::parse(workload)?;
+    let conn = connect(&ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+    })
+    .await?;
+    let objects = live::fetch(&conn, &workload).await?;
+    Ok(lint_with(&objects, PdbScope::Complete))
 }
 
 /// 1 when any finding reaches the threshold, else 0.

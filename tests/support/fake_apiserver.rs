@@ -44,7 +44,7 @@ struct Res {
     api_version: &'static str,
 }
 
-const RESOURCES: [Res; 8] = [
+const RESOURCES: [Res; 9] = [
     Res {
         plural: "pods",
         prefix: "/api/v1",
@@ -92,6 +92,13 @@ const RESOURCES: [Res; 8] = [
         prefix: "/apis/apps/v1",
         kind: "ReplicaSet",
         api_version: "apps/v1",
+    },
+    // Read by `zerodrop lint` on a live workload.
+    Res {
+        plural: "poddisruptionbudgets",
+        prefix: "/apis/policy/v1",
+        kind: "PodDisruptionBudget",
+        api_version: "policy/v1",
     },
 ];
 

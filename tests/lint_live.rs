@@ -1,0 +1,104 @@
+//! `zerodrop lint -n NS deploy/NAME` against the fake API server: the live workload is read
+//! (never written), the namespace's PodDisruptionBudgets count, and errors exit as documented.
+
+mod support;
+
+use serde_json::json;
+use support::fake_apiserver::FakeApiServer;
+use support::scenario::{self, NS};
+use zerodrop::findings::{FindingId, Severity};
+use zerodrop::lint::{self, FailOn, LintArgs};
+
+struct Env {
+    server: FakeApiServer,
+    dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let server = FakeApiServer::start().await;
+    server.put(&scenario::deployment("web", 3));
+    Env {
+        server,
+        dir: tempfile::tempdir().expect("tmp"),
+    }
+}
+
+impl Env {
+    fn args(&self, workload: &str) -> LintArgs {
+        LintArgs {
+            workload: Some(workload.to_string()),
+            kubeconfig: Some(self.server.write_kubeconfig(self.dir.path(), NS)),
+            fail_on: FailOn::Error,
+            ..LintArgs::default()
+        }
+    }
+
+    fn pdb(&self, app: &str) {
+        self.server.put_value(json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": format!("{app}-pdb"), "namespace": NS},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": app}}}
+        }));
+    }
+}
+
+#[tokio::test]
+async fn a_live_deployment_is_linted_read_only_with_the_namespaces_pdbs() {
+    let e = env().await;
+    e.pdb("other");
+    let findings = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+        .await
+        .expect("lints");
+    let ids: Vec<FindingId> = findings.iter().map(|f| f.id).collect();
+    // The scenario's Deployment has no probes and no preStop.
+    assert!(ids.contains(&FindingId::NoReadinessProbe), "{ids:?}");
+    assert!(ids.contains(&FindingId::NoPrestop), "{ids:?}");
+    // The namespace was listed completely: a PDB for other pods does not cover these.
+    let pdb = findings
+        .iter()
+        .find(|f| f.id == FindingId::NoPodDisruptionBudget)
+        .expect("pdb finding");
+    assert_eq!(pdb.severity, Severity::Warning);
+    assert!(pdb.title.starts_with("deploy/web:"));
+    assert!(
+        e.server.requests().iter().all(|r| r.method == "GET"),
+        "lint only reads"
+    );
+}
+
+#[tokio::test]
+async fn a_pdb_selecting_the_pods_silences_the_pdb_check() {
+    let e = env().await;
+    e.pdb("web");
+    let findings = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+        .await
+        .expect("lints");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.id != FindingId::NoPodDisruptionBudget)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_workload_is_bad_input_naming_it() {
+    let e = env().await;
+    let err = lint::lint_live(&e.args("deploy/wbe"), "deploy/wbe")
+        .await
+        .expect_err("not found");
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("wbe"), "{err}");
+}
+
+#[tokio::test]
+async fn a_forbidden_pdb_list_names_the_rule_that_allows_it() {
+    let e = env().await;
+    e.server.deny("list", "poddisruptionbudgets");
+    let err = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+        .await
+        .expect_err("forbidden");
+    assert_eq!(err.exit_code(), 4);
+    let text = err.to_string();
+    assert!(text.contains("poddisruptionbudgets"), "{text}");
+    assert!(text.contains("verbs: [\"list\"]"), "{text}");
+}
