@@ -662,3 +662,18 @@ fn a_request_sent_after_the_stop_signal_and_closed_just_before_exit_is_a_race_no
     );
     assert_eq!(ids(&run.analyse()), [FindingId::KeepaliveCloseRace]);
 }
+
+#[test]
+fn a_plain_load_run_with_failures_and_no_cluster_reports_them_unexplained() {
+    let mut run = Run::steady(0);
+    run.desired = None;
+    run.phases = vec![(1_000, "load")];
+    run.ok_traffic(1_000, 5_000, 10, 2);
+    run.end = 5_000;
+    run.fail(2_000, 1, OutcomeClass::ConnectRefused, Via::Service);
+    let a = run.analyse();
+    assert_eq!(ids(&a), [FindingId::Unexplained]);
+    assert_eq!(a.phases.len(), 1);
+    assert_eq!(a.p99_ratio, None);
+    assert!(a.pods.is_empty());
+}
