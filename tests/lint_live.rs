@@ -102,3 +102,24 @@ async fn a_forbidden_pdb_list_names_the_rule_that_allows_it() {
     assert!(text.contains("poddisruptionbudgets"), "{text}");
     assert!(text.contains("verbs: [\"list\"]"), "{text}");
 }
+
+#[tokio::test]
+async fn the_run_gets_the_live_workloads_configuration_for_its_analysis() {
+    use zerodrop::cluster::kube::{ConnectOptions, WorkloadRef, connect::connect};
+    let e = env().await;
+    let conn = connect(&ConnectOptions {
+        kubeconfig: e.args("deploy/web").kubeconfig,
+        ..ConnectOptions::default()
+    })
+    .await
+    .expect("connects");
+    let live = lint::live::lint_workload(&conn, &WorkloadRef::parse("deploy/web").expect("ref"))
+        .await
+        .expect("lints");
+    let w = live.workload.expect("config");
+    assert_eq!(w.prestop, None);
+    assert_eq!(w.grace_period, Some(std::time::Duration::from_secs(30)));
+    assert_eq!((w.max_surge, w.max_unavailable), (Some(1), Some(0)));
+    assert_eq!(w.readiness_probe, Some(false));
+    assert!(!live.findings.is_empty());
+}

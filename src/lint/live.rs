@@ -71,3 +71,23 @@ pub async fn fetch(conn: &Connection, workload: &WorkloadRef) -> Result<Vec<Obje
     );
     Ok(out)
 }
+
+/// What `zerodrop run` needs from lint before it starts: the findings to print, and the
+/// workload's configuration for the analysis of the run.
+#[derive(Clone, Debug)]
+pub struct LiveLint {
+    pub findings: Vec<crate::findings::Finding>,
+    pub workload: Option<crate::analysis::WorkloadConfig>,
+}
+
+/// Lints a live workload over an existing connection.
+pub async fn lint_workload(
+    conn: &Connection,
+    workload: &WorkloadRef,
+) -> Result<LiveLint, KubeError> {
+    let objects = fetch(conn, workload).await?;
+    Ok(LiveLint {
+        findings: super::lint_with(&objects, super::PdbScope::Complete),
+        workload: super::workload_config(&objects),
+    })
+}

@@ -211,8 +211,7 @@ pub async fn lint_live(args: &LintArgs, workload: &str) -> Result<Vec<Finding>, 
         namespace: args.namespace.clone(),
     })
     .await?;
-    let objects = live::fetch(&conn, &workload).await?;
-    Ok(lint_with(&objects, PdbScope::Complete))
+    Ok(live::lint_workload(&conn, &workload).await?.findings)
 }
 
 /// 1 when any finding reaches the threshold, else 0.
