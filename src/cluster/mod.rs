@@ -7,6 +7,7 @@
 //! Kubernetes type.
 
 pub mod event;
+pub mod local;
 
 use std::future::Future;
 
