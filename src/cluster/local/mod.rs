@@ -103,7 +103,6 @@ pub(crate) struct Shared {
     pub groups: ProcessGroups,
     pods: Mutex<BTreeMap<String, PodView>>,
     handles: Mutex<BTreeMap<String, PodHandle>>,
-    ports: Mutex<BTreeSet<u16>>,
     next_index: AtomicU32,
     changed: watch::Sender<u64>,
     /// Set at shutdown: what happens then is not part of the run.
@@ -156,27 +155,8 @@ impl Shared {
         self.lock_handles().get(pod).map(|h| h.logs.clone())
     }
 
-    /// A free loopback port below the ephemeral range, so no outgoing connection of the load
-    /// engine can take it between this check and the replica's bind.
     fn allocate_port(&self) -> Result<u16, ClusterError> {
-        let low = ephemeral_low();
-        let lo = low.saturating_sub(12_000).max(1024);
-        let span = u32::from(low - lo).max(1);
-        let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
-        let seed = std::process::id().wrapping_mul(7919) + ports.len() as u32 * 31;
-        for k in 0..span {
-            let port = lo + ((seed + k) % span) as u16;
-            if ports.contains(&port) {
-                continue;
-            }
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                ports.insert(port);
-                return Ok(port);
-            }
-        }
-        Err(ClusterError::CouldNotRun(format!(
-            "no free port between {lo} and {low} for a replica"
-        )))
+        allocate_port()
     }
 
     /// Creates a pod of `revision` running `command` and starts its lifecycle task.
@@ -350,6 +330,38 @@ impl Shared {
     }
 }
 
+/// Ports handed to replicas by this process (several runtimes may live in one process, as in
+/// tests): a port is never handed out twice, even before its replica has bound it.
+static ALLOCATED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A free loopback port below the ephemeral range, so no outgoing connection of the load
+/// engine can take it between this check and the replica's bind.
+fn allocate_port() -> Result<u16, ClusterError> {
+    let low = ephemeral_low();
+    let lo = low.saturating_sub(12_000).max(1024);
+    let span = u32::from(low.saturating_sub(lo)).max(1);
+    let mut taken = ALLOCATED.lock().unwrap_or_else(|p| p.into_inner());
+    // Start somewhere different in every process, so concurrent zerodrops rarely probe the same
+    // ports in the same order.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id().wrapping_mul(7919) ^ nanos;
+    for k in 0..span {
+        let port = lo + ((seed.wrapping_add(k)) % span) as u16;
+        if taken.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.insert(port);
+            return Ok(port);
+        }
+    }
+    Err(ClusterError::CouldNotRun(format!(
+        "no free port between {lo} and {low} for a replica"
+    )))
+}
+
 /// Reads the low end of the kernel's ephemeral port range (32768 when unreadable).
 fn ephemeral_low() -> u16 {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
@@ -469,7 +481,6 @@ impl Cluster for LocalCluster {
             groups: self.groups.clone(),
             pods: Mutex::new(BTreeMap::new()),
             handles: Mutex::new(BTreeMap::new()),
-            ports: Mutex::new(BTreeSet::new()),
             next_index: AtomicU32::new(0),
             changed: watch::channel(0).0,
             quiet: AtomicBool::new(false),

@@ -9,7 +9,11 @@
 //! With no endpoint at all the proxy stops listening, so connects are *refused* — what
 //! kube-proxy's REJECT rule does for a Service without endpoints — and it listens again as soon
 //! as an endpoint appears (the port stays reserved meanwhile). If the chosen backend refuses or
-//! resets, the client connection is reset: with DNAT the client would have seen that RST itself.
+//! resets, the client connection is reset. With DNAT the client's own SYN would have been
+//! refused; a userspace proxy has already accepted by then, so it waits for the client's first
+//! bytes (at most [`RESET_WAIT`]) and then resets: the client sees `connection_reset` on an
+//! established connection whose address it knows, which keeps the failure attributable to the
+//! pod (a reset during the handshake would leave the client without its own address).
 //!
 //! Every connection's route (client address → pod) is recorded on the timeline, which is how a
 //! failure seen by the load engine is attributed to its replica exactly. The proxy runs on its
@@ -29,6 +33,10 @@ use tokio::sync::{oneshot, watch};
 
 use super::endpoints::{Backend, EndpointTable};
 use crate::timeline::{ConnectionRoute, TimelineRecorder};
+
+/// How long a connection that cannot be proxied waits for the client's first bytes before the
+/// reset (see the module doc).
+pub const RESET_WAIT: Duration = Duration::from_secs(1);
 
 /// What the proxy did, for reports and tests.
 #[derive(Debug, Default)]
@@ -245,6 +253,14 @@ fn reset(stream: &TcpStream) {
     let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
+/// Resets a connection that cannot be proxied, once the client has spoken (see the module doc).
+async fn refuse(client: TcpStream) {
+    // `peek` waits for real data (`readable` may wake spuriously on a fresh socket).
+    let mut byte = [0u8; 1];
+    let _ = tokio::time::timeout(RESET_WAIT, client.peek(&mut byte)).await;
+    reset(&client);
+}
+
 async fn proxy(
     mut client: TcpStream,
     peer: SocketAddr,
@@ -255,7 +271,7 @@ async fn proxy(
     let Some(backend) = backend else {
         // The last endpoint went away between accept and now.
         stats.no_endpoint.fetch_add(1, Ordering::Relaxed);
-        reset(&client);
+        refuse(client).await;
         return;
     };
     let clock = recorder.clock();
@@ -282,7 +298,9 @@ async fn proxy(
         }
         Err(_) => {
             stats.backend_unreachable.fetch_add(1, Ordering::Relaxed);
-            reset(&client);
+            refuse(client).await;
+            recorder.route_closed(peer, clock.now());
+            return;
         }
     }
     drop(client);
@@ -432,15 +450,21 @@ mod tests {
         )
         .expect("proxy");
         assert!(proxy.wait_listening(Duration::from_secs(10)).await);
-        let mut s = TcpStream::connect(proxy.addr()).await.expect("accepted");
-        let local = s.local_addr().expect("addr");
-        let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n").await;
-        let mut buf = [0u8; 16];
-        let r = s.read(&mut buf).await;
-        assert!(
-            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
-            "{r:?}"
-        );
+        // Several in a row: each connect completes and the reset comes after the request (a
+        // reset during the handshake would hide the client's own address from it).
+        let mut local = None;
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(proxy.addr()).await.expect("accepted");
+            local = Some(s.local_addr().expect("addr"));
+            let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n").await;
+            let mut buf = [0u8; 16];
+            let r = s.read(&mut buf).await;
+            assert!(
+                matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+                "{r:?}"
+            );
+        }
+        let local = local.expect("connected");
         drop(proxy);
         let t = rec.finish();
         let route = t
