@@ -283,6 +283,11 @@ async fn proxy(
         opened: clock.now(),
         closed: None,
     });
+    // Closed on every path out, including cancellation when the proxy stops.
+    let _route = RouteGuard {
+        recorder: &recorder,
+        peer,
+    };
     let _ = client.set_nodelay(true);
     match TcpStream::connect(backend.addr).await {
         Ok(mut server) => {
@@ -299,12 +304,21 @@ async fn proxy(
         Err(_) => {
             stats.backend_unreachable.fetch_add(1, Ordering::Relaxed);
             refuse(client).await;
-            recorder.route_closed(peer, clock.now());
-            return;
         }
     }
-    drop(client);
-    recorder.route_closed(peer, clock.now());
+}
+
+/// Marks a connection's route closed when dropped.
+struct RouteGuard<'a> {
+    recorder: &'a TimelineRecorder,
+    peer: SocketAddr,
+}
+
+impl Drop for RouteGuard<'_> {
+    fn drop(&mut self) {
+        self.recorder
+            .route_closed(self.peer, self.recorder.clock().now());
+    }
 }
 
 #[cfg(test)]
