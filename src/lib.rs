@@ -10,6 +10,8 @@
 //!     └────► cluster ──► timeline ────────┘
 //! ```
 //!
+//! - [`cli`]: clap types only, close to the flags.
+//! - [`plan`]: flags + scenario file → one validated `Plan`; every problem reported at once.
 //! - [`clock`]: the run's one clock; request records and cluster events share its axis.
 //! - [`load`]: the open-model load engine. Knows nothing of Kubernetes.
 //! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
@@ -19,15 +21,26 @@
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
 //! - [`result`]: the saved result document every report renders from.
+//! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
+//! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
+//! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
+//! - [`verdict`]: the default gate of `load` and a plain summary.
 //! - [`exit`]: the exit codes of the CI contract.
 
 pub mod analysis;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod demo_app;
 pub mod exit;
 pub mod findings;
+pub mod interrupt;
 pub mod load;
+pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod result;
+pub mod runner;
 pub mod timeline;
+pub mod verdict;
