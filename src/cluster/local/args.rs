@@ -12,6 +12,32 @@ use super::config::{LocalConfig, PreStop, Termination, default_name};
 use super::probe::{ProbeAction, ProbeSpec};
 use super::process::{CommandSpec, parse_signal};
 use super::rollout::{self, IntOrPercent};
+use crate::plan::Problem;
+
+/// Problems found so far; each message starts with the flag it concerns (`--replicas …`).
+#[derive(Default)]
+struct Errors(Vec<Problem>);
+
+impl Errors {
+    /// Records `message`, whose first word (up to a colon) names the place.
+    fn push(&mut self, message: impl Into<String>) {
+        let message: String = message.into();
+        let (place, rest) = match message.split_once(' ') {
+            Some((flag, rest)) if flag.starts_with("--") => {
+                (flag.trim_end_matches(':').to_string(), rest.to_string())
+            }
+            _ => ("command".to_string(), message.clone()),
+        };
+        self.0.push(Problem {
+            place,
+            message: rest,
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Runtime flags of `zerodrop local`. Durations take a unit (`500ms`, `2s`, `1m`); a bare
 /// number means seconds, as in a pod spec.
@@ -146,9 +172,10 @@ pub struct LocalArgs {
 }
 
 impl LocalArgs {
-    /// Validates the flags around the command to run; every problem at once.
-    pub fn into_config(self, command: &[String]) -> Result<LocalConfig, Vec<String>> {
-        let mut errs = Vec::new();
+    /// Validates the flags around the command to run; every problem at once, each naming its
+    /// flag.
+    pub fn into_config(self, command: &[String]) -> Result<LocalConfig, Vec<Problem>> {
+        let mut errs = Errors::default();
         let command = match command.split_first() {
             Some((program, args)) => CommandSpec {
                 program: program.clone(),
@@ -170,7 +197,7 @@ impl LocalArgs {
             config.name = default_name(&n);
         }
         if self.replicas == 0 {
-            errs.push("--replicas must be at least 1".into());
+            errs.push("--replicas must be at least 1");
         }
         config.replicas = self.replicas;
         if self.port_env.is_empty() || self.port_env.contains('=') {
@@ -188,7 +215,7 @@ impl LocalArgs {
                         args: words[1..].to_vec(),
                     })
                 }
-                Ok(_) => errs.push("--new-cmd is empty".into()),
+                Ok(_) => errs.push("--new-cmd is empty"),
                 Err(e) => errs.push(format!("--new-cmd: {e}")),
             }
         }
@@ -258,7 +285,7 @@ impl LocalArgs {
         if let Err(rollout::StrategyError::BothZero) =
             rollout::resolve_fenceposts(config.replicas, config.max_surge, config.max_unavailable)
         {
-            errs.push("--max-surge and --max-unavailable may not both be 0".into());
+            errs.push("--max-surge: may not be 0 when --max-unavailable is 0 too");
         }
         let mut termination = Termination::default();
         match parse_signal(&self.stop_signal) {
@@ -271,12 +298,12 @@ impl LocalArgs {
         termination.prestop = match (prestop_sleep, self.prestop_exec) {
             (Some(d), None) => Some(PreStop::Sleep(d)),
             (None, Some(cmd)) if cmd.trim().is_empty() => {
-                errs.push("--prestop-exec is empty".into());
+                errs.push("--prestop-exec is empty");
                 None
             }
             (None, Some(cmd)) => Some(PreStop::Exec(cmd)),
             (Some(_), Some(_)) => {
-                errs.push("--prestop-sleep and --prestop-exec are exclusive".into());
+                errs.push("--prestop-sleep: cannot be combined with --prestop-exec");
                 None
             }
             (None, None) => None,
@@ -286,7 +313,7 @@ impl LocalArgs {
         if errs.is_empty() {
             Ok(config)
         } else {
-            Err(errs)
+            Err(errs.0)
         }
     }
 }
@@ -303,11 +330,11 @@ struct ProbeFlags {
 }
 
 impl ProbeFlags {
-    fn build(self, errs: &mut Vec<String>) -> Option<ProbeSpec> {
+    fn build(self, errs: &mut Errors) -> Option<ProbeSpec> {
         let k = self.kind;
         let action = match (self.path, self.tcp) {
             (Some(_), true) => {
-                errs.push(format!("--{k}-path and --{k}-tcp are exclusive"));
+                errs.push(format!("--{k}-path: cannot be combined with --{k}-tcp"));
                 return None;
             }
             (Some(p), false) if !p.starts_with('/') => {
@@ -482,7 +509,7 @@ mod tests {
         cmd: Vec<String>,
     }
 
-    fn config(args: &[&str]) -> Result<LocalConfig, Vec<String>> {
+    fn config(args: &[&str]) -> Result<LocalConfig, Vec<Problem>> {
         let mut argv = vec!["zerodrop"];
         argv.extend_from_slice(args);
         let cli = Cli::try_parse_from(argv).expect("parses");
@@ -543,11 +570,13 @@ mod tests {
             "NOPE",
         ])
         .expect_err("invalid");
-        let all = errs.join("\n");
+        let all: Vec<String> = errs.iter().map(|p| p.to_string()).collect();
+        let all = all.join("\n");
+        assert!(errs.iter().any(|p| p.place == "--replicas"));
         for needle in [
             "command to run",
             "--replicas",
-            "may not both be 0",
+            "may not be 0 when --max-unavailable is 0",
             "--grace-period",
             "--readiness-* timing flags",
             "--stop-signal",
