@@ -34,7 +34,7 @@ pub struct LocalArgs {
     #[command(flatten)]
     pub flow: FlowArgs,
     #[command(flatten)]
-    pub runtime: crate::cluster::local::args::LocalArgs,
+    pub runtime: crate::cluster::local::args::LocalRuntimeArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     /// The server to run: each replica gets its port in $PORT (see --port-env) or `{port}`.

@@ -42,7 +42,7 @@ impl Errors {
 /// Runtime flags of `zerodrop local`. Durations take a unit (`500ms`, `2s`, `1m`); a bare
 /// number means seconds, as in a pod spec.
 #[derive(Clone, Debug, Default, clap::Args)]
-pub struct LocalArgs {
+pub struct LocalRuntimeArgs {
     /// Replicas to run.
     #[arg(long, default_value_t = 3, help_heading = "Local runtime")]
     pub replicas: u32,
@@ -171,7 +171,7 @@ pub struct LocalArgs {
     pub grace_period: String,
 }
 
-impl LocalArgs {
+impl LocalRuntimeArgs {
     /// Validates the flags around the command to run; every problem at once, each naming its
     /// flag.
     pub fn into_config(self, command: &[String]) -> Result<LocalConfig, Vec<Problem>> {
@@ -504,7 +504,7 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        local: LocalArgs,
+        local: LocalRuntimeArgs,
         #[arg(last = true)]
         cmd: Vec<String>,
     }

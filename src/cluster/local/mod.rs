@@ -65,6 +65,9 @@ pub(crate) struct PodView {
     pub created: Instant,
     pub ready_since: Option<Instant>,
     pub ever_ready: bool,
+    /// Passed a readiness probe, or (without one) accepted a connection: the container got as
+    /// far as serving. A crash before that is reported at once rather than restarted.
+    pub served: bool,
     pub terminating: bool,
     pub gone: bool,
     pub restarts: u32,
@@ -188,6 +191,7 @@ impl Shared {
                 created: Instant::now(),
                 ready_since: None,
                 ever_ready: false,
+                served: false,
                 terminating: false,
                 gone: false,
                 restarts: 0,

@@ -139,11 +139,11 @@ pub(super) async fn run_pod(sh: Arc<Shared>, p: PodSpec, mut terminate: oneshot:
                 record_exit(&sh, name, status, Some("exited while running".into()));
                 set_ready(&sh, name, addr, false, "container exited");
                 p.logs.note(&format!("exited with {how}"));
-                if !sh.view(name).is_some_and(|v| v.ever_ready) {
+                if !sh.view(name).is_some_and(|v| v.served) {
                     // Locally a crash before readiness is a bug to report now, not a crash loop
                     // to wait out until the progress deadline.
                     let msg = format!(
-                        "replica {name} (`{}`) exited with {how} before it became ready",
+                        "replica {name} (`{}`) exited with {how} before it became ready to serve",
                         p.command.display()
                     );
                     sh.update(name, |v| v.fatal = Some(Fatal::Failed(msg)));
@@ -392,8 +392,13 @@ async fn probe_loop(sh: Arc<Shared>, name: String, addr: SocketAddr) -> String {
         }
     }
     let Some(rp) = &cfg.readiness_probe else {
-        // No readiness probe: ready as soon as the container has started.
+        // No readiness probe: ready as soon as the container has started (Kubernetes' rule).
         set_ready(&sh, &name, addr, true, "");
+        // Whether it ever gets to serve only decides how a crash is reported.
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sh.update(&name, |v| v.served = true);
         return std::future::pending().await;
     };
     tokio::time::sleep(rp.initial_delay).await;
@@ -405,7 +410,10 @@ async fn probe_loop(sh: Arc<Shared>, name: String, addr: SocketAddr) -> String {
         let result = probe_once(&rp.action, addr, rp.timeout).await;
         let was_passing = tracker.passing();
         match tracker.observe(result.is_ok()) {
-            Transition::Passed => set_ready(&sh, &name, addr, true, ""),
+            Transition::Passed => {
+                sh.update(&name, |v| v.served = true);
+                set_ready(&sh, &name, addr, true, "");
+            }
             Transition::Failed => set_ready(&sh, &name, addr, false, "readiness probe failed"),
             Transition::None => {}
         }
