@@ -13,6 +13,8 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
+// Parsed once per process: boxing the large traffic flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Open-model HTTP load against a URL (no cluster): a load generator on its own.

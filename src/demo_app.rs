@@ -14,6 +14,7 @@
 //! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
 //! - `--delay`: time spent on each request (requests in flight at shutdown).
+//!
 //! Every response names the replica in `x-zerodrop-replica`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it.

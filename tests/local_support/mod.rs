@@ -184,8 +184,7 @@ fn start_load(clock: RunClock, target: &str, t: &Traffic) -> Load {
                 .await
                 .expect("load ran");
         });
-        let records = std::mem::take(&mut sink.borrow_mut().0);
-        records
+        std::mem::take(&mut sink.borrow_mut().0)
     });
     Load {
         stop: Some(tx),

@@ -133,7 +133,7 @@ pub(super) async fn run_pod(sh: Arc<Shared>, p: PodSpec, mut terminate: oneshot:
                 return;
             }
             Outcome::Exited(status) => {
-                drop(probes);
+                // The probes are no longer polled: a dead container is not probed.
                 sh.groups.kill_group(proc.pid);
                 let how = status.map_or("an unknown status".to_string(), process::describe_exit);
                 record_exit(&sh, name, status, Some("exited while running".into()));
