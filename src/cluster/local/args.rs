@@ -578,7 +578,7 @@ mod tests {
             "--replicas",
             "may not be 0 when --max-unavailable is 0",
             "--grace-period",
-            "--readiness-* timing flags",
+            "--readiness-*: timing flags",
             "--stop-signal",
         ] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
