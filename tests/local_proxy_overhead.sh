@@ -4,8 +4,34 @@
 # proxy (engine + proxy in one process); CPU seconds per 10k requests from bash's `time`.
 set -e
 BIN=${BIN:-/work/wt-local/target/release/zerodrop}
-D=/tmp/ngxm; rm -rf $D; mkdir -p $D; echo "needs /tmp/ngx/nginx.conf.in and run.sh as in tests/local_real_servers.rs"; cp /tmp/ngx/nginx.conf.in /tmp/ngx/run.sh $D/
-sed -i 's#access_log @DIR@/access-@PORT@.log;#access_log off;#' $D/nginx.conf.in
+D=$(mktemp -d)
+cat > $D/nginx.conf.in <<'CONF'
+daemon off;
+master_process on;
+worker_processes 1;
+pid @DIR@/nginx-@PORT@.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path @DIR@/body-@PORT@;
+  proxy_temp_path @DIR@/proxy-@PORT@;
+  keepalive_timeout 65;
+  server {
+    listen 127.0.0.1:@PORT@;
+    location = /ready { access_log off; return 200 "ready\n"; }
+    location / { return 200 "hello\n"; }
+  }
+}
+CONF
+cat > $D/run.sh <<'RUN'
+#!/bin/sh
+# Renders the nginx configuration for this replica's port, then becomes nginx.
+dir=$(dirname "$0")
+sed "s#@PORT@#$PORT#g; s#@DIR@#$dir#g" "$dir/nginx.conf.in" > "$dir/nginx-$PORT.conf"
+exec nginx -e stderr -p "$dir" -c "$dir/nginx-$PORT.conf"
+RUN
+chmod +x $D/run.sh
 PORT=28080 taskset -c 0 $D/run.sh >/dev/null 2>&1 & NPID=$!
 sleep 1
 echo "== direct"
