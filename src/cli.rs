@@ -17,6 +17,28 @@ pub struct Cli {
 pub enum CliCommand {
     /// Open-model HTTP load against a URL (no cluster): a load generator on its own.
     Load(LoadArgs),
+    /// Roll a Kubernetes workload under load and prove it drops nothing:
+    /// `zerodrop run -n shop deploy/web --target URL`.
+    Run(Box<RunArgs>),
+}
+
+/// `zerodrop run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    #[command(flatten)]
+    pub kube: crate::cluster::kube::KubeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The workload to roll: deploy/NAME, sts/NAME or ds/NAME (long forms too).
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: String,
+    /// The command `--trigger exec` runs (helm upgrade, kubectl apply, …).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `zerodrop load`.
