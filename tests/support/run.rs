@@ -191,6 +191,13 @@ impl Zerodrop {
         }
     }
 
+    /// Sends SIGINT, as Ctrl-C would.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().expect("still running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal sent");
+    }
+
     /// Waits (bounded) for the process to end; kills it if it does not.
     pub async fn finish(mut self) -> Finished {
         let mut stdout = String::new();
