@@ -13,13 +13,15 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
+// Parsed once at startup and moved once: the size difference between commands costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Open-model HTTP load against a URL (no cluster): a load generator on its own.
     Load(LoadArgs),
     /// Roll a Kubernetes workload under load and prove it drops nothing:
     /// `zerodrop run -n shop deploy/web --target URL`.
-    Run(Box<RunArgs>),
+    Run(RunArgs),
 }
 
 /// `zerodrop run`.

@@ -12,7 +12,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     raise_open_file_limit();
     match cli.command {
         CliCommand::Load(args) => load::run(args),
-        CliCommand::Run(args) => run::run(*args),
+        CliCommand::Run(args) => run::run(args),
     }
 }
 
