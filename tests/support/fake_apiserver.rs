@@ -44,7 +44,7 @@ struct Res {
     api_version: &'static str,
 }
 
-const RESOURCES: [Res; 8] = [
+const RESOURCES: [Res; 9] = [
     Res {
         plural: "pods",
         prefix: "/api/v1",
@@ -91,6 +91,12 @@ const RESOURCES: [Res; 8] = [
         plural: "replicasets",
         prefix: "/apis/apps/v1",
         kind: "ReplicaSet",
+        api_version: "apps/v1",
+    },
+    Res {
+        plural: "controllerrevisions",
+        prefix: "/apis/apps/v1",
+        kind: "ControllerRevision",
         api_version: "apps/v1",
     },
 ];
