@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh                 # zerodrop, oha, wrk, hey
 #   WRK2=/path/to/wrk2 scripts/bench.sh   # and wrk2 (build it from its public source yourself)
+#   scripts/bench.sh memory          # zerodrop's peak RSS at 10k req/s: 30 s against 120 s
 #
 # Target: nginx from apt, `worker_processes 1; access_log off; return 200`, pinned to core 0.
 # Every generator is pinned to core 1. Settings: 5,000 and 20,000 req/s for 10 s with
@@ -118,6 +119,14 @@ PY
 }
 
 printf "%-9s %-16s %12s %14s %11s %12s  %s\n" tool setting "req/s" "CPU-s/10k" "RSS MiB" p99 notes
+if [ "${1:-}" = memory ]; then
+  # Flat memory: peak RSS must not grow with the length of the run.
+  for d in 30 120; do
+    DURATION=$d run zerodrop "10000/s ${d}s" "$WORK/zd" -- "$ZD" load --target "$URL" --rate 10000 \
+      --duration "${d}s" --quiet --out "$WORK/zd.json"
+  done
+  exit 0
+fi
 has() { [[ " $TOOLS " == *" $1 "* ]]; }
 for rate in $RATES; do
   setting="${rate}/s ${DURATION}s"
