@@ -13,7 +13,7 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
-// Parsed once per process: boxing the large traffic flags would buy nothing.
+// Parsed once at startup and moved once: the size difference between commands costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
@@ -22,6 +22,9 @@ pub enum CliCommand {
     /// Run replicas of your own server here, behind a built-in Service proxy, and roll them
     /// under load the way Kubernetes would: `zerodrop local [OPTIONS] -- CMD ARGS…`.
     Local(Box<LocalArgs>),
+    /// Roll a Kubernetes workload under load and prove it drops nothing:
+    /// `zerodrop run -n shop deploy/web --target URL`.
+    Run(Box<RunArgs>),
     /// A naive configuration that drops requests, then the fixed one at zero (no cluster, <1 min).
     Demo,
     /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
@@ -41,6 +44,25 @@ pub struct LocalArgs {
     pub output: OutputArgs,
     /// The server to run: each replica gets its port in $PORT (see --port-env) or `{port}`.
     #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `zerodrop run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    #[command(flatten)]
+    pub kube: crate::cluster::kube::KubeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The workload to roll: deploy/NAME, sts/NAME or ds/NAME (long forms too).
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: String,
+    /// The command `--trigger exec` runs (helm upgrade, kubectl apply, …).
+    #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
 

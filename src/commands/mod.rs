@@ -5,6 +5,7 @@ mod demo;
 mod load;
 mod local;
 pub mod output;
+pub mod run;
 
 use crate::cli::{Cli, CliCommand};
 
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         CliCommand::Load(args) => load::run(args),
         CliCommand::Local(args) => local::run(*args),
+        CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),
         CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
             Ok(()) => crate::exit::PASSED,
