@@ -13,10 +13,57 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
+// Parsed once at startup and moved once: the size difference between commands costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Open-model HTTP load against a URL (no cluster): a load generator on its own.
     Load(LoadArgs),
+    /// Run replicas of your own server here, behind a built-in Service proxy, and roll them
+    /// under load the way Kubernetes would: `zerodrop local [OPTIONS] -- CMD ARGS…`.
+    Local(Box<LocalArgs>),
+    /// Roll a Kubernetes workload under load and prove it drops nothing:
+    /// `zerodrop run -n shop deploy/web --target URL`.
+    Run(Box<RunArgs>),
+    /// A naive configuration that drops requests, then the fixed one at zero (no cluster, <1 min).
+    Demo,
+    /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
+    DemoApp(crate::demo_app::DemoAppArgs),
+}
+
+/// `zerodrop local`.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    #[command(flatten)]
+    pub runtime: crate::cluster::local::args::LocalRuntimeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The server to run: each replica gets its port in $PORT (see --port-env) or `{port}`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `zerodrop run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    #[command(flatten)]
+    pub kube: crate::cluster::kube::KubeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The workload to roll: deploy/NAME, sts/NAME or ds/NAME (long forms too).
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: String,
+    /// The command `--trigger exec` runs (helm upgrade, kubectl apply, …).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `zerodrop load`.

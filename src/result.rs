@@ -54,6 +54,26 @@ pub struct RolloutInfo {
     pub completed_at: Option<crate::clock::At>,
     /// "complete", "failed: …", "timed out", "interrupted".
     pub outcome: String,
+    /// The command of `--trigger exec` and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<TriggerCommand>,
+    /// What `--undo-on-failure` did after a failed rollout ("rolled back to revision 3").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+}
+
+/// A trigger command (helm upgrade, kubectl apply, …) as it ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerCommand {
+    pub argv: Vec<String>,
+    /// Its exit code; absent when a signal ended it or it did not finish in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// It was stopped at `--rollout-timeout`.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// The tail of its stdout and stderr (bounded).
+    pub output: String,
 }
 
 /// Everything a run produced.

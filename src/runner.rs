@@ -185,6 +185,9 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
         rollout.triggered_at = first_trigger(&flow.timeline).or(Some(clock.now()));
         rollout.outcome = "in progress".into();
         let done = tokio::select! {
+            // The cluster first: at a shared deadline its own timeout error says what the
+            // rollout was still waiting for, which this flow's cannot.
+            biased;
             d = cluster.wait_complete() => d.map_err(Stop::from),
             _ = tokio::time::sleep(plan.flow.rollout_timeout) => Err(Stop::RolloutFailed(format!(
                 "the rollout did not complete within --rollout-timeout {:?}", plan.flow.rollout_timeout

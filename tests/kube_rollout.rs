@@ -1,5 +1,7 @@
 //! `KubeCluster` against the fake API server: a scripted rolling update is watched, triggered
-//! with kubectl's exact patch, completed at the right event, and survives a cut watch stream.
+//! with kubectl's exact patch, completed at the right event, and survives a cut watch stream; a
+//! failed rollout is undone as `kubectl rollout undo` would (ReplicaSets for a Deployment,
+//! ControllerRevisions for a StatefulSet), and only when the trigger changed something.
 
 mod support;
 
@@ -21,6 +23,7 @@ fn config(kubeconfig: std::path::PathBuf, trigger: Trigger) -> KubeConfig {
         trigger,
         rollout_timeout: Duration::from_secs(60),
         request_timeout: Duration::from_secs(10),
+        service_target: true,
         ..KubeConfig::new(WorkloadRef::parse("deploy/web").expect("ref"))
     }
 }
@@ -288,13 +291,17 @@ async fn a_rollout_that_never_completes_fails_with_exit_3_and_kubectls_last_word
         "{text}"
     );
     s.cluster.shutdown().await;
+    // The run flow records the failure once; the cluster only reports it, and (not asked to)
+    // rolls nothing back.
+    let t = s.rec.finish();
+    assert!(!t.events.iter().any(|e| e.kind.name() == "rollout_failed"));
     assert!(
-        s.rec
-            .finish()
-            .events
+        !t.events
             .iter()
-            .any(|e| e.kind.name() == "rollout_failed")
+            .any(|e| e.kind == EventKind::RolloutComplete)
     );
+    assert_eq!(s.cluster.undo_outcome(), None);
+    assert_eq!(s.server.requests_by("PATCH").len(), 1, "only the restart");
 }
 
 #[tokio::test]
@@ -340,11 +347,17 @@ async fn progress_deadline_exceeded_fails_and_undo_restores_the_previous_templat
         .expect_err("deadline exceeded");
     assert_eq!(err.exit_code(), 3);
     let text = err.to_string();
-    assert!(
-        text.contains("exceeded its progress deadline")
-            && text.contains("rolled back to revision 1"),
-        "{text}"
+    assert!(text.contains("exceeded its progress deadline"), "{text}");
+    // The rollback happens at shutdown, which the run flow always awaits to its end.
+    assert_eq!(
+        s.server.requests_by("PATCH").len(),
+        1,
+        "only set image so far"
     );
+    s.cluster.shutdown().await;
+    assert_eq!(s.cluster.undo_outcome(), Some("rolled back to revision 1"));
+    assert!(s.rec.events().iter().any(|e| matches!(&e.kind,
+        EventKind::Note { reason, message } if reason == "RolledBack" && message == "rolled back to revision 1")));
     let patches = s.server.requests_by("PATCH");
     let undo = patches.last().expect("undo patch");
     assert_eq!(undo.content_type, "application/json-patch+json");
@@ -361,5 +374,83 @@ async fn progress_deadline_exceeded_fails_and_undo_restores_the_previous_templat
         now["spec"]["template"]["spec"]["containers"][0]["image"],
         "web:1"
     );
+}
+
+#[tokio::test]
+async fn a_failed_stateful_set_rollout_is_undone_with_its_previous_controller_revision() {
+    let server = FakeApiServer::start().await;
+    scenario::install_stateful_set(&server, "db");
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = TimelineRecorder::new(RunClock::start());
+    let image = Trigger::Image {
+        container: "db".into(),
+        image: "db:2".into(),
+    };
+    let mut cluster = KubeCluster::new(
+        KubeConfig {
+            workload: WorkloadRef::parse("sts/db").expect("ref"),
+            undo_on_failure: true,
+            rollout_timeout: Duration::from_millis(800),
+            ..config(server.write_kubeconfig(dir.path(), NS), image)
+        },
+        rec.clone(),
+    );
+    cluster.prepare().await.expect("prepare");
+    cluster.trigger().await.expect("trigger");
+    // The controller never brings the new revision up.
+    let err = cluster.wait_complete().await.expect_err("times out");
+    assert_eq!(err.exit_code(), 3);
+    cluster.shutdown().await;
+    assert_eq!(cluster.undo_outcome(), Some("rolled back to revision 1"));
+    // As `kubectl rollout undo sts/db`: revision 1's recorded data, as a strategic merge patch.
+    let patches = server.requests_by("PATCH");
+    assert_eq!(patches.len(), 2, "set image, then undo");
+    let undo = &patches[1];
+    assert_eq!(undo.path, "/apis/apps/v1/namespaces/shop/statefulsets/db");
+    assert_eq!(undo.content_type, "application/strategic-merge-patch+json");
+    let recorded = server
+        .get("controllerrevisions", NS, "db-1")
+        .expect("revision 1")["data"]
+        .clone();
+    let sent: serde_json::Value = serde_json::from_str(&undo.body).expect("json");
+    assert_eq!(sent, recorded);
+    let now = server.get("statefulsets", NS, "db").expect("sts");
+    assert_eq!(
+        now["spec"]["template"]["spec"]["containers"][0]["image"],
+        "db:1"
+    );
+}
+
+#[tokio::test]
+async fn undo_after_a_trigger_command_that_changed_nothing_rolls_nothing_back() {
+    let mut s = setup(1, Trigger::Restart).await;
+    let deploy = s.server.get("deployments", NS, "web").expect("deploy");
+    s.server
+        .put(&scenario::replica_set(&deploy, "web-0000", "0", "web:0"));
+    s.server
+        .put(&scenario::replica_set(&deploy, "web-1111", "1", "web:1"));
+    s.cluster = KubeCluster::new(
+        KubeConfig {
+            undo_on_failure: true,
+            ..config(
+                s.server.write_kubeconfig(s._dir.path(), NS),
+                Trigger::Exec {
+                    argv: ["sh", "-c", "echo 'Error: chart not found' >&2; exit 1"]
+                        .map(String::from)
+                        .to_vec(),
+                },
+            )
+        },
+        s.rec.clone(),
+    );
+    s.cluster.prepare().await.expect("prepare");
+    let err = s.cluster.trigger().await.expect_err("the command failed");
+    assert_eq!(err.exit_code(), 3);
     s.cluster.shutdown().await;
+    // Rolling back to the revision before would undo someone else's good release.
+    assert_eq!(
+        s.cluster.undo_outcome(),
+        Some("not rolled back: deploy/web was not changed (generation 1)")
+    );
+    assert!(s.server.requests_by("PATCH").is_empty());
 }

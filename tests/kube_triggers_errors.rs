@@ -475,3 +475,19 @@ async fn a_slow_api_is_waited_for_and_a_silent_one_exits_4() {
         &["did not answer get deployments.apps/web"],
     );
 }
+
+#[tokio::test]
+async fn the_services_cluster_address_is_offered_as_target_only_when_asked() {
+    let e = env(1).await;
+    // A --target was given: the load goes there, not to the Service's DNS name.
+    let mut c = e.cluster(Trigger::Restart, |_| {});
+    assert_eq!(c.prepare().await.expect("prepare").target, None);
+    c.shutdown().await;
+    // In a pod without --target: the Service's cluster DNS name and port.
+    let mut c = e.cluster(Trigger::Restart, |c| c.service_target = true);
+    assert_eq!(
+        c.prepare().await.expect("prepare").target.as_deref(),
+        Some("http://web.shop.svc:80")
+    );
+    c.shutdown().await;
+}

@@ -36,7 +36,17 @@ fn a_one_second_freeze_shows_in_latency_from_the_due_instant() {
             "2s",
             "--quiet",
         ])
-        .args(["--max-in-flight", "20000", "--timeout", "5s", "--out"])
+        // 50 connections, as wrk2 and oha are run: during the freeze 50 requests sit on the
+        // wire (their service time includes the stall) and the rest wait for a connection.
+        .args([
+            "--connections",
+            "50",
+            "--max-in-flight",
+            "20000",
+            "--timeout",
+            "5s",
+            "--out",
+        ])
         .arg(&out)
         .stdout(std::process::Stdio::null())
         .spawn()

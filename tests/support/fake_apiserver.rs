@@ -44,7 +44,7 @@ struct Res {
     api_version: &'static str,
 }
 
-const RESOURCES: [Res; 9] = [
+const RESOURCES: [Res; 10] = [
     Res {
         plural: "pods",
         prefix: "/api/v1",
@@ -91,6 +91,12 @@ const RESOURCES: [Res; 9] = [
         plural: "replicasets",
         prefix: "/apis/apps/v1",
         kind: "ReplicaSet",
+        api_version: "apps/v1",
+    },
+    Res {
+        plural: "controllerrevisions",
+        prefix: "/apis/apps/v1",
+        kind: "ControllerRevision",
         api_version: "apps/v1",
     },
     // Read by `zerodrop lint` on a live workload.
@@ -834,7 +840,10 @@ impl Ctx {
 
     fn patch(&self, plural: &str, ns: &str, name: &str, ct: &str, body: &str) -> Response<Body> {
         let key = (plural.to_string(), ns.to_string(), name.to_string());
-        let Some(mut obj) = self.lock().objects.get(&key).cloned() else {
+        // Read, change and store under one lock, as the API server's optimistic concurrency
+        // makes a patch atomic: a test changing the object meanwhile must not be overwritten.
+        let mut st = self.lock();
+        let Some(mut obj) = st.objects.get(&key).cloned() else {
             return status(
                 404,
                 "NotFound",
@@ -875,7 +884,6 @@ impl Ctx {
             let g = obj["metadata"]["generation"].as_i64().unwrap_or(1);
             obj["metadata"]["generation"] = json!(g + 1);
         }
-        let mut st = self.lock();
         st.rv += 1;
         let rv = st.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -896,7 +904,9 @@ impl Ctx {
     /// them, as a kubelet would; other objects go at once.
     fn delete(&self, plural: &str, ns: &str, name: &str, body: &str) -> Response<Body> {
         let key = (plural.to_string(), ns.to_string(), name.to_string());
-        let Some(mut obj) = self.lock().objects.get(&key).cloned() else {
+        // One lock from read to store, for the same reason as `patch`.
+        let mut st = self.lock();
+        let Some(mut obj) = st.objects.get(&key).cloned() else {
             return status(
                 404,
                 "NotFound",
@@ -904,7 +914,6 @@ impl Ctx {
                 json!({"name": name, "kind": plural}),
             );
         };
-        let mut st = self.lock();
         st.rv += 1;
         let rv = st.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());

@@ -5,4 +5,5 @@
 
 pub mod fake_apiserver;
 pub mod nginx;
+pub mod run;
 pub mod scenario;

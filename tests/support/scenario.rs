@@ -100,6 +100,60 @@ pub fn replica_set(deploy: &Value, name: &str, revision: &str, image: &str) -> R
     }))
 }
 
+/// A StatefulSet `name` with one ready replica, its Service, pod and endpoint, and its history:
+/// ControllerRevisions 1 (`name:1`, the running template) and 2 (`name:2`), owned by it as its
+/// controller records them.
+pub fn install_stateful_set(server: &FakeApiServer, name: &str) -> Value {
+    let template = |image: &str| {
+        json!({"metadata": {"labels": {"app": name}},
+               "spec": {"containers": [{"name": name, "image": image}]}})
+    };
+    let sts: k8s_openapi::api::apps::v1::StatefulSet = typed(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": NS, "generation": 1},
+        "spec": {"replicas": 1, "serviceName": name, "selector": {"matchLabels": {"app": name}},
+                 "updateStrategy": {"type": "RollingUpdate"},
+                 "template": template(&format!("{name}:1"))},
+        "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "currentReplicas": 1,
+                   "updatedReplicas": 1, "availableReplicas": 1,
+                   "currentRevision": format!("{name}-1"), "updateRevision": format!("{name}-1")}
+    }));
+    let sts = server.put(&sts);
+    server.put(&service(name, json!({"app": name})));
+    server.put(&pod(
+        &format!("{name}-0"),
+        name,
+        "10.0.2.10",
+        true,
+        json!({}),
+    ));
+    server.put(&slice(
+        name,
+        &format!("{name}-xyz"),
+        vec![endpoint(
+            "10.0.2.10",
+            &format!("{name}-0"),
+            true,
+            true,
+            false,
+        )],
+    ));
+    for rev in [1, 2] {
+        let mut data = template(&format!("{name}:{rev}"));
+        data["$patch"] = json!("replace");
+        let r: k8s_openapi::api::apps::v1::ControllerRevision = typed(json!({
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": format!("{name}-{rev}"), "namespace": NS, "labels": {"app": name},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name,
+                                              "uid": sts["metadata"]["uid"], "controller": true}]},
+            "revision": rev,
+            "data": {"spec": {"template": data}}
+        }));
+        server.put(&r);
+    }
+    sts
+}
+
 /// The `web` Deployment, its Service, `replicas` ready old pods and their endpoints.
 pub struct Web {
     pub replicas: usize,

@@ -2,6 +2,7 @@
 //! the cluster did, through the same [`Cluster`] interface and events as the local runtime.
 //!
 //! # Layout
+//! - [`args`]: the flags of `zerodrop run` that configure this runtime, validated into [`KubeConfig`].
 //! - [`connect`]: kubeconfig / context / namespace / in-cluster, like kubectl.
 //! - [`workload`]: `deploy/NAME` refs, the three kinds, `kubectl rollout status` rules. Pure.
 //! - [`service`]: the Service whose endpoints are watched (named, or found by selector).
@@ -9,13 +10,16 @@
 //! - [`tracker`]: last known state per resource; re-list diffing and watch gaps. Pure.
 //! - [`watch`]: the kube-runtime watchers feeding the trackers and the timeline.
 //! - [`trigger`]: trigger kinds and the exact patches kubectl would send. Pure, plus `exec`.
-//! - [`undo`]: `kubectl rollout undo` for Deployments. Pure.
+//! - [`undo`]: `kubectl rollout undo`: ReplicaSets for Deployments, ControllerRevisions for
+//!   StatefulSets and DaemonSets. Pure.
 //! - [`error`]: what went wrong, worded for the user, mapped to exit codes.
 //!
 //! This file sequences them: prepare (connect, find, start watches), trigger, wait for kubectl's
-//! completion *and* for every old pod to be gone, shutdown. Nothing outside `cluster/` sees a
-//! Kubernetes type.
+//! completion *and* for every old pod to be gone, shutdown (rolling back first when the rollout
+//! failed and `--undo-on-failure` asks for it). Nothing outside `cluster/` sees a Kubernetes
+//! type.
 
+pub mod args;
 pub mod connect;
 pub mod convert;
 pub mod error;
@@ -30,7 +34,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
@@ -38,6 +44,7 @@ use kube::api::{DeleteParams, ListParams, WatchParams};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use args::KubeArgs;
 pub use connect::{ConnectOptions, Connection};
 pub use error::{ApiCall, KubeError};
 pub use trigger::{CommandOutcome, PatchKind, Trigger};
@@ -57,7 +64,8 @@ pub struct KubeConfig {
     /// `--service`; else found by selector.
     pub service: Option<String>,
     pub trigger: Trigger,
-    /// How long the rollout may take (exit 3 past it).
+    /// How long the rollout may take from the trigger (exit 3 past it); the plan's
+    /// `--rollout-timeout`, which the run flow enforces too.
     pub rollout_timeout: Duration,
     /// Roll back as `kubectl rollout undo` would when the rollout fails.
     pub undo_on_failure: bool,
@@ -65,20 +73,26 @@ pub struct KubeConfig {
     pub interval: Duration,
     /// How long one API request may take before the server counts as unresponsive.
     pub request_timeout: Duration,
+    /// Offer the Service's cluster DNS name as the load target (no `--target` was given and
+    /// zerodrop runs in a pod, where that name resolves).
+    pub service_target: bool,
 }
 
 impl KubeConfig {
-    /// A config with kubectl's defaults: restart, current context, 5 minute rollout timeout.
+    /// A config with kubectl's defaults: restart, current context and namespace. The rollout
+    /// timeout is the plan's default (`kubectl rollout status` has none, but a CI gate must end),
+    /// so a config built here and one built from flags agree.
     pub fn new(workload: WorkloadRef) -> KubeConfig {
         KubeConfig {
             connect: ConnectOptions::default(),
             workload,
             service: None,
             trigger: Trigger::Restart,
-            rollout_timeout: Duration::from_secs(300),
+            rollout_timeout: crate::plan::FlowPlan::default().rollout_timeout,
             undo_on_failure: false,
             interval: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            service_target: false,
         }
     }
 }
@@ -96,6 +110,12 @@ struct Started {
     min_generation: i64,
     kill_task: Option<JoinHandle<Result<(), KubeError>>>,
     status_done_noted: bool,
+    /// When the trigger began: the rollout timeout counts from here.
+    triggered_at: Option<tokio::time::Instant>,
+    /// `wait_complete` saw the rollout through.
+    completed: bool,
+    /// The rollout failed (or its trigger command did): `shutdown` undoes it when asked.
+    failed: bool,
 }
 
 /// A Kubernetes workload under test.
@@ -105,6 +125,7 @@ pub struct KubeCluster {
     conn: Option<Connection>,
     started: Option<Started>,
     command: Option<CommandOutcome>,
+    undo: Option<String>,
 }
 
 /// How the rollout stands at one check.
@@ -123,6 +144,7 @@ impl KubeCluster {
             conn: None,
             started: None,
             command: None,
+            undo: None,
         }
     }
 
@@ -141,6 +163,12 @@ impl KubeCluster {
     /// The trigger command's outcome, for the report (exec trigger only).
     pub fn command_outcome(&self) -> Option<&CommandOutcome> {
         self.command.as_ref()
+    }
+
+    /// What `--undo-on-failure` did at shutdown ("rolled back to revision 3", or why not), when
+    /// the rollout failed and undo was asked for.
+    pub fn undo_outcome(&self) -> Option<&str> {
+        self.undo.as_deref()
     }
 
     fn conn(&self) -> Result<&Connection, KubeError> {
@@ -406,9 +434,16 @@ impl KubeCluster {
         })?;
         let desired = view.counts().0;
         self.recorder.set_desired_replicas(desired);
-        let target = service
-            .port
-            .map(|p| format!("http://{}.{ns}.svc:{p}", service.name));
+        let target = if self.cfg.service_target {
+            Some(service.cluster_url(&ns).ok_or_else(|| {
+                KubeError::BadInput(format!(
+                    "Service {} has no port to send load to: give the URL with --target",
+                    service.name
+                ))
+            })?)
+        } else {
+            None
+        };
         let description = format!("{wref} in namespace {ns} (Service {})", service.name);
         self.started = Some(Started {
             namespace: ns,
@@ -419,6 +454,9 @@ impl KubeCluster {
             min_generation: 0,
             kill_task: None,
             status_done_noted: false,
+            triggered_at: None,
+            completed: false,
+            failed: false,
         });
         Ok(Prepared {
             target,
@@ -428,10 +466,17 @@ impl KubeCluster {
         })
     }
 
+    /// Records the `Trigger` event: the instant the run flow reads as the rollout's start, taken
+    /// just before the request (or command) that starts it, after any reads it needs.
+    fn mark_trigger(&self, description: String) {
+        self.recorder.now(None, EventKind::Trigger { description });
+    }
+
     async fn trigger_inner(&mut self) -> Result<(), KubeError> {
         let trigger = self.cfg.trigger.clone();
         {
             let st = self.started_mut()?;
+            st.triggered_at = Some(tokio::time::Instant::now());
             lock(&st.watches.pods).differ.triggered = true;
             st.old_pods = lock(&st.watches.pods)
                 .known()
@@ -442,12 +487,7 @@ impl KubeCluster {
                 st.generation_before = v.generation;
             }
         }
-        self.recorder.now(
-            None,
-            EventKind::Trigger {
-                description: trigger.describe(),
-            },
-        );
+        let description = trigger.describe();
         let min_generation = match &trigger {
             Trigger::Restart => {
                 let w = self.get_workload().await?;
@@ -458,6 +498,7 @@ impl KubeCluster {
                     )));
                 }
                 let at = trigger::rfc3339_now(&jiff::Zoned::now());
+                self.mark_trigger(description);
                 self.patch_workload(PatchKind::Strategic, &trigger::restart_patch(&at))
                     .await?
             }
@@ -465,20 +506,23 @@ impl KubeCluster {
                 let w = self.get_workload().await?;
                 let template = w.template().cloned().unwrap_or_default();
                 let body = trigger::image_patch(&template, container, image)?;
+                self.mark_trigger(description);
                 self.patch_workload(PatchKind::Strategic, &body).await?
             }
             Trigger::Patch { file, kind } => {
                 let body = trigger::read_patch(file, *kind)?;
+                self.mark_trigger(description);
                 self.patch_workload(*kind, &body).await?
             }
             Trigger::Exec { argv } => {
+                self.mark_trigger(description);
                 let out = trigger::run_command(argv, self.cfg.rollout_timeout).await?;
                 let code = out
                     .code
                     .map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
                 let status = if out.timed_out {
                     format!(
-                        "did not finish within {} s",
+                        "did not finish within --rollout-timeout {} s",
                         self.cfg.rollout_timeout.as_secs()
                     )
                 } else {
@@ -495,6 +539,9 @@ impl KubeCluster {
                 let last = out.output.lines().last().unwrap_or("").to_string();
                 self.command = Some(out);
                 if !ok {
+                    // A command that failed half way may have changed the workload: undo (when
+                    // asked) compares generations before rolling anything back.
+                    self.started_mut()?.failed = true;
                     return Err(KubeError::Rollout(format!(
                         "trigger command `{}` {status}: {last}",
                         argv.join(" ")
@@ -502,7 +549,10 @@ impl KubeCluster {
                 }
                 self.get_workload().await?.generation()
             }
-            Trigger::External => 0,
+            Trigger::External => {
+                self.mark_trigger(description);
+                0
+            }
             Trigger::KillPod => {
                 let st = self
                     .started
@@ -514,6 +564,7 @@ impl KubeCluster {
                 let ns = st.namespace.clone();
                 let interval = self.cfg.interval;
                 let timeout = self.cfg.request_timeout;
+                self.mark_trigger(description);
                 let task = tokio::spawn(kill_pods(client, ns, names, interval, timeout));
                 self.started_mut()?.kill_task = Some(task);
                 0
@@ -523,6 +574,7 @@ impl KubeCluster {
                 let svc = self.started_mut()?.service.name.clone();
                 let call = ApiCall::new("patch", "services", "", &ns).named(&svc);
                 let path = format!("/api/v1/namespaces/{ns}/services/{svc}");
+                self.mark_trigger(description);
                 self.send_patch(
                     call,
                     path,
@@ -609,8 +661,12 @@ impl KubeCluster {
     }
 
     async fn wait_inner(&mut self) -> Result<RolloutDone, KubeError> {
-        let deadline = tokio::time::Instant::now() + self.cfg.rollout_timeout;
-        let mut changed = self.started_mut()?.watches.changed.clone();
+        // Counted from the trigger, as the run flow counts it from the trigger's end: this
+        // deadline comes first, so the error names what the rollout was still waiting for.
+        let timeout = self.cfg.rollout_timeout;
+        let st = self.started_mut()?;
+        let deadline = st.triggered_at.unwrap_or_else(tokio::time::Instant::now) + timeout;
+        let mut changed = st.watches.changed.clone();
         let mut last: String;
         loop {
             let st = self.started_mut()?;
@@ -629,9 +685,10 @@ impl KubeCluster {
             match self.progress() {
                 Progress::Done(summary) => {
                     self.recorder.now(None, EventKind::RolloutComplete);
+                    self.started_mut()?.completed = true;
                     return Ok(RolloutDone { summary });
                 }
-                Progress::Failed(m) => return Err(self.fail(m).await),
+                Progress::Failed(m) => return Err(self.fail(m)),
                 Progress::Waiting(m) => last = m,
             }
             // Woken by any watch; the cap re-checks the pod killer's progress.
@@ -643,74 +700,118 @@ impl KubeCluster {
                     "the rollout did not complete within --rollout-timeout {} s: {last}",
                     self.cfg.rollout_timeout.as_secs()
                 );
-                return Err(self.fail(m).await);
+                return Err(self.fail(m));
             }
         }
     }
 
-    /// Records the failure, rolls back when asked, and words the error.
-    async fn fail(&mut self, reason: String) -> KubeError {
-        self.recorder.now(
-            None,
-            EventKind::RolloutFailed {
-                reason: reason.clone(),
-            },
-        );
-        if !self.cfg.undo_on_failure {
-            return KubeError::Rollout(reason);
+    /// Notes the failure for `shutdown` (which rolls back when asked) and words the error. The
+    /// run flow records the `RolloutFailed` event, once, whichever side noticed the failure.
+    ///
+    /// Rolling back here would be cut short: the flow stops waiting at its own deadline and
+    /// drops this future mid-request. `shutdown` is always awaited to its end.
+    fn fail(&mut self, reason: String) -> KubeError {
+        if let Some(st) = self.started.as_mut() {
+            st.failed = true;
         }
-        match self.undo().await {
-            Ok(m) => {
-                self.recorder.now(
-                    None,
-                    EventKind::Note {
-                        reason: "RolledBack".into(),
-                        message: m.clone(),
-                    },
-                );
-                KubeError::Rollout(format!("{reason}; {m}"))
-            }
-            Err(e) => KubeError::Rollout(format!("{reason}; undo failed: {e}")),
-        }
+        KubeError::Rollout(reason)
     }
 
+    /// Did the rollout fail or run out of time? A rollout the flow stopped waiting for is
+    /// judged here too: past the deadline (counted from the trigger, as the flow counts it
+    /// from the trigger's end) it timed out; before it, the run was interrupted or stopped for
+    /// another reason, and nothing is rolled back.
+    fn rollout_failed(&self) -> bool {
+        let Some(st) = self.started.as_ref() else {
+            return false;
+        };
+        let timed_out = st
+            .triggered_at
+            .is_some_and(|t| tokio::time::Instant::now() >= t + self.cfg.rollout_timeout);
+        st.failed || (!st.completed && timed_out)
+    }
+
+    /// `--undo-on-failure`: roll back what the trigger changed, and say what was done.
     async fn undo(&self) -> Result<String, KubeError> {
-        let w = &self.cfg.workload;
-        if w.kind != WorkloadKind::Deployment {
-            return Err(KubeError::BadInput(format!(
-                "undo is only done for Deployments; roll {w} back with kubectl rollout undo"
-            )));
+        let st = self
+            .started
+            .as_ref()
+            .ok_or_else(|| KubeError::Unhealthy("the cluster was not prepared".into()))?;
+        if let Trigger::Selector { key, .. } = &self.cfg.trigger {
+            // Blue-green's undo is the switch back.
+            let ns = self.ns()?;
+            let svc = &st.service.name;
+            let previous = st.service.selector.get(key).cloned();
+            let call = ApiCall::new("patch", "services", "", &ns).named(svc);
+            let path = format!("/api/v1/namespaces/{ns}/services/{svc}");
+            let body = serde_json::json!({"spec": {"selector": {key: previous}}});
+            self.send_patch(call, path, PatchKind::Strategic, &body)
+                .await?;
+            return Ok(match previous {
+                Some(v) => format!("Service {svc} selector switched back to {key}={v}"),
+                None => format!("Service {svc} selector key {key} removed again"),
+            });
+        }
+        let current = self.get_workload().await?;
+        if current.generation() == st.generation_before {
+            return Ok(format!(
+                "not rolled back: {} was not changed (generation {})",
+                self.cfg.workload, st.generation_before
+            ));
         }
         let ns = self.ns()?;
-        let Workload::Deployment(deploy) = self.get_workload().await? else {
-            return Err(KubeError::BadInput(format!("{w} is not a Deployment")));
-        };
-        let selector = deploy
-            .spec
-            .as_ref()
-            .map(|s| selector_string(&s.selector))
-            .unwrap_or_default();
         let client = self.conn()?.client.clone();
-        let sets = self
-            .call(
-                ApiCall::new("list", "replicasets", "apps", &ns),
-                Api::<ReplicaSet>::namespaced(client, &ns)
-                    .list(&ListParams::default().labels(&selector)),
-            )
-            .await?;
-        let prev = undo::previous_replica_set(&deploy, &sets.items)
-            .ok_or_else(|| KubeError::Rollout(format!("no rollout history found for {w}")))?;
-        match undo::rollback_patch(&deploy, prev)? {
+        let w = &self.cfg.workload;
+        let (patch, revision) = match &current {
+            Workload::Deployment(deploy) => {
+                let selector = deploy
+                    .spec
+                    .as_ref()
+                    .map(|s| selector_string(&s.selector))
+                    .unwrap_or_default();
+                let sets = self
+                    .call(
+                        ApiCall::new("list", "replicasets", "apps", &ns),
+                        Api::<ReplicaSet>::namespaced(client, &ns)
+                            .list(&ListParams::default().labels(&selector)),
+                    )
+                    .await?;
+                let prev = undo::previous_replica_set(deploy, &sets.items).ok_or_else(|| {
+                    KubeError::Rollout(format!("no rollout history found for {w}"))
+                })?;
+                (
+                    undo::rollback_patch(deploy, prev)?.map(|p| (PatchKind::Json, p)),
+                    undo::revision_of(prev),
+                )
+            }
+            Workload::StatefulSet(_) | Workload::DaemonSet(_) => {
+                let selector = current.selector().map(selector_string).unwrap_or_default();
+                let uid = current.uid().unwrap_or_default();
+                let history = self
+                    .call(
+                        ApiCall::new("list", "controllerrevisions", "apps", &ns),
+                        Api::<ControllerRevision>::namespaced(client, &ns)
+                            .list(&ListParams::default().labels(&selector)),
+                    )
+                    .await?;
+                let prev =
+                    undo::previous_controller_revision(&uid, &history.items).ok_or_else(|| {
+                        KubeError::Rollout(format!("no rollout history found for {w}"))
+                    })?;
+                let current_patch = undo::template_patch(current.template());
+                (
+                    undo::revision_patch(prev, &current_patch)?.map(|p| (PatchKind::Strategic, p)),
+                    prev.revision.to_string(),
+                )
+            }
+        };
+        match patch {
             None => Ok(format!(
-                "not rolled back: the template already matches revision {}",
-                undo::revision_of(prev)
+                "not rolled back: the template already matches revision {revision}"
             )),
-            Some(patch) => {
-                self.patch_workload(PatchKind::Json, &patch).await?;
-                Ok(format!(
-                    "rolled back to revision {}",
-                    undo::revision_of(prev)
-                ))
+            Some((kind, body)) => {
+                self.patch_workload(kind, &body).await?;
+                Ok(format!("rolled back to revision {revision}"))
             }
         }
     }
@@ -790,10 +891,25 @@ impl Cluster for KubeCluster {
     }
 
     async fn shutdown(&mut self) {
+        if let Some(t) = self.started.as_mut().and_then(|st| st.kill_task.take()) {
+            t.abort();
+        }
+        if self.cfg.undo_on_failure && self.rollout_failed() && self.undo.is_none() {
+            // While the watches still run, so the rollback's first changes are on the timeline.
+            let said = match self.undo().await {
+                Ok(m) => m,
+                Err(e) => format!("undo failed: {e}"),
+            };
+            self.recorder.now(
+                None,
+                EventKind::Note {
+                    reason: "RolledBack".into(),
+                    message: said.clone(),
+                },
+            );
+            self.undo = Some(said);
+        }
         if let Some(st) = self.started.as_mut() {
-            if let Some(t) = st.kill_task.take() {
-                t.abort();
-            }
             st.watches.stop();
         }
     }

@@ -18,17 +18,33 @@ pub struct ServiceInfo {
     pub selector: BTreeMap<String, String>,
     /// The first port, for the in-cluster target URL.
     pub port: Option<i32>,
+    /// That port speaks TLS: named `https`, `appProtocol: https`, or port 443.
+    pub https: bool,
+}
+
+impl ServiceInfo {
+    /// The URL that reaches the Service from inside the cluster: its DNS name in `ns` (which a
+    /// pod's resolver completes with the cluster domain) and its first port.
+    pub fn cluster_url(&self, ns: &str) -> Option<String> {
+        let scheme = if self.https { "https" } else { "http" };
+        self.port
+            .map(|p| format!("{scheme}://{}.{ns}.svc:{p}", self.name))
+    }
 }
 
 fn info(s: &Service) -> ServiceInfo {
     let spec = s.spec.as_ref();
+    let first = spec.and_then(|s| s.ports.as_ref()).and_then(|p| p.first());
+    let https = first.is_some_and(|p| {
+        p.port == 443
+            || p.name.as_deref() == Some("https")
+            || p.app_protocol.as_deref() == Some("https")
+    });
     ServiceInfo {
         name: s.metadata.name.clone().unwrap_or_default(),
         selector: spec.and_then(|s| s.selector.clone()).unwrap_or_default(),
-        port: spec
-            .and_then(|s| s.ports.as_ref())
-            .and_then(|p| p.first())
-            .map(|p| p.port),
+        port: first.map(|p| p.port),
+        https,
     }
 }
 
@@ -110,6 +126,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             port: Some(80),
+            https: false,
         }
     }
 
@@ -129,6 +146,47 @@ mod tests {
         ];
         let pods = labels(&[("app", "web"), ("pod-template-hash", "abc")]);
         assert_eq!(services_selecting(&svcs, &pods), ["web"]);
+    }
+
+    #[test]
+    fn the_cluster_url_is_the_services_dns_name_and_first_port() {
+        assert_eq!(
+            svc("web", &[]).cluster_url("shop").as_deref(),
+            Some("http://web.shop.svc:80")
+        );
+        let tls = ServiceInfo {
+            port: Some(8443),
+            https: true,
+            ..svc("api", &[])
+        };
+        assert_eq!(
+            tls.cluster_url("prod").as_deref(),
+            Some("https://api.prod.svc:8443")
+        );
+        let portless = ServiceInfo {
+            port: None,
+            ..svc("headless", &[])
+        };
+        assert_eq!(portless.cluster_url("shop"), None);
+    }
+
+    #[test]
+    fn https_is_recognised_by_port_name_app_protocol_or_443() {
+        let svc = |port: serde_json::Value| -> Service {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "s"}, "spec": {"ports": [port]}}),
+            )
+            .expect("service")
+        };
+        assert!(info(&svc(serde_json::json!({"port": 443}))).https);
+        assert!(info(&svc(serde_json::json!({"port": 8443, "name": "https"}))).https);
+        assert!(
+            info(&svc(
+                serde_json::json!({"port": 8443, "appProtocol": "https"})
+            ))
+            .https
+        );
+        assert!(!info(&svc(serde_json::json!({"port": 8080, "name": "http"}))).https);
     }
 
     #[test]

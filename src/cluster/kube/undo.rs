@@ -1,13 +1,18 @@
-//! `--undo-on-failure` for a Deployment, as `kubectl rollout undo` does it: find the ReplicaSet
-//! of the previous revision, and send a JSON patch that puts its pod template back (without the
-//! `pod-template-hash` label) and carries its annotations over, keeping the Deployment's own
-//! bookkeeping annotations.
+//! `--undo-on-failure`, as `kubectl rollout undo` does it.
+//!
+//! - Deployment: find the ReplicaSet of the previous revision, and send a JSON patch that puts
+//!   its pod template back (without the `pod-template-hash` label) and carries its annotations
+//!   over, keeping the Deployment's own bookkeeping annotations.
+//! - StatefulSet and DaemonSet: their controllers keep history as ControllerRevisions whose
+//!   `data` is already a strategic merge patch (`{"spec":{"template":{…,"$patch":"replace"}}}`);
+//!   the previous revision's data is sent as is, unless the current template already matches it.
 //!
 //! Pure: choosing the revision and building the patch. `mod.rs` lists and sends.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::{Value, json};
 
 use super::error::KubeError;
@@ -94,6 +99,61 @@ pub fn revision_of(rs: &ReplicaSet) -> String {
     revision(rs).map_or_else(|| "?".into(), |r| r.to_string())
 }
 
+/// The ControllerRevision of the second-newest revision among those controlled by the object
+/// with `owner_uid` (kubectl's `findHistory` with no `--to-revision`).
+pub fn previous_controller_revision<'a>(
+    owner_uid: &str,
+    history: &'a [ControllerRevision],
+) -> Option<&'a ControllerRevision> {
+    let mut owned: Vec<&ControllerRevision> = history
+        .iter()
+        .filter(|r| {
+            r.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == owner_uid && o.controller == Some(true))
+        })
+        .collect();
+    owned.sort_by_key(|r| r.revision);
+    owned.iter().rev().nth(1).copied()
+}
+
+/// What a StatefulSet's or DaemonSet's controller records for `template`: the patch that
+/// replaces the whole pod template.
+pub fn template_patch(template: Option<&PodTemplateSpec>) -> Value {
+    let mut t = template
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or_else(|| json!({}));
+    if let Some(obj) = t.as_object_mut() {
+        obj.insert("$patch".into(), json!("replace"));
+    }
+    json!({"spec": {"template": t}})
+}
+
+/// The strategic merge patch restoring `rev`, or `None` when `current` (the current template's
+/// [`template_patch`]) already matches it.
+pub fn revision_patch(
+    rev: &ControllerRevision,
+    current: &Value,
+) -> Result<Option<Value>, KubeError> {
+    let data = rev.data.as_ref().map(|d| &d.0).ok_or_else(|| {
+        KubeError::Rollout(format!(
+            "revision {} has no recorded template to roll back to",
+            rev.revision
+        ))
+    })?;
+    if data.pointer("/spec/template").is_none() {
+        return Err(KubeError::Rollout(format!(
+            "revision {} does not hold a pod template patch",
+            rev.revision
+        )));
+    }
+    // kubectl compares the encoded bytes; comparing values is the same test without depending
+    // on key order.
+    Ok((data != current).then(|| data.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +214,52 @@ mod tests {
             p[1]["value"],
             json!({"deployment.kubernetes.io/revision": "3", "note": "b"})
         );
+    }
+
+    fn template(image: &str) -> PodTemplateSpec {
+        serde_json::from_value(json!({"metadata": {"labels": {"app": "db"}},
+                                      "spec": {"containers": [{"name": "db", "image": image}]}}))
+        .expect("template")
+    }
+
+    fn revision(name: &str, rev: i64, owner: &str, image: &str) -> ControllerRevision {
+        serde_json::from_value(json!({
+            "metadata": {"name": name,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
+                                              "uid": owner, "controller": true}]},
+            "revision": rev,
+            "data": template_patch(Some(&template(image)))
+        }))
+        .expect("controllerrevision")
+    }
+
+    #[test]
+    fn the_previous_controller_revision_is_the_second_newest_owned_one() {
+        let history = [
+            revision("db-1", 1, "s1", "db:1"),
+            revision("db-3", 3, "s1", "db:3"),
+            revision("db-2", 2, "s1", "db:2"),
+            revision("other-9", 9, "s2", "db:9"),
+        ];
+        let prev = previous_controller_revision("s1", &history).expect("found");
+        assert_eq!(prev.metadata.name.as_deref(), Some("db-2"));
+        assert!(previous_controller_revision("s1", &history[..1]).is_none());
+    }
+
+    #[test]
+    fn a_controller_revision_is_restored_with_its_own_replace_patch() {
+        let prev = revision("db-2", 2, "s1", "db:2");
+        let current = template_patch(Some(&template("db:3")));
+        let p = revision_patch(&prev, &current)
+            .expect("ok")
+            .expect("a patch");
+        assert_eq!(p["spec"]["template"]["$patch"], "replace");
+        assert_eq!(
+            p["spec"]["template"]["spec"]["containers"][0]["image"],
+            "db:2"
+        );
+        let same = template_patch(Some(&template("db:2")));
+        assert_eq!(revision_patch(&prev, &same).expect("ok"), None);
     }
 
     #[test]

@@ -137,6 +137,15 @@ impl Workload {
         }
     }
 
+    /// The object's uid, which its ReplicaSets and ControllerRevisions name as their owner.
+    pub fn uid(&self) -> Option<String> {
+        match self {
+            Workload::Deployment(d) => d.metadata.uid.clone(),
+            Workload::StatefulSet(s) => s.metadata.uid.clone(),
+            Workload::DaemonSet(d) => d.metadata.uid.clone(),
+        }
+    }
+
     pub fn generation(&self) -> i64 {
         match self {
             Workload::Deployment(d) => d.metadata.generation,

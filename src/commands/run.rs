@@ -1,0 +1,290 @@
+//! `zerodrop run`: roll a Kubernetes workload under load through the shared run flow.
+//!
+//! Validates the plan, the Kubernetes flags and the workload argument in one pass (every
+//! problem at once, exit 2), then runs the flow against a [`KubeCluster`], adds what only the
+//! Kubernetes side knows to the result (the trigger command's output, what undo did), prints
+//! the summary, writes the outputs and returns the exit code. It owns no rollout logic.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::cli::RunArgs;
+use crate::clock::RunClock;
+use crate::cluster::LifecycleEvent;
+use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
+use crate::cluster::{EventKind, kube::CommandOutcome};
+use crate::commands::output::write_outputs;
+use crate::commands::{error, runtime};
+use crate::exit;
+use crate::interrupt::Interrupt;
+use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
+use crate::result::{RolloutInfo, RunResult, TriggerCommand};
+use crate::runner::{self, Flow, Stop};
+use crate::timeline::TimelineRecorder;
+
+/// Validates `zerodrop run`'s flags into a plan and the Kubernetes runtime's configuration.
+pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig), PlanError> {
+    let scenario = load_scenario(&args.traffic)?;
+    let mut input = Input::new(scenario.as_ref());
+    let plan = Plan::build_with(
+        &mut input,
+        PlanKind::Run,
+        &args.traffic,
+        Some(&args.flow),
+        &args.output,
+    );
+    let config = match args.kube.into_config(
+        &args.workload,
+        &args.command,
+        plan.flow.rollout_timeout,
+        plan.target.is_some(),
+        in_cluster(),
+    ) {
+        Ok(c) => Some(c),
+        Err(problems) => {
+            for p in problems {
+                // The plan already said what is wrong with a --target it could not parse.
+                if p.place == "--target"
+                    && (args.traffic.target.is_some()
+                        || scenario.as_ref().is_some_and(|s| s.file.target.is_some()))
+                {
+                    continue;
+                }
+                input.problem(p.place, p.message);
+            }
+            None
+        }
+    };
+    input.finish(())?;
+    // `finish` succeeded, so the Kubernetes flags had no problem either.
+    config
+        .map(|c| (plan, c))
+        .ok_or_else(|| PlanError::single("--target", "invalid Kubernetes flags"))
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    let (plan, config) = match build(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            error(e);
+            return exit::BAD_INPUT;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format!("could not start: {e}"));
+            return exit::COULD_NOT_RUN;
+        }
+    };
+    let show_events = args.kube.events;
+    let code = rt.block_on(async {
+        let interrupt = Interrupt::install();
+        let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
+        // A run that never sent a request (the workload could not be found or reached) has
+        // nothing to summarise: the error says it all.
+        if result.recorded.overall.counts.total() > 0 {
+            print!("{}", crate::verdict::summary(&result));
+        }
+        if let Some(r) = &result.rollout {
+            print!("{}", rollout_summary(r));
+        }
+        if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
+            error(m);
+        }
+        for p in write_outputs(&plan, &result) {
+            error(p);
+        }
+        result.verdict.exit_code
+    });
+    // Watches and their retries belong to the run that just ended; none may hold the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// One run against the cluster through the shared flow, with the verdict filled in.
+pub async fn run_kube(
+    plan: &Plan,
+    config: KubeConfig,
+    interrupt: Interrupt,
+    show_events: bool,
+) -> (RunResult, Stop) {
+    let clock = RunClock::start();
+    let timeline = TimelineRecorder::new(clock);
+    let printer = show_events.then(|| EventPrinter::start(timeline.clone()));
+    let mut cluster = KubeCluster::new(config, timeline.clone());
+    let flow = Flow {
+        plan,
+        command: crate::result::Command::Run,
+        timeline,
+        interrupt,
+    };
+    let (mut result, stop) = runner::run(&mut cluster, flow).await;
+    if let Some(p) = printer {
+        p.finish().await;
+    }
+    if let Some(r) = result.rollout.as_mut() {
+        r.command = cluster.command_outcome().map(trigger_command);
+        r.undo = cluster.undo_outcome().map(str::to_string);
+    }
+    result.verdict = crate::verdict::rollout_verdict(&result, &stop);
+    (result, stop)
+}
+
+fn trigger_command(o: &CommandOutcome) -> TriggerCommand {
+    TriggerCommand {
+        argv: o.argv.clone(),
+        exit_code: o.code,
+        timed_out: o.timed_out,
+        output: o.output.clone(),
+    }
+}
+
+/// The Kubernetes side of the summary: the trigger command and what undo did.
+pub fn rollout_summary(r: &RolloutInfo) -> String {
+    let mut out = String::new();
+    if let Some(c) = &r.command {
+        let ended = match (c.exit_code, c.timed_out) {
+            (_, true) => "was stopped at --rollout-timeout".to_string(),
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, _) => "was ended by a signal".to_string(),
+        };
+        let _ = writeln!(out, "  trigger command `{}` {ended}", c.argv.join(" "));
+        let lines: Vec<&str> = c.output.lines().collect();
+        // The last lines are where helm and kubectl say what went wrong.
+        const SHOWN: usize = 10;
+        if lines.len() > SHOWN {
+            let _ = writeln!(
+                out,
+                "    … {} earlier lines in the JSON report",
+                lines.len() - SHOWN
+            );
+        }
+        for l in lines.iter().skip(lines.len().saturating_sub(SHOWN)) {
+            let _ = writeln!(out, "    | {l}");
+        }
+    }
+    if let Some(u) = &r.undo {
+        let _ = writeln!(out, "  undo on failure: {u}");
+    }
+    out
+}
+
+/// One lifecycle event as a plain line: `event +3.214s pod_ready web-new-0`.
+pub fn event_line(e: &LifecycleEvent) -> String {
+    let detail = match &e.kind {
+        EventKind::Trigger { description } => format!(" {description}"),
+        EventKind::EndpointAdded {
+            address,
+            conditions,
+        }
+        | EventKind::EndpointChanged {
+            address,
+            conditions,
+        } => format!(
+            " {address} ready={} serving={} terminating={}",
+            conditions.ready, conditions.serving, conditions.terminating
+        ),
+        EventKind::EndpointRemoved { address } => format!(" {address}"),
+        EventKind::RolloutFailed { reason } => format!(" {reason}"),
+        EventKind::Note { reason, message } => {
+            format!(" {reason}: {}", message.lines().next().unwrap_or(""))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "event +{:.3}s {} {}{detail}",
+        e.at.as_secs_f64(),
+        e.kind.name(),
+        e.pod.as_deref().unwrap_or("-"),
+    )
+}
+
+/// `--events`: prints each event as it is recorded, in the order recorded.
+struct EventPrinter {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventPrinter {
+    fn start(timeline: TimelineRecorder) -> EventPrinter {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut printed = 0;
+            loop {
+                let done = tokio::select! {
+                    _ = &mut stopped => true,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => false,
+                };
+                let events = timeline.events();
+                for e in events.iter().skip(printed) {
+                    eprintln!("zerodrop: {}", event_line(e));
+                }
+                printed = events.len();
+                if done {
+                    break;
+                }
+            }
+        });
+        EventPrinter { stop, task }
+    }
+
+    /// Prints what is left and stops.
+    async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::At;
+
+    #[test]
+    fn the_summary_shows_the_trigger_commands_exit_code_and_last_lines() {
+        let r = RolloutInfo {
+            command: Some(TriggerCommand {
+                argv: vec!["helm".into(), "upgrade".into(), "web".into()],
+                exit_code: Some(1),
+                timed_out: false,
+                output: (1..=12).map(|i| format!("line {i}\n")).collect(),
+            }),
+            undo: Some("rolled back to revision 4".into()),
+            ..RolloutInfo::default()
+        };
+        let s = rollout_summary(&r);
+        assert!(
+            s.contains("trigger command `helm upgrade web` exited with code 1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("2 earlier lines") && s.contains("| line 12"),
+            "{s}"
+        );
+        assert!(!s.contains("| line 2\n"), "{s}");
+        assert!(
+            s.contains("undo on failure: rolled back to revision 4"),
+            "{s}"
+        );
+        assert_eq!(rollout_summary(&RolloutInfo::default()), "");
+    }
+
+    #[test]
+    fn an_event_line_names_the_instant_kind_and_pod() {
+        let e = LifecycleEvent::pod(At::from_secs_f64(3.2141), "web-new-0", EventKind::PodReady);
+        assert_eq!(event_line(&e), "event +3.214s pod_ready web-new-0");
+        let t = LifecycleEvent {
+            at: At::from_secs_f64(1.0),
+            source_time: None,
+            pod: None,
+            kind: EventKind::Trigger {
+                description: "restart (kubectl rollout restart)".into(),
+            },
+        };
+        assert_eq!(
+            event_line(&t),
+            "event +1.000s trigger - restart (kubectl rollout restart)"
+        );
+    }
+}
