@@ -271,6 +271,12 @@ fn assemble(
         )
         .finish(end)
     });
+    let timeline = flow.timeline.finish();
+    let input = crate::analysis::AnalysisInput {
+        pod_header: flow.plan.request.pod_header.clone(),
+        ..Default::default()
+    };
+    let analysis = crate::analysis::analyse(&recorded, &timeline, &input);
     RunResult {
         schema_version: SCHEMA_VERSION,
         zerodrop_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -280,9 +286,9 @@ fn assemble(
         plan: crate::commands::output::plan_json(flow.plan),
         load: report.unwrap_or_default(),
         recorded,
-        timeline: flow.timeline.finish(),
+        timeline,
         rollout: Some(rollout),
-        analysis: Default::default(),
+        analysis,
         thresholds: Vec::new(),
         verdict: Default::default(),
         workers: 1,
