@@ -102,7 +102,7 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         Some(k) => cx
             .pods
             .get(&k.pod)
-            .and_then(|p| pod_cause(f, p, k.route_opened, cx))
+            .and_then(|p| pod_cause(f, p, k.route_opened, Duration::ZERO, cx))
             .map(|c| (c, None)),
         None => by_timing(f, cx),
     };
@@ -129,7 +129,7 @@ fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(
     let causes: Vec<(&PodLife, FindingId)> = cx
         .pods
         .values()
-        .filter_map(|p| pod_cause(f, p, None, cx).map(|c| (p, c)))
+        .filter_map(|p| pod_cause(f, p, None, cx.input.unobserved_lag, cx).map(|c| (p, c)))
         .collect();
     let best = causes.iter().map(|(_, c)| *c).min_by_key(|c| rank(*c))?;
     let sharing: Vec<&PodLife> = causes
@@ -142,10 +142,15 @@ fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(
 }
 
 /// The pod-specific cause of a failure served by `p`, if its lifecycle explains it.
+///
+/// `unobserved` widens the window in which a terminating pod may still receive traffic beyond
+/// its observed de-registration: a timing-only guess must allow for the data path (kube-proxy,
+/// an ingress) acting later than the EndpointSlice changed.
 fn pod_cause(
     f: &RequestRecord,
     p: &PodLife,
     route_opened: Option<At>,
+    unobserved: Duration,
     cx: &Context<'_>,
 ) -> Option<FindingId> {
     let slack = cx.input.slack;
@@ -176,7 +181,9 @@ fn pod_cause(
             .map(|at| at.plus(cx.shift))
             .or_else(|| cx.slowest_lag.map(|l| t.plus(l)));
         // With no de-registration observed at all, the pod's end bounds the window.
-        let routed_until = out_of_service.or_else(|| p.gone());
+        let routed_until = out_of_service
+            .map(|d| d.plus(unobserved))
+            .or_else(|| p.gone());
         let routed_window =
             f.sent.plus(slack) >= t && routed_until.is_none_or(|d| f.sent <= d.plus(slack));
         let new_route_after_termination = route_opened.is_some_and(|o| o.plus(slack) >= t);
@@ -191,7 +198,10 @@ fn pod_cause(
         if reused && cut_connection && shutting_down && (alive || !still_routed) {
             return Some(FindingId::KeepaliveCloseRace);
         }
-        if still_routed {
+        // During its preStop a terminating pod still serves normally: traffic reaching it
+        // only fails once the app has been told to stop.
+        let stopped_serving = stop.is_none_or(|s| f.sent.plus(slack) >= s);
+        if still_routed && stopped_serving {
             return Some(FindingId::TrafficToTerminatingPod);
         }
     }

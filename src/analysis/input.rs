@@ -25,6 +25,11 @@ pub struct AnalysisInput {
     /// How far apart a request's timing and a lifecycle event may be and still be compared
     /// as simultaneous: events are observed, not perfectly timed (a watch adds latency).
     pub slack: Duration,
+    /// How long after an observed endpoint change a data path that cannot be observed
+    /// (kube-proxy on every node, an ingress controller) may still route by the old state.
+    /// Used only when a failure is tied to a pod by timing alone; 0 for the local runtime,
+    /// whose endpoint events are the proxy's own switch.
+    pub unobserved_lag: Duration,
     /// What is known of the workload's configuration.
     pub workload: WorkloadConfig,
 }
@@ -37,6 +42,7 @@ impl Default for AnalysisInput {
             latency_min_increase: Duration::from_millis(100),
             early_window: Duration::from_secs(10),
             slack: Duration::from_millis(200),
+            unobserved_lag: Duration::from_secs(2),
             workload: WorkloadConfig::default(),
         }
     }

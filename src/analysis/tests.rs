@@ -677,3 +677,42 @@ fn a_plain_load_run_with_failures_and_no_cluster_reports_them_unexplained() {
     assert_eq!(a.p99_ratio, None);
     assert!(a.pods.is_empty());
 }
+
+#[test]
+fn by_timing_a_terminating_pod_is_suspected_while_an_unobservable_data_path_may_lag() {
+    let mut run = Run::rolling(Roll {
+        prestop: 0,
+        lag: 100,
+        ..Roll::default()
+    });
+    // 1.2 s after termination: long after the EndpointSlice said not ready (0.1 s), within
+    // the allowance for kube-proxy.
+    run.fail(T0 + 1200, 1, OutcomeClass::ConnectRefused, Via::Service);
+    let a = run.analyse();
+    assert_eq!(ids(&a), [FindingId::TrafficToTerminatingPod]);
+    assert_eq!(a.attributions[0].method, AttributionMethod::TimeWindow);
+    // Without the allowance (a data path whose events are observed), it matches nothing.
+    run.input.unobserved_lag = Duration::ZERO;
+    assert!(!ids(&run.analyse()).contains(&FindingId::TrafficToTerminatingPod));
+}
+
+#[test]
+fn a_failure_from_a_pod_still_in_its_prestop_is_not_blamed_on_its_termination() {
+    let mut run = Run::rolling(Roll {
+        prestop: 2000,
+        lag: 1500,
+        ..Roll::default()
+    });
+    // Routed to old-0 0.5 s into its 2 s preStop: the app had not been told to stop.
+    run.fail(
+        T0 + 500,
+        1,
+        OutcomeClass::Http5xx,
+        Via::Route {
+            pod: "old-0",
+            opened: T0 + 500,
+            reused: false,
+        },
+    );
+    assert_eq!(ids(&run.analyse()), [FindingId::Unexplained]);
+}
