@@ -3,6 +3,7 @@
 //!
 //! - `parse`: manifests (multi-document YAML, Helm output, `kind: List`) into typed objects.
 //! - `live`: one live workload and its namespace's PodDisruptionBudgets, read-only.
+//! - `workload`: what lint reads of a workload, whatever its kind.
 //! - `checks`: the pure core, [`lint_objects`].
 //!
 //! This module reads the files or the workload it is given and writes the report it is asked
@@ -13,12 +14,14 @@ pub mod live;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod workload;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-pub use checks::{PdbScope, lint_objects, lint_with, prestop_sleep, workload_config};
+pub use checks::{PdbScope, lint_objects, lint_with};
 pub use parse::{Object, parse_manifests};
+pub use workload::{prestop_sleep, workload_config};
 
 use crate::findings::{Finding, Severity};
 
