@@ -17,6 +17,8 @@
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
+//! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
+//! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
 //! - [`result`]: the saved result document every report renders from.
 //! - [`exit`]: the exit codes of the CI contract.
 
@@ -25,7 +27,9 @@ pub mod clock;
 pub mod cluster;
 pub mod exit;
 pub mod findings;
+pub mod gate;
 pub mod load;
 pub mod record;
+pub mod report;
 pub mod result;
 pub mod timeline;

@@ -1,0 +1,1 @@
+//! Renderers of a [`RunResult`](crate::result::RunResult).
