@@ -658,7 +658,11 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
             requests(check.requests)
         );
         if !results.is_empty() {
-            line.push_str(&format!("; all {} thresholds passed", results.len()));
+            line.push_str(&if results.len() == 1 {
+                "; the threshold passed".to_string()
+            } else {
+                format!("; all {} thresholds passed", results.len())
+            });
         }
         reasons.insert(0, line);
     }

@@ -186,6 +186,7 @@ fn legend(h: &mut String, r: &RunResult) {
         (chart::LANE_SERVING, "ready"),
         (chart::LANE_TERMINATING, "terminating, still an endpoint"),
         (chart::LANE_DRAINING, "terminating, endpoint removed"),
+        (chart::LANE_GONE_BUT_ROUTED, "exited, still an endpoint"),
     ] {
         let _ = write!(
             h,
@@ -193,7 +194,7 @@ fn legend(h: &mut String, r: &RunResult) {
         );
     }
     h.push_str(
-        "<span>ticks on a lane: lifecycle events · coloured bars on a lane: failures attributed to that pod (faint: by timing only) · dashed lines: rollout triggered / completed · hover for details</span></div>",
+        "<span>ticks on a lane: lifecycle events · pins above a lane: failures attributed to that pod, coloured by outcome (faint: by timing only) · dashed lines: rollout triggered / completed · hatched: a watch was down · hover for details</span></div>",
     );
 }
 

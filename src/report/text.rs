@@ -102,6 +102,13 @@ fn table(
     out
 }
 
+/// An indented remark under a section, wrapped to the width.
+fn note(p: &Painter, out: &mut Vec<String>, text: &str, style: Style) {
+    for l in fmt::wrap(text, WIDTH, "  ", "    ") {
+        out.push(p.paint(&l, style));
+    }
+}
+
 fn plain(s: impl Into<String>) -> (String, Style) {
     (s.into(), Style::Plain)
 }
@@ -188,11 +195,19 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         parts.push(format!("{} generators", r.workers));
     }
     parts.push(format!("started {}", r.started_at));
-    out.extend(
-        fmt::wrap(&parts.join(" · "), WIDTH, "", "  ")
-            .into_iter()
-            .map(|l| p.paint(&l, Style::Dim)),
-    );
+    // Wrap between parts, not inside one, so a timestamp is never split from its label.
+    let mut line = String::new();
+    for part in parts {
+        if !line.is_empty() && line.chars().count() + 3 + part.chars().count() > WIDTH {
+            out.push(p.paint(&line, Style::Dim));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str(" · ");
+        }
+        line.push_str(&part);
+    }
+    out.push(p.paint(&line, Style::Dim));
     out.push(String::new());
 }
 
@@ -310,13 +325,15 @@ fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ));
     }
     if r.recorded.failures_not_kept > 0 {
-        out.push(p.paint(
+        note(
+            p,
+            out,
             &format!(
-                "  {} failures beyond the failure log's limit were counted but not kept in detail",
+                "{} failures beyond the failure log's limit were counted but not kept in detail",
                 fmt::count(r.recorded.failures_not_kept)
             ),
             Style::Dim,
-        ));
+        );
     }
     out.push(String::new());
 }
@@ -362,33 +379,42 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     ));
     let lag = &a.deregistration;
     if lag.median_to_not_ready.is_some() || lag.median_to_removed.is_some() {
-        out.push(format!(
-            "  endpoint de-registration lag after termination began: not ready median {} (max {}), \
-             removed median {} (max {})",
-            fmt::secs(lag.median_to_not_ready),
-            fmt::secs(lag.max_to_not_ready),
-            fmt::secs(lag.median_to_removed),
-            fmt::secs(lag.max_to_removed),
-        ));
+        note(
+            p,
+            out,
+            &format!(
+                "endpoint de-registration lag after termination began: not ready median {} \
+                 (max {}), removed median {} (max {})",
+                fmt::secs(lag.median_to_not_ready),
+                fmt::secs(lag.max_to_not_ready),
+                fmt::secs(lag.median_to_removed),
+                fmt::secs(lag.max_to_removed),
+            ),
+            Style::Plain,
+        );
     }
     if a.unexplained_failures > 0 {
-        out.push(p.paint(
+        note(
+            p,
+            out,
             &format!(
-                "  {} failures match no finding (see the failure log in the JSON or HTML report)",
+                "{} failures match no finding (see the failure log in the JSON or HTML report)",
                 fmt::count(a.unexplained_failures)
             ),
             Style::Warn,
-        ));
+        );
     }
     for (resource, from, to) in r.timeline.gaps() {
-        out.push(p.paint(
+        note(
+            p,
+            out,
             &format!(
-                "  the {resource} watch was down from {} to {}: events in between may be missing",
+                "the {resource} watch was down from {} to {}: events in between may be missing",
                 fmt::at(from),
                 fmt::at(to)
             ),
             Style::Warn,
-        ));
+        );
     }
     out.push(String::new());
 }

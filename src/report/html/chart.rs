@@ -22,11 +22,13 @@ const ML: f64 = 160.0;
 const MR: f64 = 24.0;
 const PW: f64 = W - ML - MR;
 const PHASE_STRIP: f64 = 20.0;
-const REQ_H: f64 = 150.0;
-const FAIL_H: f64 = 80.0;
-const LAT_H: f64 = 90.0;
-const GAP: f64 = 16.0;
-const LANE_H: f64 = 22.0;
+const REQ_H: f64 = 120.0;
+const FAIL_H: f64 = 70.0;
+const LAT_H: f64 = 80.0;
+const GAP: f64 = 14.0;
+/// A lane: failure pins in its top part, the pod's lifecycle bar below them.
+const LANE_H: f64 = 24.0;
+const PIN_H: f64 = 9.0;
 const AXIS_H: f64 = 26.0;
 
 /// The colour of each outcome class, shared with the legend.
@@ -62,6 +64,7 @@ pub const LANE_STARTING: &str = "#cfd8dc";
 pub const LANE_SERVING: &str = "#66bb6a";
 pub const LANE_TERMINATING: &str = "#ffa726";
 pub const LANE_DRAINING: &str = "#9e9e9e";
+pub const LANE_GONE_BUT_ROUTED: &str = "#6d1b1b";
 
 struct Scale {
     t1: f64,
@@ -440,17 +443,16 @@ fn lane(
     );
     let end = At::from_secs_f64(sc.t1);
     let start = pod.created.unwrap_or(At::ZERO);
-    let stop = pod.exited.unwrap_or(end);
+    let exited = pod.exited.unwrap_or(end);
+    let removed = pod.endpoint_removed.unwrap_or(end);
     // A pod that existed before the run was ready from the start unless it says otherwise.
     let ready = pod.ready.or(if pod.created.is_none() {
         Some(At::ZERO)
     } else {
         None
     });
-    let term = pod.terminating;
-    let removed = pod.endpoint_removed;
-    let bar_y = y + 5.0;
-    let bar_h = LANE_H - 10.0;
+    let bar_y = y + PIN_H + 2.0;
+    let bar_h = LANE_H - PIN_H - 5.0;
     let mut seg = |from: At, to: At, color: &str, what: &str| {
         if to <= from {
             return;
@@ -465,24 +467,34 @@ fn lane(
             fmt::at(to)
         );
     };
-    let serving_from = ready.unwrap_or(stop);
-    let serving_to = term.unwrap_or(stop).min(stop);
-    seg(
-        start,
-        serving_from.min(stop),
-        LANE_STARTING,
-        "starting, not ready",
-    );
-    seg(serving_from, serving_to, LANE_SERVING, "ready");
-    if let Some(t) = term {
-        let rm = removed.unwrap_or(stop).min(stop).max(t);
-        seg(
-            t,
-            rm,
-            LANE_TERMINATING,
-            "terminating, endpoint not yet removed",
-        );
-        seg(rm, stop, LANE_DRAINING, "terminating, endpoint removed");
+    let ready_from = ready.unwrap_or(exited).min(exited);
+    let ready_to = pod
+        .terminating
+        .unwrap_or(exited)
+        .min(exited)
+        .max(ready_from);
+    seg(start, ready_from, LANE_STARTING, "starting, not ready");
+    seg(ready_from, ready_to, LANE_SERVING, "ready");
+    if let Some(t) = pod.terminating {
+        // Termination has two clocks: the container's exit and the endpoint's removal. Whichever
+        // comes second decides what the tail of the lane means.
+        let first = removed.min(exited).max(t);
+        seg(t, first, LANE_TERMINATING, "terminating, still an endpoint");
+        if exited < removed {
+            seg(
+                exited,
+                removed,
+                LANE_GONE_BUT_ROUTED,
+                "exited, still an endpoint",
+            );
+        } else {
+            seg(
+                removed,
+                exited,
+                LANE_DRAINING,
+                "terminating, endpoint removed",
+            );
+        }
     }
 
     // Every lifecycle event of the pod, as a tick with its name.
@@ -502,8 +514,8 @@ fn lane(
         let _ = write!(
             s,
             r#"<line x1="{x:.2}" x2="{x:.2}" y1="{:.1}" y2="{:.1}" stroke="{color}" class="event"><title>{} {} at {}{}</title></line>"#,
-            y + 2.0,
-            y + LANE_H - 2.0,
+            y + PIN_H,
+            y + LANE_H - 1.0,
             esc(&pod.name),
             e.kind.name(),
             fmt::at(e.at),
@@ -553,10 +565,9 @@ fn failure_mark(
     };
     let _ = write!(
         s,
-        r#"<rect x="{:.2}" y="{:.1}" width="3" height="{:.1}" fill="{}" fill-opacity="{:.2}" class="failure"><title>#{} due {} {}{}{how}{}</title></rect>"#,
+        r#"<rect x="{:.2}" y="{:.1}" width="3" height="{PIN_H:.1}" fill="{}" fill-opacity="{:.2}" class="failure"><title>#{} due {} {}{}{how}{}</title></rect>"#,
         x - 1.5,
         y + 1.0,
-        LANE_H - 2.0,
         class_color(f.class),
         confidence.clamp(0.25, 1.0),
         f.seq,
