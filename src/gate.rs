@@ -586,6 +586,7 @@ pub fn zero_drop(result: &RunResult) -> ZeroDropCheck {
         classes_outside_baseline,
         dropped_by_generator,
         baseline_failures,
+        has_baseline: baseline.is_some(),
     }
 }
 
@@ -654,7 +655,12 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
     };
     if exit_code == exit::PASSED {
         let mut line = format!(
-            "no request failed or was dropped outside the baseline ({})",
+            "no request failed or was dropped{} ({})",
+            if check.has_baseline {
+                " outside the baseline"
+            } else {
+                ""
+            },
             requests(check.requests)
         );
         if !results.is_empty() {

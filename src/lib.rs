@@ -10,6 +10,8 @@
 //!     └────► cluster ──► timeline ────────┘
 //! ```
 //!
+//! - [`cli`]: clap types only, close to the flags.
+//! - [`plan`]: flags + scenario file → one validated `Plan`; every problem reported at once.
 //! - [`clock`]: the run's one clock; request records and cluster events share its axis.
 //! - [`load`]: the open-model load engine. Knows nothing of Kubernetes.
 //! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
@@ -20,15 +22,22 @@
 //! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
 //! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
 //! - [`result`]: the saved result document every report renders from.
+//! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
+//! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
 //! - [`exit`]: the exit codes of the CI contract.
 
 pub mod analysis;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod exit;
 pub mod findings;
 pub mod gate;
+pub mod interrupt;
 pub mod load;
+pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod result;

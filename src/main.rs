@@ -1,1 +1,23 @@
-fn main() {}
+//! The `zerodrop` binary: parse the command line, run the library, map the outcome to an exit
+//! code (see `zerodrop::exit`). Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = match zerodrop::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version go to stdout with 0; usage errors to stderr with 2.
+            let code = if e.use_stderr() {
+                zerodrop::exit::BAD_INPUT
+            } else {
+                zerodrop::exit::PASSED
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(zerodrop::commands::dispatch(cli))
+}

@@ -58,6 +58,9 @@ pub struct ZeroDropCheck {
     pub dropped_by_generator: u64,
     /// Failures during the baseline: reported, not blamed on the rollout.
     pub baseline_failures: u64,
+    /// Whether the run had a baseline phase (without one, every failure counts).
+    #[serde(default)]
+    pub has_baseline: bool,
 }
 
 /// One threshold and how the run measured against it.

@@ -556,3 +556,14 @@ fn durations_are_shown_with_a_fitting_unit() {
     assert_eq!(fmt_us(1_500_000), "1.50s");
     assert_eq!(fmt_us(90_000_000), "1.5m");
 }
+
+#[test]
+fn a_run_without_a_baseline_counts_every_failure_and_does_not_mention_one() {
+    let clean = run(&[("load", 0)], &[(0, 1, OutcomeClass::Ok)]);
+    let (_, v) = judge(&[], &clean);
+    assert_eq!(v.reasons[0], "no request failed or was dropped (1 request)");
+    let failing = run(&[("load", 0)], &[(0, 1, OutcomeClass::Http5xx)]);
+    let (_, v) = judge(&[], &failing);
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(!v.zero_drop.as_ref().is_some_and(|z| z.has_baseline));
+}

@@ -15,6 +15,8 @@ pub mod conn;
 pub mod engine;
 pub mod outcome;
 pub mod schedule;
+pub mod thread;
 pub mod timer;
 
-pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use engine::{EngineError, LoadReport, LoadSpec, Mode, RequestSpec, run_load};
+pub use thread::{EngineThread, StopHandle};

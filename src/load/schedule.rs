@@ -118,7 +118,7 @@ impl Schedule {
     /// This schedule as worker `index` of `count` sees it (global indices `index + j·count`).
     pub fn sharded(mut self, index: u64, count: u64) -> Schedule {
         let count = count.max(1);
-        self.offset = self.offset + index.min(count - 1) * self.stride;
+        self.offset += index.min(count - 1) * self.stride;
         self.stride *= count;
         self
     }

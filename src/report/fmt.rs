@@ -7,6 +7,7 @@ use crate::clock::At;
 use crate::cluster::event::Revision;
 use crate::findings::Severity;
 use crate::load::outcome::OutcomeClass;
+use crate::result::ZeroDropCheck;
 
 pub use crate::gate::fmt_us;
 
@@ -61,6 +62,28 @@ pub fn severity(s: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Error => "error",
     }
+}
+
+/// What the default gate measured, in words ("3 failed outside the baseline, 0 dropped by the
+/// generator").
+pub fn zero_drop(z: &ZeroDropCheck) -> String {
+    let mut s = format!(
+        "{} failed{}, {} dropped by the generator",
+        count(z.failed_outside_baseline),
+        if z.has_baseline {
+            " outside the baseline"
+        } else {
+            ""
+        },
+        count(z.dropped_by_generator)
+    );
+    if z.baseline_failures > 0 {
+        s.push_str(&format!(
+            "; {} failed during the baseline (not the rollout's)",
+            count(z.baseline_failures)
+        ));
+    }
+    s
 }
 
 /// The classes worth listing: everything but `ok`, in taxonomy order.

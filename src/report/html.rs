@@ -275,18 +275,7 @@ fn gate(h: &mut String, r: &RunResult) {
         );
     };
     if let Some(z) = &r.verdict.zero_drop {
-        let mut actual = format!(
-            "{} failed outside the baseline, {} dropped by the generator",
-            fmt::count(z.failed_outside_baseline),
-            fmt::count(z.dropped_by_generator)
-        );
-        if z.baseline_failures > 0 {
-            let _ = write!(
-                actual,
-                "; {} failed during the baseline (not the rollout's)",
-                fmt::count(z.baseline_failures)
-            );
-        }
+        let actual = fmt::zero_drop(z);
         row(z.passed, "no dropped requests", &actual);
     }
     for t in &r.thresholds {

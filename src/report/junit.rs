@@ -227,9 +227,14 @@ fn no_dropped_requests(result: &RunResult) -> Case {
             .map(|(c, n)| format!("{n} {c}"))
             .collect();
         message.push(format!(
-            "{} of {} failed outside the baseline ({})",
+            "{} of {} failed{} ({})",
             fmt::count(z.failed_outside_baseline),
             crate::gate::requests(z.requests),
+            if z.has_baseline {
+                " outside the baseline"
+            } else {
+                ""
+            },
             classes.join(", ")
         ));
     }

@@ -2,13 +2,11 @@
 //! ([`text`]), JSON ([`json`], with its schema), JUnit XML ([`junit`]) and the self-contained
 //! HTML page ([`html`]); secrets are masked in every one ([`redact`]).
 //!
-//! This module also owns the report command line: [`OutputArgs`] (the `--out/--html/--junit/
-//! --redact-header` flags every run command flattens), [`ReportArgs`] and [`run_report`]
-//! (`zerodrop report RESULT.json`), and reading a saved result back — from a file, standard
-//! input, or a log in which the result follows [`RESULT_MARKER`] (an in-cluster Job's output).
+//! This module also owns `zerodrop report`'s flags ([`ReportArgs`]) and reading a saved result
+//! back — from a file, standard input, or a log in which the result follows [`RESULT_MARKER`]
+//! (an in-cluster Job's output). Writing files is the commands' job (`commands::output`).
 //!
 //! Renderers format what the analysis and the gate decided; they never aggregate or re-decide.
-//! Only this file touches files and streams.
 
 pub mod fmt;
 pub mod html;
@@ -17,8 +15,7 @@ pub mod junit;
 pub mod redact;
 pub mod text;
 
-use std::io::{IsTerminal as _, Read as _, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read as _, Write};
 
 use crate::exit;
 use crate::gate::{self, ThresholdError};
@@ -29,35 +26,6 @@ use redact::Redactor;
 /// The line a run prints before its result as one line of JSON, so the result can be recovered
 /// from a log (`kubectl logs job/zerodrop | zerodrop report -`).
 pub const RESULT_MARKER: &str = "=== zerodrop result (JSON on the next line) ===";
-
-/// Where the reports of a run go. Flattened into every command that runs load.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct OutputArgs {
-    /// Write the full result as JSON to FILE (`-` for standard output; the summary then goes
-    /// to standard error)
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Write a self-contained HTML report with the timeline chart to FILE
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Write JUnit XML for CI systems to FILE
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Mask the value of this request header in every output (repeatable; Authorization,
-    /// Proxy-Authorization, Cookie and Set-Cookie are always masked)
-    #[arg(long = "redact-header", value_name = "NAME")]
-    pub redact_headers: Vec<String>,
-}
-
-impl OutputArgs {
-    pub fn redactor(&self) -> Redactor {
-        Redactor::new(&self.redact_headers)
-    }
-
-    fn json_to_stdout(&self) -> bool {
-        self.out.as_deref() == Some(Path::new("-"))
-    }
-}
 
 /// `zerodrop report`: re-render a saved result without running again.
 #[derive(Clone, Debug, clap::Args)]
@@ -70,8 +38,12 @@ pub struct ReportArgs {
     /// (repeatable; k6 style, e.g. 'p(99)<500ms', 'rollout:rate<0.001')
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// Mask the value of this request header in every output (repeatable; Authorization,
+    /// Proxy-Authorization, Cookie and Set-Cookie are always masked)
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: crate::cli::OutputArgs,
 }
 
 /// Why a report could not be produced.
@@ -102,7 +74,7 @@ pub enum ReportError {
     /// Thresholds given to `report --threshold` do not parse (every one is listed).
     #[error("{}", list(.0))]
     Thresholds(Vec<ThresholdError>),
-    /// A report file could not be written.
+    /// The result could not be written out.
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -205,61 +177,6 @@ pub fn use_color(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool 
     is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
-    std::fs::write(path, contents).map_err(|source| ReportError::Write {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// Writes the files `out` asks for (JSON to standard output for `--out -`).
-pub fn write_files(result: &RunResult, out: &OutputArgs) -> Result<(), ReportError> {
-    let redactor = out.redactor();
-    if let Some(path) = &out.out {
-        let doc = json::render(result, &redactor)?;
-        if out.json_to_stdout() {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(doc.as_bytes())
-                .and_then(|_| stdout.flush())
-                .map_err(|source| ReportError::Write {
-                    path: "standard output".into(),
-                    source,
-                })?;
-        } else {
-            write_file(path, &doc)?;
-        }
-    }
-    if let Some(path) = &out.html {
-        write_file(path, &html::render(result, &redactor))?;
-    }
-    if let Some(path) = &out.junit {
-        write_file(path, &junit::render(result, &redactor))?;
-    }
-    Ok(())
-}
-
-/// Prints the terminal summary: to standard output, or to standard error when the JSON goes
-/// to standard output. Coloured only on a terminal without `NO_COLOR`.
-pub fn print_summary(result: &RunResult, out: &OutputArgs) -> Result<(), ReportError> {
-    let no_color = std::env::var_os("NO_COLOR");
-    let redactor = out.redactor();
-    let res = if out.json_to_stdout() {
-        let mut w = std::io::stderr().lock();
-        let color = use_color(w.is_terminal(), no_color.as_deref());
-        w.write_all(text::render_with(result, color, &redactor).as_bytes())
-    } else {
-        let mut w = std::io::stdout().lock();
-        let color = use_color(w.is_terminal(), no_color.as_deref());
-        w.write_all(text::render_with(result, color, &redactor).as_bytes())
-            .and_then(|_| w.flush())
-    };
-    res.map_err(|source| ReportError::Write {
-        path: "the terminal".into(),
-        source,
-    })
-}
-
 /// Prints the result after [`RESULT_MARKER`] as one line of JSON (an in-cluster Job's log).
 pub fn write_to_log(
     result: &RunResult,
@@ -275,17 +192,15 @@ pub fn write_to_log(
         })
 }
 
-/// `zerodrop report`: reads the saved result, re-judges it if thresholds are given, prints the
-/// summary, writes the requested files, and returns the verdict's exit code.
-pub fn run_report(args: &ReportArgs) -> Result<u8, ReportError> {
+/// Reads the saved result `args` names and, when thresholds are given, judges it again
+/// against them (replacing the thresholds it was run with).
+pub fn reload(args: &ReportArgs) -> Result<RunResult, ReportError> {
     let mut result = load(&args.result)?;
     if !args.thresholds.is_empty() {
         let thresholds = gate::parse_all(&args.thresholds).map_err(ReportError::Thresholds)?;
         gate::apply(&thresholds, &mut result);
     }
-    print_summary(&result, &args.output)?;
-    write_files(&result, &args.output)?;
-    Ok(result.verdict.exit_code)
+    Ok(result)
 }
 
 #[cfg(test)]

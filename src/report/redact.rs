@@ -47,7 +47,7 @@ impl Redactor {
     /// True if a header of this name has its value masked.
     pub fn is_sensitive(&self, name: &str) -> bool {
         let n = name.trim().to_ascii_lowercase();
-        self.names.iter().any(|s| *s == n)
+        self.names.contains(&n)
     }
 
     /// A copy of `value` with every secret masked. Header values are recognised however the

@@ -1,0 +1,142 @@
+//! Command-line types (clap) and nothing else: every value is taken as the user typed it and
+//! validated in `plan`, so all problems are reported at once and named.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Prove a Kubernetes rollout drops zero requests.
+#[derive(Debug, Parser)]
+#[command(name = "zerodrop", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+// Parsed once at startup and moved once: the size difference between commands costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Open-model HTTP load against a URL (no cluster): a load generator on its own.
+    Load(LoadArgs),
+    /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
+    /// and JUnit, and exit with its verdict.
+    Report(crate::report::ReportArgs),
+}
+
+/// `zerodrop load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What the load looks like; shared by `load`, `local` and `run`.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Traffic")]
+pub struct TrafficArgs {
+    /// Scenario file (YAML) with any of these settings; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// URL to send requests to.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Request path (and query), replacing the target URL's path.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Arrival rate in requests per second (`1000`, `60/m`).
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+    /// How long to send (`30s`, `2m`); `load` only.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Ramping arrival rate: instants from the start and the rate there, linear in between.
+    #[arg(long, value_name = "T:RATE,…", allow_hyphen_values = false)]
+    pub stages: Option<String>,
+    /// Closed-loop capacity mode: as fast as --connections allow (what wrk does).
+    #[arg(long)]
+    pub max: bool,
+    /// Connections: opened ahead of the first request (open model), or the workers of --max.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<String>,
+    /// Cap on requests in flight; a request due at the cap is counted as dropped_by_generator.
+    #[arg(long = "max-in-flight", value_name = "N")]
+    pub max_in_flight: Option<String>,
+    /// Bound on one request, from its send to the end of its response.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Bound on opening a connection (TCP and TLS).
+    #[arg(long = "connect-timeout", value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// HTTP method.
+    #[arg(long, short = 'X', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Request header `Name: value` (repeatable; adds to the scenario's headers).
+    #[arg(long, short = 'H', value_name = "NAME:VALUE")]
+    pub header: Vec<String>,
+    /// Request body.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Request body read from a file.
+    #[arg(long = "body-file", value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// A new TCP connection for every request.
+    #[arg(long = "no-keepalive")]
+    pub no_keepalive: bool,
+    /// HTTP/2 (prior knowledge for http://, ALPN for https://).
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept any TLS certificate.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Statuses that count as ok (`200-299,404`; default 200-299).
+    #[arg(long = "accept-status", value_name = "LIST")]
+    pub accept_status: Option<String>,
+    /// Response header naming the pod that answered (remembered per connection).
+    #[arg(long = "pod-header", value_name = "NAME")]
+    pub pod_header: Option<String>,
+    /// Pass/fail threshold, k6 style (`p(99)<500ms`, `rate<0.001`, `rollout:max<2s`); repeatable.
+    #[arg(long, value_name = "EXPR")]
+    pub threshold: Vec<String>,
+    /// Header to mask in every report (Authorization and Cookie always are); repeatable.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Failures kept in full detail (default 10000); later ones are only counted.
+    #[arg(long = "failure-log-limit", value_name = "N")]
+    pub failure_log_limit: Option<String>,
+}
+
+/// Where results go.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Write the full result as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write JUnit XML for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// The phases of a rollout run; shared by `local` and `run`.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Run phases")]
+pub struct FlowArgs {
+    /// Load before the trigger, to prove the service healthy (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub baseline: Option<String>,
+    /// Load after the rollout completed and old pods are gone (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub settle: Option<String>,
+    /// Give up on a rollout that has not completed after this long (default 10m).
+    #[arg(long = "rollout-timeout", value_name = "DURATION")]
+    pub rollout_timeout: Option<String>,
+}

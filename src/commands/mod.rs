@@ -1,0 +1,42 @@
+//! One function per subcommand: turn parsed flags into a plan, run the library, write the
+//! outputs, and return the exit code. `main` calls [`dispatch`] and nothing else.
+
+mod load;
+pub mod output;
+mod report;
+
+use crate::cli::{Cli, CliCommand};
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn dispatch(cli: Cli) -> u8 {
+    raise_open_file_limit();
+    match cli.command {
+        CliCommand::Load(args) => load::run(args),
+        CliCommand::Report(args) => report::run(args),
+    }
+}
+
+/// The runtime for orchestration (signals, cluster watches, outputs); the load engine runs on a
+/// thread of its own.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Every in-flight request may hold a socket: lift the soft limit on open files to the hard
+/// one, as load generators do, so a large `--max-in-flight` is not cut short by EMFILE.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// Prints an error for the user, prefixed like every zerodrop message.
+pub(crate) fn error(msg: impl std::fmt::Display) {
+    eprintln!("zerodrop: {msg}");
+}

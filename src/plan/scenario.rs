@@ -1,0 +1,145 @@
+//! Scenario files: the same settings as the flags, in YAML, with the line of every value kept
+//! so a problem can be reported where it is. Unknown keys are errors (a typo must not be
+//! silently ignored).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A scenario file as written. Every scalar is kept as text with its location; `plan`
+/// validates it exactly like the corresponding flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Free text describing the scenario; shown in reports.
+    pub description: Option<String>,
+    pub target: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<Headers>>,
+    pub body: Option<Spanned<String>>,
+    pub body_file: Option<Spanned<String>>,
+    pub rate: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
+    pub stages: Option<Spanned<Stages>>,
+    pub max: Option<Spanned<String>>,
+    pub connections: Option<Spanned<String>>,
+    pub max_in_flight: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub keepalive: Option<Spanned<String>>,
+    pub http2: Option<Spanned<String>>,
+    pub insecure: Option<Spanned<String>>,
+    pub accept_status: Option<Spanned<String>>,
+    pub pod_header: Option<Spanned<String>>,
+    pub thresholds: Option<Vec<Spanned<String>>>,
+    pub redact_headers: Option<Vec<Spanned<String>>>,
+    pub failure_log_limit: Option<Spanned<String>>,
+    pub baseline: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+    pub rollout_timeout: Option<Spanned<String>>,
+}
+
+/// Headers as a map (`X-Env: staging`) or a list of `Name: value` strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Headers {
+    Map(BTreeMap<String, Text>),
+    List(Vec<String>),
+}
+
+/// Stages as the flag's text (`0s:100,30s:1000`) or a list of `{at, rate}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stages {
+    Text(String),
+    List(Vec<StagePoint>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagePoint {
+    pub at: Text,
+    pub rate: Text,
+}
+
+/// A scalar of any YAML type kept as its text (inside untagged enums serde has already typed
+/// `10` as a number, so a plain `String` would not accept it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text(pub String);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a scalar")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A loaded scenario and where it came from.
+#[derive(Debug)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub file: ScenarioFile,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file; the error names the file and, for YAML problems,
+    /// the line and column.
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read scenario file {}: {e}", path.display()))?;
+        Scenario::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, String> {
+        let file: ScenarioFile = if text.trim().is_empty() {
+            ScenarioFile::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// A path given in the file, relative to the file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+}

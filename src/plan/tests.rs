@@ -1,0 +1,284 @@
+use std::io::Write as _;
+
+use super::*;
+
+fn traffic(args: &[(&str, &str)]) -> TrafficArgs {
+    let mut t = TrafficArgs::default();
+    for (k, v) in args {
+        let text = v.to_string();
+        let v = Some(text.clone());
+        match *k {
+            "target" => t.target = v,
+            "rate" => t.rate = v,
+            "duration" => t.duration = v,
+            "stages" => t.stages = v,
+            "timeout" => t.timeout = v,
+            "max-in-flight" => t.max_in_flight = v,
+            "accept-status" => t.accept_status = v,
+            "method" => t.method = v,
+            "path" => t.path = v,
+            "connections" => t.connections = v,
+            "header" => t.header.push(text),
+            "scenario" => t.scenario = v.map(PathBuf::from),
+            other => panic!("unknown test flag {other}"),
+        }
+    }
+    t
+}
+
+fn load(args: &[(&str, &str)]) -> Result<Plan, PlanError> {
+    Plan::build(PlanKind::Load, &traffic(args), None, &OutputArgs::default())
+}
+
+fn scenario_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    f
+}
+
+#[test]
+fn a_complete_load_plan_validates() {
+    let p = load(&[
+        ("target", "http://127.0.0.1:8080/x"),
+        ("rate", "500"),
+        ("duration", "10s"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        p.traffic.pattern,
+        Pattern::Rate {
+            rate: 500.0,
+            duration_s: Some(10.0)
+        }
+    );
+    assert_eq!(p.request.method, "GET");
+    assert_eq!(p.traffic.timeout, Duration::from_secs(10));
+    assert!(p.traffic.keepalive);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_naming_its_flag() {
+    let e = load(&[
+        ("target", "ftp://x"),
+        ("rate", "-1"),
+        ("duration", "ten"),
+        ("timeout", "5"),
+    ])
+    .unwrap_err();
+    let places: Vec<&str> = e.problems.iter().map(|p| p.place.as_str()).collect();
+    assert_eq!(
+        places,
+        vec!["--target", "--rate", "--duration", "--timeout"],
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("4 problems"), "{text}");
+}
+
+#[test]
+fn load_without_target_or_rate_says_what_is_missing() {
+    let e = load(&[]).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("--target: required"), "{text}");
+    assert!(text.contains("--rate: required"), "{text}");
+}
+
+#[test]
+fn rate_and_stages_together_are_rejected() {
+    let e = load(&[
+        ("target", "http://h/"),
+        ("rate", "5"),
+        ("stages", "0s:1,10s:2"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("either --rate or --stages"), "{e}");
+}
+
+#[test]
+fn stages_set_the_length_and_conflict_with_duration() {
+    let p = load(&[
+        ("target", "http://h/"),
+        ("stages", "0s:100,30s:1000,90s:1000"),
+    ])
+    .expect("valid");
+    assert_eq!(p.traffic.pattern.peak_rate(), Some(1000.0));
+    let e = load(&[
+        ("target", "http://h/"),
+        ("stages", "0s:1,10s:2"),
+        ("duration", "5s"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("--stages sets the length"), "{e}");
+}
+
+#[test]
+fn scenario_values_are_validated_with_their_file_line() {
+    let f = scenario_file(
+        "# a comment\ntarget: http://127.0.0.1:9/\nrate: lots\nduration: 10s\ntimeout: 3\n",
+    );
+    let path = f.path().to_string_lossy().to_string();
+    let e = load(&[("scenario", &path)]).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("line 3 (rate)"), "{text}");
+    assert!(text.contains("line 5 (timeout)"), "{text}");
+}
+
+#[test]
+fn flags_override_the_scenario_file() {
+    let f = scenario_file(
+        "target: http://127.0.0.1:9/\nrate: 10\nduration: 10s\nheaders:\n  X-A: file\n  X-B: file\n",
+    );
+    let path = f.path().to_string_lossy().to_string();
+    let p = load(&[("scenario", &path), ("rate", "20"), ("header", "X-A: flag")]).expect("valid");
+    assert_eq!(p.traffic.pattern.peak_rate(), Some(20.0));
+    assert_eq!(
+        p.request.headers,
+        vec![
+            ("x-b".to_string(), "file".to_string()),
+            ("x-a".to_string(), "flag".to_string())
+        ]
+    );
+}
+
+#[test]
+fn unknown_scenario_keys_are_errors_with_a_line() {
+    let f = scenario_file("target: http://127.0.0.1:9/\nrat: 10\n");
+    let path = f.path().to_string_lossy().to_string();
+    let e = load(&[("scenario", &path)]).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("--scenario")
+            && text.contains("unknown field `rat`")
+            && text.contains("line 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stages_can_be_written_as_a_list_in_a_scenario() {
+    let f = scenario_file(
+        "target: http://h/\nstages:\n  - {at: 0s, rate: 10}\n  - {at: 1m, rate: 100}\n",
+    );
+    let path = f.path().to_string_lossy().to_string();
+    let p = load(&[("scenario", &path)]).expect("valid");
+    assert_eq!(
+        p.traffic.pattern,
+        Pattern::Stages {
+            points: vec![(0.0, 10.0), (60.0, 100.0)]
+        }
+    );
+}
+
+#[test]
+fn a_missing_body_file_is_named() {
+    let mut t = traffic(&[("target", "http://h/"), ("rate", "1"), ("duration", "1s")]);
+    t.body_file = Some(PathBuf::from("/nonexistent/body.json"));
+    let e = Plan::build(PlanKind::Load, &t, None, &OutputArgs::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("--body-file: cannot read /nonexistent/body.json"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_output_into_a_missing_directory_is_caught_before_the_run() {
+    let out = OutputArgs {
+        out: Some(PathBuf::from("/nonexistent/dir/r.json")),
+        ..OutputArgs::default()
+    };
+    let e = Plan::build(
+        PlanKind::Load,
+        &traffic(&[("target", "http://h/"), ("rate", "1"), ("duration", "1s")]),
+        None,
+        &out,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("--out: directory /nonexistent/dir does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn local_rejects_a_target_and_rollout_runs_reject_duration() {
+    let e = Plan::build(
+        PlanKind::Local,
+        &traffic(&[("target", "http://h/"), ("duration", "5s")]),
+        None,
+        &OutputArgs::default(),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("its own service proxy"), "{text}");
+    assert!(text.contains("--baseline and --settle"), "{text}");
+}
+
+#[test]
+fn the_path_replaces_the_targets_path() {
+    let p = load(&[
+        ("target", "http://h:81/a?b=1"),
+        ("rate", "1"),
+        ("duration", "1s"),
+        ("path", "/health?x=2"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        p.url(None).expect("url").to_string(),
+        "http://h:81/health?x=2"
+    );
+    assert_eq!(
+        p.url(Some("http://127.0.0.1:5000/"))
+            .expect("url")
+            .to_string(),
+        "http://127.0.0.1:5000/health?x=2"
+    );
+}
+
+#[test]
+fn default_connections_spread_over_pods_but_never_exceed_the_cap() {
+    let p = load(&[
+        ("target", "http://h/"),
+        ("rate", "20000"),
+        ("duration", "1s"),
+    ])
+    .expect("valid");
+    assert_eq!(p.traffic.connections, 32);
+    assert_eq!(p.traffic.max_in_flight, 20_000);
+    let p = load(&[
+        ("target", "http://h/"),
+        ("rate", "20000"),
+        ("duration", "1s"),
+        ("max-in-flight", "8"),
+    ])
+    .expect("valid");
+    assert_eq!(p.traffic.connections, 8);
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let t = TrafficArgs {
+                scenario: Some(path.clone()),
+                ..TrafficArgs::default()
+            };
+            let kind = if path.to_string_lossy().contains("load") {
+                PlanKind::Load
+            } else {
+                PlanKind::Run
+            };
+            Plan::build(kind, &t, None, &OutputArgs::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "at least two scenario examples ship");
+}

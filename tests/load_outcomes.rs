@@ -1,0 +1,316 @@
+//! Every outcome class of the taxonomy, produced by real sockets on 127.0.0.1 and classified
+//! exactly — including the keep-alive close race on a reused connection.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zerodrop::clock::RunClock;
+use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
+use zerodrop::load::outcome::{OutcomeClass, StatusSet};
+use zerodrop::load::schedule::Schedule;
+use zerodrop::record::{LiveStats, RequestRecord, Sink};
+
+#[derive(Default)]
+struct Collect(Vec<RequestRecord>);
+
+impl Sink for Collect {
+    fn record(&mut self, r: &RequestRecord) {
+        self.0.push(r.clone());
+    }
+}
+
+fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
+    LoadSpec {
+        request: RequestSpec {
+            method: http::Method::GET,
+            url: url.parse().expect("url"),
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::new(),
+            accept: StatusSet::default(),
+            identity_header: None,
+        },
+        // `requests` requests, 20 ms apart.
+        mode: Mode::Open {
+            schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
+            max_in_flight: 100,
+            connections: 1,
+        },
+        keepalive,
+        http2: false,
+        insecure: false,
+        timeout: Duration::from_millis(400),
+        connect_timeout: Duration::from_millis(400),
+    }
+}
+
+async fn run(spec: LoadSpec) -> Vec<RequestRecord> {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async move {
+            let sink = Rc::new(RefCell::new(Collect::default()));
+            let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
+            run_load(
+                &spec,
+                RunClock::start(),
+                dyn_sink,
+                Arc::new(LiveStats::default()),
+                None,
+                std::future::pending(),
+            )
+            .await
+            .expect("engine runs");
+            sink.borrow().0.clone()
+        })
+        .await
+}
+
+/// Reads one HTTP/1 request head (up to the blank line).
+async fn read_head(s: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1024];
+    loop {
+        match s.read(&mut b).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&b[..n]);
+                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// A server that handles each connection with `f(connection index, stream)`.
+async fn server<F, Fut>(f: F) -> SocketAddr
+where
+    F: Fn(usize, TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let f = Arc::new(f);
+    tokio::spawn(async move {
+        let mut i = 0;
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(f(i, s));
+            i += 1;
+        }
+    });
+    addr
+}
+
+fn classes(records: &[RequestRecord]) -> Vec<OutcomeClass> {
+    let mut v: Vec<_> = records.iter().map(|r| r.class).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[tokio::test]
+async fn a_closed_port_is_connect_refused() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let recs = run(spec(&format!("http://{addr}/"), 3, false)).await;
+    assert_eq!(recs.len(), 3);
+    assert_eq!(classes(&recs), vec![OutcomeClass::ConnectRefused]);
+    assert!(
+        recs.iter()
+            .all(|r| r.conn.is_none() && r.dialed == Some(addr))
+    );
+}
+
+#[tokio::test]
+async fn a_reset_after_reading_the_request_is_connection_reset() {
+    let addr = server(|_, mut s| async move {
+        if read_head(&mut s).await {
+            let std = s.into_std().expect("std");
+            let sock = socket2::Socket::from(std);
+            let _ = sock.set_linger(Some(Duration::ZERO)); // close() now sends RST
+            drop(sock);
+        }
+    })
+    .await;
+    let recs = run(spec(&format!("http://{addr}/"), 3, false)).await;
+    assert_eq!(
+        classes(&recs),
+        vec![OutcomeClass::ConnectionReset],
+        "{recs:?}"
+    );
+    assert!(
+        recs.iter()
+            .all(|r| r.conn.is_some_and(|c| !c.reused && c.peer == addr))
+    );
+}
+
+#[tokio::test]
+async fn a_reused_keepalive_connection_closed_as_the_request_goes_out_is_closed_before_response() {
+    // First request answered with keep-alive; the second is read and the connection closed
+    // (FIN) without an answer: the shutdown race a draining server causes.
+    let addr = server(|_, mut s| async move {
+        if read_head(&mut s).await {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+        if read_head(&mut s).await {
+            let _ = s.shutdown().await;
+        }
+    })
+    .await;
+    let recs = run(spec(&format!("http://{addr}/"), 2, true)).await;
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0].class, OutcomeClass::Ok);
+    assert_eq!(
+        recs[1].class,
+        OutcomeClass::ClosedBeforeResponse,
+        "{:?}",
+        recs[1]
+    );
+    let c0 = recs[0].conn.expect("conn");
+    let c1 = recs[1].conn.expect("conn");
+    assert!(
+        !c0.reused && c1.reused,
+        "second request reused the first connection"
+    );
+    assert_eq!((c0.id, c0.local), (c1.id, c1.local));
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_request_timeout() {
+    let addr = server(|_, mut s| async move {
+        read_head(&mut s).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let recs = run(spec(&format!("http://{addr}/"), 2, false)).await;
+    assert_eq!(classes(&recs), vec![OutcomeClass::RequestTimeout]);
+    assert!(
+        recs.iter()
+            .all(|r| r.service_time() >= Duration::from_millis(400))
+    );
+}
+
+#[tokio::test]
+async fn a_full_accept_queue_is_connect_timeout() {
+    // A listener that never accepts, with its backlog filled: further SYNs are dropped.
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().expect("addr").into())
+        .expect("bind");
+    sock.listen(0).expect("listen");
+    let addr = sock.local_addr().expect("addr").as_socket().expect("inet");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+        {
+            fillers.push(s);
+        }
+    }
+    let recs = run(spec(&format!("http://{addr}/"), 2, false)).await;
+    assert_eq!(
+        classes(&recs),
+        vec![OutcomeClass::ConnectTimeout],
+        "{recs:?}"
+    );
+    drop(sock);
+}
+
+#[tokio::test]
+async fn server_errors_keep_their_exact_status() {
+    let addr = server(|i, mut s| async move {
+        if read_head(&mut s).await {
+            let status = if i % 2 == 0 {
+                "503 Service Unavailable"
+            } else {
+                "404 Not Found"
+            };
+            let resp =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    })
+    .await;
+    let recs = run(spec(&format!("http://{addr}/"), 4, false)).await;
+    assert_eq!(
+        classes(&recs),
+        vec![OutcomeClass::Http4xx, OutcomeClass::Http5xx]
+    );
+    for r in &recs {
+        match r.class {
+            OutcomeClass::Http5xx => assert_eq!(r.status, Some(503)),
+            OutcomeClass::Http4xx => assert_eq!(r.status, Some(404)),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn accepted_statuses_count_as_ok() {
+    let addr = server(|_, mut s| async move {
+        if read_head(&mut s).await {
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    })
+    .await;
+    let mut sp = spec(&format!("http://{addr}/"), 2, false);
+    sp.request.accept = StatusSet(vec![(200, 299), (404, 404)]);
+    let recs = run(sp).await;
+    assert_eq!(classes(&recs), vec![OutcomeClass::Ok]);
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_tls() {
+    let addr = server(|_, mut s| async move {
+        let mut b = [0u8; 512];
+        let _ = s.read(&mut b).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    })
+    .await;
+    let mut sp = spec(&format!("https://{addr}/"), 2, false);
+    sp.insecure = true;
+    let recs = run(sp).await;
+    assert_eq!(classes(&recs), vec![OutcomeClass::Tls], "{recs:?}");
+}
+
+#[tokio::test]
+async fn an_identity_header_is_remembered_on_its_connection() {
+    let addr = server(|_, mut s| async move {
+        let mut first = true;
+        while read_head(&mut s).await {
+            let resp = if first {
+                "HTTP/1.1 200 OK\r\nx-pod: web-1\r\ncontent-length: 0\r\n\r\n"
+            } else {
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+            };
+            first = false;
+            if s.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let mut sp = spec(&format!("http://{addr}/"), 2, true);
+    sp.request.identity_header = Some(http::HeaderName::from_static("x-pod"));
+    let recs = run(sp).await;
+    assert_eq!(recs[1].class, OutcomeClass::Http5xx);
+    assert_eq!(
+        recs[1].identity.as_deref(),
+        Some("web-1"),
+        "the failure names the pod seen earlier on its connection"
+    );
+}
