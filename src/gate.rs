@@ -184,33 +184,54 @@ fn p99_ratio(phase: Option<&str>, result: &RunResult) -> Measured {
 }
 
 /// The default zero-drop check, measured from the recorded counts.
+///
+/// A failure of a request *due* in the baseline is excused only when the failure log shows it
+/// ended before the baseline did (before the trigger): a request the rollout cut is the
+/// rollout's, whenever it was due. Baseline failures the log did not keep are not excused —
+/// the gate does not pass on evidence it does not have.
 pub fn zero_drop(result: &RunResult) -> ZeroDropCheck {
-    let overall = &result.recorded.overall.counts;
-    let baseline = result.recorded.phase(BASELINE).map(|p| p.counts);
-    let baseline_failures = baseline.map_or(0, |b| b.failed());
-    let mut outside_by_phase = BTreeMap::new();
-    for p in &result.recorded.phases {
-        if p.name != BASELINE && p.counts.failed() > 0 {
-            outside_by_phase.insert(p.name.clone(), p.counts.failed());
+    let rec = &result.recorded;
+    let overall = &rec.overall.counts;
+    let baseline = rec.phase(BASELINE);
+    let mut excused: BTreeMap<OutcomeClass, u64> = BTreeMap::new();
+    if let Some(b) = baseline {
+        for f in rec
+            .failures
+            .iter()
+            .filter(|f| f.due >= b.start && f.due < b.end && f.end <= b.end)
+        {
+            *excused.entry(f.class).or_default() += 1;
         }
     }
-    let failed_outside_baseline = overall.failed().saturating_sub(baseline_failures);
+    let baseline_failures: u64 = excused.values().sum();
+    let mut failed_by_phase = BTreeMap::new();
+    for p in &rec.phases {
+        let n = if p.name == BASELINE {
+            p.counts.failed().saturating_sub(baseline_failures)
+        } else {
+            p.counts.failed()
+        };
+        if n > 0 {
+            failed_by_phase.insert(p.name.clone(), n);
+        }
+    }
     let mut classes_outside_baseline = BTreeMap::new();
     for (class, n) in overall.iter() {
         if class == OutcomeClass::Ok || class == OutcomeClass::DroppedByGenerator {
             continue;
         }
-        let n = n.saturating_sub(baseline.map_or(0, |b| b.get(class)));
+        let n = n.saturating_sub(excused.get(&class).copied().unwrap_or(0));
         if n > 0 {
             classes_outside_baseline.insert(class, n);
         }
     }
+    let failed_outside_baseline = overall.failed().saturating_sub(baseline_failures);
     let dropped_by_generator = overall.get(OutcomeClass::DroppedByGenerator);
     ZeroDropCheck {
         passed: failed_outside_baseline == 0 && dropped_by_generator == 0,
         requests: overall.total(),
         failed_outside_baseline,
-        failed_by_phase: outside_by_phase,
+        failed_by_phase,
         classes_outside_baseline,
         dropped_by_generator,
         baseline_failures,
@@ -218,24 +239,48 @@ pub fn zero_drop(result: &RunResult) -> ZeroDropCheck {
     }
 }
 
+/// A run that stopped before its end, as the run flow knows it: the exit code it maps to
+/// (2, 3, 4 or 130) and why, in words. It decides the exit code; the gate is still measured
+/// and reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub exit_code: u8,
+    pub reason: String,
+}
+
+/// Evaluates the thresholds and the default gate and decides the verdict of a run that went
+/// to its end; see [`judge_stopped`].
+pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResult>, Verdict) {
+    judge_stopped(thresholds, result, None)
+}
+
 /// Evaluates the thresholds and the default gate and decides the verdict.
 ///
-/// The exit code follows PRODUCT.md: 130 when the run was interrupted (its data is partial),
-/// 3 when the rollout failed or timed out, 4 when the target never answered successfully during
-/// the baseline (nothing to compare the rollout with), 1 when the default gate or a threshold
-/// failed, 0 otherwise. Reasons list every cause, most important first.
-pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResult>, Verdict) {
+/// The exit code follows PRODUCT.md. A run the flow stopped early takes `stopped`'s code. Else,
+/// from what the result itself shows: 130 when it was interrupted (its data is partial), 3 when
+/// the rollout failed or timed out, 4 when no request succeeded during the baseline (nothing to
+/// compare the rollout with), 1 when the default gate or a threshold failed, 0 otherwise.
+/// Reasons list every cause, most important first.
+pub fn judge_stopped(
+    thresholds: &[Threshold],
+    result: &RunResult,
+    stopped: Option<&Stopped>,
+) -> (Vec<ThresholdResult>, Verdict) {
     let results = evaluate(thresholds, result);
     let check = zero_drop(result);
     let mut reasons = Vec::new();
 
-    if result.interrupted {
+    if let Some(s) = stopped {
+        reasons.push(s.reason.clone());
+    }
+    if result.interrupted && stopped.is_none_or(|s| s.exit_code != exit::INTERRUPTED) {
         reasons.push("the run was interrupted: its data is partial".to_string());
     }
     let rollout_failed = result
         .rollout
         .as_ref()
-        .filter(|r| r.outcome.starts_with("failed") || r.outcome.starts_with("timed out"));
+        .filter(|r| r.outcome.starts_with("failed") || r.outcome.starts_with("timed out"))
+        .filter(|_| stopped.is_none());
     if let Some(r) = rollout_failed {
         reasons.push(format!("the rollout {}", r.outcome));
     }
@@ -243,7 +288,7 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
         .recorded
         .phase(BASELINE)
         .filter(|b| b.counts.sent() > 0 && b.counts.ok() == 0);
-    if let Some(b) = dead_baseline {
+    if let Some(b) = dead_baseline.filter(|_| stopped.is_none()) {
         reasons.push(format!(
             "all {} requests failed during the baseline, before the rollout began: the target \
              was not healthy enough to test",
@@ -270,7 +315,9 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
         ));
     }
     let gate_passed = check.passed && results.iter().all(|r| r.passed);
-    let exit_code = if result.interrupted {
+    let exit_code = if let Some(s) = stopped {
+        s.exit_code
+    } else if result.interrupted {
         exit::INTERRUPTED
     } else if rollout_failed.is_some() {
         exit::ROLLOUT_FAILED
@@ -309,6 +356,13 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
     (results, verdict)
 }
 
+/// Runs [`judge_stopped`] and stores its thresholds and verdict in the result.
+pub fn apply_stopped(thresholds: &[Threshold], result: &mut RunResult, stopped: Option<&Stopped>) {
+    let (results, verdict) = judge_stopped(thresholds, result, stopped);
+    result.thresholds = results;
+    result.verdict = verdict;
+}
+
 /// Runs [`judge`] and stores its thresholds and verdict in the result.
 pub fn apply(thresholds: &[Threshold], result: &mut RunResult) {
     let (results, verdict) = judge(thresholds, result);
@@ -317,11 +371,26 @@ pub fn apply(thresholds: &[Threshold], result: &mut RunResult) {
 }
 
 fn failed_reason(check: &ZeroDropCheck) -> String {
-    let mut s = format!("{} failed", requests(check.failed_outside_baseline));
+    // In a rollout run every counted failure is the rollout's; say so in the words CI logs show.
+    let mut s = format!(
+        "{} failed{}",
+        requests(check.failed_outside_baseline),
+        if check.has_baseline {
+            " during the rollout"
+        } else {
+            ""
+        }
+    );
     let phases: Vec<String> = check
         .failed_by_phase
         .iter()
-        .map(|(p, n)| format!("{n} during {p}"))
+        .map(|(p, n)| {
+            if p == BASELINE {
+                format!("{n} due in the baseline and cut after the trigger")
+            } else {
+                format!("{n} in {p}")
+            }
+        })
         .collect();
     if !phases.is_empty() {
         s.push_str(&format!(" ({})", phases.join(", ")));

@@ -22,6 +22,7 @@
 //! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
 //! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
 //! - [`result`]: the saved result document every report renders from.
+//! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
 //! - [`exit`]: the exit codes of the CI contract.
@@ -41,4 +42,5 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod result;
+pub mod runner;
 pub mod timeline;

@@ -85,6 +85,35 @@ impl Timeline {
             .max_by_key(|r| r.opened)
     }
 
+    /// Addresses whose endpoint is ready at the end of `events` (added or changed to ready,
+    /// not removed since), by replaying endpoint events in order.
+    pub fn ready_endpoints_in(events: &[LifecycleEvent]) -> BTreeMap<String, String> {
+        let mut ready: BTreeMap<String, String> = BTreeMap::new();
+        for e in events {
+            match &e.kind {
+                EventKind::EndpointAdded {
+                    address,
+                    conditions,
+                }
+                | EventKind::EndpointChanged {
+                    address,
+                    conditions,
+                } => {
+                    if conditions.ready {
+                        ready.insert(address.clone(), e.pod.clone().unwrap_or_default());
+                    } else {
+                        ready.remove(address);
+                    }
+                }
+                EventKind::EndpointRemoved { address } => {
+                    ready.remove(address);
+                }
+                _ => {}
+            }
+        }
+        ready
+    }
+
     /// The first event of `kind_name` for `pod`, if any.
     pub fn first<'a>(&'a self, pod: &'a str, kind_name: &str) -> Option<&'a LifecycleEvent> {
         self.pod_events(pod).find(|e| e.kind.name() == kind_name)
@@ -158,6 +187,13 @@ impl TimelineRecorder {
         {
             r.closed = Some(at);
         }
+    }
+
+    /// Ready endpoints now (address → pod), from the endpoint events recorded so far.
+    pub fn ready_endpoints(&self) -> BTreeMap<String, String> {
+        let mut events = self.lock().events.clone();
+        events.sort_by_key(|e| e.at);
+        Timeline::ready_endpoints_in(&events)
     }
 
     /// A copy of the events so far (for live display and for runtimes that inspect history).
@@ -237,6 +273,66 @@ mod tests {
         assert_eq!(
             t.route_at(client, At(0)).and_then(|r| r.closed),
             Some(At(5))
+        );
+    }
+
+    #[test]
+    fn ready_endpoints_replay_adds_changes_and_removals() {
+        use crate::cluster::event::EndpointConditions;
+        let ready = EndpointConditions {
+            ready: true,
+            serving: true,
+            terminating: false,
+        };
+        let draining = EndpointConditions {
+            ready: false,
+            serving: true,
+            terminating: true,
+        };
+        let rec = TimelineRecorder::new(RunClock::start());
+        rec.push(LifecycleEvent::pod(
+            At(1),
+            "a",
+            EventKind::EndpointAdded {
+                address: "10.0.0.1".into(),
+                conditions: ready,
+            },
+        ));
+        rec.push(LifecycleEvent::pod(
+            At(2),
+            "b",
+            EventKind::EndpointAdded {
+                address: "10.0.0.2".into(),
+                conditions: ready,
+            },
+        ));
+        rec.push(LifecycleEvent::pod(
+            At(3),
+            "a",
+            EventKind::EndpointChanged {
+                address: "10.0.0.1".into(),
+                conditions: draining,
+            },
+        ));
+        rec.push(LifecycleEvent::pod(
+            At(4),
+            "c",
+            EventKind::EndpointAdded {
+                address: "10.0.0.3".into(),
+                conditions: ready,
+            },
+        ));
+        rec.push(LifecycleEvent::pod(
+            At(5),
+            "c",
+            EventKind::EndpointRemoved {
+                address: "10.0.0.3".into(),
+            },
+        ));
+        let now = rec.ready_endpoints();
+        assert_eq!(
+            now.into_iter().collect::<Vec<_>>(),
+            vec![("10.0.0.2".to_string(), "b".to_string())]
         );
     }
 

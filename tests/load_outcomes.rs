@@ -314,3 +314,69 @@ async fn an_identity_header_is_remembered_on_its_connection() {
         "the failure names the pod seen earlier on its connection"
     );
 }
+
+#[tokio::test]
+async fn the_in_flight_cap_drops_and_counts_instead_of_delaying() {
+    // A server that never answers: after `max_in_flight` requests are open, every further due
+    // request is counted as dropped_by_generator at its due instant.
+    let addr = server(|_, mut s| async move { while read_head(&mut s).await {} }).await;
+    let mut sp = spec(&format!("http://{addr}/"), 10, true);
+    if let Mode::Open { max_in_flight, .. } = &mut sp.mode {
+        *max_in_flight = 3;
+    }
+    let recs = run(sp).await;
+    assert_eq!(recs.len(), 10, "every due request is accounted for");
+    let dropped: Vec<_> = recs
+        .iter()
+        .filter(|r| r.class == OutcomeClass::DroppedByGenerator)
+        .collect();
+    assert!(dropped.len() >= 6, "{recs:?}");
+    assert!(
+        dropped
+            .iter()
+            .all(|r| r.sent == r.due && r.end == r.due && r.conn.is_none())
+    );
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r.class == OutcomeClass::RequestTimeout)
+            .count(),
+        10 - dropped.len()
+    );
+}
+
+#[tokio::test]
+async fn a_busy_pool_waits_for_a_connection_instead_of_dialling_without_bound() {
+    // Slow answers (150 ms) at 50/s for 0.4 s with one pre-opened connection: requests queue
+    // for connections and dials stay bounded; every request still succeeds.
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let addr = server(move |_, mut s| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            while read_head(&mut s).await {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let mut sp = spec(&format!("http://{addr}/"), 20, true);
+    sp.timeout = Duration::from_secs(3);
+    let recs = run(sp).await;
+    assert_eq!(classes(&recs), vec![OutcomeClass::Ok]);
+    let conns = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        conns <= 1 + 8,
+        "at most the pre-opened connection plus the dial limit: {conns}"
+    );
+    // Connection waits show up as send lateness, not as service time.
+    assert!(
+        recs.iter()
+            .all(|r| r.service_time() < Duration::from_millis(1_000))
+    );
+}

@@ -27,8 +27,11 @@ fn the_summary_starts_with_the_verdict_in_words() {
     let out = text::render(&r, false);
     let first = out.lines().next().unwrap_or_default();
     assert!(first.starts_with("FAIL  "), "{first}");
-    assert!(first.contains("requests failed"), "{first}");
-    assert!(first.contains("during rollout"), "{first}");
+    assert!(
+        first.contains("requests failed during the rollout"),
+        "{first}"
+    );
+    assert!(first.contains("in rollout, 5 in settle"), "{first}");
 
     let clean = text::render(&clean_rollout(&[]), false);
     let first = clean.lines().next().unwrap_or_default();

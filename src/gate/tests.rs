@@ -444,7 +444,8 @@ fn a_failure_during_the_rollout_fails_the_default_gate() {
     assert_eq!(check.failed_outside_baseline, 1);
     assert_eq!(check.failed_by_phase.get("rollout"), Some(&1));
     assert!(
-        v.reasons[0].contains("1 request failed (1 during rollout): 1 connection_reset"),
+        v.reasons[0]
+            .contains("1 request failed during the rollout (1 in rollout): 1 connection_reset"),
         "{:?}",
         v.reasons
     );
@@ -566,4 +567,64 @@ fn a_run_without_a_baseline_counts_every_failure_and_does_not_mention_one() {
     let (_, v) = judge(&[], &failing);
     assert_eq!(v.exit_code, exit::GATE_FAILED);
     assert!(!v.zero_drop.as_ref().is_some_and(|z| z.has_baseline));
+}
+
+/// Like [`run`], with each request's end given too: (due ms, end ms, class).
+fn run_ends(phases: &[(&str, u64)], reqs: &[(u64, u64, OutcomeClass)]) -> RunResult {
+    let spans: Vec<Req> = reqs.iter().map(|&(d, e, c)| (d, e - d, c)).collect();
+    run(phases, &spans)
+}
+
+#[test]
+fn a_baseline_request_cut_after_the_trigger_is_the_rollouts() {
+    let r = run_ends(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 5, OutcomeClass::Ok),
+            (50, 60, OutcomeClass::Http5xx), // failed before the trigger: excused
+            (90, 150, OutcomeClass::ConnectionReset), // due before, cut after: the rollout's
+            (120, 125, OutcomeClass::Ok),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    let z = v.zero_drop.as_ref().expect("stored");
+    assert_eq!(z.baseline_failures, 1);
+    assert_eq!(z.failed_outside_baseline, 1);
+    assert_eq!(z.failed_by_phase.get("baseline"), Some(&1));
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(
+        v.reasons[0].contains("1 due in the baseline and cut after the trigger"),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn baseline_failures_the_log_did_not_keep_are_not_excused() {
+    let mut r = run(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 5, OutcomeClass::Ok),
+            (10, 5, OutcomeClass::Http5xx),
+            (120, 5, OutcomeClass::Ok),
+        ],
+    );
+    r.recorded.failures.clear();
+    r.recorded.failures_not_kept = 1;
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::GATE_FAILED, "{v:?}");
+}
+
+#[test]
+fn a_stopped_run_takes_the_flows_exit_code_and_reason_first() {
+    let r = healthy();
+    let stopped = Stopped {
+        exit_code: exit::COULD_NOT_RUN,
+        reason: "the baseline was not healthy".into(),
+    };
+    let (res, v) = judge_stopped(&[th("p(99)<1s")], &r, Some(&stopped));
+    assert!(res[0].passed, "thresholds are still measured");
+    assert!(!v.passed);
+    assert_eq!(v.exit_code, exit::COULD_NOT_RUN);
+    assert_eq!(v.reasons[0], "the baseline was not healthy");
 }

@@ -96,7 +96,7 @@ pub enum EngineError {
 }
 
 /// What the engine reports about its own run (the requests themselves went to the sink).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     /// The instant the schedule started (request 0's due time).
     pub start: At,
@@ -114,6 +114,9 @@ pub struct LoadReport {
     pub addresses: Vec<SocketAddr>,
 }
 
+/// Keep-alive dials allowed at once once the pre-opened connections are all busy.
+const MAX_CONCURRENT_DIALS: usize = 8;
+
 /// Called once, on the engine thread, with the schedule's start instant, before the first
 /// request is dispatched (the place to mark the first phase).
 pub type OnStart = Box<dyn FnOnce(At) + Send>;
@@ -129,6 +132,11 @@ struct Shared {
     resolve_error: RefCell<Option<String>>,
     rr: Cell<usize>,
     idle: RefCell<VecDeque<Conn>>,
+    /// Requests waiting for a connection to come back or a dial slot to free up.
+    waiters: RefCell<VecDeque<tokio::sync::oneshot::Sender<Option<Conn>>>>,
+    /// Dials under way, and how many may be at once.
+    dialing: Cell<usize>,
+    max_dials: usize,
     h2_slots: Vec<H2Slot>,
     next_conn: Cell<u64>,
     in_flight: Cell<usize>,
@@ -278,6 +286,58 @@ impl Shared {
         None
     }
 
+    /// A connection for the next request: an idle one, a new one while dial slots are free, or
+    /// the first one handed back by a finishing request. Bounding concurrent dials keeps a
+    /// stalled target from turning every due request into a new socket (the open-loop collapse).
+    async fn acquire(&self) -> Result<Conn, DialError> {
+        loop {
+            if let Some(c) = self.take_idle() {
+                return Ok(c);
+            }
+            if self.dialing.get() < self.max_dials {
+                self.dialing.set(self.dialing.get() + 1);
+                let dialed = self.dial().await;
+                self.dialing.set(self.dialing.get() - 1);
+                // A slot is free again: let one waiter try its own dial.
+                self.wake_waiter(None);
+                return dialed;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.waiters.borrow_mut().push_back(tx);
+            if let Ok(Some(c)) = rx.await {
+                if !c.sender.is_closed() {
+                    return Ok(c);
+                }
+            }
+        }
+    }
+
+    /// Hands `conn` (or a free dial slot, for `None`) to the first request still waiting.
+    /// Returns the connection if nobody was waiting.
+    fn wake_waiter(&self, mut conn: Option<Conn>) -> Option<Conn> {
+        loop {
+            let Some(w) = self.waiters.borrow_mut().pop_front() else {
+                return conn;
+            };
+            match w.send(conn) {
+                Ok(()) => return None,
+                // That waiter is gone (its task ended); try the next.
+                Err(back) => conn = back,
+            }
+        }
+    }
+
+    /// Returns a reusable connection to a waiter or to the idle pool.
+    fn release(&self, conn: Conn) {
+        if conn.sender.is_closed() {
+            self.wake_waiter(None);
+            return;
+        }
+        if let Some(c) = self.wake_waiter(Some(conn)) {
+            self.idle.borrow_mut().push_back(c);
+        }
+    }
+
     fn finish_request(&self) {
         let n = self.in_flight.get() - 1;
         self.in_flight.set(n);
@@ -382,22 +442,25 @@ fn remember_identity(slot: &mut Option<Arc<str>>, value: Option<HeaderValue>) {
     }
 }
 
-/// One HTTP/1 request, keep-alive or not.
+/// One HTTP/1 request, keep-alive or not. `sent` is the instant the request is handed to a
+/// connection: waiting for one, or dialling it, counts as send lateness, not service time.
 async fn h1_request(sh: Rc<Shared>, seq: u64, due: At) {
-    let sent = sh.now();
-    let conn = if sh.keepalive { sh.take_idle() } else { None };
-    let mut conn = match conn {
-        Some(c) => c,
-        None => match sh.dial().await {
-            Ok(c) => c,
-            Err(e) => {
-                let r = sh.failure(seq, due, sent, e);
-                sh.record(r);
-                sh.finish_request();
-                return;
-            }
-        },
+    let started = sh.now();
+    let conn = if sh.keepalive {
+        sh.acquire().await
+    } else {
+        sh.dial().await
     };
+    let mut conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            let r = sh.failure(seq, due, started, e);
+            sh.record(r);
+            sh.finish_request();
+            return;
+        }
+    };
+    let sent = sh.now();
     let reused = conn.uses > 0;
     conn.uses += 1;
     let ex = sh.exchange(&mut conn.sender).await;
@@ -420,8 +483,11 @@ async fn h1_request(sh: Rc<Shared>, seq: u64, due: At) {
         identity: conn.identity.clone(),
     };
     sh.record(record);
-    if ex.reusable && !conn.sender.is_closed() {
-        sh.idle.borrow_mut().push_back(conn);
+    if ex.reusable {
+        sh.release(conn);
+    } else {
+        // A dropped connection frees room for a waiter's dial.
+        sh.wake_waiter(None);
     }
     sh.finish_request();
 }
@@ -481,16 +547,17 @@ async fn h2_conn(sh: &Shared, seq: u64) -> Result<Rc<H2Conn>, DialError> {
 
 /// One HTTP/2 request: a stream on a shared connection.
 async fn h2_request(sh: Rc<Shared>, seq: u64, due: At) {
-    let sent = sh.now();
+    let started = sh.now();
     let conn = match h2_conn(&sh, seq).await {
         Ok(c) => c,
         Err(e) => {
-            let r = sh.failure(seq, due, sent, e);
+            let r = sh.failure(seq, due, started, e);
             sh.record(r);
             sh.finish_request();
             return;
         }
     };
+    let sent = sh.now();
     let reused = conn.uses.get() > 0;
     conn.uses.set(conn.uses.get() + 1);
     let mut sender = Sender::H2(conn.sender.clone());
@@ -657,6 +724,9 @@ pub async fn run_load(
         resolve_error: RefCell::new(None),
         rr: Cell::new(0),
         idle: RefCell::new(VecDeque::new()),
+        waiters: RefCell::new(VecDeque::new()),
+        dialing: Cell::new(0),
+        max_dials: MAX_CONCURRENT_DIALS,
         h2_slots: (0..h2_slots).map(|_| H2Slot::default()).collect(),
         next_conn: Cell::new(0),
         in_flight: Cell::new(0),

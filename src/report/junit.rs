@@ -46,7 +46,8 @@ enum CaseOutcome {
 pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     let mut cases = vec![no_dropped_requests(result)];
     if let Some(ro) = &result.rollout {
-        let outcome = if ro.outcome == "complete" {
+        // The run flow writes "complete" or "complete: <summary>".
+        let outcome = if ro.outcome.starts_with("complete") {
             CaseOutcome::Passed
         } else {
             CaseOutcome::Failed {

@@ -198,7 +198,15 @@ pub fn reload(args: &ReportArgs) -> Result<RunResult, ReportError> {
     let mut result = load(&args.result)?;
     if !args.thresholds.is_empty() {
         let thresholds = gate::parse_all(&args.thresholds).map_err(ReportError::Thresholds)?;
-        gate::apply(&thresholds, &mut result);
+        // A run the flow stopped early (bad input, could not run, rollout failed, interrupted)
+        // keeps that outcome: new thresholds cannot turn it into a pass.
+        let saved = &result.verdict;
+        let stopped =
+            (!matches!(saved.exit_code, exit::PASSED | exit::GATE_FAILED)).then(|| gate::Stopped {
+                exit_code: saved.exit_code,
+                reason: saved.reasons.first().cloned().unwrap_or_default(),
+            });
+        gate::apply_stopped(&thresholds, &mut result, stopped.as_ref());
     }
     Ok(result)
 }

@@ -1,0 +1,306 @@
+//! The run flow shared by `zerodrop local` and `zerodrop run`, whatever the [`Cluster`]:
+//!
+//! ```text
+//! prepare ─► load starts ─► baseline ─► (healthy?) ─► trigger ─► wait for completion and for
+//! every old pod to be gone ─► settle ─► stop load ─► shutdown cluster ─► analyse ─► verdict
+//! ```
+//!
+//! Phases are marked on the recorder at the instants they begin, so every request belongs to
+//! the phase in force at its due time. Whatever happens — a failed prepare, an unhealthy
+//! baseline, a failed rollout, an interrupt — the cluster is shut down and a [`RunResult`] is
+//! produced (partial where the run was cut short), so a report is always written.
+
+use std::time::Duration;
+
+use crate::clock::At;
+use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
+use crate::interrupt::Interrupt;
+use crate::load::EngineThread;
+use crate::plan::Plan;
+use crate::progress::{Progress, ProgressMode};
+use crate::record::{PhaseMarks, Recorded, RecorderConfig};
+use crate::result::{Command, RolloutInfo, RunResult, SCHEMA_VERSION};
+use crate::timeline::TimelineRecorder;
+
+/// Phase names, as reports and thresholds (`rollout:p(99)<300ms`) refer to them.
+pub const BASELINE: &str = "baseline";
+pub const ROLLOUT: &str = "rollout";
+pub const SETTLE: &str = "settle";
+
+/// Where the flow stopped early, if it did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stop {
+    /// Ran to the end.
+    Completed,
+    /// The cluster or target could not be used, or the baseline was unhealthy (exit 4).
+    CouldNotRun(String),
+    /// Bad input discovered by the cluster side (exit 2).
+    BadInput(String),
+    /// The rollout failed or timed out (exit 3).
+    RolloutFailed(String),
+    /// SIGINT/SIGTERM (exit 130).
+    Interrupted,
+}
+
+impl Stop {
+    /// What the gate needs to know of an early stop: its exit code and reason (`None` for a run
+    /// that went to its end, whose verdict the gate decides from the result).
+    pub fn stopped(&self) -> Option<crate::gate::Stopped> {
+        use crate::exit;
+        let (exit_code, reason) = match self {
+            Stop::Completed => return None,
+            Stop::CouldNotRun(m) => (exit::COULD_NOT_RUN, format!("could not run: {m}")),
+            Stop::BadInput(m) => (exit::BAD_INPUT, m.clone()),
+            Stop::RolloutFailed(m) => (exit::ROLLOUT_FAILED, format!("the rollout failed: {m}")),
+            Stop::Interrupted => (
+                exit::INTERRUPTED,
+                "interrupted: the result is partial".to_string(),
+            ),
+        };
+        Some(crate::gate::Stopped { exit_code, reason })
+    }
+}
+
+impl From<ClusterError> for Stop {
+    fn from(e: ClusterError) -> Stop {
+        match e {
+            ClusterError::BadInput(m) => Stop::BadInput(m),
+            ClusterError::CouldNotRun(m) => Stop::CouldNotRun(m),
+            ClusterError::RolloutFailed(m) => Stop::RolloutFailed(m),
+            ClusterError::Interrupted => Stop::Interrupted,
+        }
+    }
+}
+
+/// Everything the flow needs besides the cluster.
+pub struct Flow<'a> {
+    pub plan: &'a Plan,
+    pub command: Command,
+    pub timeline: TimelineRecorder,
+    pub interrupt: Interrupt,
+}
+
+/// Waits for `d` unless interrupted first; true if the whole wait elapsed.
+async fn wait(interrupt: &Interrupt, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = interrupt.wait() => false,
+    }
+}
+
+fn say(plan: &Plan, msg: impl std::fmt::Display) {
+    if !plan.output.quiet {
+        eprintln!("zerodrop: {msg}");
+    }
+}
+
+/// Runs the whole flow against `cluster` and returns the result (also on failure).
+pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Stop) {
+    let plan = flow.plan;
+    let clock = flow.timeline.clock();
+    let marks = PhaseMarks::new();
+    let mut rollout = RolloutInfo {
+        outcome: "not started".into(),
+        ..RolloutInfo::default()
+    };
+
+    // Prepare: watches up, everything ready.
+    let prepared = tokio::select! {
+        p = cluster.prepare() => p.map_err(Stop::from),
+        _ = flow.interrupt.wait() => Err(Stop::Interrupted),
+    };
+    let prepared: Prepared = match prepared {
+        Ok(p) => p,
+        Err(stop) => {
+            cluster.shutdown().await;
+            let end = clock.now();
+            return (assemble(&flow, rollout, None, None, end), stop);
+        }
+    };
+    rollout.description = prepared.description.clone();
+    flow.timeline
+        .set_desired_replicas(prepared.desired_replicas);
+    say(
+        plan,
+        format!(
+            "{} ready ({} ready endpoints)",
+            prepared.description, prepared.ready_endpoints
+        ),
+    );
+
+    // Load.
+    let spec = match plan.load_spec(prepared.target.as_deref()) {
+        Ok(s) => s,
+        Err(m) => {
+            cluster.shutdown().await;
+            let end = clock.now();
+            return (assemble(&flow, rollout, None, None, end), Stop::BadInput(m));
+        }
+    };
+    let marks_engine = marks.clone();
+    let on_start = Box::new(move |start: At| {
+        marks_engine.begin(BASELINE, || start);
+    });
+    let recorder = RecorderConfig {
+        failure_log_limit: plan.output.failure_log_limit,
+        max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
+    };
+    let engine = match EngineThread::spawn(spec, clock, recorder, marks.clone(), Some(on_start)) {
+        Ok(e) => e,
+        Err(e) => {
+            cluster.shutdown().await;
+            let end = clock.now();
+            return (
+                assemble(&flow, rollout, None, None, end),
+                Stop::CouldNotRun(e.to_string()),
+            );
+        }
+    };
+    let progress = Progress::start(
+        engine.live.clone(),
+        None,
+        ProgressMode::detect(plan.output.quiet),
+    );
+    progress.set_phase(BASELINE);
+    let stopper = engine.stopper();
+    let live = engine.live.clone();
+
+    let stop = 'flow: {
+        // Baseline: the service must be healthy before anything is rolled.
+        if !wait(&flow.interrupt, plan.flow.baseline).await {
+            break 'flow Stop::Interrupted;
+        }
+        if engine.is_finished() {
+            break 'flow Stop::CouldNotRun("the load engine stopped during the baseline".into());
+        }
+        let failed = live.failed.load(std::sync::atomic::Ordering::Relaxed);
+        let ok = live.ok.load(std::sync::atomic::Ordering::Relaxed);
+        if failed > 0 {
+            break 'flow Stop::CouldNotRun(format!(
+                "the baseline was not healthy: {failed} of {} requests failed before anything was rolled; \
+                 fix the service (or the target) first — see the baseline phase in the report",
+                failed + ok
+            ));
+        }
+        if plan.flow.baseline > Duration::ZERO && ok == 0 {
+            break 'flow Stop::CouldNotRun("no request completed during the baseline".into());
+        }
+        if flow.timeline.ready_endpoints().is_empty() {
+            break 'flow Stop::CouldNotRun(
+                "the service has no ready endpoints at the end of the baseline".into(),
+            );
+        }
+
+        // Rollout.
+        marks.begin(ROLLOUT, || clock.now());
+        progress.set_phase(ROLLOUT);
+        let triggered = tokio::select! {
+            t = cluster.trigger() => t.map_err(Stop::from),
+            _ = flow.interrupt.wait() => Err(Stop::Interrupted),
+        };
+        if let Err(stop) = triggered {
+            break 'flow stop;
+        }
+        rollout.triggered_at = first_trigger(&flow.timeline).or(Some(clock.now()));
+        rollout.outcome = "in progress".into();
+        let done = tokio::select! {
+            d = cluster.wait_complete() => d.map_err(Stop::from),
+            _ = tokio::time::sleep(plan.flow.rollout_timeout) => Err(Stop::RolloutFailed(format!(
+                "the rollout did not complete within --rollout-timeout {:?}", plan.flow.rollout_timeout
+            ))),
+            _ = flow.interrupt.wait() => Err(Stop::Interrupted),
+        };
+        match done {
+            Ok(d) => {
+                rollout.completed_at = Some(clock.now());
+                rollout.outcome = format!("complete: {}", d.summary);
+                say(plan, format!("rollout complete: {}", d.summary));
+            }
+            Err(stop) => break 'flow stop,
+        }
+
+        // Settle: the new version under the same load.
+        marks.begin(SETTLE, || clock.now());
+        progress.set_phase(SETTLE);
+        if !wait(&flow.interrupt, plan.flow.settle).await {
+            break 'flow Stop::Interrupted;
+        }
+        Stop::Completed
+    };
+
+    match &stop {
+        Stop::RolloutFailed(m) => {
+            rollout.outcome = format!("failed: {m}");
+            flow.timeline
+                .now(None, EventKind::RolloutFailed { reason: m.clone() });
+        }
+        Stop::Interrupted if rollout.triggered_at.is_some() && rollout.completed_at.is_none() => {
+            rollout.outcome = "interrupted".into();
+        }
+        _ => {}
+    }
+    stopper.stop();
+    let joined = engine.wait().await;
+    progress.finish();
+    cluster.shutdown().await;
+    let end = clock.now();
+    match joined {
+        Ok((report, recorded)) => (
+            assemble(&flow, rollout, Some(report), Some(recorded), end),
+            stop,
+        ),
+        Err(e) => {
+            let stop = if stop == Stop::Completed {
+                Stop::CouldNotRun(e.to_string())
+            } else {
+                stop
+            };
+            (assemble(&flow, rollout, None, None, end), stop)
+        }
+    }
+}
+
+fn first_trigger(t: &TimelineRecorder) -> Option<At> {
+    t.events()
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
+        .map(|e| e.at)
+}
+
+/// Builds the result document; the verdict is decided by the caller from it and the stop.
+fn assemble(
+    flow: &Flow<'_>,
+    rollout: RolloutInfo,
+    report: Option<crate::load::LoadReport>,
+    recorded: Option<Recorded>,
+    end: At,
+) -> RunResult {
+    let clock = flow.timeline.clock();
+    let recorded = recorded.unwrap_or_else(|| {
+        crate::record::Recorder::new(
+            RecorderConfig {
+                failure_log_limit: 0,
+                max_open: Duration::ZERO,
+            },
+            PhaseMarks::new(),
+            Default::default(),
+        )
+        .finish(end)
+    });
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        zerodrop_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: flow.command,
+        started_at: clock.anchor_wall(),
+        interrupted: flow.interrupt.is_set(),
+        plan: crate::commands::output::plan_json(flow.plan),
+        load: report.unwrap_or_default(),
+        recorded,
+        timeline: flow.timeline.finish(),
+        rollout: Some(rollout),
+        analysis: Default::default(),
+        thresholds: Vec::new(),
+        verdict: Default::default(),
+        workers: 1,
+    }
+}
