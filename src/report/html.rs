@@ -181,6 +181,12 @@ fn legend(h: &mut String, r: &RunResult) {
             chart::class_color(c)
         );
     }
+    if r.analysis.pods.is_empty() {
+        h.push_str(
+            "<span>pins: failed requests, coloured by outcome · hover for details</span></div>",
+        );
+        return;
+    }
     for (color, what) in [
         (chart::LANE_STARTING, "pod starting"),
         (chart::LANE_SERVING, "ready"),
@@ -202,9 +208,12 @@ fn findings(h: &mut String, r: &RunResult) {
     let fs = &r.analysis.findings;
     let _ = write!(h, "<h2>Findings ({})</h2>", fs.len());
     if fs.is_empty() {
-        h.push_str(
-            r#"<div class="card">No finding: nothing the analysis recognises went wrong.</div>"#,
-        );
+        let why = if r.command == crate::result::Command::Load {
+            "`zerodrop load` watches no cluster, so failures are listed below but not explained."
+        } else {
+            "No finding: nothing the analysis recognises went wrong."
+        };
+        let _ = write!(h, r#"<div class="card">{}</div>"#, esc(why));
         return;
     }
     for f in fs {

@@ -49,13 +49,15 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
     }
 }
 
-/// Background of a phase band.
-fn phase_color(name: &str) -> &'static str {
+/// Background of a phase band: fixed for the rollout flow's phases, alternating for others
+/// (load stages) so neighbours stay apart.
+fn phase_color(name: &str, index: usize) -> &'static str {
     match name {
         "baseline" => "#eaf1f8",
         "rollout" => "#fdf0dc",
         "settle" => "#e9f5e9",
-        _ => "#f1f1f1",
+        _ if index % 2 == 0 => "#eef0f2",
+        _ => "#f6f3ea",
     }
 }
 
@@ -172,7 +174,7 @@ pub fn render(r: &RunResult) -> String {
 
     // Phase bands behind everything, labelled in the top strip.
     let bottom = y_axis;
-    for p in &r.recorded.phases {
+    for (i, p) in r.recorded.phases.iter().enumerate() {
         let (x0, x1) = (sc.x(p.start), sc.x(p.end));
         let _ = write!(
             s,
@@ -181,7 +183,7 @@ pub fn render(r: &RunResult) -> String {
             fmt::at(p.start),
             fmt::at(p.end),
             (x1 - x0).max(0.0),
-            phase_color(&p.name),
+            phase_color(&p.name, i),
             x0 + 4.0,
             esc(&p.name)
         );
@@ -204,9 +206,15 @@ pub fn render(r: &RunResult) -> String {
         let y = y_lanes + r.analysis.pods.len() as f64 * LANE_H;
         let _ = write!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" class="lane-label">unattributed</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" class="lane-label">{}</text>"#,
             ML - 8.0,
-            y + LANE_H * 0.65
+            y + LANE_H * 0.65,
+            // Without pods there is nothing to attribute to: these are simply the failures.
+            if r.analysis.pods.is_empty() {
+                "failures"
+            } else {
+                "unattributed"
+            }
         );
         let _ = write!(
             s,
