@@ -662,3 +662,21 @@ pub fn failing_rollout() -> RunResult {
 pub fn clean_rollout(thresholds: &[&str]) -> RunResult {
     build(false, thresholds)
 }
+
+/// The schema with every described object closed (`unevaluatedProperties: false`), so a field
+/// the schema does not document is caught here. The published schema stays open because readers
+/// must tolerate optional fields added later.
+pub fn closed(schema: &serde_json::Value) -> serde_json::Value {
+    match schema {
+        serde_json::Value::Object(m) => {
+            let mut out: serde_json::Map<String, serde_json::Value> =
+                m.iter().map(|(k, v)| (k.clone(), closed(v))).collect();
+            if m.contains_key("properties") && m.get("type") == Some(&"object".into()) {
+                out.insert("unevaluatedProperties".into(), false.into());
+            }
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(closed).collect()),
+        other => other.clone(),
+    }
+}
