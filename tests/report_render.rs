@@ -307,6 +307,11 @@ fn the_html_page_shows_verdict_chart_lanes_findings_and_tables() {
     for p in &r.analysis.pods {
         assert!(page.contains(&p.name), "no lane for {}", p.name);
     }
+    assert!(page.contains(": ready "), "lifecycle bars");
+    assert!(
+        page.contains(": exited, still an endpoint "),
+        "the exit-before-removal stretch"
+    );
     // Each attributed failure is marked on its lane.
     let marks = page.matches(r#"class="failure""#).count();
     assert_eq!(marks, r.recorded.failures.len());
@@ -356,4 +361,19 @@ fn dump_reports_for_inspection_when_asked() {
     let c = clean_rollout(&["p(99)<1s"]);
     std::fs::write(dir.join("clean.txt"), text::render(&c, false)).expect("write");
     std::fs::write(dir.join("clean.html"), html::render(&c, &red)).expect("write");
+}
+
+#[test]
+fn without_an_analysis_the_page_still_has_a_lane_per_pod_but_claims_no_lifecycle() {
+    let mut r = failing_rollout();
+    r.analysis = Default::default();
+    let page = html::render(&r, &Redactor::default());
+    for pod in r.timeline.pods().keys() {
+        assert!(page.contains(&format!("{pod} pod_")), "no events for {pod}");
+    }
+    assert!(
+        !page.contains(": ready "),
+        "a lifecycle bar drawn without an analysis"
+    );
+    assert!(page.contains(">unattributed<"));
 }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::analysis::PodReport;
 use crate::clock::At;
 use crate::cluster::event::EventKind;
 use crate::load::outcome::OutcomeClass;
@@ -153,7 +154,23 @@ pub fn render(r: &RunResult) -> String {
         .iter()
         .filter(|f| !attributed.contains_key(&f.seq))
         .collect();
-    let lanes = r.analysis.pods.len() + usize::from(!unattributed.is_empty());
+    // Lanes come from the analysis (lifecycle bars and attributed failures); a result without
+    // one still shows each pod the timeline names, with its events.
+    let lane_pods: Vec<(String, crate::cluster::event::Revision, Option<&PodReport>)> =
+        if r.analysis.pods.is_empty() {
+            r.timeline
+                .pods()
+                .into_iter()
+                .map(|(name, rev)| (name, rev, None))
+                .collect()
+        } else {
+            r.analysis
+                .pods
+                .iter()
+                .map(|p| (p.name.clone(), p.revision, Some(p)))
+                .collect()
+        };
+    let lanes = lane_pods.len() + usize::from(!unattributed.is_empty());
 
     let y_req = PHASE_STRIP;
     let y_fail = y_req + REQ_H + GAP;
@@ -198,19 +215,19 @@ pub fn render(r: &RunResult) -> String {
     latency_panel(&mut s, r, &sc, y_lat);
 
     // Lanes.
-    for (i, pod) in r.analysis.pods.iter().enumerate() {
+    for (i, (name, revision, report)) in lane_pods.iter().enumerate() {
         let y = y_lanes + i as f64 * LANE_H;
-        lane(&mut s, r, &sc, pod, y, &records);
+        lane(&mut s, r, &sc, (name, *revision, *report), y, &records);
     }
     if !unattributed.is_empty() {
-        let y = y_lanes + r.analysis.pods.len() as f64 * LANE_H;
+        let y = y_lanes + lane_pods.len() as f64 * LANE_H;
         let _ = write!(
             s,
             r#"<text x="{:.1}" y="{:.1}" class="lane-label">{}</text>"#,
             ML - 8.0,
             y + LANE_H * 0.65,
             // Without pods there is nothing to attribute to: these are simply the failures.
-            if r.analysis.pods.is_empty() {
+            if lane_pods.is_empty() {
                 "failures"
             } else {
                 "unattributed"
@@ -436,7 +453,7 @@ fn lane(
     s: &mut String,
     r: &RunResult,
     sc: &Scale,
-    pod: &crate::analysis::PodReport,
+    (name, revision, report): (&str, crate::cluster::event::Revision, Option<&PodReport>),
     y: f64,
     records: &HashMap<u64, &RequestRecord>,
 ) {
@@ -445,10 +462,50 @@ fn lane(
         r#"<text x="{:.1}" y="{:.1}" class="lane-label"><title>{} ({} revision)</title>{}</text>"#,
         ML - 8.0,
         y + LANE_H * 0.65,
-        esc(&pod.name),
-        fmt::revision(pod.revision),
-        esc(&fmt::clip(&pod.name, 24))
+        esc(name),
+        fmt::revision(revision),
+        esc(&fmt::clip(name, 24))
     );
+    if let Some(pod) = report {
+        lifecycle_bar(s, sc, pod, y);
+    }
+
+    // Every lifecycle event of the pod, as a tick with its name.
+    for e in r.timeline.pod_events(name) {
+        let color = match &e.kind {
+            EventKind::PodCreated { .. } | EventKind::PodStarted { .. } => "#455a64",
+            EventKind::PodReady | EventKind::EndpointAdded { .. } => "#1b5e20",
+            EventKind::PodTerminating { .. } | EventKind::StopSignalSent { .. } => "#e65100",
+            EventKind::EndpointRemoved { .. } | EventKind::PodNotReady { .. } => "#bf360c",
+            EventKind::ContainerExited { .. }
+            | EventKind::KilledAtGraceDeadline
+            | EventKind::PodDeleted => "#212121",
+            EventKind::ProbeFailed { .. } => "#6a1b9a",
+            _ => "#607d8b",
+        };
+        let x = sc.x(e.at);
+        let _ = write!(
+            s,
+            r#"<line x1="{x:.2}" x2="{x:.2}" y1="{:.1}" y2="{:.1}" stroke="{color}" class="event"><title>{} {} at {}{}</title></line>"#,
+            y + PIN_H,
+            y + LANE_H - 1.0,
+            esc(name),
+            e.kind.name(),
+            fmt::at(e.at),
+            esc(&event_detail(&e.kind))
+        );
+    }
+
+    for a in r.analysis.attributions.iter().filter(|a| a.pod == name) {
+        if let Some(f) = records.get(&a.seq) {
+            failure_mark(s, sc, f, y, a.confidence, Some(a.method));
+        }
+    }
+}
+
+/// The pod's lifecycle as the analysis reports it: starting, ready, terminating while still an
+/// endpoint, and after exit or endpoint removal.
+fn lifecycle_bar(s: &mut String, sc: &Scale, pod: &PodReport, y: f64) {
     let end = At::from_secs_f64(sc.t1);
     let start = pod.created.unwrap_or(At::ZERO);
     let exited = pod.exited.unwrap_or(end);
@@ -502,38 +559,6 @@ fn lane(
                 LANE_DRAINING,
                 "terminating, endpoint removed",
             );
-        }
-    }
-
-    // Every lifecycle event of the pod, as a tick with its name.
-    for e in r.timeline.pod_events(&pod.name) {
-        let color = match &e.kind {
-            EventKind::PodCreated { .. } | EventKind::PodStarted { .. } => "#455a64",
-            EventKind::PodReady | EventKind::EndpointAdded { .. } => "#1b5e20",
-            EventKind::PodTerminating { .. } | EventKind::StopSignalSent { .. } => "#e65100",
-            EventKind::EndpointRemoved { .. } | EventKind::PodNotReady { .. } => "#bf360c",
-            EventKind::ContainerExited { .. }
-            | EventKind::KilledAtGraceDeadline
-            | EventKind::PodDeleted => "#212121",
-            EventKind::ProbeFailed { .. } => "#6a1b9a",
-            _ => "#607d8b",
-        };
-        let x = sc.x(e.at);
-        let _ = write!(
-            s,
-            r#"<line x1="{x:.2}" x2="{x:.2}" y1="{:.1}" y2="{:.1}" stroke="{color}" class="event"><title>{} {} at {}{}</title></line>"#,
-            y + PIN_H,
-            y + LANE_H - 1.0,
-            esc(&pod.name),
-            e.kind.name(),
-            fmt::at(e.at),
-            esc(&event_detail(&e.kind))
-        );
-    }
-
-    for a in r.analysis.attributions.iter().filter(|a| a.pod == pod.name) {
-        if let Some(f) = records.get(&a.seq) {
-            failure_mark(s, sc, f, y, a.confidence, Some(a.method));
         }
     }
 }
