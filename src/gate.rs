@@ -149,7 +149,12 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
                 let r = c.failed() as f64 / c.sent() as f64;
                 Measured::Value {
                     value: r,
-                    shown: format!("{} ({} of {} failed)", fmt_ratio(r), c.failed(), c.sent()),
+                    shown: format!(
+                        "{} ({} of {} failed)",
+                        fmt_ratio(r),
+                        thousands(c.failed()),
+                        thousands(c.sent())
+                    ),
                 }
             }
         }
@@ -406,13 +411,26 @@ fn failed_reason(check: &ZeroDropCheck) -> String {
     s
 }
 
-/// "1 request", "3 requests".
+/// "1 request", "3 requests", "12,345 requests".
 pub fn requests(n: u64) -> String {
     if n == 1 {
         "1 request".to_string()
     } else {
-        format!("{n} requests")
+        format!("{} requests", thousands(n))
     }
+}
+
+/// A count with thousands separators ("12,345"), as every report prints counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A duration in microseconds with a unit that keeps three significant figures readable.

@@ -1,11 +1,13 @@
-//! The HTML report of a recorded rollout with failures, opened in headless Chromium at
+//! The HTML report of rollouts with failures — one recorded by the real local runtime, one
+//! synthetic with every kind of mark — opened in headless Chromium at
 //! 1280×800 as a person would open a CI artifact: the screenshot must show the report (not a
 //! blank page: many colours, the FAIL badge, the chart's bars and failure marks) and the page
 //! must write nothing to the console (no script error, no blocked fetch).
 //!
 //! Chromium is found as `$ZERODROP_CHROMIUM`, `chromium` or `chromium-browser`. Without it the
 //! tests say so and pass locally; under CI (`CI` set) they fail, because CI installs it.
-//! `ZERODROP_UPDATE_SCREENSHOT=1` also copies the screenshot to `docs/report-timeline.png`.
+//! `ZERODROP_UPDATE_SCREENSHOT=1` also copies the recorded rollout's screenshot to
+//! `docs/report-timeline.png`.
 
 mod report_support;
 
@@ -133,23 +135,23 @@ impl Pixels {
     }
 }
 
-#[test]
-fn the_html_report_renders_in_a_browser_without_console_errors() {
-    let Some(browser) = chromium_or_skip("the_html_report_renders_in_a_browser") else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let page = dir.path().join("report.html");
-    let r = report_support::failing_rollout();
-    std::fs::write(&page, html::render(&r, &Redactor::default())).expect("write page");
-
-    let shot = screenshot(&browser, dir.path(), &page);
+/// Renders `r` in Chromium and checks what a person would see first: not a blank page, nothing
+/// on the console, and each of `colours` (hex, minimum pixels) visible in the first screen.
+/// Returns the screenshot's path inside `dir`.
+fn check_in_browser(
+    browser: &Path,
+    dir: &Path,
+    r: &zerodrop::result::RunResult,
+    colours: &[(u32, usize, &str)],
+) -> PathBuf {
+    let page = dir.join("report.html");
+    std::fs::write(&page, html::render(r, &Redactor::default())).expect("write page");
+    let shot = screenshot(browser, dir, &page);
     assert!(
         shot.console.is_empty(),
         "the page wrote to the console:\n{}",
         shot.console.join("\n")
     );
-
     let px = Pixels::read(&shot.png);
     assert_eq!(px.rgb.len(), 1280 * 800, "not a 1280×800 screenshot");
     let distinct: HashSet<[u8; 3]> = px.rgb.iter().copied().collect();
@@ -163,17 +165,64 @@ fn the_html_report_renders_in_a_browser_without_console_errors() {
         inked * 100 / px.rgb.len() >= 10,
         "only {inked} non-white pixels: blank?"
     );
-    // Visible within the first screen: the FAIL badge, the requests chart's ok bars, the
-    // connect_refused failures (bars and pins), and the lanes' ready bars.
-    assert!(px.near(0xc62828) >= 300, "no FAIL badge");
-    assert!(px.near(0x8cc084) >= 20_000, "no requests chart");
-    assert!(px.near(0x8e44ad) >= 100, "no connect_refused failures");
-    assert!(px.near(0x66bb6a) >= 2_000, "no pod lanes");
+    for (hex, min, what) in colours {
+        let n = px.near(*hex);
+        assert!(
+            n >= *min,
+            "{what}: {n} pixels of #{hex:06x}, expected {min}"
+        );
+    }
+    shot.png
+}
 
+#[test]
+fn the_html_of_a_recorded_rollout_renders_in_a_browser_without_console_errors() {
+    let Some(browser) = chromium_or_skip("the_html_of_a_recorded_rollout_renders") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recorded = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report/local-naive-rollout.json"
+    );
+    let r = zerodrop::report::load(recorded).expect("recorded result loads");
+    // Visible within the first screen: the FAIL badge, the requests chart's ok bars, the
+    // connection resets (bars and pins), and the lanes' ready bars.
+    let png = check_in_browser(
+        &browser,
+        dir.path(),
+        &r,
+        &[
+            (0xc62828, 300, "the FAIL badge"),
+            (0x8cc084, 20_000, "the requests chart"),
+            (0xc0392b, 1_000, "connection_reset failures"),
+            (0x66bb6a, 2_000, "pod lanes"),
+            (0x6d1b1b, 200, "pods exited while still ready endpoints"),
+        ],
+    );
     if std::env::var_os("ZERODROP_UPDATE_SCREENSHOT").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-timeline.png");
-        std::fs::copy(&shot.png, docs).expect("copy screenshot to docs/");
+        std::fs::copy(&png, docs).expect("copy screenshot to docs/");
     }
+}
+
+#[test]
+fn the_html_of_the_synthetic_rollout_renders_in_a_browser_without_console_errors() {
+    let Some(browser) = chromium_or_skip("the_html_of_the_synthetic_rollout_renders") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    check_in_browser(
+        &browser,
+        dir.path(),
+        &report_support::failing_rollout(),
+        &[
+            (0xc62828, 300, "the FAIL badge"),
+            (0x8cc084, 20_000, "the requests chart"),
+            (0x8e44ad, 100, "connect_refused failures"),
+            (0x66bb6a, 2_000, "pod lanes"),
+        ],
+    );
 }
 
 #[test]

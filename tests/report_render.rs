@@ -309,7 +309,7 @@ fn the_html_page_shows_verdict_chart_lanes_findings_and_tables() {
     }
     assert!(page.contains(": ready "), "lifecycle bars");
     assert!(
-        page.contains(": exited, still an endpoint "),
+        page.contains(": exited, still a ready endpoint "),
         "the exit-before-removal stretch"
     );
     // Each attributed failure is marked on its lane.
@@ -376,4 +376,74 @@ fn without_an_analysis_the_page_still_has_a_lane_per_pod_but_claims_no_lifecycle
         "a lifecycle bar drawn without an analysis"
     );
     assert!(page.contains(">unattributed<"));
+}
+
+// ---- a rollout recorded by the real local runtime and analysis ----
+
+/// `zerodrop local` rolling three replicas of the demo app that exit on SIGTERM with no preStop
+/// hook (the demo's naive half), as saved with `--out`.
+fn recorded_local_rollout() -> RunResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report/local-naive-rollout.json"
+    );
+    report::load(path).expect("the recorded result loads")
+}
+
+#[test]
+fn a_recorded_local_rollout_loads_and_every_field_is_in_the_schema() {
+    let r = recorded_local_rollout();
+    let schema: serde_json::Value = serde_json::from_str(json::SCHEMA).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&closed(&schema)).expect("closed schema compiles");
+    let v = serde_json::to_value(&r).expect("serialises");
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert!(!r.analysis.findings.is_empty());
+}
+
+#[test]
+fn a_recorded_local_rollout_renders_in_every_format() {
+    let r = recorded_local_rollout();
+    let red = Redactor::default();
+    let out = text::render(&r, false);
+    assert!(out.starts_with("FAIL  "), "{out}");
+    for l in out.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+    assert!(out.contains("traffic-to-terminating-pod [error]"), "{out}");
+
+    let suites = junit_parser::from_reader(junit::render(&r, &red).as_bytes()).expect("parses");
+    let names: Vec<&str> = suites.suites[0]
+        .cases
+        .iter()
+        .map(|c| c.original_name.as_str())
+        .collect();
+    assert!(names.contains(&"rollout completed"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("traffic-to-terminating-pod:"))
+    );
+    let rollout_case = suites.suites[0]
+        .cases
+        .iter()
+        .find(|c| c.original_name == "rollout completed")
+        .expect("case");
+    assert!(rollout_case.status.is_success(), "the rollout did complete");
+
+    let page = html::render(&r, &red);
+    for p in &r.analysis.pods {
+        assert!(page.contains(&p.name));
+    }
+    assert_eq!(
+        page.matches(r#"class="failure""#).count(),
+        r.recorded.failures.len()
+    );
 }

@@ -26,18 +26,7 @@ pub fn secs(d: Option<std::time::Duration>) -> String {
     d.map_or_else(|| "-".to_string(), |d| format!("{:.2}s", d.as_secs_f64()))
 }
 
-/// A count with thousands separators ("12,345").
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::gate::thousands as count;
 
 pub fn revision(r: Revision) -> &'static str {
     match r {

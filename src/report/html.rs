@@ -190,9 +190,15 @@ fn legend(h: &mut String, r: &RunResult) {
     for (color, what) in [
         (chart::LANE_STARTING, "pod starting"),
         (chart::LANE_SERVING, "ready"),
-        (chart::LANE_TERMINATING, "terminating, still an endpoint"),
-        (chart::LANE_DRAINING, "terminating, endpoint removed"),
-        (chart::LANE_GONE_BUT_ROUTED, "exited, still an endpoint"),
+        (
+            chart::LANE_TERMINATING,
+            "terminating, still a ready endpoint",
+        ),
+        (chart::LANE_DRAINING, "terminating, out of service"),
+        (
+            chart::LANE_GONE_BUT_ROUTED,
+            "exited, still a ready endpoint",
+        ),
     ] {
         let _ = write!(
             h,

@@ -198,6 +198,19 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     // Wrap between parts, not inside one, so a timestamp is never split from its label.
     let mut line = String::new();
     for part in parts {
+        if part.chars().count() > WIDTH {
+            // Only a part too long for any line is broken inside (a long command line).
+            if !line.is_empty() {
+                out.push(p.paint(&line, Style::Dim));
+                line.clear();
+            }
+            let mut wrapped = fmt::wrap(&part, WIDTH, "", "  ");
+            line = wrapped.pop().unwrap_or_default();
+            for l in wrapped {
+                out.push(p.paint(&l, Style::Dim));
+            }
+            continue;
+        }
         if !line.is_empty() && line.chars().count() + 3 + part.chars().count() > WIDTH {
             out.push(p.paint(&line, Style::Dim));
             line.clear();
@@ -479,8 +492,9 @@ fn finding(p: &Painter, f: &Finding, out: &mut Vec<String>) {
     let fix = fmt::wrap(&f.fix, WIDTH, "      fix:   ", "             ");
     out.extend(fix.into_iter().map(|l| p.paint(&l, Style::Good)));
     if let Some(yaml) = &f.fix_yaml {
+        // YAML cannot be re-wrapped; a shallow indent leaves its comments room.
         for l in yaml.lines() {
-            out.push(fmt::clip(&format!("             {l}"), WIDTH));
+            out.push(fmt::clip(&format!("        {l}"), WIDTH));
         }
     }
     if !ev.examples.is_empty() {

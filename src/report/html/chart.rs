@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::analysis::PodReport;
+use crate::analysis::{PodLag, PodReport};
 use crate::clock::At;
 use crate::cluster::event::EventKind;
 use crate::load::outcome::OutcomeClass;
@@ -378,7 +378,8 @@ fn failures_panel(s: &mut String, r: &RunResult, sc: &Scale, y: f64) {
             .filter(|(c, n)| *c != OutcomeClass::Ok && *n > 0)
         {
             parts.push(format!("{} {class}", fmt::count(n)));
-            let hh = n as f64 / max * FAIL_H;
+            // A single failure must stay visible next to a burst of hundreds.
+            let hh = (n as f64 / max * FAIL_H).max(2.0);
             top -= hh;
             let _ = write!(
                 rects,
@@ -467,7 +468,13 @@ fn lane(
         esc(&fmt::clip(name, 24))
     );
     if let Some(pod) = report {
-        lifecycle_bar(s, sc, pod, y);
+        let lag = r
+            .analysis
+            .deregistration
+            .pods
+            .iter()
+            .find(|l| l.pod == pod.name);
+        lifecycle_bar(s, sc, pod, lag, y);
     }
 
     // Every lifecycle event of the pod, as a tick with its name.
@@ -505,11 +512,17 @@ fn lane(
 
 /// The pod's lifecycle as the analysis reports it: starting, ready, terminating while still an
 /// endpoint, and after exit or endpoint removal.
-fn lifecycle_bar(s: &mut String, sc: &Scale, pod: &PodReport, y: f64) {
+fn lifecycle_bar(s: &mut String, sc: &Scale, pod: &PodReport, lag: Option<&PodLag>, y: f64) {
     let end = At::from_secs_f64(sc.t1);
     let start = pod.created.unwrap_or(At::ZERO);
     let exited = pod.exited.unwrap_or(end);
-    let removed = pod.endpoint_removed.unwrap_or(end);
+    // Traffic stops when the endpoint stops being ready (a terminating endpoint can stay listed,
+    // not ready, until it is removed): that instant, where the lag measurement gives it, or
+    // the removal.
+    let out_of_service = match (pod.terminating, lag.and_then(|l| l.to_not_ready)) {
+        (Some(t), Some(d)) => t.plus(d).min(pod.endpoint_removed.unwrap_or(end)),
+        _ => pod.endpoint_removed.unwrap_or(end),
+    };
     // A pod that existed before the run was ready from the start unless it says otherwise.
     let ready = pod.ready.or(if pod.created.is_none() {
         Some(At::ZERO)
@@ -541,23 +554,28 @@ fn lifecycle_bar(s: &mut String, sc: &Scale, pod: &PodReport, y: f64) {
     seg(start, ready_from, LANE_STARTING, "starting, not ready");
     seg(ready_from, ready_to, LANE_SERVING, "ready");
     if let Some(t) = pod.terminating {
-        // Termination has two clocks: the container's exit and the endpoint's removal. Whichever
-        // comes second decides what the tail of the lane means.
-        let first = removed.min(exited).max(t);
-        seg(t, first, LANE_TERMINATING, "terminating, still an endpoint");
-        if exited < removed {
+        // Termination has two clocks: the container's exit and the endpoint leaving service.
+        // Whichever comes second decides what the tail of the lane means.
+        let first = out_of_service.min(exited).max(t);
+        seg(
+            t,
+            first,
+            LANE_TERMINATING,
+            "terminating, still a ready endpoint",
+        );
+        if exited < out_of_service {
             seg(
                 exited,
-                removed,
+                out_of_service,
                 LANE_GONE_BUT_ROUTED,
-                "exited, still an endpoint",
+                "exited, still a ready endpoint",
             );
         } else {
             seg(
-                removed,
+                out_of_service,
                 exited,
                 LANE_DRAINING,
-                "terminating, endpoint removed",
+                "terminating, endpoint out of service",
             );
         }
     }
