@@ -447,3 +447,23 @@ fn a_recorded_local_rollout_renders_in_every_format() {
         r.recorded.failures.len()
     );
 }
+
+#[test]
+fn long_pod_names_are_clipped_to_keep_the_summary_within_100_columns() {
+    let mut r = failing_rollout();
+    for (i, p) in r.analysis.pods.iter_mut().enumerate() {
+        p.name = format!("payments-checkout-service-canary-7d9f8c6b54-x2x4q{i}");
+    }
+    let out = text::render(&r, false);
+    for l in out.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+    // Clipped in the middle, so the pods stay told apart by their suffixes.
+    for i in 0..r.analysis.pods.len() {
+        assert!(out.contains(&format!("x2x4q{i} ")), "pod {i} lost: {out}");
+    }
+}

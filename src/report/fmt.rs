@@ -120,6 +120,22 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` cut to `max` characters in the middle, keeping both ends: pod names differ at their end
+/// (`web-7d9f8c6b54-x2x4q`), so clipping there would make them all look the same.
+pub fn clip_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep / 2;
+    let tail = keep - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +164,12 @@ mod tests {
                 .join(" "),
             format!("fix: {text}")
         );
+    }
+
+    #[test]
+    fn middle_clipping_keeps_both_ends() {
+        assert_eq!(clip_middle("web-7d9f8c6b54-x2x4q", 11), "web-7…x2x4q");
+        assert_eq!(clip_middle("web", 11), "web");
     }
 
     #[test]

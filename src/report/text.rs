@@ -71,12 +71,19 @@ fn table(
     let total: usize = indent.len() + widths.iter().sum::<usize>() + 2 * (n.saturating_sub(1));
     if total > WIDTH {
         let excess = total - WIDTH;
-        widths[0] = widths[0].saturating_sub(excess).max(8);
+        if let Some(first) = widths.first_mut() {
+            *first = first.saturating_sub(excess).max(8);
+        }
     }
     let line = |cells: Vec<(String, Style)>| {
         let mut out = indent.to_string();
         for (i, (text, style)) in cells.into_iter().enumerate().take(n) {
-            let text = fmt::clip(&text, widths[i]);
+            // Names (first column) differ at their end: keep both ends.
+            let text = if i == 0 {
+                fmt::clip_middle(&text, widths[i])
+            } else {
+                fmt::clip(&text, widths[i])
+            };
             let pad = widths[i].saturating_sub(text.chars().count());
             if i > 0 {
                 out.push_str("  ");
@@ -268,7 +275,9 @@ fn phases(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     }
     let o = &r.recorded.overall;
     let mut total = phase_row("whole run", o.start, o.end, &o.counts, &o.latency);
-    total[0].1 = Style::Bold;
+    if let Some(name) = total.first_mut() {
+        name.1 = Style::Bold;
+    }
     rows.push(total);
     out.extend(table(p, "", &headers, &rows));
     out.push(String::new());

@@ -465,7 +465,7 @@ fn lane(
         y + LANE_H * 0.65,
         esc(name),
         fmt::revision(revision),
-        esc(&fmt::clip(name, 24))
+        esc(&fmt::clip_middle(name, 24))
     );
     if let Some(pod) = report {
         let lag = r
