@@ -132,6 +132,26 @@ impl RunClock {
     }
 }
 
+/// `Option<Duration>` as fractional seconds (`null` when unknown), for `#[serde(with)]`.
+pub mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v = Option::<f64>::deserialize(d)?;
+        Ok(v.filter(|x| x.is_finite() && *x >= 0.0)
+            .map(Duration::from_secs_f64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

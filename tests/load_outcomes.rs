@@ -34,7 +34,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
             accept: StatusSet::default(),
             identity_header: None,
         },
-        // `requests` requests, 20 ms apart.
+        // `requests` requests, 20 ms apart, on a pool of one connection.
         mode: Mode::Open {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
             max_in_flight: 100,
@@ -345,16 +345,16 @@ async fn the_in_flight_cap_drops_and_counts_instead_of_delaying() {
 }
 
 #[tokio::test]
-async fn a_busy_pool_waits_for_a_connection_instead_of_dialling_without_bound() {
-    // Slow answers (150 ms) at 50/s for 0.4 s with one pre-opened connection: requests queue
-    // for connections and dials stay bounded; every request still succeeds.
+async fn a_busy_pool_queues_requests_instead_of_dialling_more_connections() {
+    // Slow answers (100 ms) at 50/s for 0.2 s on a pool of one connection: requests queue for
+    // it in order and no other connection is opened; every request still succeeds.
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = accepted.clone();
     let addr = server(move |_, mut s| {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async move {
             while read_head(&mut s).await {
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                     .await
                     .is_err()

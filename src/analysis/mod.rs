@@ -73,9 +73,9 @@ pub struct PhaseReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PodLag {
     pub pod: String,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub to_not_ready: Option<Duration>,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub to_removed: Option<Duration>,
 }
 
@@ -83,13 +83,13 @@ pub struct PodLag {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LagStats {
     pub pods: Vec<PodLag>,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub median_to_not_ready: Option<Duration>,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub max_to_not_ready: Option<Duration>,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub median_to_removed: Option<Duration>,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::clock::opt_secs")]
     pub max_to_removed: Option<Duration>,
 }
 
@@ -128,24 +128,4 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
-}
-
-/// `Option<Duration>` as fractional seconds (null when unknown).
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_f64(d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let v = Option::<f64>::deserialize(d)?;
-        Ok(v.filter(|x| x.is_finite() && *x >= 0.0)
-            .map(Duration::from_secs_f64))
-    }
 }

@@ -54,7 +54,11 @@ pub enum EventKind {
     /// rollout decided to stop it). Endpoint removal and preStop start at this instant.
     PodTerminating {
         /// terminationGracePeriodSeconds in force.
-        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::clock::opt_secs"
+        )]
         grace_period: Option<Duration>,
     },
     /// The stop signal was delivered to the container (after preStop), where observable.
@@ -165,26 +169,6 @@ impl LifecycleEvent {
             pod: None,
             kind,
         }
-    }
-}
-
-/// `Option<Duration>` as fractional seconds.
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_f64(d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let v = Option::<f64>::deserialize(d)?;
-        Ok(v.filter(|x| x.is_finite() && *x >= 0.0)
-            .map(Duration::from_secs_f64))
     }
 }
 

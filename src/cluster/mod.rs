@@ -7,6 +7,7 @@
 //! Kubernetes type.
 
 pub mod event;
+pub mod kube;
 
 use std::future::Future;
 

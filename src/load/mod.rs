@@ -13,8 +13,12 @@
 
 pub mod conn;
 pub mod engine;
+mod h2;
 pub mod outcome;
+mod pool;
+mod request;
 pub mod schedule;
+mod shared;
 pub mod thread;
 pub mod timer;
 

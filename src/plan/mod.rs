@@ -905,14 +905,15 @@ fn default_max_in_flight(peak_rate: f64) -> usize {
     (peak_rate.ceil() as usize).clamp(1_000, 50_000)
 }
 
-/// Enough connections to spread requests over every pod behind a Service (kube-proxy pins
-/// each connection to one), few enough that each is reused well within common keep-alive
-/// idle timeouts (Node's default is 5 s). HTTP/2 multiplexes: one connection.
+/// The HTTP/1 pool bounds throughput at connections ÷ service time (Little's law): one
+/// connection per 10 req/s carries a service answering within 100 ms with room to spare, and
+/// spreads requests over every pod behind a Service (kube-proxy pins each connection to one).
+/// At least 8, at most 256. HTTP/2 multiplexes: one connection.
 fn default_connections(peak_rate: f64, http2: bool) -> usize {
     if http2 {
         1
     } else {
-        ((peak_rate / 4.0).ceil() as usize).clamp(4, 32)
+        ((peak_rate / 10.0).ceil() as usize).clamp(8, 256)
     }
 }
 

@@ -247,7 +247,7 @@ fn default_connections_spread_over_pods_but_never_exceed_the_cap() {
         ("duration", "1s"),
     ])
     .expect("valid");
-    assert_eq!(p.traffic.connections, 32);
+    assert_eq!(p.traffic.connections, 256);
     assert_eq!(p.traffic.max_in_flight, 20_000);
     let p = load(&[
         ("target", "http://h/"),

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): zerodrop against the load generators people use, in one run, against
+# one fixed loopback target. Prints one row per tool and setting: achieved rate, CPU seconds
+# per 10k requests (user+sys), peak RSS, and p99 as each tool reports it.
+#
+#   scripts/bench.sh                 # zerodrop, oha, wrk, hey
+#   WRK2=/path/to/wrk2 scripts/bench.sh   # and wrk2 (build it from its public source yourself)
+#   scripts/bench.sh memory          # zerodrop's peak RSS at 10k req/s: 30 s against 120 s
+#
+# Target: nginx from apt, `worker_processes 1; access_log off; return 200`, pinned to core 0.
+# Every generator is pinned to core 1. Settings: 5,000 and 20,000 req/s for 10 s with
+# keep-alive and 50 connections, and each tool's maximum with 50 connections.
+# Environment: DURATION (s, default 10), RATES (default "5000 20000"), CONNECTIONS (50),
+# TARGET_CPU (0), GEN_CPU (1), PORT (18090), TOOLS (default "zerodrop oha wrk hey wrk2").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+RATES=${RATES:-"5000 20000"}
+CONNECTIONS=${CONNECTIONS:-50}
+TARGET_CPU=${TARGET_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+PORT=${PORT:-18090}
+TOOLS=${TOOLS:-"zerodrop oha wrk hey wrk2"}
+URL="http://127.0.0.1:${PORT}/"
+WORK=$(mktemp -d /tmp/zerodrop-bench.XXXXXX)
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+command -v nginx >/dev/null || need_apt+=(nginx-light)
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v hey >/dev/null || need_apt+=(hey)
+command -v python3 >/dev/null || need_apt+=(python3)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+OHA=${OHA:-$(command -v oha || true)}
+if [ -z "$OHA" ] && [[ " $TOOLS " == *" oha "* ]]; then
+  echo "installing oha (cargo install oha --locked)…" >&2
+  cargo install oha --locked --root "$HOME/.cache/zerodrop-bench" >/dev/null 2>&1
+  OHA="$HOME/.cache/zerodrop-bench/bin/oha"
+fi
+echo "building zerodrop (release)…" >&2
+cargo build --release --quiet
+ZD=target/release/zerodrop
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server { listen 127.0.0.1:${PORT} backlog=4096; location / { return 200 "ok\n"; } }
+}
+NGINX
+taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
+trap 'kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+sleep 0.5
+curl -fsS "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
+
+# run NAME SETTING OUTFILE -- CMD…: runs CMD pinned to the generator core under /usr/bin/time.
+run() {
+  local name=$1 setting=$2 out=$3; shift 4
+  /usr/bin/time -f "%U %S %M" -o "$WORK/time" taskset -c "$GEN_CPU" "$@" >"$out" 2>"$out.err" || true
+  python3 - "$name" "$setting" "$out" "$WORK/time" "$DURATION" <<'PY'
+import json, re, sys
+name, setting, out, timef, duration = sys.argv[1:6]
+duration = float(duration)
+user, sys_, rss_kb = open(timef).read().split()[-3:]
+cpu = float(user) + float(sys_)
+text = open(out, errors="replace").read()
+requests = rate = p99 = None
+
+def secs(value, unit):
+    return float(value) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+try:
+    if name == "zerodrop":
+        r = json.load(open(out + ".json"))
+        c = r["recorded"]["overall"]["counts"]
+        requests = sum(v for k, v in c.items() if k != "dropped_by_generator")
+        span = (r["load"]["end"] - r["load"]["start"]) / 1e6
+        rate = requests / span
+        p99 = r["recorded"]["overall"]["latency"]["p99_us"] / 1e6
+        extra = "drops=%d lateness_p99=%.3fms" % (c["dropped_by_generator"], r["recorded"]["overall"]["send_lateness"]["p99_us"] / 1e3)
+    elif name in ("wrk", "wrk2"):
+        m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+        requests = int(m.group(1))
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+        m = re.search(r"^\s*99(?:\.000)?%\s+([\d.]+)(\w+)", text, re.M)
+        p99 = secs(m.group(1), m.group(2)) if m else None
+        extra = ""
+    elif name == "oha":
+        r = json.loads(text)
+        rate = r["summary"]["requestsPerSec"]
+        requests = sum(r["statusCodeDistribution"].values()) if r.get("statusCodeDistribution") else rate * duration
+        p99 = r["latencyPercentiles"]["p99"]
+        extra = ""
+    elif name == "hey":
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+        m = re.search(r"\[200\]\s+(\d+) responses", text)
+        requests = int(m.group(1)) if m else rate * duration
+        m = re.search(r"99% in ([\d.]+) secs", text)
+        p99 = float(m.group(1)) if m else None
+        extra = ""
+except Exception as e:  # a tool that failed still gets a row saying so
+    extra = "could not read its output: %s" % e
+per10k = cpu / requests * 1e4 if requests else float("nan")
+p99s = "%.3fms" % (p99 * 1e3) if p99 is not None else "n/a"
+print("%-9s %-16s %12s %14s %11.1f %12s  %s" % (
+    name, setting, "%.0f" % rate if rate else "n/a", "%.4f" % per10k, int(rss_kb) / 1024, p99s, extra))
+PY
+}
+
+printf "%-9s %-16s %12s %14s %11s %12s  %s\n" tool setting "req/s" "CPU-s/10k" "RSS MiB" p99 notes
+if [ "${1:-}" = memory ]; then
+  # Flat memory: peak RSS must not grow with the length of the run.
+  for d in 30 120; do
+    DURATION=$d run zerodrop "10000/s ${d}s" "$WORK/zd" -- "$ZD" load --target "$URL" --rate 10000 \
+      --duration "${d}s" --quiet --out "$WORK/zd.json"
+  done
+  exit 0
+fi
+has() { [[ " $TOOLS " == *" $1 "* ]]; }
+for rate in $RATES; do
+  setting="${rate}/s ${DURATION}s"
+  per_conn=$(( rate / CONNECTIONS ))
+  has zerodrop && run zerodrop "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" --rate "$rate" \
+    --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+  has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "${DURATION}s" \
+    -q "$rate" -c "$CONNECTIONS" --latency-correction --no-tui --output-format json
+  has wrk2 && [ -n "${WRK2:-}" ] && run wrk2 "$setting" "$WORK/wrk2" -- "$WRK2" -t1 -c "$CONNECTIONS" \
+    -d "${DURATION}s" -R "$rate" --latency "$URL"
+  has hey && run hey "$setting" "$WORK/hey" -- hey -z "${DURATION}s" -c "$CONNECTIONS" -q "$per_conn" "$URL"
+done
+setting="max c=${CONNECTIONS} ${DURATION}s"
+has zerodrop && run zerodrop "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" --max \
+  --connections "$CONNECTIONS" --duration "${DURATION}s" --quiet --out "$WORK/zd.json"
+has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "${DURATION}s" \
+  -c "$CONNECTIONS" --no-tui --output-format json
+has wrk && run wrk "$setting" "$WORK/wrk" -- wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" --latency "$URL"
+has hey && run hey "$setting" "$WORK/hey" -- hey -z "${DURATION}s" -c "$CONNECTIONS" "$URL"

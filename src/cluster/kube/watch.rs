@@ -1,0 +1,432 @@
+//! The watches of one run: Pods, EndpointSlices, Events and the workload, each a kube-runtime
+//! `watcher` feeding a [`Tracker`], whose events go to the run's `TimelineRecorder`.
+//!
+//! This module owns the background tasks and the per-resource differs; it decides nothing about
+//! the rollout. `mod.rs` reads the trackers' last known state to judge completion and is woken
+//! through [`Watches::changed`] whenever any of them moves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+use super::convert::{
+    EndpointView, EventView, PodView, SliceView, endpoint_events, event_note, merge_slices,
+    pod_events,
+};
+use super::error::{ApiCall, KubeError};
+use super::tracker::{Differ, Keyed, Tracker, WatchStep};
+use super::workload::{WorkloadKind, WorkloadView};
+use crate::clock::At;
+use crate::cluster::event::{EventKind, LifecycleEvent, Revision};
+use crate::timeline::TimelineRecorder;
+
+impl Keyed for PodView {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+impl Keyed for SliceView {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+impl Keyed for EventView {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+impl Keyed for WorkloadView {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Pods: lifecycle events per pod; new pods are old until the trigger, new after it.
+#[derive(Debug, Default)]
+pub struct PodDiffer {
+    pub triggered: bool,
+}
+
+impl Differ<PodView> for PodDiffer {
+    fn diff(
+        &mut self,
+        before: &BTreeMap<String, PodView>,
+        after: &BTreeMap<String, PodView>,
+        keys: &BTreeSet<String>,
+        _initial: bool,
+        now: At,
+        out: &mut Vec<LifecycleEvent>,
+    ) {
+        let revision = if self.triggered {
+            Revision::New
+        } else {
+            Revision::Old
+        };
+        for k in keys {
+            pod_events(before.get(k), after.get(k), revision, now, out);
+        }
+    }
+}
+
+/// EndpointSlices: endpoint events of the Service, its slices merged.
+#[derive(Debug, Default)]
+pub struct SliceDiffer;
+
+impl Differ<SliceView> for SliceDiffer {
+    fn diff(
+        &mut self,
+        before: &BTreeMap<String, SliceView>,
+        after: &BTreeMap<String, SliceView>,
+        _keys: &BTreeSet<String>,
+        _initial: bool,
+        now: At,
+        out: &mut Vec<LifecycleEvent>,
+    ) {
+        endpoint_events(
+            &merge_slices(before.values()),
+            &merge_slices(after.values()),
+            now,
+            out,
+        );
+    }
+}
+
+/// Events: Notes for the workload, its ReplicaSets and its pods; history before the run is not
+/// replayed.
+#[derive(Debug)]
+pub struct EventDiffer {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl EventDiffer {
+    /// Pods and ReplicaSets of a workload are named after it (`web-7d4b9-x2x`, `db-0`).
+    fn relevant(&self, e: &EventView) -> bool {
+        let prefix = format!("{}-", self.name);
+        (e.involved_kind == self.kind && e.involved_name == self.name)
+            || ((e.involved_kind == "Pod" || e.involved_kind == "ReplicaSet")
+                && e.involved_name.starts_with(&prefix))
+    }
+}
+
+impl Differ<EventView> for EventDiffer {
+    fn diff(
+        &mut self,
+        before: &BTreeMap<String, EventView>,
+        after: &BTreeMap<String, EventView>,
+        keys: &BTreeSet<String>,
+        initial: bool,
+        now: At,
+        out: &mut Vec<LifecycleEvent>,
+    ) {
+        if initial {
+            return;
+        }
+        for k in keys {
+            if let Some(n) = after.get(k)
+                && self.relevant(n)
+                && let Some(e) = event_note(before.get(k), n, now)
+            {
+                out.push(e);
+            }
+        }
+    }
+}
+
+/// The workload: a `WorkloadStatus` whenever its replica counts move.
+#[derive(Debug, Default)]
+pub struct WorkloadDiffer;
+
+impl Differ<WorkloadView> for WorkloadDiffer {
+    fn diff(
+        &mut self,
+        before: &BTreeMap<String, WorkloadView>,
+        after: &BTreeMap<String, WorkloadView>,
+        keys: &BTreeSet<String>,
+        _initial: bool,
+        now: At,
+        out: &mut Vec<LifecycleEvent>,
+    ) {
+        for k in keys {
+            let Some(n) = after.get(k) else { continue };
+            let counts = n.counts();
+            if before.get(k).map(WorkloadView::counts) == Some(counts) {
+                continue;
+            }
+            let (desired, updated, ready, available) = counts;
+            out.push(LifecycleEvent::workload(
+                now,
+                EventKind::WorkloadStatus {
+                    desired,
+                    updated,
+                    ready,
+                    available,
+                },
+            ));
+        }
+    }
+}
+
+pub type Shared<T> = Arc<Mutex<T>>;
+
+/// Locks a tracker; a panic elsewhere while holding it leaves consistent maps behind.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What to watch.
+pub struct WatchSpec {
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub workload: String,
+    pub pod_selector: String,
+    pub service: String,
+}
+
+/// The running watches and their shared state.
+pub struct Watches {
+    pub pods: Shared<Tracker<PodView, PodDiffer>>,
+    pub slices: Shared<Tracker<SliceView, SliceDiffer>>,
+    pub events: Shared<Tracker<EventView, EventDiffer>>,
+    pub workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    /// Bumped after every step of any watch.
+    pub changed: tokio::sync::watch::Receiver<u64>,
+    /// A failure no retry will cure (RBAC refused the watch).
+    pub fatal: Shared<Option<KubeError>>,
+    tasks: Vec<JoinHandle<()>>,
+    recorder: TimelineRecorder,
+}
+
+struct Sink {
+    recorder: TimelineRecorder,
+    bump: Arc<tokio::sync::watch::Sender<u64>>,
+    fatal: Shared<Option<KubeError>>,
+}
+
+impl Watches {
+    /// Starts the four watches. Returns at once; [`Watches::all_listed`] says when every first
+    /// list has completed.
+    pub fn start(client: &kube::Client, spec: &WatchSpec, recorder: &TimelineRecorder) -> Watches {
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let bump = Arc::new(tx);
+        let fatal: Shared<Option<KubeError>> = Arc::default();
+        let sink = || Sink {
+            recorder: recorder.clone(),
+            bump: bump.clone(),
+            fatal: fatal.clone(),
+        };
+        let ns = spec.namespace.as_str();
+        let pods = Arc::new(Mutex::new(Tracker::new("pods", PodDiffer::default())));
+        let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
+        let events = Arc::new(Mutex::new(Tracker::new(
+            "events",
+            EventDiffer {
+                kind: match spec.kind {
+                    WorkloadKind::Deployment => "Deployment",
+                    WorkloadKind::StatefulSet => "StatefulSet",
+                    WorkloadKind::DaemonSet => "DaemonSet",
+                },
+                name: spec.workload.clone(),
+            },
+        )));
+        let workload = Arc::new(Mutex::new(Tracker::new(
+            spec.kind.resource(),
+            WorkloadDiffer,
+        )));
+        let mut tasks = Vec::new();
+        let pod_cfg = watcher::Config::default().labels(&spec.pod_selector);
+        tasks.push(spawn_watch(
+            Api::<Pod>::namespaced(client.clone(), ns),
+            pod_cfg,
+            ApiCall::new("watch", "pods", "", ns),
+            pods.clone(),
+            PodView::from_pod,
+            sink(),
+        ));
+        let slice_cfg = watcher::Config::default()
+            .labels(&format!("kubernetes.io/service-name={}", spec.service));
+        tasks.push(spawn_watch(
+            Api::<EndpointSlice>::namespaced(client.clone(), ns),
+            slice_cfg,
+            ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
+            slices.clone(),
+            SliceView::from_slice,
+            sink(),
+        ));
+        tasks.push(spawn_watch(
+            Api::<Event>::namespaced(client.clone(), ns),
+            watcher::Config::default(),
+            ApiCall::new("watch", "events", "", ns),
+            events.clone(),
+            EventView::from_event,
+            sink(),
+        ));
+        let wl_cfg = watcher::Config::default().fields(&format!("metadata.name={}", spec.workload));
+        let wl_call = ApiCall::new("watch", spec.kind.resource(), "apps", ns);
+        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+        tasks.push(match spec.kind {
+            WorkloadKind::Deployment => spawn_watch(
+                Api::<Deployment>::namespaced(client.clone(), ns),
+                wl_cfg,
+                wl_call,
+                workload.clone(),
+                WorkloadView::from_deployment,
+                sink(),
+            ),
+            WorkloadKind::StatefulSet => spawn_watch(
+                Api::<StatefulSet>::namespaced(client.clone(), ns),
+                wl_cfg,
+                wl_call,
+                workload.clone(),
+                WorkloadView::from_stateful_set,
+                sink(),
+            ),
+            WorkloadKind::DaemonSet => spawn_watch(
+                Api::<DaemonSet>::namespaced(client.clone(), ns),
+                wl_cfg,
+                wl_call,
+                workload.clone(),
+                WorkloadView::from_daemon_set,
+                sink(),
+            ),
+        });
+        Watches {
+            pods,
+            slices,
+            events,
+            workload,
+            changed: rx,
+            fatal,
+            tasks,
+            recorder: recorder.clone(),
+        }
+    }
+
+    /// Every watch has completed its first list.
+    pub fn all_listed(&self) -> bool {
+        lock(&self.pods).listed()
+            && lock(&self.slices).listed()
+            && lock(&self.events).listed()
+            && lock(&self.workload).listed()
+    }
+
+    /// The first failure message of a watch that has not listed yet.
+    pub fn listing_error(&self) -> Option<String> {
+        let errs = [
+            (!lock(&self.pods).listed()).then(|| lock(&self.pods).last_error().map(str::to_string)),
+            (!lock(&self.slices).listed())
+                .then(|| lock(&self.slices).last_error().map(str::to_string)),
+            (!lock(&self.workload).listed())
+                .then(|| lock(&self.workload).last_error().map(str::to_string)),
+            (!lock(&self.events).listed())
+                .then(|| lock(&self.events).last_error().map(str::to_string)),
+        ];
+        errs.into_iter().flatten().flatten().next()
+    }
+
+    pub fn take_fatal(&self) -> Option<KubeError> {
+        lock(&self.fatal).take()
+    }
+
+    /// The Service's endpoints as last seen.
+    pub fn endpoints(&self) -> BTreeMap<String, EndpointView> {
+        merge_slices(lock(&self.slices).known().values())
+    }
+
+    pub fn workload_view(&self) -> Option<WorkloadView> {
+        lock(&self.workload).known().values().next().cloned()
+    }
+
+    pub fn pod_names(&self) -> BTreeSet<String> {
+        lock(&self.pods).known().keys().cloned().collect()
+    }
+
+    /// Stops every watch and records gaps still open as lasting until now.
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let now = self.recorder.clock().now();
+        let mut out = lock(&self.pods).flush_gap(now);
+        out.extend(lock(&self.slices).flush_gap(now));
+        out.extend(lock(&self.events).flush_gap(now));
+        out.extend(lock(&self.workload).flush_gap(now));
+        for e in out {
+            self.recorder.push(e);
+        }
+    }
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A watcher error RBAC will keep refusing, as the error to stop the run with.
+fn forbidden(call: &ApiCall, err: &watcher::Error) -> Option<KubeError> {
+    let status_forbidden = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.is_forbidden());
+    let (verb, message) = match err {
+        watcher::Error::InitialListFailed(e) if status_forbidden(e) => ("list", e.to_string()),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e)
+            if status_forbidden(e) =>
+        {
+            ("watch", e.to_string())
+        }
+        watcher::Error::WatchError(s) if s.is_forbidden() => ("watch", s.message.clone()),
+        _ => return None,
+    };
+    let mut call = call.clone();
+    call.verb = verb;
+    Some(KubeError::Forbidden { call, message })
+}
+
+fn spawn_watch<K, V, D>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    call: ApiCall,
+    tracker: Shared<Tracker<V, D>>,
+    view: fn(&K) -> V,
+    sink: Sink,
+) -> JoinHandle<()>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    V: Keyed + Clone + Send + 'static,
+    D: Differ<V> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut stream = watcher(api, cfg).default_backoff().boxed();
+        while let Some(item) = stream.next().await {
+            let step = match item {
+                Ok(watcher::Event::Init) => WatchStep::Init,
+                Ok(watcher::Event::InitApply(k)) => WatchStep::InitApply(view(&k)),
+                Ok(watcher::Event::InitDone) => WatchStep::InitDone,
+                Ok(watcher::Event::Apply(k)) => WatchStep::Apply(view(&k)),
+                Ok(watcher::Event::Delete(k)) => WatchStep::Delete(view(&k)),
+                Err(e) => {
+                    if let Some(f) = forbidden(&call, &e) {
+                        lock(&sink.fatal).get_or_insert(f);
+                    }
+                    WatchStep::Error(e.to_string())
+                }
+            };
+            let now = sink.recorder.clock().now();
+            let events = lock(&tracker).handle(step, now);
+            for e in events {
+                sink.recorder.push(e);
+            }
+            sink.bump.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    })
+}

@@ -1,0 +1,284 @@
+//! State every request path of one engine run shares: the clock and the sink, the target's
+//! addresses (refreshed in the background), dialling, the in-flight count, and the builders of
+//! request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::conn::{Conn, DialError, Dialer};
+use super::outcome::{ConnId, OutcomeClass};
+use super::request::{Exchange, Template, exchange, remember_identity};
+use crate::clock::{At, RunClock};
+use crate::record::{LiveStats, RequestRecord, Sink};
+
+pub(super) struct Shared {
+    pub(super) clock: RunClock,
+    pub(super) sink: Rc<RefCell<dyn Sink>>,
+    pub(super) live: Arc<LiveStats>,
+    pub(super) dialer: Dialer,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) addrs: RefCell<Vec<SocketAddr>>,
+    pub(super) resolve_error: RefCell<Option<String>>,
+    rr: Cell<usize>,
+    next_conn: Cell<u64>,
+    pub(super) in_flight: Cell<usize>,
+    drained: Notify,
+    pub(super) conns_opened: Cell<u64>,
+    pub(super) keepalive: bool,
+    pub(super) timeout: Duration,
+    pub(super) template: Template,
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        clock: RunClock,
+        sink: Rc<RefCell<dyn Sink>>,
+        live: Arc<LiveStats>,
+        dialer: Dialer,
+        host: String,
+        port: u16,
+        addrs: Vec<SocketAddr>,
+        keepalive: bool,
+        timeout: Duration,
+        template: Template,
+    ) -> Shared {
+        Shared {
+            clock,
+            sink,
+            live,
+            dialer,
+            host,
+            port,
+            addrs: RefCell::new(addrs),
+            resolve_error: RefCell::new(None),
+            rr: Cell::new(0),
+            next_conn: Cell::new(0),
+            in_flight: Cell::new(0),
+            drained: Notify::new(),
+            conns_opened: Cell::new(0),
+            keepalive,
+            timeout,
+            template,
+        }
+    }
+
+    #[inline]
+    pub(super) fn now(&self) -> At {
+        self.clock.now()
+    }
+
+    #[inline]
+    pub(super) fn record(&self, r: RequestRecord) {
+        self.sink.borrow_mut().record(&r);
+    }
+
+    fn next_addr(&self) -> Result<SocketAddr, String> {
+        let addrs = self.addrs.borrow();
+        if addrs.is_empty() {
+            return Err(self
+                .resolve_error
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| format!("`{}` resolved to no address", self.host)));
+        }
+        let i = self.rr.get();
+        self.rr.set(i.wrapping_add(1));
+        Ok(addrs[i % addrs.len()])
+    }
+
+    /// Opens a new connection to the next address of the target.
+    pub(super) async fn dial(&self) -> Result<Conn, DialError> {
+        let peer = match self.next_addr() {
+            Ok(a) => a,
+            Err(error) => {
+                return Err(DialError {
+                    class: OutcomeClass::Dns,
+                    peer: SocketAddr::from(([0, 0, 0, 0], self.port)),
+                    error,
+                });
+            }
+        };
+        let id = self.next_conn.get();
+        self.next_conn.set(id + 1);
+        let conn = self.dialer.dial(id, peer).await?;
+        self.conns_opened.set(self.conns_opened.get() + 1);
+        Ok(conn)
+    }
+
+    pub(super) fn start_request(&self) {
+        let n = self.in_flight.get() + 1;
+        self.in_flight.set(n);
+        self.live.in_flight.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub(super) fn finish_request(&self) {
+        let n = self.in_flight.get() - 1;
+        self.in_flight.set(n);
+        self.live.in_flight.store(n as u64, Ordering::Relaxed);
+        if n == 0 {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Waits until no request is in flight.
+    pub(super) async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.in_flight.get() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The record of a request that got as far as a connection.
+    pub(super) fn completed(
+        &self,
+        seq: u64,
+        due: At,
+        sent: At,
+        conn: ConnId,
+        identity: Option<Arc<str>>,
+        ex: Exchange,
+    ) -> RequestRecord {
+        RequestRecord {
+            seq,
+            due,
+            sent,
+            end: self.now(),
+            class: ex.class,
+            status: ex.status,
+            conn: Some(conn),
+            dialed: None,
+            error: ex.error,
+            identity,
+        }
+    }
+
+    /// The record of a request that never got a connection.
+    pub(super) fn failure(&self, seq: u64, due: At, sent: At, e: DialError) -> RequestRecord {
+        RequestRecord {
+            seq,
+            due,
+            sent,
+            end: self.now(),
+            class: e.class,
+            status: None,
+            conn: None,
+            dialed: Some(e.peer),
+            error: Some(e.error),
+            identity: None,
+        }
+    }
+
+    /// The record of a request due while the in-flight cap was reached.
+    pub(super) fn dropped(&self, seq: u64, due: At) -> RequestRecord {
+        RequestRecord {
+            seq,
+            due,
+            sent: due,
+            end: due,
+            class: OutcomeClass::DroppedByGenerator,
+            status: None,
+            conn: None,
+            dialed: None,
+            error: None,
+            identity: None,
+        }
+    }
+
+    /// Sends one HTTP/1 request on an established connection; returns its record and whether
+    /// the connection may carry another. `sent` is taken here: the moment the request is handed
+    /// to a connection.
+    pub(super) async fn h1_exchange(
+        &self,
+        conn: &mut Conn,
+        seq: u64,
+        due: At,
+    ) -> (RequestRecord, bool) {
+        let sent = self.now();
+        let reused = conn.uses > 0;
+        conn.uses += 1;
+        let mut ex = exchange(
+            &self.template,
+            &mut conn.sender,
+            self.timeout,
+            self.keepalive,
+        )
+        .await;
+        remember_identity(&mut conn.identity, ex.identity.take());
+        let reusable = ex.reusable;
+        let id = ConnId {
+            id: conn.id,
+            local: conn.local,
+            peer: conn.peer,
+            reused,
+        };
+        (
+            self.completed(seq, due, sent, id, conn.identity.clone(), ex),
+            reusable,
+        )
+    }
+}
+
+fn is_ip(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+}
+
+/// Resolves the target's host (an IP literal needs no lookup).
+pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(it) => {
+            let v: Vec<SocketAddr> = it.collect();
+            if v.is_empty() {
+                Err(format!("`{host}` resolved to no address"))
+            } else {
+                Ok(v)
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Refreshes the target's addresses every second, so a DNS change during a run (a blue-green
+/// flip behind a name) is followed by new connections, as a real client would; a failed
+/// lookup makes new dials fail as `dns` until a lookup succeeds again.
+/// Returns the task, to abort at the end of the run; `None` for an IP literal.
+pub(super) fn spawn_resolver(sh: Rc<Shared>) -> Option<tokio::task::JoinHandle<()>> {
+    if is_ip(&sh.host) {
+        return None;
+    }
+    Some(tokio::task::spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match resolve(&sh.host, sh.port).await {
+                Ok(a) => {
+                    *sh.addrs.borrow_mut() = a;
+                    *sh.resolve_error.borrow_mut() = None;
+                }
+                Err(e) => {
+                    sh.addrs.borrow_mut().clear();
+                    *sh.resolve_error.borrow_mut() = Some(e);
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,187 @@
+//! `zerodrop load` through the real binary: exit codes, the result file, interrupts.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn zerodrop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zerodrop"))
+}
+
+/// An HTTP server answering 200 on a thread of its own; returns its URL.
+fn server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let _ = tx.send(l.local_addr().expect("addr"));
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut have = Vec::new();
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        have.extend_from_slice(&buf[..n]);
+                        while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                            have.drain(..end + 4);
+                            if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("http://{}/", rx.recv().expect("server address"))
+}
+
+#[test]
+fn sigint_stops_the_run_and_writes_a_partial_result_marked_interrupted() {
+    let url = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.json");
+    let child = zerodrop()
+        .args([
+            "load",
+            "--target",
+            &url,
+            "--rate",
+            "200",
+            "--duration",
+            "60s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
+    let output = child.wait_with_output().expect("ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stops well before the planned 60 s"
+    );
+    assert_eq!(output.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("partial result written"))
+            .expect("json");
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["load"]["completed"], false);
+    let ok = r["recorded"]["overall"]["counts"]["ok"]
+        .as_u64()
+        .expect("ok count");
+    assert!(
+        ok > 100 && ok < 12_000,
+        "the requests sent before the interrupt are kept: {ok}"
+    );
+}
+
+#[test]
+fn a_clean_run_exits_0_and_saves_the_versioned_result() {
+    let url = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.json");
+    let status = zerodrop()
+        .args([
+            "load",
+            "--target",
+            &url,
+            "--rate",
+            "300",
+            "--duration",
+            "1s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("runs");
+    assert_eq!(status.code(), Some(0));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("json");
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["recorded"]["overall"]["counts"]["ok"], 300);
+    // Seconds are on the run's axis (shared with cluster events), so 1 s of load may straddle two.
+    let series = r["recorded"]["series"].as_array().expect("series");
+    let per_second: u64 = series
+        .iter()
+        .map(|s| s["counts"]["ok"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(per_second, 300);
+    assert!(
+        r["recorded"]["overall"]["send_lateness"]["p99_us"].is_u64(),
+        "lateness is reported"
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_every_problem_named() {
+    let output = zerodrop()
+        .args(["load", "--target", "nope", "--rate", "0", "--duration", "5"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("--target") && err.contains("--rate") && err.contains("--duration"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_target_is_exit_4() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let output = zerodrop()
+        .args([
+            "load",
+            "--target",
+            &format!("http://127.0.0.1:{port}/"),
+            "--rate",
+            "10",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unreachable"));
+}
+
+#[test]
+fn an_unknown_flag_is_exit_2() {
+    let output = zerodrop()
+        .args(["load", "--rat", "5"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+}
