@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cli::LoadArgs;
 use crate::clock::{At, RunClock};
-use crate::commands::output::{plan_json, print_summary, write_outputs};
+use crate::commands::output::{finish, plan_json};
 use crate::commands::{error, runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
@@ -12,7 +12,6 @@ use crate::load::{EngineError, EngineThread};
 use crate::plan::{Pattern, Plan, PlanKind};
 use crate::progress::{Progress, ProgressMode};
 use crate::record::{PhaseMarks, RecorderConfig};
-use crate::report::redact::Redactor;
 use crate::result::{Command, RunResult, SCHEMA_VERSION};
 
 pub fn run(args: LoadArgs) -> u8 {
@@ -132,10 +131,5 @@ async fn run_plan(plan: Plan) -> u8 {
         verdict: Default::default(),
         workers: 1,
     };
-    crate::gate::apply(&plan.thresholds, &mut result);
-    print_summary(&result, &Redactor::new(&plan.redact_headers));
-    for p in write_outputs(&plan, &result) {
-        error(p);
-    }
-    result.verdict.exit_code
+    finish(&plan, &mut result, None)
 }

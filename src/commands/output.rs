@@ -45,6 +45,19 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
     Err(std::io::Error::other("could not create a temporary file"))
 }
 
+/// The end of every command that runs load: judges the result (the gate, with the run flow's
+/// early stop if there was one), prints the summary, writes every output the plan asks for, and
+/// returns the exit code. A report that could not be written is said loudly; the verdict
+/// stands.
+pub fn finish(plan: &Plan, result: &mut RunResult, stopped: Option<&crate::gate::Stopped>) -> u8 {
+    crate::gate::apply_stopped(&plan.thresholds, result, stopped);
+    print_summary(result, &Redactor::new(&plan.redact_headers));
+    for p in write_outputs(plan, result) {
+        super::error(p);
+    }
+    result.verdict.exit_code
+}
+
 /// Writes every output the plan asks for; returns the problems (the run's verdict stands, but
 /// a lost report must be said loudly).
 pub fn write_outputs(plan: &Plan, result: &RunResult) -> Vec<String> {
