@@ -1,3 +1,7 @@
+//! Tests of the gate: every threshold form parsed, every malformed one rejected with a message
+//! naming it, measurement against runs recorded through the real recorder, the default
+//! zero-drop check and the exit code of each kind of verdict.
+
 use std::sync::Arc;
 use std::time::Duration;
 
