@@ -13,15 +13,38 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
-// Parsed once at startup and moved once: the size difference between commands costs nothing.
+// Parsed once per process: boxing the large traffic flags would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Open-model HTTP load against a URL (no cluster): a load generator on its own.
     Load(LoadArgs),
+    /// Run replicas of your own server here, behind a built-in Service proxy, and roll them
+    /// under load the way Kubernetes would: `zerodrop local [OPTIONS] -- CMD ARGS…`.
+    Local(Box<LocalArgs>),
+    /// A naive configuration that drops requests, then the fixed one at zero (no cluster, <1 min).
+    Demo,
+    /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
+    DemoApp(crate::demo_app::DemoAppArgs),
     /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
     /// and JUnit, and exit with its verdict.
     Report(crate::report::ReportArgs),
+}
+
+/// `zerodrop local`.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    #[command(flatten)]
+    pub runtime: crate::cluster::local::args::LocalRuntimeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The server to run: each replica gets its port in $PORT (see --port-env) or `{port}`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `zerodrop load`.

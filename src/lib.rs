@@ -16,6 +16,7 @@
 //! - [`load`]: the open-model load engine. Knows nothing of Kubernetes.
 //! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
 //! - [`cluster`]: the `Cluster` trait and its lifecycle event type; local and kube runtimes.
+//! - [`demo_app`]: the built-in HTTP server whose shutdown behaviour reproduces each finding.
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
+pub mod demo_app;
 pub mod exit;
 pub mod findings;
 pub mod gate;

@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod kube;
+pub mod local;
 
 use std::future::Future;
 

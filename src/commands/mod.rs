@@ -1,7 +1,9 @@
 //! One function per subcommand: turn parsed flags into a plan, run the library, write the
 //! outputs, and return the exit code. `main` calls [`dispatch`] and nothing else.
 
+mod demo;
 mod load;
+mod local;
 pub mod output;
 mod report;
 
@@ -13,6 +15,18 @@ pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         CliCommand::Load(args) => load::run(args),
         CliCommand::Report(args) => report::run(args),
+        CliCommand::Local(args) => local::run(*args),
+        CliCommand::Demo => demo::run(),
+        CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
+            Ok(()) => crate::exit::PASSED,
+            Err(e) => {
+                eprintln!("{e}");
+                match e {
+                    crate::demo_app::DemoAppError::Bind { .. } => crate::exit::BAD_INPUT,
+                    crate::demo_app::DemoAppError::Setup(_) => crate::exit::COULD_NOT_RUN,
+                }
+            }
+        },
     }
 }
 

@@ -1,0 +1,104 @@
+//! `zerodrop local`: the user's own server, run as replicas behind the local Service proxy and
+//! rolled under load through the shared run flow. Validates the plan and the runtime's flags in
+//! one pass (every problem at once, exit 2), then runs, reports, and returns the exit code.
+
+use crate::cli::LocalArgs;
+use crate::clock::RunClock;
+use crate::cluster::ClusterError;
+use crate::cluster::local::{LocalCluster, LocalConfig};
+use crate::commands::output::{print_summary, write_outputs};
+use crate::commands::{error, runtime};
+use crate::exit;
+use crate::interrupt::Interrupt;
+use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
+use crate::report::redact::Redactor;
+use crate::result::{Command, RunResult};
+use crate::runner::{self, Flow, Stop};
+use crate::timeline::TimelineRecorder;
+
+/// Validates `zerodrop local`'s flags into a plan and the runtime's configuration.
+pub fn build(args: LocalArgs) -> Result<(Plan, LocalConfig), PlanError> {
+    let scenario = load_scenario(&args.traffic)?;
+    let mut input = Input::new(scenario.as_ref());
+    let plan = Plan::build_with(
+        &mut input,
+        PlanKind::Local,
+        &args.traffic,
+        Some(&args.flow),
+        &args.output,
+    );
+    let config = match args.runtime.into_config(&args.command) {
+        Ok(c) => Some(c),
+        Err(problems) => {
+            for p in problems {
+                input.problem(p.place, p.message);
+            }
+            None
+        }
+    };
+    input.finish(())?;
+    // `finish` succeeded, so the runtime's flags had no problem either.
+    config
+        .map(|c| (plan, c))
+        .ok_or_else(|| PlanError::single("command", "invalid local runtime flags"))
+}
+
+pub fn run(args: LocalArgs) -> u8 {
+    let (plan, config) = match build(args) {
+        Ok(x) => x,
+        Err(e) => {
+            error(e);
+            return exit::BAD_INPUT;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format!("could not start: {e}"));
+            return exit::COULD_NOT_RUN;
+        }
+    };
+    let code = rt.block_on(async {
+        let interrupt = Interrupt::install();
+        let (result, stop) = match run_local(&plan, config, interrupt).await {
+            Ok(x) => x,
+            Err(e) => {
+                error(&e);
+                return e.exit_code();
+            }
+        };
+        print_summary(&result, &Redactor::new(&plan.redact_headers));
+        if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
+            error(m);
+        }
+        for p in write_outputs(&plan, &result) {
+            error(p);
+        }
+        result.verdict.exit_code
+    });
+    // Replica processes are gone by now (shutdown, or the runtime's Drop); leave the
+    // runtime's remaining tasks (log capture) no chance to hold the exit.
+    rt.shutdown_background();
+    code
+}
+
+/// One local run through the shared flow, with the verdict filled in. `Err` only for a
+/// configuration the runtime rejects before starting anything.
+pub async fn run_local(
+    plan: &Plan,
+    config: LocalConfig,
+    interrupt: Interrupt,
+) -> Result<(RunResult, Stop), ClusterError> {
+    let clock = RunClock::start();
+    let timeline = TimelineRecorder::new(clock);
+    let mut cluster = LocalCluster::new(config, timeline.clone())?;
+    let flow = Flow {
+        plan,
+        command: Command::Local,
+        timeline,
+        interrupt,
+    };
+    let (mut result, stop) = runner::run(&mut cluster, flow).await;
+    crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
+    Ok((result, stop))
+}

@@ -1,0 +1,453 @@
+//! `zerodrop demo-app`: a small HTTP server whose shutdown and readiness behaviour can be set to
+//! reproduce each failure in PRODUCT.md's findings table — and its fix — for the demo, the tests
+//! and the container image.
+//!
+//! Knobs:
+//! - `--shutdown immediate`: no signal handler at all, so the stop signal kills the process and
+//!   every in-flight request and open connection with it (ungraceful shutdown).
+//!   `--shutdown graceful`: on TERM/INT/QUIT stop accepting, fail readiness, finish in-flight
+//!   requests, then exit.
+//! - `--keepalive-on-shutdown close-idle`: while draining, idle keep-alive connections are closed
+//!   at once (the keep-alive close race); `connection-close`: they stay open and the next
+//!   response on each says `Connection: close`, so the client closes it (no race).
+//! - `--startup-delay`: listen only after this long (slow starter).
+//! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
+//!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
+//! - `--delay`: time spent on each request (requests in flight at shutdown).
+//!
+//! Every response names the replica in `x-zerodrop-replica`.
+//!
+//! This module owns the server only; it knows nothing of the local runtime that starts it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cluster::local::args::parse_duration;
+
+/// The header naming the replica that answered.
+pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
+
+/// What happens on the stop signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShutdownMode {
+    /// No handler: the signal kills the process mid-request.
+    Immediate,
+    /// Stop accepting, finish in-flight requests, then exit.
+    Graceful,
+}
+
+/// How idle keep-alive connections are treated while draining.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepaliveOnShutdown {
+    /// Close them at once: a request already on its way meets a closed connection.
+    CloseIdle,
+    /// Keep them; answer the next request with `Connection: close`.
+    ConnectionClose,
+}
+
+/// Whether the readiness path tells the truth during warm-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Readiness {
+    Honest,
+    Lie,
+}
+
+/// Flags of `zerodrop demo-app`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DemoAppArgs {
+    /// Port to listen on.
+    #[arg(long, env = "PORT")]
+    pub port: u16,
+    /// Address to listen on (use 0.0.0.0 in a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Replica name sent in `x-zerodrop-replica`.
+    #[arg(long, env = "ZERODROP_POD", default_value = "demo-app")]
+    pub name: String,
+    #[arg(long, value_enum, default_value = "graceful")]
+    pub shutdown: ShutdownMode,
+    #[arg(long, value_enum, default_value = "connection-close")]
+    pub keepalive_on_shutdown: KeepaliveOnShutdown,
+    /// Longest drain before remaining connections are closed and the process exits.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// Listen only after this long.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub startup_delay: Duration,
+    /// Answer 503 to requests for this long after listening.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// During warm-up, `lie` makes the readiness path say ready anyway.
+    #[arg(long, value_enum, default_value = "honest")]
+    pub readiness: Readiness,
+    /// Time spent on each request.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub delay: Duration,
+    #[arg(long, default_value = "/readyz")]
+    pub ready_path: String,
+    #[arg(long, default_value = "/healthz")]
+    pub health_path: String,
+}
+
+/// Why the demo app could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoAppError {
+    /// The listen address could not be bound.
+    #[error("demo-app: cannot listen on {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// The runtime or a signal handler could not be set up.
+    #[error("demo-app: {0}")]
+    Setup(std::io::Error),
+}
+
+struct State {
+    args: DemoAppArgs,
+    name: HeaderValue,
+    listening_since: Instant,
+    draining: AtomicBool,
+}
+
+/// Runs the demo app until it has drained after a stop signal (graceful), or forever
+/// (immediate: the signal ends the process).
+pub fn run(args: DemoAppArgs) -> Result<(), DemoAppError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DemoAppError::Setup)?;
+    rt.block_on(async move {
+        let name = args.name.clone();
+        if !args.startup_delay.is_zero() {
+            println!(
+                "demo-app {name}: starting (startup delay {:?})",
+                args.startup_delay
+            );
+            tokio::time::sleep(args.startup_delay).await;
+        }
+        let addr = SocketAddr::new(args.host, args.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|error| DemoAppError::Bind { addr, error })?;
+        let stop: std::pin::Pin<Box<dyn Future<Output = ()>>> = match args.shutdown {
+            ShutdownMode::Immediate => Box::pin(std::future::pending()),
+            ShutdownMode::Graceful => Box::pin(stop_signal()?),
+        };
+        serve(args, listener, stop).await;
+        Ok(())
+    })
+}
+
+/// Resolves on the first TERM, INT or QUIT.
+fn stop_signal() -> Result<impl Future<Output = ()>, DemoAppError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DemoAppError::Setup)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DemoAppError::Setup)?;
+    let mut quit = signal(SignalKind::quit()).map_err(DemoAppError::Setup)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = quit.recv() => {}
+        }
+    })
+}
+
+/// Serves on `listener` until `stop` resolves, then drains as configured and returns.
+pub async fn serve(args: DemoAppArgs, listener: TcpListener, stop: impl Future<Output = ()>) {
+    let name = HeaderValue::from_str(&args.name).unwrap_or(HeaderValue::from_static("demo-app"));
+    let local = listener
+        .local_addr()
+        .map_or("?".to_string(), |a| a.to_string());
+    println!(
+        "demo-app {}: listening on {local} (shutdown {:?}, keep-alive on shutdown {:?})",
+        args.name, args.shutdown, args.keepalive_on_shutdown
+    );
+    let state = Arc::new(State {
+        args,
+        name,
+        listening_since: Instant::now(),
+        draining: AtomicBool::new(false),
+    });
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            r = listener.accept() => {
+                if let Ok((stream, _)) = r {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(connection(stream, state.clone(), drain_rx.clone()));
+                }
+                // Accept errors (a reset before accept, fd limits) are per connection.
+            }
+            // Reap finished connection tasks so the set stays small.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    state.draining.store(true, Ordering::Relaxed);
+    println!(
+        "demo-app {}: stop signal received; draining {} connection(s)",
+        state.args.name,
+        conns.len()
+    );
+    let _ = drain_tx.send(true);
+    let deadline = Instant::now() + state.args.drain_timeout + Duration::from_secs(1);
+    while !conns.is_empty() {
+        match tokio::time::timeout_at(deadline, conns.join_next()).await {
+            Ok(_) => {}
+            Err(_) => {
+                conns.abort_all();
+                break;
+            }
+        }
+    }
+    println!("demo-app {}: drained; exiting", state.args.name);
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    mut drain: watch::Receiver<bool>,
+) {
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let st = state.clone();
+    let service = hyper::service::service_fn(move |req| handle(req, st.clone()));
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = drain.wait_for(|d| *d) => {}
+    }
+    match state.args.keepalive_on_shutdown {
+        KeepaliveOnShutdown::CloseIdle => conn.as_mut().graceful_shutdown(),
+        KeepaliveOnShutdown::ConnectionClose => {
+            // HTTP/1 connections close after their next response says so; give them the
+            // drain timeout, then close whatever is left (HTTP/2 gets a GOAWAY).
+            let timeout = state.args.drain_timeout;
+            if tokio::time::timeout(timeout, conn.as_mut()).await.is_ok() {
+                return;
+            }
+            conn.as_mut().graceful_shutdown();
+        }
+    }
+    let _ = conn.await;
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let args = &state.args;
+    let warming = state.listening_since.elapsed() < args.warmup;
+    let draining = state.draining.load(Ordering::Relaxed);
+    let path = req.uri().path();
+    let (status, body): (StatusCode, String) = if path == args.health_path {
+        (StatusCode::OK, "ok\n".into())
+    } else if path == args.ready_path {
+        if draining {
+            (StatusCode::SERVICE_UNAVAILABLE, "draining\n".into())
+        } else if warming && args.readiness == Readiness::Honest {
+            (StatusCode::SERVICE_UNAVAILABLE, "warming up\n".into())
+        } else {
+            (StatusCode::OK, "ready\n".into())
+        }
+    } else if warming {
+        (StatusCode::SERVICE_UNAVAILABLE, "warming up\n".into())
+    } else {
+        if !args.delay.is_zero() {
+            tokio::time::sleep(args.delay).await;
+        }
+        (StatusCode::OK, format!("hello from {}\n", args.name))
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(REPLICA_HEADER, state.name.clone());
+    if state.draining.load(Ordering::Relaxed)
+        && args.keepalive_on_shutdown == KeepaliveOnShutdown::ConnectionClose
+        && req.version() < Version::HTTP_2
+    {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        app: DemoAppArgs,
+    }
+
+    fn args(extra: &[&str]) -> DemoAppArgs {
+        let mut argv = vec!["demo-app", "--port", "1", "--name", "r1"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("parses").app
+    }
+
+    async fn start(
+        a: DemoAppArgs,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(a, l, async move {
+            let _ = rx.await;
+        }));
+        (addr, tx, task)
+    }
+
+    /// Sends one request on `s` and returns the response head and body as text.
+    async fn exchange(s: &mut TcpStream, path: &str) -> std::io::Result<String> {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = vec![0u8; 4096];
+        let mut out = Vec::new();
+        // Responses here are small: read until the body (after the blank line) has arrived.
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            out.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&out);
+            if let Some(i) = text.find("\r\n\r\n") {
+                if text[i + 4..].ends_with('\n') {
+                    return Ok(text.to_string());
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn responses_name_the_replica_and_health_paths_answer() {
+        let (addr, _stop, _task) = start(args(&[])).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let r = exchange(&mut s, "/").await.expect("response");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("x-zerodrop-replica: r1"), "{r}");
+        assert!(
+            exchange(&mut s, "/readyz")
+                .await
+                .expect("ready")
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            exchange(&mut s, "/healthz")
+                .await
+                .expect("health")
+                .starts_with("HTTP/1.1 200")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lying_readiness_path_says_ready_while_requests_get_503() {
+        let (addr, _stop, _task) = start(args(&["--warmup", "60s", "--readiness", "lie"])).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        assert!(
+            exchange(&mut s, "/readyz")
+                .await
+                .expect("ready")
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            exchange(&mut s, "/")
+                .await
+                .expect("resp")
+                .starts_with("HTTP/1.1 503")
+        );
+        let (addr, _stop2, _task2) = start(args(&["--warmup", "60s"])).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        assert!(
+            exchange(&mut s, "/readyz")
+                .await
+                .expect("ready")
+                .starts_with("HTTP/1.1 503")
+        );
+    }
+
+    #[tokio::test]
+    async fn draining_with_connection_close_answers_then_closes_the_connection() {
+        let (addr, stop, task) =
+            start(args(&["--keepalive-on-shutdown", "connection-close"])).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        exchange(&mut s, "/").await.expect("before drain");
+        let _ = stop.send(());
+        // Wait for the server to enter draining: new connects are refused once it has.
+        for _ in 0..200 {
+            if TcpStream::connect(addr).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The idle keep-alive connection still gets an answer, marked close.
+        let r = exchange(&mut s, "/")
+            .await
+            .expect("answered while draining");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.to_ascii_lowercase().contains("connection: close"), "{r}");
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).await.expect("eof"), 0);
+        task.await.expect("server ends once drained");
+    }
+
+    #[tokio::test]
+    async fn draining_with_close_idle_closes_idle_connections_at_once() {
+        let (addr, stop, task) = start(args(&["--keepalive-on-shutdown", "close-idle"])).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        exchange(&mut s, "/").await.expect("before drain");
+        let _ = stop.send(());
+        task.await.expect("server ends");
+        // The idle connection was closed without a word: a request on it gets no response.
+        let r = exchange(&mut s, "/").await;
+        assert!(r.is_err(), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn in_flight_requests_finish_during_a_graceful_drain() {
+        let (addr, stop, task) = start(args(&[
+            "--delay",
+            "300ms",
+            "--keepalive-on-shutdown",
+            "close-idle",
+        ]))
+        .await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let req = tokio::spawn(async move { exchange(&mut s, "/").await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = stop.send(());
+        let r = req
+            .await
+            .expect("join")
+            .expect("in-flight request completed");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        task.await.expect("server ends");
+    }
+}

@@ -1,0 +1,260 @@
+//! Real servers nobody on this team wrote, rolled by `zerodrop local`: Debian's nginx (SIGTERM
+//! is its fast shutdown, SIGQUIT its graceful one) and Python's standard-library HTTP server
+//! (killed by SIGTERM, or stopped gracefully by a SIGTERM handler). For each, one configuration
+//! that drops requests and one that does not, and the verdict must match what really happened:
+//! every failure on a replica that was being terminated, and — where the server keeps its own
+//! account (nginx's access log) — as many requests served as zerodrop counted ok.
+//!
+//! Needs `nginx` and `python3` on PATH (.ci/run installs nginx-light and python3).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use zerodrop::result::RunResult;
+
+/// Runs `zerodrop local ARGS… -- CMD…` with bounded load; returns the exit code and the result.
+fn local(dir: &Path, args: &[&str], cmd: &[&str]) -> (i32, RunResult, String) {
+    let out_json = dir.join(format!("result-{}.json", args.len() * 31 + cmd.len()));
+    let out = Command::new(env!("CARGO_BIN_EXE_zerodrop"))
+        .arg("local")
+        .args([
+            "--quiet",
+            "--rate",
+            "200",
+            "--baseline",
+            "2s",
+            "--settle",
+            "2s",
+        ])
+        .args(["--progress-deadline", "30s", "--rollout-timeout", "60s"])
+        .arg("--out")
+        .arg(&out_json)
+        .args(args)
+        .arg("--")
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("zerodrop runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = std::fs::read(&out_json).unwrap_or_else(|e| panic!("no result ({e}):\n{text}"));
+    let result: RunResult = serde_json::from_slice(&doc).expect("result parses");
+    (out.status.code().unwrap_or(-1), result, text)
+}
+
+/// Every logged failure maps, through the proxy's connection routes, to a replica whose
+/// termination had begun when the failure ended.
+fn assert_failures_on_terminating_replicas(r: &RunResult, text: &str) {
+    assert!(
+        !r.recorded.failures.is_empty(),
+        "no failure logged:\n{text}"
+    );
+    for f in &r.recorded.failures {
+        let conn = f
+            .conn
+            .unwrap_or_else(|| panic!("failure without a connection: {f:?}"));
+        let route = r
+            .timeline
+            .route_at(conn.local, f.end)
+            .unwrap_or_else(|| panic!("no route for {f:?}"));
+        let term = r
+            .timeline
+            .first(&route.pod, "pod_terminating")
+            .unwrap_or_else(|| panic!("{} failed but never terminated: {f:?}", route.pod));
+        assert!(
+            term.at <= f.end,
+            "{} failed before terminating: {f:?}",
+            route.pod
+        );
+    }
+}
+
+fn require(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{program}` is not installed (apt-get install nginx-light python3)"
+    );
+}
+
+/// An nginx replica: renders its configuration for $PORT in `dir`, then becomes nginx.
+fn nginx_setup(dir: &Path) -> String {
+    let conf = r#"daemon off;
+master_process on;
+worker_processes 1;
+pid @DIR@/nginx-@PORT@.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log @DIR@/access-@PORT@.log;
+  client_body_temp_path @DIR@/body-@PORT@;
+  proxy_temp_path @DIR@/proxy-@PORT@;
+  keepalive_timeout 65;
+  server {
+    listen 127.0.0.1:@PORT@;
+    location = /ready { access_log off; return 200 "ready\n"; }
+    location / { return 200 "hello\n"; }
+  }
+}
+"#;
+    std::fs::write(dir.join("nginx.conf.in"), conf).expect("write conf");
+    let script = dir.join("nginx.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ndir=$(dirname \"$0\")\nsed \"s#@PORT@#$PORT#g; s#@DIR@#$dir#g\" \"$dir/nginx.conf.in\" > \"$dir/nginx-$PORT.conf\"\nexec nginx -e stderr -p \"$dir\" -c \"$dir/nginx-$PORT.conf\"\n",
+    )
+    .expect("write script");
+    script.to_string_lossy().to_string()
+}
+
+/// Requests nginx itself logged as served (every replica's access log).
+fn nginx_served(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("access-") {
+            n += std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\" 200 "))
+                .count();
+        }
+    }
+    n
+}
+
+#[test]
+fn nginx_fast_shutdown_on_sigterm_drops_requests_and_fails_the_gate() {
+    require("nginx");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = nginx_setup(dir.path());
+    let (code, r, text) = local(dir.path(), &[], &["sh", &script]);
+    assert_eq!(code, 1, "{text}");
+    assert_failures_on_terminating_replicas(&r, &text);
+}
+
+#[test]
+fn nginx_graceful_quit_after_a_prestop_sleep_drops_nothing() {
+    require("nginx");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = nginx_setup(dir.path());
+    let (code, r, text) = local(
+        dir.path(),
+        &[
+            "--stop-signal",
+            "QUIT",
+            "--prestop-sleep",
+            "2s",
+            "--readiness-path",
+            "/ready",
+            "--readiness-period",
+            "200ms",
+        ],
+        &["sh", &script],
+    );
+    assert_eq!(code, 0, "{text}");
+    let ok = r.recorded.overall.counts.ok();
+    assert_eq!(r.recorded.overall.counts.failed(), 0, "{text}");
+    // nginx's own account agrees: every request zerodrop counted ok, nginx logged as served.
+    assert_eq!(nginx_served(dir.path()) as u64, ok, "{text}");
+    // Every old replica stopped by itself on QUIT, none was killed at the deadline.
+    assert!(
+        r.timeline
+            .events
+            .iter()
+            .all(|e| e.kind.name() != "killed_at_grace_deadline")
+    );
+}
+
+#[test]
+fn python_http_server_killed_by_sigterm_drops_requests_and_fails_the_gate() {
+    require("python3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_string_lossy().to_string();
+    // A readiness probe, as in the clean case: only the termination handling differs.
+    let (code, r, text) = local(
+        dir.path(),
+        &["--readiness-tcp", "--readiness-period", "200ms"],
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &root,
+            "{port}",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert_failures_on_terminating_replicas(&r, &text);
+}
+
+#[test]
+fn python_http_server_with_a_graceful_sigterm_handler_and_prestop_drops_nothing() {
+    require("python3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Standard-library server; SIGTERM stops accepting and lets in-flight requests finish.
+    let server = dir.path().join("graceful.py");
+    std::fs::write(
+        &server,
+        r#"import http.server, os, signal, threading
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello)
+server.daemon_threads = False
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+server.serve_forever()
+server.server_close()
+"#,
+    )
+    .expect("write server");
+    let (code, r, text) = local(
+        dir.path(),
+        &[
+            "--prestop-sleep",
+            "2s",
+            "--readiness-tcp",
+            "--readiness-period",
+            "200ms",
+        ],
+        &["python3", &server.to_string_lossy()],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(r.recorded.overall.counts.failed(), 0, "{text}");
+    assert!(r.recorded.overall.counts.ok() > 500, "{text}");
+    // The replicas exited on their own (code 0), not by the signal or at the deadline.
+    let exits: Vec<_> = r
+        .timeline
+        .events
+        .iter()
+        .filter(|e| e.kind.name() == "container_exited")
+        .collect();
+    assert!(!exits.is_empty());
+    for e in exits {
+        assert!(
+            matches!(
+                e.kind,
+                zerodrop::cluster::EventKind::ContainerExited { code: Some(0), .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
