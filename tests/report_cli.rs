@@ -290,3 +290,98 @@ fn the_summary_is_coloured_on_a_terminal_unless_no_color_is_set() {
     assert!(plain.starts_with("PASS"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
+
+#[test]
+fn a_real_local_rollout_that_drops_requests_exits_1_with_a_valid_result_and_lanes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("result.json");
+    let html = dir.path().join("report.html");
+    let junit = dir.path().join("junit.xml");
+    let exe = env!("CARGO_BIN_EXE_zerodrop");
+    // The demo's naive half: replicas that exit on SIGTERM with no preStop hook while the local
+    // Service keeps routing to them for its 1 s propagation delay.
+    let o = zerodrop(
+        &[
+            "local",
+            "--rate",
+            "200",
+            "--baseline",
+            "2s",
+            "--settle",
+            "1s",
+            "--readiness-path",
+            "/readyz",
+            "--readiness-period",
+            "250ms",
+            "--max-surge",
+            "1",
+            "--max-unavailable",
+            "0",
+            "--quiet",
+            "--threshold",
+            "p(99)<10s",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+            "--html",
+            html.to_str().expect("utf-8 path"),
+            "--junit",
+            junit.to_str().expect("utf-8 path"),
+            "--",
+            exe,
+            "demo-app",
+            "--delay",
+            "2ms",
+            "--shutdown",
+            "immediate",
+        ],
+        None,
+    );
+    let text = stdout(&o);
+    assert_eq!(code(&o), 1, "stdout:\n{text}\nstderr:\n{}", stderr(&o));
+    assert!(text.starts_with("FAIL  "), "{text}");
+    assert!(text.contains("failed during the rollout"), "{text}");
+    assert!(text.contains("✓ p(99)<10s"), "{text}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("json written"))
+            .expect("json parses");
+    let schema: serde_json::Value =
+        serde_json::from_str(zerodrop::report::json::SCHEMA).expect("schema parses");
+    let validator =
+        jsonschema::validator_for(&report_support::closed(&schema)).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "schema violations:\n{}",
+        errors.join("\n")
+    );
+    assert_eq!(v["command"], "local");
+    assert_eq!(v["verdict"]["exit_code"], 1);
+
+    let page = std::fs::read_to_string(&html).expect("html written");
+    let pods = v["timeline"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["pod"].as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(pods.len() >= 6, "3 old and 3 new replicas: {pods:?}");
+    for pod in pods {
+        assert!(page.contains(pod), "no lane for {pod}");
+    }
+    let suites = junit_parser::from_reader(
+        std::fs::read_to_string(&junit)
+            .expect("junit written")
+            .as_bytes(),
+    )
+    .expect("junit parses");
+    let drops = suites.suites[0]
+        .cases
+        .iter()
+        .find(|c| c.original_name == "no dropped requests")
+        .expect("case");
+    assert!(drops.status.is_failure());
+}
