@@ -29,6 +29,9 @@ pub enum CliCommand {
     Demo,
     /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
     DemoApp(crate::demo_app::DemoAppArgs),
+    /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
+    /// and JUnit, and exit with its verdict.
+    Report(crate::report::ReportArgs),
 }
 
 /// `zerodrop local`.

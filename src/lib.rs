@@ -21,11 +21,12 @@
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
 //! - [`lint`]: static checks of workload manifests for the same risks, before anything runs.
+//! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
+//! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
 //! - [`result`]: the saved result document every report renders from.
 //! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
-//! - [`verdict`]: the default gate of `load` and a plain summary.
 //! - [`exit`]: the exit codes of the CI contract.
 
 pub mod analysis;
@@ -36,13 +37,14 @@ pub mod commands;
 pub mod demo_app;
 pub mod exit;
 pub mod findings;
+pub mod gate;
 pub mod interrupt;
 pub mod lint;
 pub mod load;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod result;
 pub mod runner;
 pub mod timeline;
-pub mod verdict;

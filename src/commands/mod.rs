@@ -5,6 +5,7 @@ mod demo;
 mod load;
 mod local;
 pub mod output;
+mod report;
 pub mod run;
 
 use crate::cli::{Cli, CliCommand};
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     raise_open_file_limit();
     match cli.command {
         CliCommand::Load(args) => load::run(args),
+        CliCommand::Report(args) => report::run(args),
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),
