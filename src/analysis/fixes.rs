@@ -74,7 +74,7 @@ pub fn prestop(t: &Target, sleep_secs: u64, drain_secs: u64) -> String {
         - name: {c}
           lifecycle:
             preStop:
-              sleep:                # Kubernetes >= 1.30; before: exec: {{command: [\"sleep\", \"{sleep_secs}\"]}}
+              sleep:              # Kubernetes 1.30+ (older: exec sleep {sleep_secs})
                 seconds: {sleep_secs}
 ",
         grace = sleep_secs + drain_secs,

@@ -75,9 +75,10 @@ pub fn traffic_to_terminating(g: &Group<'_>, facts: &Facts<'_>) -> Finding {
         FindingId::TrafficToTerminatingPod,
         Severity::Error,
         format!(
-            "{} reached {} after termination began, before it left the Service",
+            "{} reached {} after termination began, before {} left the Service",
             requests(g.len()),
-            pod_list(&ev.pods)
+            pod_list(&ev.pods),
+            if ev.pods.len() == 1 { "it" } else { "they" }
         ),
         ev,
         cause,
@@ -119,8 +120,9 @@ pub fn ungraceful(g: &Group<'_>, facts: &Facts<'_>) -> Finding {
         FindingId::UngracefulShutdown,
         Severity::Error,
         format!(
-            "{} in flight were cut when {} shut down",
+            "{} in flight {} cut when {} shut down",
             requests(g.len()),
+            if g.len() == 1 { "was" } else { "were" },
             pod_list(&ev.pods)
         ),
         ev,
