@@ -32,6 +32,9 @@ pub enum CliCommand {
     /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
     /// and JUnit, and exit with its verdict.
     Report(crate::report::ReportArgs),
+    /// Check a workload for the rollout risks that drop requests, before anything runs:
+    /// `zerodrop lint -f deploy.yaml` or, read-only, `zerodrop lint -n shop deploy/web`.
+    Lint(crate::lint::LintArgs),
 }
 
 /// `zerodrop local`.

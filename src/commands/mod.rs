@@ -19,6 +19,15 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),
+        CliCommand::Lint(args) => {
+            match crate::lint::run(&args, &mut std::io::stdin(), &mut std::io::stdout()) {
+                Ok(code) => code,
+                Err(e) => {
+                    error(&e);
+                    e.exit_code()
+                }
+            }
+        }
         CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
             Ok(()) => crate::exit::PASSED,
             Err(e) => {

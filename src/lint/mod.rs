@@ -29,7 +29,9 @@ use crate::findings::{Finding, Severity};
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
     /// No manifest was given.
-    #[error("nothing to lint: give -f FILE (or -f - for standard input)")]
+    #[error(
+        "nothing to lint: give -f FILE (-f - reads standard input) or a live workload such as deploy/web"
+    )]
     NoInput,
     /// A manifest file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -189,7 +191,8 @@ pub fn read_manifests(files: &[PathBuf], stdin: &mut dyn Read) -> Result<Vec<Obj
             path: shown.clone(),
             source,
         })?;
-        objects.extend(parse_manifests(&shown, &text)?);
+        let name = if shown == "-" { "<stdin>" } else { &shown };
+        objects.extend(parse_manifests(name, &text)?);
     }
     let has_workload = objects.iter().any(|o| {
         matches!(
