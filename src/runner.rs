@@ -78,6 +78,9 @@ pub struct Flow<'a> {
     pub command: Command,
     pub timeline: TimelineRecorder,
     pub interrupt: Interrupt,
+    /// What the analysis should know of the workload and its runtime (the identity header is
+    /// taken from the plan).
+    pub analysis: crate::analysis::AnalysisInput,
 }
 
 /// Waits for `d` unless interrupted first; true if the whole wait elapsed.
@@ -293,7 +296,7 @@ fn assemble(
     let timeline = flow.timeline.finish();
     let input = crate::analysis::AnalysisInput {
         pod_header: flow.plan.request.pod_header.clone(),
-        ..Default::default()
+        ..flow.analysis.clone()
     };
     let analysis = crate::analysis::analyse(&recorded, &timeline, &input);
     RunResult {

@@ -172,6 +172,7 @@ async fn run_script(
         });
     }
     let flow = Flow {
+        analysis: Default::default(),
         plan: &plan,
         command: Command::Run,
         timeline,

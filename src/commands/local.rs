@@ -91,14 +91,39 @@ pub async fn run_local(
 ) -> Result<(RunResult, Stop), ClusterError> {
     let clock = RunClock::start();
     let timeline = TimelineRecorder::new(clock);
+    let analysis = analysis_input(&config);
     let mut cluster = LocalCluster::new(config, timeline.clone())?;
     let flow = Flow {
         plan,
         command: Command::Local,
         timeline,
         interrupt,
+        analysis,
     };
     let (mut result, stop) = runner::run(&mut cluster, flow).await;
     crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     Ok((result, stop))
+}
+
+/// What the analysis should know of a local run: the runtime's own settings. Its endpoint
+/// events are recorded when the proxy switches, so no data-path lag goes unobserved.
+fn analysis_input(c: &LocalConfig) -> crate::analysis::AnalysisInput {
+    use crate::cluster::local::config::PreStop;
+    crate::analysis::AnalysisInput {
+        unobserved_lag: std::time::Duration::ZERO,
+        workload: crate::analysis::WorkloadConfig {
+            prestop: match &c.termination.prestop {
+                Some(PreStop::Sleep(d)) => Some(*d),
+                // A command's duration is not known in advance.
+                Some(PreStop::Exec(_)) | None => None,
+            },
+            grace_period: Some(c.termination.grace_period),
+            propagation_delay: None,
+            max_surge: Some(c.max_surge.resolve(c.replicas, true)),
+            max_unavailable: Some(c.max_unavailable.resolve(c.replicas, false)),
+            readiness_probe: Some(c.readiness_probe.is_some()),
+            target: None,
+        },
+        ..Default::default()
+    }
 }

@@ -113,12 +113,13 @@ pub async fn run_kube(
     let clock = RunClock::start();
     let timeline = TimelineRecorder::new(clock);
     let printer = show_events.then(|| EventPrinter::start(timeline.clone()));
-    let mut cluster = KubeCluster::new(config, timeline.clone());
+    let (mut cluster, analysis) = preflight(plan, config, &timeline).await;
     let flow = Flow {
         plan,
         command: crate::result::Command::Run,
         timeline,
         interrupt,
+        analysis,
     };
     let (mut result, stop) = runner::run(&mut cluster, flow).await;
     if let Some(p) = printer {
@@ -130,6 +131,37 @@ pub async fn run_kube(
     }
     crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     (result, stop)
+}
+
+/// Before anything runs: connects, lints the live workload read-only and prints what it
+/// risks, so the static risk can be set beside the measured result; the analysis gets the
+/// workload's preStop, grace period and strategy. Any failure here is left to `prepare`,
+/// which reports it in its own words.
+async fn preflight(
+    plan: &Plan,
+    config: KubeConfig,
+    timeline: &TimelineRecorder,
+) -> (KubeCluster, crate::analysis::AnalysisInput) {
+    let mut analysis = crate::analysis::AnalysisInput::default();
+    let Ok(conn) = crate::cluster::kube::connect::connect(&config.connect).await else {
+        return (KubeCluster::new(config, timeline.clone()), analysis);
+    };
+    match crate::lint::live::lint_workload(&conn, &config.workload).await {
+        Ok(lint) => {
+            if !plan.output.quiet {
+                for line in crate::lint::summary_lines(&lint.findings) {
+                    eprintln!("zerodrop: lint: {line}");
+                }
+            }
+            analysis.workload = lint.workload.unwrap_or_default();
+        }
+        Err(e) if !plan.output.quiet => eprintln!("zerodrop: lint skipped: {e}"),
+        Err(_) => {}
+    }
+    (
+        KubeCluster::with_connection(config, conn, timeline.clone()),
+        analysis,
+    )
 }
 
 fn trigger_command(o: &CommandOutcome) -> TriggerCommand {

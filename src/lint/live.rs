@@ -14,7 +14,7 @@ use super::parse::Object;
 use crate::cluster::kube::{ApiCall, Connection, KubeError, WorkloadKind, WorkloadRef};
 
 /// The longest one read may take before lint gives up on the API server.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn call<T>(
     call: ApiCall,

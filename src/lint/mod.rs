@@ -220,6 +220,23 @@ pub async fn lint_live(args: &LintArgs, workload: &str) -> Result<Vec<Finding>, 
     Ok(live::lint_workload(&conn, &workload).await?.findings)
 }
 
+/// One line per finding, most serious first ("error no-prestop deploy/web: …"), for a
+/// pre-flight note before a run.
+pub fn summary_lines(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| format!("{} {} {}", severity_word(f.severity), f.id, f.title))
+        .collect()
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
 /// 1 when any finding reaches the threshold, else 0.
 pub fn exit_code(findings: &[Finding], fail_on: FailOn) -> u8 {
     if findings.iter().any(|f| fail_on.fails(f.severity)) {
@@ -234,11 +251,7 @@ fn write_text(findings: &[Finding], out: &mut dyn Write) -> std::io::Result<()> 
         return writeln!(out, "no rollout risk found");
     }
     for f in findings {
-        let sev = match f.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
+        let sev = severity_word(f.severity);
         writeln!(out, "{sev:<7} {:<26} {}", f.id.as_str(), f.title)?;
         for d in &f.evidence.details {
             writeln!(out, "        - {d}")?;
