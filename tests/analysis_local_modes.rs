@@ -167,9 +167,12 @@ fn a_grace_period_shorter_than_the_drain_is_killed_at_the_grace_deadline() {
         dir.path(),
         "short-grace",
         "6s",
+        // Enough pooled connections for every 4 s request in flight at 20/s.
         &[
             "--rate",
-            "50",
+            "20",
+            "--connections",
+            "200",
             "--prestop-sleep",
             "1s",
             "--grace-period",

@@ -186,14 +186,21 @@ fn pod_cause(
             .or_else(|| p.gone());
         let routed_window =
             f.sent.plus(slack) >= t && routed_until.is_none_or(|d| f.sent <= d.plus(slack));
-        let new_route_after_termination = route_opened.is_some_and(|o| o.plus(slack) >= t);
+        let reused = f.conn.is_some_and(|c| c.reused);
+        // A connection first used by this request was routed to the pod for it; a reused one
+        // was routed earlier, so its opening says nothing about routing at this moment.
+        let new_route_after_termination =
+            !reused && route_opened.is_some_and(|o| o.plus(slack) >= t);
         let still_routed = routed_window || new_route_after_termination;
         let shutting_down = f.sent.plus(RACE) >= stop.unwrap_or(t);
+        // The connection went away under the request (`other` covers a request cancelled
+        // because its connection closed before it was written).
         let cut_connection = matches!(
             f.class,
-            OutcomeClass::ClosedBeforeResponse | OutcomeClass::ConnectionReset
+            OutcomeClass::ClosedBeforeResponse
+                | OutcomeClass::ConnectionReset
+                | OutcomeClass::Other
         );
-        let reused = f.conn.is_some_and(|c| c.reused);
         let alive = exit.is_none_or(|x| f.sent <= x.plus(RACE));
         if reused && cut_connection && shutting_down && (alive || !still_routed) {
             return Some(FindingId::KeepaliveCloseRace);

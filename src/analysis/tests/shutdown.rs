@@ -279,3 +279,23 @@ fn a_failure_from_a_pod_still_in_its_prestop_is_not_blamed_on_its_termination() 
     );
     assert_eq!(ids(&run.analyse()), [FindingId::Unexplained]);
 }
+
+#[test]
+fn a_reused_connection_opened_during_termination_that_fails_after_exit_is_a_keepalive_race() {
+    let mut run = Run::rolling(Roll::default());
+    let exit = T0 + 2000 + 50;
+    // Opened (and routed) while old-0 was still a ready endpoint, reused after the app exited.
+    for class in [OutcomeClass::ClosedBeforeResponse, OutcomeClass::Other] {
+        run.fail(
+            exit + 10,
+            8,
+            class,
+            Via::Route {
+                pod: "old-0",
+                opened: T0 + 300,
+                reused: true,
+            },
+        );
+    }
+    assert_eq!(ids(&run.analyse()), [FindingId::KeepaliveCloseRace]);
+}
