@@ -179,6 +179,11 @@ pub fn latency_regression(facts: &Facts<'_>) -> Option<Finding> {
     if !regressed(roll.latency.p99_us, base.latency.p99_us, facts) {
         return None;
     }
+    // With 1 % or more of the rollout's requests failed, its p99 may be nothing but the
+    // failures' own latency, which other findings already explain: no separate claim.
+    if roll.counts.failed() * 100 >= roll.latency.count.max(1) {
+        return None;
+    }
     let mut details = vec![format!(
         "baseline p99 {} over {} requests; rollout p99 {} over {}",
         secs(Duration::from_micros(base.latency.p99_us)),

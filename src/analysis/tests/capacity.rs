@@ -156,3 +156,31 @@ fn a_large_ratio_of_tiny_latencies_is_not_a_latency_regression() {
     run.slow_down(TRIGGER, TRIGGER + 3 * STEP, 8);
     assert!(run.analyse().findings.is_empty());
 }
+
+#[test]
+fn a_p99_made_of_failures_already_explained_is_not_also_a_latency_regression() {
+    let mut run = Run::rolling(Roll {
+        prestop: 0,
+        ..Roll::default()
+    });
+    // 3 % of the rollout's requests fail slowly; the successes stay fast.
+    for k in 0..40 {
+        let sent = TRIGGER + 1000 + k * 20;
+        run.fail(
+            sent,
+            3000,
+            OutcomeClass::ConnectionReset,
+            Via::Route {
+                pod: "old-0",
+                opened: sent,
+                reused: false,
+            },
+        );
+    }
+    let found = ids(&run.analyse());
+    assert!(
+        found.contains(&FindingId::TrafficToTerminatingPod),
+        "{found:?}"
+    );
+    assert!(!found.contains(&FindingId::LatencyRegression), "{found:?}");
+}
