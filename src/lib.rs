@@ -26,6 +26,10 @@
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
 //! - [`verdict`]: the default gate of `load` and a plain summary.
 //! - [`exit`]: the exit codes of the CI contract.
+//! - [`worker`]: a run as one generator of several (an Indexed Job's pod) and where its result
+//!   goes besides the terminal (a marker line in the log, a ConfigMap).
+//! - [`merge`]: the generators' results combined into one (`zerodrop merge`).
+//! - [`plugin`]: parsing as `kubectl zerodrop` when installed as `kubectl-zerodrop`.
 
 pub mod analysis;
 pub mod cli;
@@ -37,10 +41,13 @@ pub mod exit;
 pub mod findings;
 pub mod interrupt;
 pub mod load;
+pub mod merge;
 pub mod plan;
+pub mod plugin;
 pub mod progress;
 pub mod record;
 pub mod result;
 pub mod runner;
 pub mod timeline;
 pub mod verdict;
+pub mod worker;
