@@ -354,7 +354,10 @@ mod tests {
         assert_eq!(slow.cpu_millis, 103);
         assert_eq!(fast.cpu_millis, 600);
         assert!(fast.memory_mib > slow.memory_mib);
-        // 64 MiB base + 10,000 failures × 2 KiB + 1,000 in flight × 32 KiB.
-        assert_eq!(slow.memory_mib, 64 + 20 + 32);
+        // 64 MiB base + 10,000 failures × 2 KiB + 1,000 in flight × 32 KiB, rounded up.
+        assert_eq!(
+            slow.memory_mib,
+            (64 * 1024 + 20_000 + 32_000_u32).div_ceil(1024)
+        );
     }
 }
