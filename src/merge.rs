@@ -124,10 +124,15 @@ pub fn shard_of(r: &RunResult) -> (u32, u32) {
     }
 }
 
+/// The plan without what may differ between generators of one run: the generator index, and
+/// where each wrote its outputs.
 fn plan_without_shard(r: &RunResult) -> serde_json::Value {
     let mut p = r.plan.clone();
     if let Some(t) = p.get_mut("traffic").and_then(|t| t.as_object_mut()) {
         t.remove("shard");
+    }
+    if let Some(o) = p.as_object_mut() {
+        o.remove("output");
     }
     p
 }
