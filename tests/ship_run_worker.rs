@@ -266,3 +266,43 @@ async fn two_generators_start_together_split_the_load_trigger_once_and_merge_int
     assert_eq!(triggers, 1);
     assert!(merged.verdict.passed, "{:?}", merged.verdict);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_external_trigger_sees_a_rollout_that_began_during_the_baseline() {
+    let env = Env::new().await;
+    let z = env.spawn("r.json", &["--trigger", "external", "--baseline", "3s"]);
+    // The load is running, so the watches are up: someone else deploys now, before zerodrop's
+    // baseline is over (generator 0 of a distributed run, or a CI deploy step).
+    for _ in 0..3000 {
+        if env.service.ok() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(env.service.ok() > 0, "the load never started");
+    env.server.update("deployments", NS, "web", |d| {
+        d["metadata"]["generation"] = json!(2);
+        d["spec"]["template"]["metadata"]["annotations"] = json!({"deployed-by": "ci"});
+    });
+    // The controller goes on rolling once zerodrop's baseline is over.
+    for _ in 0..3000 {
+        if z.saw_trigger() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(z.saw_trigger(), "the baseline never ended");
+    roll(&env.server, &env.web, &z.seen(), &[], false, &|_| None).await;
+    let done = z.finish().await;
+    assert_eq!(
+        done.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        done.stdout, done.stderr
+    );
+    let r = result(&env.out("r.json"));
+    assert!(r.rollout.expect("rollout").outcome.starts_with("complete"));
+    assert!(
+        env.server.requests_by("PATCH").is_empty(),
+        "external sends nothing"
+    );
+}
