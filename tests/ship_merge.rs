@@ -177,7 +177,7 @@ proptest! {
         for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
             prop_assert_eq!(merged_hist.quantile(q), one.quantile(q), "quantile {}", q);
         }
-        prop_assert_eq!(merged.recorded.overall.latency.clone(), one.summary());
+        prop_assert_eq!(merged.recorded.overall.latency, one.summary());
 
         // Failure logs: concatenated, in due order.
         let logged: usize = results.iter().map(|r| r.recorded.failures.len()).sum();
