@@ -116,11 +116,12 @@ run_job() { # NAME WORKERS
   kubectl -n "$ns" logs -l "batch.kubernetes.io/job-name=$name" --tail=-1 --prefix > "$out/$name.log"
   local code=0
   if [ "$workers" -gt 1 ]; then
-    "$zerodrop" merge "$out/$name.log" --out "$out/$name.json" || code=$?
+    "$zerodrop" merge "$out/$name.log" \
+      --out "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" || code=$?
   else
-    "$zerodrop" report - --out "$out/$name.json" < "$out/$name.log" || code=$?
+    "$zerodrop" report - < "$out/$name.log" \
+      --out "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" || code=$?
   fi
-  "$zerodrop" report "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" --quiet || true
   echo "e2e-kind: $name exited $code (reports in $out/$name.*)"
   [ "$code" = 0 ] || status=1
 }

@@ -37,6 +37,9 @@ pub enum CliCommand {
     Merge(crate::commands::merge::MergeArgs),
     /// Shell completion script: `zerodrop completions bash|zsh|fish`.
     Completions(crate::commands::completions::CompletionsArgs),
+    /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
+    /// and JUnit, and exit with its verdict.
+    Report(crate::report::ReportArgs),
 }
 
 /// `zerodrop local`.

@@ -20,11 +20,12 @@
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
 //! - [`findings`]: the findings vocabulary shared by analysis and lint.
+//! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
+//! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
 //! - [`result`]: the saved result document every report renders from.
 //! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
-//! - [`verdict`]: the default gate of `load` and a plain summary.
 //! - [`exit`]: the exit codes of the CI contract.
 //! - [`worker`]: a run as one generator of several (an Indexed Job's pod) and where its result
 //!   goes besides the terminal (a marker line in the log, a ConfigMap).
@@ -39,6 +40,7 @@ pub mod commands;
 pub mod demo_app;
 pub mod exit;
 pub mod findings;
+pub mod gate;
 pub mod interrupt;
 pub mod load;
 pub mod merge;
@@ -46,8 +48,8 @@ pub mod plan;
 pub mod plugin;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod result;
 pub mod runner;
 pub mod timeline;
-pub mod verdict;
 pub mod worker;

@@ -9,10 +9,11 @@
 //! whole seconds, so a bucket of a generator that started at a fractional offset may sit up to
 //! half a second from its instants (totals are exact either way).
 //!
-//! The verdict of the merged result is conservative: it fails when any generator failed (with
-//! the most serious exit code among them) or when the summed counts hold a failure. The
-//! analysis is not recomputed here, nor are thresholds re-judged: `zerodrop report
-//! --threshold` re-judges a merged result. This module reads and writes no files.
+//! The verdict is decided again on the merged data by the gate (the default zero-drop check and
+//! the run's thresholds, as one run would be judged); a generator that stopped early (bad
+//! input, could not run, rollout failed, interrupted) or a missing one decides the exit code, the
+//! most serious first. The analysis is not recomputed: there is no analysis function to run
+//! yet, so the merged result carries none. This module reads and writes no files.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,9 +23,10 @@ use crate::clock::At;
 use crate::cluster::EventKind;
 use crate::cluster::LifecycleEvent;
 use crate::exit;
+use crate::gate::{self, Stopped};
 use crate::record::{MergeError as RecordMergeError, Recorded};
-use crate::result::{Command, RunResult, SCHEMA_VERSION, ThresholdResult, Verdict};
-use crate::worker::RESULT_MARKER;
+use crate::report::RESULT_MARKER;
+use crate::result::{Command, RunResult, SCHEMA_VERSION, Verdict};
 
 /// Two observations of the same cluster change by two generators, without the API server's
 /// timestamp to match them by, are taken as one when this close (watch delivery differs by
@@ -64,6 +66,9 @@ pub enum MergeError {
     /// The recorded data could not be combined (a corrupt histogram).
     #[error(transparent)]
     Record(#[from] RecordMergeError),
+    /// The run's thresholds no longer parse (a result from another zerodrop version).
+    #[error("the run's thresholds cannot be judged again: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Thresholds(Vec<gate::ThresholdError>),
 }
 
 impl MergeError {
@@ -278,12 +283,9 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
     // Generator 0 first: it triggered the rollout, so its account of it leads.
     parts.sort_by_key(|(k, _)| *k);
 
-    let verdict = merged_verdict(&parts, &missing, count);
+    let stopped = stopped(&parts, &missing, count);
     let lead = &parts[0].1;
-    let mut plan = plan_without_shard(lead);
-    if let Some(p) = plan.as_object_mut() {
-        p.insert("workers".into(), serde_json::Value::from(count));
-    }
+    let plan = plan_without_shard(lead);
     let timeline = merged_timeline(&parts);
     let rollout = lead.rollout.clone();
     let started_at = base;
@@ -303,15 +305,17 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
             }
         }
     }
-    let thresholds: Vec<ThresholdResult> = parts
-        .iter()
-        .flat_map(|(k, r)| {
-            r.thresholds.iter().map(move |t| ThresholdResult {
-                actual: format!("generator {k}: {}", t.actual),
-                ..t.clone()
-            })
+    // The thresholds the generators ran with (they are one run's: the plans are equal).
+    let expressions: Vec<String> = plan
+        .get("thresholds")
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
+    let thresholds = gate::parse_all(&expressions).map_err(MergeError::Thresholds)?;
     let recorded = Recorded::merge(parts.into_iter().map(|(_, r)| r.recorded).collect())?;
     let mut merged = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -325,41 +329,20 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
         timeline,
         rollout,
         analysis: Analysis::default(),
-        thresholds,
-        verdict,
+        thresholds: Vec::new(),
+        verdict: Verdict::default(),
         workers,
     };
-    add_count_check(&mut merged);
+    gate::apply_stopped(&thresholds, &mut merged, stopped.as_ref());
     Ok(merged)
 }
 
-/// Fails the merged verdict when the summed counts hold a failure the generators' own verdicts
-/// did not already report (it cannot pass with a failure in it).
-fn add_count_check(r: &mut RunResult) {
-    let c = &r.recorded.overall.counts;
-    if c.failed() > 0 || c.get(crate::load::outcome::OutcomeClass::DroppedByGenerator) > 0 {
-        if r.verdict.passed {
-            r.verdict = Verdict {
-                passed: false,
-                exit_code: exit::GATE_FAILED,
-                reasons: Vec::new(),
-            };
-        }
-        r.verdict.reasons.insert(
-            0,
-            format!(
-                "{} of {} requests failed across all generators, {} never sent",
-                c.failed(),
-                c.sent(),
-                c.get(crate::load::outcome::OutcomeClass::DroppedByGenerator)
-            ),
-        );
-    }
-}
-
-fn merged_verdict(parts: &[(u32, RunResult)], missing: &[u32], count: u32) -> Verdict {
-    let mut reasons = Vec::new();
+/// Why the merged run stopped early, when a generator did (bad input, could not run, rollout
+/// failed, interrupted) or some are missing: the most serious exit code among them, and every
+/// reason. `None` when every generator ran to its end — then the gate alone decides.
+fn stopped(parts: &[(u32, RunResult)], missing: &[u32], count: u32) -> Option<Stopped> {
     let mut code = exit::PASSED;
+    let mut reasons = Vec::new();
     if !missing.is_empty() {
         code = exit::COULD_NOT_RUN;
         reasons.push(format!(
@@ -367,23 +350,21 @@ fn merged_verdict(parts: &[(u32, RunResult)], missing: &[u32], count: u32) -> Ve
         ));
     }
     for (k, r) in parts {
-        if !r.verdict.passed {
-            if severity(r.verdict.exit_code) > severity(code) {
-                code = r.verdict.exit_code;
-            }
-            for reason in &r.verdict.reasons {
-                reasons.push(format!("generator {k}: {reason}"));
-            }
+        let c = r.verdict.exit_code;
+        // A generator's own gate failure is judged again from the merged data.
+        if matches!(c, exit::PASSED | exit::GATE_FAILED) {
+            continue;
         }
+        if severity(c) > severity(code) {
+            code = c;
+        }
+        let why = r.verdict.reasons.first().cloned().unwrap_or_default();
+        reasons.push(format!("generator {k} stopped with exit code {c}: {why}"));
     }
-    if code == exit::PASSED {
-        reasons.push(format!("all {} generators passed", parts.len()));
-    }
-    Verdict {
-        passed: code == exit::PASSED,
+    (code != exit::PASSED).then(|| Stopped {
         exit_code: code,
-        reasons,
-    }
+        reason: reasons.join("; "),
+    })
 }
 
 /// Two observations are of the same change: same pod and kind (with its details), and the

@@ -1,12 +1,15 @@
 //! The result of a run as it is saved (`--out FILE.json`), merged and re-rendered: the one
 //! document every report is rendered from. Its shape is versioned by [`SCHEMA_VERSION`] and
-//! described by `schema/result.schema.json`; bump the version when a field changes meaning or
+//! described by `docs/result.schema.json`; bump the version when a field changes meaning or
 //! disappears (adding an optional field does not require it).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::load::engine::LoadReport;
+use crate::load::outcome::OutcomeClass;
 use crate::record::Recorded;
 use crate::timeline::Timeline;
 
@@ -31,6 +34,33 @@ pub struct Verdict {
     pub exit_code: u8,
     /// Why, in words, most important first ("12 requests failed during the rollout").
     pub reasons: Vec<String>,
+    /// The default gate's measurement, so reports show it without re-deciding (absent in
+    /// results written before the gate stored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_drop: Option<ZeroDropCheck>,
+}
+
+/// The default gate: no request may fail outside the baseline, and the generator may drop none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZeroDropCheck {
+    pub passed: bool,
+    /// Requests the schedule made due in the whole run.
+    pub requests: u64,
+    /// Sent requests that failed outside the baseline phase.
+    pub failed_outside_baseline: u64,
+    /// Those failures by phase (phases with none are left out).
+    #[serde(default)]
+    pub failed_by_phase: BTreeMap<String, u64>,
+    /// Those failures by outcome class.
+    #[serde(default)]
+    pub classes_outside_baseline: BTreeMap<OutcomeClass, u64>,
+    /// Requests never sent because the in-flight cap was reached (anywhere in the run).
+    pub dropped_by_generator: u64,
+    /// Failures during the baseline: reported, not blamed on the rollout.
+    pub baseline_failures: u64,
+    /// Whether the run had a baseline phase (without one, every failure counts).
+    #[serde(default)]
+    pub has_baseline: bool,
 }
 
 /// One threshold and how the run measured against it.

@@ -42,6 +42,25 @@ pub enum Stop {
     Interrupted,
 }
 
+impl Stop {
+    /// What the gate needs to know of an early stop: its exit code and reason (`None` for a run
+    /// that went to its end, whose verdict the gate decides from the result).
+    pub fn stopped(&self) -> Option<crate::gate::Stopped> {
+        use crate::exit;
+        let (exit_code, reason) = match self {
+            Stop::Completed => return None,
+            Stop::CouldNotRun(m) => (exit::COULD_NOT_RUN, format!("could not run: {m}")),
+            Stop::BadInput(m) => (exit::BAD_INPUT, m.clone()),
+            Stop::RolloutFailed(m) => (exit::ROLLOUT_FAILED, format!("the rollout failed: {m}")),
+            Stop::Interrupted => (
+                exit::INTERRUPTED,
+                "interrupted: the result is partial".to_string(),
+            ),
+        };
+        Some(crate::gate::Stopped { exit_code, reason })
+    }
+}
+
 impl From<ClusterError> for Stop {
     fn from(e: ClusterError) -> Stop {
         match e {

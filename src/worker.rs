@@ -1,5 +1,6 @@
 //! One `zerodrop run` as a worker of a distributed run (an Indexed Job's pod) and where its
-//! result goes besides the terminal: after a marker line in the log, and into a ConfigMap.
+//! result goes besides the terminal: after `report::RESULT_MARKER` in the log (so `zerodrop
+//! report -` and `zerodrop merge -` find it in `kubectl logs` output), and into a ConfigMap.
 //!
 //! Owns the flags that make a run one of N generators, their validation, and what they change
 //! in the plan and the Kubernetes configuration: generator K of N sends every N-th request of
@@ -11,7 +12,6 @@
 //! It must not talk to the API server itself (that is `cluster::kube`) nor render reports.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::Duration;
 
 use crate::cluster::EventKind;
@@ -20,11 +20,8 @@ use crate::cluster::kube::result_store::store;
 use crate::cluster::kube::{ConnectOptions, KubeConfig, StartTogether, Trigger};
 use crate::plan::{Plan, Problem};
 use crate::record::Hist;
+use crate::report::{self, redact::Redactor};
 use crate::result::RunResult;
-
-/// The line printed before the result's JSON in a log, so `zerodrop report -` and
-/// `zerodrop merge -` find it in `kubectl logs` output.
-pub const RESULT_MARKER: &str = "=== zerodrop result (JSON on the next line) ===";
 
 /// The most a ConfigMap may hold (data keys and values together).
 pub const CONFIGMAP_LIMIT: usize = 1024 * 1024;
@@ -224,24 +221,21 @@ impl Worker {
 pub async fn publish(
     worker: &Worker,
     result: &RunResult,
+    redactor: &Redactor,
     connect: &ConnectOptions,
     request_timeout: Duration,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    if worker.result_log {
-        match log_block(result) {
-            Ok(block) => {
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = out.write_all(block.as_bytes()).and_then(|_| out.flush()) {
-                    problems.push(format!("could not print the result: {e}"));
-                }
-            }
-            Err(e) => problems.push(format!("could not encode the result: {e}")),
-        }
+    if worker.result_log
+        && let Err(e) = report::write_to_log(result, redactor, &mut std::io::stdout().lock())
+    {
+        problems.push(format!("could not print the result: {e}"));
     }
     if let Some(cm) = &worker.result_configmap {
         let key = worker.configmap_key();
-        match trim_to_fit(result, worker.configmap_budget()) {
+        // Masked as every other output is.
+        let masked = report::json::redacted(result, redactor);
+        match trim_to_fit(&masked, worker.configmap_budget()) {
             Ok(t) => {
                 if !t.left_out.is_empty() {
                     eprintln!(
@@ -257,12 +251,6 @@ pub async fn publish(
         }
     }
     problems
-}
-
-/// The result as it is printed in a log: the marker line, then one line of JSON.
-pub fn log_block(result: &RunResult) -> Result<String, serde_json::Error> {
-    let line = serde_json::to_string(result)?;
-    Ok(format!("{RESULT_MARKER}\n{line}\n"))
 }
 
 /// A result trimmed to fit a ConfigMap, and what was left out.

@@ -380,3 +380,31 @@ async fn a_busy_pool_queues_requests_instead_of_dialling_more_connections() {
             .all(|r| r.service_time() < Duration::from_millis(1_000))
     );
 }
+
+#[tokio::test]
+async fn a_keepalive_connection_closed_while_idle_is_replaced_without_a_failure() {
+    // Each connection answers one request, then closes while idle (FIN) well before the next
+    // request is due: a client must notice and dial again, as a real pool would.
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let addr = server(move |_, mut s| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if read_head(&mut s).await {
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let _ = s.shutdown().await;
+            }
+        }
+    })
+    .await;
+    let recs = run(spec(&format!("http://{addr}/"), 4, true)).await;
+    assert_eq!(classes(&recs), vec![OutcomeClass::Ok], "{recs:?}");
+    assert!(
+        recs.iter().all(|r| r.conn.is_some_and(|c| !c.reused)),
+        "each request on a fresh connection"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 4);
+}

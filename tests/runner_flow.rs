@@ -178,7 +178,7 @@ async fn run_script(
         interrupt,
     };
     let (mut result, stop) = runner::run(&mut cluster, flow).await;
-    result.verdict = zerodrop::verdict::rollout_verdict(&result, &stop);
+    zerodrop::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     (result, stop, cluster.shut_down)
 }
 

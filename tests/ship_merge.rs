@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use serde_json::json;
 use zerodrop::clock::At;
 use zerodrop::cluster::{EventKind, LifecycleEvent};
 use zerodrop::load::engine::LoadReport;
@@ -17,6 +18,7 @@ use zerodrop::merge::{Input, MergeError, merge};
 use zerodrop::record::{
     Hist, LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, RequestRecord, Sink as _,
 };
+use zerodrop::report::redact::Redactor;
 use zerodrop::result::{Command as ResultCommand, RunResult, Verdict};
 
 /// One request as a generator saw it.
@@ -92,7 +94,7 @@ fn result(index: u32, count: u32, started_at: jiff::Timestamp, recorded: Recorde
         verdict: Verdict {
             passed: !failed,
             exit_code: if failed { 1 } else { 0 },
-            reasons: Vec::new(),
+            ..Verdict::default()
         },
         workers: 1,
     }
@@ -273,28 +275,42 @@ fn the_merged_verdict_fails_with_the_most_serious_code_of_any_generator() {
         passed: false,
         exit_code: 3,
         reasons: vec!["the rollout did not complete".into()],
+        ..Verdict::default()
     };
+    // A request cut during the rollout, in the third generator's share.
     let c = result(
         2,
         3,
         t0(),
-        record(&[Sample {
-            due_us: 100_000,
-            latency_us: 10,
-            class: OutcomeClass::ConnectionReset,
-        }]),
+        record(&[
+            ok(0.3),
+            Sample {
+                due_us: 2_500_000,
+                latency_us: 10,
+                class: OutcomeClass::ConnectionReset,
+            },
+        ]),
     );
-    let merged = merge(inputs(vec![a.clone(), b, c]), false).expect("merges");
+    let merged = merge(inputs(vec![a.clone(), b, c.clone()]), false).expect("merges");
     assert!(!merged.verdict.passed);
     assert_eq!(merged.verdict.exit_code, 3);
     let reasons = merged.verdict.reasons.join("\n");
     assert!(
-        reasons.contains("generator 1: the rollout did not complete"),
+        reasons.contains("generator 1 stopped with exit code 3: the rollout did not complete"),
         "{reasons}"
     );
     assert!(
-        reasons.contains("1 of 3 requests failed across all generators"),
+        reasons.contains("1 request failed during the rollout"),
         "{reasons}"
+    );
+
+    // Without the stopped generator, the gate's own judgement of the merged data decides.
+    let b_ok = result(1, 3, t0(), record(&[ok(0.2)]));
+    let gate_failed = merge(inputs(vec![a.clone(), b_ok, c]), false).expect("merges");
+    assert_eq!(
+        gate_failed.verdict.exit_code, 1,
+        "{:?}",
+        gate_failed.verdict
     );
 
     let b_ok = result(1, 3, t0(), record(&[ok(0.2)]));
@@ -344,7 +360,9 @@ fn merge_reads_every_generators_log_from_one_stream_and_writes_one_result() {
     let mut logs = String::new();
     for k in 0..3u32 {
         let r = result(k, 3, t0(), record(&[ok(0.1 + f64::from(k) * 0.2), ok(1.5)]));
-        let block = zerodrop::worker::log_block(&r).expect("encodes");
+        let mut block = Vec::new();
+        zerodrop::report::write_to_log(&r, &Redactor::new(&[]), &mut block).expect("encodes");
+        let block = String::from_utf8(block).expect("utf-8");
         // `kubectl logs -l … --prefix` puts the pod before every line.
         for line in format!("summary of generator {k}\n{block}").lines() {
             logs.push_str(&format!("[pod/zd-{k}-abcde/zerodrop] {line}\n"));
@@ -388,4 +406,61 @@ fn merge_of_a_log_without_results_is_bad_input() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no zerodrop result found"));
+}
+
+#[test]
+fn the_runs_thresholds_are_judged_again_on_the_merged_data() {
+    let slow = |due_s: f64| Sample {
+        due_us: (due_s * 1e6) as u64,
+        latency_us: 50_000,
+        class: OutcomeClass::Ok,
+    };
+    // Generator 0 alone had 3 slow requests in 21 during the rollout: its own p95 was slow and
+    // its gate failed. The run's p95 is over all 63: fast.
+    let results: Vec<RunResult> = (0..3u32)
+        .map(|k| {
+            let slow_ones = if k == 0 { 3 } else { 0 };
+            let mut samples: Vec<Sample> = (0..21 - slow_ones)
+                .map(|i| ok(2.0 + f64::from(i) * 0.01))
+                .collect();
+            samples.extend((0..slow_ones).map(|i| slow(2.5 + f64::from(i) * 0.01)));
+            samples.push(ok(0.5));
+            let mut r = result(k, 3, t0(), record(&samples));
+            r.plan["thresholds"] = json!(["rollout:p(95)<5ms"]);
+            if k == 0 {
+                r.verdict = Verdict {
+                    passed: false,
+                    exit_code: 1,
+                    reasons: vec!["threshold `rollout:p(95)<5ms` failed".into()],
+                    ..Verdict::default()
+                };
+            }
+            r
+        })
+        .collect();
+    let merged = merge(inputs(results.clone()), false).expect("merges");
+    assert_eq!(merged.thresholds.len(), 1);
+    assert!(merged.thresholds[0].passed, "{:?}", merged.thresholds);
+    assert_eq!(merged.verdict.exit_code, 0, "{:?}", merged.verdict);
+
+    // With a fourth slow request the run's p95 is slow too.
+    let mut more = results;
+    let mut samples: Vec<Sample> = (0..20).map(|i| ok(2.0 + f64::from(i) * 0.01)).collect();
+    samples.push(slow(2.7));
+    samples.push(ok(0.5));
+    let mut r = result(1, 3, t0(), record(&samples));
+    r.plan["thresholds"] = json!(["rollout:p(95)<5ms"]);
+    more[1] = r;
+    let failed = merge(inputs(more), false).expect("merges");
+    assert!(!failed.thresholds[0].passed, "{:?}", failed.thresholds);
+    assert_eq!(failed.verdict.exit_code, 1);
+    assert!(
+        failed
+            .verdict
+            .reasons
+            .iter()
+            .any(|r| r.contains("rollout:p(95)<5ms")),
+        "{:?}",
+        failed.verdict.reasons
+    );
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cli::LoadArgs;
 use crate::clock::{At, RunClock};
-use crate::commands::output::{plan_json, write_outputs};
+use crate::commands::output::{finish, plan_json};
 use crate::commands::{error, runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
@@ -115,8 +115,7 @@ async fn run_plan(plan: Plan) -> u8 {
         }
     };
     let interrupted = interrupt.is_set();
-    let verdict = crate::verdict::load_verdict(&recorded, interrupted);
-    let result = RunResult {
+    let mut result = RunResult {
         schema_version: SCHEMA_VERSION,
         zerodrop_version: env!("CARGO_PKG_VERSION").to_string(),
         command: Command::Load,
@@ -129,12 +128,8 @@ async fn run_plan(plan: Plan) -> u8 {
         rollout: None,
         analysis: Default::default(),
         thresholds: Vec::new(),
-        verdict,
+        verdict: Default::default(),
         workers: 1,
     };
-    print!("{}", crate::verdict::summary(&result));
-    for p in write_outputs(&plan, &result) {
-        error(p);
-    }
-    result.verdict.exit_code
+    finish(&plan, &mut result, None)
 }

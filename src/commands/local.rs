@@ -6,11 +6,12 @@ use crate::cli::LocalArgs;
 use crate::clock::RunClock;
 use crate::cluster::ClusterError;
 use crate::cluster::local::{LocalCluster, LocalConfig};
-use crate::commands::output::write_outputs;
+use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
+use crate::report::redact::Redactor;
 use crate::result::{Command, RunResult};
 use crate::runner::{self, Flow, Stop};
 use crate::timeline::TimelineRecorder;
@@ -66,7 +67,7 @@ pub fn run(args: LocalArgs) -> u8 {
                 return e.exit_code();
             }
         };
-        print!("{}", crate::verdict::summary(&result));
+        print_summary(&result, &Redactor::new(&plan.redact_headers));
         if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
             error(m);
         }
@@ -98,6 +99,6 @@ pub async fn run_local(
         interrupt,
     };
     let (mut result, stop) = runner::run(&mut cluster, flow).await;
-    result.verdict = crate::verdict::rollout_verdict(&result, &stop);
+    crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     Ok((result, stop))
 }

@@ -224,8 +224,8 @@ fn header(name: &str, config: &KubeConfig, workers: u32, deadline: Duration) -> 
     );
     if workers > 1 {
         h.push_str(&format!(
-            "kubectl -n {ns} logs -l {JOB_NAME_LABEL}={name} --tail=-1 | zerodrop merge - --out result.json\n\
-             zerodrop report result.json --html report.html --junit junit.xml\n"
+            "kubectl -n {ns} logs -l {JOB_NAME_LABEL}={name} --tail=-1 \\\n  \
+             | zerodrop merge - --out result.json --html report.html --junit junit.xml\n"
         ));
     } else {
         h.push_str(&format!(

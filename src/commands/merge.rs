@@ -1,19 +1,21 @@
-//! `zerodrop merge RESULT… [--out FILE]`: combines the results of a distributed run's
-//! generators into one result, and prints its summary and verdict.
+//! `zerodrop merge RESULT… [--out FILE] [--html FILE] [--junit FILE]`: combines the results of
+//! a distributed run's generators into one result, prints its summary and exits with its
+//! verdict.
 //!
 //! Each input is a result file written by `--out`, or a log (`-` for standard input) holding
 //! any number of results after zerodrop's marker line — `kubectl logs -l
-//! batch.kubernetes.io/job-name=NAME --tail=-1` gives every generator's at once. The merging
-//! itself is `crate::merge`'s; this module reads, parses and writes.
+//! batch.kubernetes.io/job-name=NAME --tail=-1` gives every generator's at once. Merging is
+//! `crate::merge`'s, reading one result `report`'s, rendering the reports `commands::output`'s.
 
 use std::io::Read as _;
 
 use crate::cli::OutputArgs;
 use crate::commands::error;
-use crate::commands::output::write_atomic;
+use crate::commands::output::{Reports, print_summary, write_reports};
 use crate::exit;
 use crate::merge::{self, Input, results_in};
-use crate::result::{RunResult, SCHEMA_VERSION};
+use crate::report::redact::Redactor;
+use crate::report::{ReportError, parse_result};
 
 /// `zerodrop merge`.
 #[derive(Debug, clap::Args)]
@@ -25,43 +27,19 @@ pub struct MergeArgs {
     /// Merge even when some generators' results are missing (the merged result then fails).
     #[arg(long)]
     pub partial: bool,
+    /// Mask the value of this request header in every output (repeatable; Authorization,
+    /// Proxy-Authorization, Cookie and Set-Cookie always are).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// Why an input could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    /// The input could not be read.
-    #[error("cannot read {origin}: {source}")]
-    Read {
-        origin: String,
-        source: std::io::Error,
-    },
-    /// The input holds no result.
-    #[error(
-        "{origin}: no zerodrop result found (expected JSON written by --out, or a log with the line `{}` before it)",
-        crate::worker::RESULT_MARKER
-    )]
-    NotFound { origin: String },
-    /// A result does not parse.
-    #[error("{origin}: not a zerodrop result: {source}")]
-    Parse {
-        origin: String,
-        source: serde_json::Error,
-    },
-    /// A result from a newer zerodrop.
-    #[error(
-        "{origin}: result schema version {found} is newer than this zerodrop reads ({SCHEMA_VERSION}); upgrade zerodrop"
-    )]
-    Newer { origin: String, found: u64 },
-}
-
 /// Every result in one input's text; `origin` names the input in errors.
-pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, InputError> {
+pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
     let docs = results_in(text);
     if docs.is_empty() {
-        return Err(InputError::NotFound {
+        return Err(ReportError::NotFound {
             origin: origin.to_string(),
         });
     }
@@ -74,38 +52,24 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, InputError> {
             } else {
                 origin.to_string()
             };
-            let v: serde_json::Value =
-                serde_json::from_str(doc).map_err(|source| InputError::Parse {
-                    origin: origin.clone(),
-                    source,
-                })?;
-            if let Some(found) = v.get("schema_version").and_then(|v| v.as_u64())
-                && found > u64::from(SCHEMA_VERSION)
-            {
-                return Err(InputError::Newer { origin, found });
-            }
-            let result: RunResult =
-                serde_json::from_value(v).map_err(|source| InputError::Parse {
-                    origin: origin.clone(),
-                    source,
-                })?;
+            let result = parse_result(doc, &origin)?;
             Ok(Input { origin, result })
         })
         .collect()
 }
 
-fn read(path: &str) -> Result<(String, String), InputError> {
+fn read(path: &str) -> Result<(String, String), ReportError> {
     if path == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|source| InputError::Read {
+            .map_err(|source| ReportError::Read {
                 origin: "standard input".into(),
                 source,
             })?;
         Ok((s, "standard input".into()))
     } else {
-        let s = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+        let s = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
             origin: path.to_string(),
             source,
         })?;
@@ -113,15 +77,15 @@ fn read(path: &str) -> Result<(String, String), InputError> {
     }
 }
 
-/// Merges, prints the summary, writes `--out`; returns the merged verdict's exit code.
+/// Merges, prints the summary, writes the reports; returns the merged verdict's exit code.
 pub fn run(args: MergeArgs) -> u8 {
     let mut inputs = Vec::new();
     for path in &args.inputs {
         match read(path).and_then(|(text, origin)| parse_all(&text, &origin)) {
             Ok(found) => inputs.extend(found),
             Err(e) => {
-                error(e);
-                return exit::BAD_INPUT;
+                error(&e);
+                return e.exit_code();
             }
         }
     }
@@ -132,21 +96,21 @@ pub fn run(args: MergeArgs) -> u8 {
             return e.exit_code();
         }
     };
+    let redactor = Redactor::new(&args.redact_headers);
     if !args.output.quiet {
-        print!("{}", crate::verdict::summary(&merged));
+        print_summary(&merged, &redactor);
     }
-    if let Some(path) = &args.output.out {
-        let written = serde_json::to_vec_pretty(&merged)
-            .map_err(|e| e.to_string())
-            .and_then(|b| write_atomic(path, &b).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            error(format!("could not write {}: {e}", path.display()));
-            return exit::COULD_NOT_RUN;
-        }
+    let to = Reports {
+        json: args.output.out.as_deref(),
+        html: args.output.html.as_deref(),
+        junit: args.output.junit.as_deref(),
+    };
+    let problems = write_reports(&merged, &to, &redactor);
+    for p in &problems {
+        error(p);
     }
-    if args.output.html.is_some() || args.output.junit.is_some() {
-        error("--html and --junit are rendered by `zerodrop report MERGED.json`");
-        return exit::BAD_INPUT;
+    if !problems.is_empty() {
+        return exit::COULD_NOT_RUN;
     }
     merged.verdict.exit_code
 }

@@ -8,6 +8,7 @@ mod local;
 pub mod manifest;
 pub mod merge;
 pub mod output;
+mod report;
 pub mod run;
 
 use crate::cli::{Cli, CliCommand};
@@ -17,6 +18,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     raise_open_file_limit();
     match cli.command {
         CliCommand::Load(args) => load::run(args),
+        CliCommand::Report(args) => report::run(args),
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),

@@ -1,48 +1,20 @@
-//! Writing results: the JSON document (atomically, so an interrupted write never leaves half a
-//! file) and the reports the plan asks for; and masking secrets in the plan before it is saved.
+//! Writing results: the JSON document and the reports the plan asks for (each atomically, so an
+//! interrupted write never leaves half a file), the terminal summary, and masking secrets in the
+//! plan before it is saved. Rendering itself belongs to `report`.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 
 use crate::plan::Plan;
+use crate::report;
+use crate::report::redact::{Redactor, redact_plan_json};
 use crate::result::RunResult;
 
-/// Headers whose values never appear in any output.
-pub const ALWAYS_REDACTED: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
-
-/// The plan as JSON with secret header values masked.
+/// The plan as JSON with secrets masked (the always-masked headers, `--redact-header` names,
+/// passwords in URLs).
 pub fn plan_json(plan: &Plan) -> serde_json::Value {
-    let mut v = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
-    let extra: Vec<String> = plan
-        .redact_headers
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
-    if let Some(headers) = v
-        .pointer_mut("/request/headers")
-        .and_then(|h| h.as_array_mut())
-    {
-        for pair in headers {
-            if let Some(arr) = pair.as_array_mut() {
-                let name = arr
-                    .first()
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                if ALWAYS_REDACTED.contains(&name.as_str()) || extra.contains(&name) {
-                    if let Some(value) = arr.get_mut(1) {
-                        *value = serde_json::Value::String("<redacted>".into());
-                    }
-                }
-            }
-        }
-    }
-    v
+    let v = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    redact_plan_json(&v, &plan.redact_headers)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
@@ -73,19 +45,76 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
     Err(std::io::Error::other("could not create a temporary file"))
 }
 
+/// The end of every command that runs load: judges the result (the gate, with the run flow's
+/// early stop if there was one), prints the summary, writes every output the plan asks for, and
+/// returns the exit code. A report that could not be written is said loudly; the verdict
+/// stands.
+pub fn finish(plan: &Plan, result: &mut RunResult, stopped: Option<&crate::gate::Stopped>) -> u8 {
+    crate::gate::apply_stopped(&plan.thresholds, result, stopped);
+    print_summary(result, &Redactor::new(&plan.redact_headers));
+    for p in write_outputs(plan, result) {
+        super::error(p);
+    }
+    result.verdict.exit_code
+}
+
 /// Writes every output the plan asks for; returns the problems (the run's verdict stands, but
 /// a lost report must be said loudly).
 pub fn write_outputs(plan: &Plan, result: &RunResult) -> Vec<String> {
+    write_reports(
+        result,
+        &Reports {
+            json: plan.output.out.as_deref(),
+            html: plan.output.html.as_deref(),
+            junit: plan.output.junit.as_deref(),
+        },
+        &Redactor::new(&plan.redact_headers),
+    )
+}
+
+/// Which report files to write.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reports<'a> {
+    pub json: Option<&'a Path>,
+    pub html: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+}
+
+/// Renders and writes the requested reports, each atomically; returns the problems.
+pub fn write_reports(result: &RunResult, to: &Reports<'_>, redactor: &Redactor) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(path) = &plan.output.out {
-        match serde_json::to_vec_pretty(result) {
-            Ok(bytes) => {
-                if let Err(e) = write_atomic(path, &bytes) {
+    let mut put = |path: Option<&Path>, what: &str, render: &dyn Fn() -> Result<String, String>| {
+        let Some(path) = path else { return };
+        match render() {
+            Ok(text) => {
+                if let Err(e) = write_atomic(path, text.as_bytes()) {
                     problems.push(format!("could not write {}: {e}", path.display()));
                 }
             }
-            Err(e) => problems.push(format!("could not encode the result: {e}")),
+            Err(e) => problems.push(format!("could not render the {what}: {e}")),
         }
-    }
+    };
+    put(to.json, "JSON result", &|| {
+        report::json::render(result, redactor).map_err(|e| e.to_string())
+    });
+    put(to.html, "HTML report", &|| {
+        Ok(report::html::render(result, redactor))
+    });
+    put(to.junit, "JUnit report", &|| {
+        Ok(report::junit::render(result, redactor))
+    });
     problems
+}
+
+/// Prints the terminal summary to standard output, coloured only on a terminal without
+/// `NO_COLOR`.
+pub fn print_summary(result: &RunResult, redactor: &Redactor) {
+    let stdout = std::io::stdout();
+    let color = report::use_color(
+        stdout.is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let mut w = stdout.lock();
+    let _ = w.write_all(report::text::render_with(result, color, redactor).as_bytes());
+    let _ = w.flush();
 }

@@ -13,11 +13,12 @@ use crate::clock::RunClock;
 use crate::cluster::LifecycleEvent;
 use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
 use crate::cluster::{EventKind, kube::CommandOutcome};
-use crate::commands::output::write_outputs;
+use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
+use crate::report::redact::Redactor;
 use crate::result::{RolloutInfo, RunResult, TriggerCommand};
 use crate::runner::{self, Flow, Stop};
 use crate::timeline::TimelineRecorder;
@@ -112,7 +113,7 @@ pub fn run(args: RunArgs) -> u8 {
         // A run that never sent a request (the workload could not be found or reached) has
         // nothing to summarise: the error says it all.
         if result.recorded.overall.counts.total() > 0 {
-            print!("{}", crate::verdict::summary(&result));
+            print_summary(&result, &Redactor::new(&plan.redact_headers));
         }
         if let Some(r) = &result.rollout {
             print!("{}", rollout_summary(r));
@@ -123,7 +124,15 @@ pub fn run(args: RunArgs) -> u8 {
         for p in write_outputs(&plan, &result) {
             error(p);
         }
-        for p in crate::worker::publish(&worker, &result, &connect, request_timeout).await {
+        for p in crate::worker::publish(
+            &worker,
+            &result,
+            &Redactor::new(&plan.redact_headers),
+            &connect,
+            request_timeout,
+        )
+        .await
+        {
             error(p);
         }
         result.verdict.exit_code
@@ -158,7 +167,7 @@ pub async fn run_kube(
         r.command = cluster.command_outcome().map(trigger_command);
         r.undo = cluster.undo_outcome().map(str::to_string);
     }
-    result.verdict = crate::verdict::rollout_verdict(&result, &stop);
+    crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     (result, stop)
 }
 

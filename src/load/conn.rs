@@ -6,6 +6,7 @@
 //! The hyper connection future is spawned as a local task; it ends when the peer closes the
 //! connection or the last sender is dropped.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -134,10 +135,28 @@ pub struct DialError {
     pub error: String,
 }
 
+/// The future that runs a connection (reads responses, writes requests); it ends when the
+/// connection closes. Whoever holds it must keep polling it, also while the connection is idle,
+/// or a close by the peer goes unnoticed.
+pub type Driver = Pin<Box<dyn Future<Output = ()>>>;
+
 impl Dialer {
-    /// Dials `peer`, performs TLS if configured and the HTTP handshake, and spawns the
-    /// connection's driver on the current `LocalSet`.
+    /// Dials `peer` and spawns the connection's driver as a task of its own on the current
+    /// `LocalSet`.
     pub async fn dial(&self, id: u64, peer: SocketAddr) -> Result<Conn, DialError> {
+        let (conn, driver) = self.dial_driven(id, peer).await?;
+        tokio::task::spawn_local(driver);
+        Ok(conn)
+    }
+
+    /// Dials `peer`, performs TLS if configured and the HTTP handshake, and hands back the
+    /// connection's driver for the caller to poll (a pool worker polls it beside its requests,
+    /// saving a task switch per response).
+    pub async fn dial_driven(
+        &self,
+        id: u64,
+        peer: SocketAddr,
+    ) -> Result<(Conn, Driver), DialError> {
         let fail = |stage: Stage, e: &(dyn std::error::Error + 'static)| DialError {
             class: classify(stage, e),
             peer,
@@ -184,33 +203,40 @@ impl Dialer {
             _ => (Io::Plain(tcp), self.http2),
         };
         let io = TokioIo::new(io);
-        let sender = if h2 {
+        let (sender, driver): (Sender, Driver) = if h2 {
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                 .handshake(io)
                 .await
                 .map_err(|e| fail(Stage::Exchange, &e))?;
-            tokio::task::spawn_local(async move {
-                let _ = conn.await;
-            });
-            Sender::H2(sender)
+            (
+                Sender::H2(sender),
+                Box::pin(async move {
+                    let _ = conn.await;
+                }),
+            )
         } else {
             let (sender, conn) = http1::Builder::new()
                 .handshake(io)
                 .await
                 .map_err(|e| fail(Stage::Exchange, &e))?;
-            tokio::task::spawn_local(async move {
-                let _ = conn.await;
-            });
-            Sender::H1(sender)
+            (
+                Sender::H1(sender),
+                Box::pin(async move {
+                    let _ = conn.await;
+                }),
+            )
         };
-        Ok(Conn {
-            id,
-            local,
-            peer,
-            sender,
-            uses: 0,
-            identity: None,
-        })
+        Ok((
+            Conn {
+                id,
+                local,
+                peer,
+                sender,
+                uses: 0,
+                identity: None,
+            },
+            driver,
+        ))
     }
 }
 

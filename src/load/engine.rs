@@ -291,7 +291,7 @@ async fn start_workers(
     sh: &Rc<Shared>,
     pool: &Rc<Pool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
-    let dials: Vec<_> = (0..pool.size()).map(|_| sh.dial()).collect();
+    let dials: Vec<_> = (0..pool.size()).map(|_| sh.dial_driven()).collect();
     let results = futures::future::join_all(dials).await;
     if results.iter().all(|r| r.is_err()) {
         if let Some(Err(e)) = results.into_iter().next() {

@@ -7,13 +7,19 @@
 //! target shows up as queued tickets (send lateness), never as a storm of new sockets. A worker
 //! whose connection was closed dials a new one for its next ticket; dialling counts as send
 //! lateness, and a failed dial is that ticket's outcome (refused, timed out, …).
+//!
+//! Each worker also polls its connection's driver (hyper's connection future) itself, while it
+//! waits for a ticket and while a request is out: a response is read, parsed and handed to the
+//! request in one task, with no task switch, and a close by the peer while idle is still seen
+//! at once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::conn::Conn;
+use super::conn::{Conn, Driver};
 use super::shared::Shared;
 use crate::clock::At;
 
@@ -105,17 +111,50 @@ impl Pool {
     }
 }
 
+/// Polls `fut` to completion while also polling the connection's driver, if any. The driver
+/// is dropped once it ends (the connection closed). `fut` is polled before and after the driver
+/// so that a request it queues is written, and a response the driver reads is taken, in the
+/// same wake-up.
+async fn driving<F: Future>(driver: &mut Option<Driver>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        let Some(d) = driver.as_mut() else {
+            return Poll::Pending;
+        };
+        if d.as_mut().poll(cx).is_ready() {
+            *driver = None;
+        }
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
 /// One worker: serves tickets on its connection (dialling when it has none) until the pool
 /// closes. `conn` is the connection opened for it ahead of the run, if any.
-pub(super) async fn worker(sh: Rc<Shared>, pool: Rc<Pool>, me: usize, mut conn: Option<Conn>) {
-    while let Some(t) = pool.next(me).await {
+pub(super) async fn worker(
+    sh: Rc<Shared>,
+    pool: Rc<Pool>,
+    me: usize,
+    conn: Option<(Conn, Driver)>,
+) {
+    let (mut conn, mut driver) = match conn {
+        Some((c, d)) => (Some(c), Some(d)),
+        None => (None, None),
+    };
+    while let Some(t) = driving(&mut driver, pool.next(me)).await {
         let usable = conn.take().filter(|c| !c.sender.is_closed());
         let mut c = match usable {
             Some(c) => c,
             None => {
                 let started = sh.now();
-                match sh.dial().await {
-                    Ok(c) => c,
+                match sh.dial_driven().await {
+                    Ok((c, d)) => {
+                        driver = Some(d);
+                        c
+                    }
                     Err(e) => {
                         let r = sh.failure(t.seq, t.due, started, e);
                         sh.record(r);
@@ -125,11 +164,14 @@ pub(super) async fn worker(sh: Rc<Shared>, pool: Rc<Pool>, me: usize, mut conn: 
                 }
             }
         };
-        let (record, reusable) = sh.h1_exchange(&mut c, t.seq, t.due).await;
+        let (record, reusable) = driving(&mut driver, sh.h1_exchange(&mut c, t.seq, t.due)).await;
         sh.record(record);
         sh.finish_request();
         if reusable {
             conn = Some(c);
+        } else {
+            // Dropping the driver closes the socket now.
+            driver = None;
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::conn::{Conn, DialError, Dialer};
+use super::conn::{Conn, DialError, Dialer, Driver};
 use super::outcome::{ConnId, OutcomeClass};
 use super::request::{Exchange, Template, exchange, remember_identity};
 use crate::clock::{At, RunClock};
@@ -94,23 +94,31 @@ impl Shared {
         Ok(addrs[i % addrs.len()])
     }
 
-    /// Opens a new connection to the next address of the target.
+    /// Opens a new connection to the next address of the target; its driver runs as a task.
     pub(super) async fn dial(&self) -> Result<Conn, DialError> {
+        let (conn, driver) = self.dial_driven().await?;
+        tokio::task::spawn_local(driver);
+        Ok(conn)
+    }
+
+    /// Opens a new connection and hands back its driver for the caller to poll.
+    pub(super) async fn dial_driven(&self) -> Result<(Conn, Driver), DialError> {
         let peer = match self.next_addr() {
             Ok(a) => a,
             Err(error) => {
+                let peer = SocketAddr::from(([0, 0, 0, 0], self.port));
                 return Err(DialError {
                     class: OutcomeClass::Dns,
-                    peer: SocketAddr::from(([0, 0, 0, 0], self.port)),
+                    peer,
                     error,
                 });
             }
         };
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
-        let conn = self.dialer.dial(id, peer).await?;
+        let dialed = self.dialer.dial_driven(id, peer).await?;
         self.conns_opened.set(self.conns_opened.get() + 1);
-        Ok(conn)
+        Ok(dialed)
     }
 
     pub(super) fn start_request(&self) {

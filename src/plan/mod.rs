@@ -156,8 +156,8 @@ pub struct Plan {
     pub traffic: TrafficPlan,
     pub flow: FlowPlan,
     pub output: OutputPlan,
-    /// Threshold expressions as written.
-    pub thresholds: Vec<String>,
+    /// Thresholds, parsed (they serialise as written).
+    pub thresholds: Vec<crate::gate::Threshold>,
     /// Extra headers to mask in reports.
     pub redact_headers: Vec<String>,
 }
@@ -737,13 +737,30 @@ impl Plan {
         }
 
         // Reports.
-        let mut thresholds: Vec<String> = f
+        // Every bad expression is reported, each at the flag or file line it came from.
+        let mut thresholds = Vec::new();
+        for (value, place) in f
             .thresholds
             .iter()
             .flatten()
-            .map(|s| s.value.clone())
-            .collect();
-        thresholds.extend(t.threshold.iter().cloned());
+            .map(|s| {
+                (
+                    s.value.clone(),
+                    input.file_place("thresholds", s.referenced.line()),
+                )
+            })
+            .chain(
+                t.threshold
+                    .iter()
+                    .map(|s| (s.clone(), "--threshold".to_string())),
+            )
+            .collect::<Vec<_>>()
+        {
+            match crate::gate::parse(&value) {
+                Ok(th) => thresholds.push(th),
+                Err(e) => input.problem(place, e.to_string()),
+            }
+        }
         let mut redact_headers = Vec::new();
         for (value, place) in f
             .redact_headers

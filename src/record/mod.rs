@@ -160,6 +160,22 @@ struct SpanAcc {
 }
 
 impl SpanAcc {
+    /// Adds another span's requests to this one (overall = every phase summed).
+    fn merge(&mut self, o: &SpanAcc) {
+        self.counts.merge(&o.counts);
+        for (s, n) in &o.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.latency.add(&o.latency);
+        self.service.add(&o.service);
+        self.lateness.add(&o.lateness);
+        self.first_due = match (self.first_due, o.first_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_end = self.last_end.max(o.last_end);
+    }
+
     #[inline]
     fn add(&mut self, r: &RequestRecord) {
         self.counts.add(r.class);
@@ -315,7 +331,10 @@ pub struct Recorder {
     marks_seen: u64,
     mark_cache: Vec<PhaseMark>,
     phases: Vec<SpanAcc>,
-    overall: SpanAcc,
+    /// Requests due before the first phase mark (none, when the first phase begins at the
+    /// schedule's start). `overall` is this plus every phase, summed once at the end, so each
+    /// request is recorded in one span only.
+    unphased: SpanAcc,
     open: VecDeque<(u64, SecondAcc)>,
     closed: Vec<Second>,
     failures: Vec<RequestRecord>,
@@ -332,7 +351,7 @@ impl Recorder {
             marks_seen: u64::MAX,
             mark_cache: Vec::new(),
             phases: Vec::new(),
-            overall: SpanAcc::default(),
+            unphased: SpanAcc::default(),
             open: VecDeque::new(),
             closed: Vec::new(),
             failures: Vec::new(),
@@ -403,9 +422,13 @@ impl Recorder {
         };
         let s = r.end.second();
         if s != self.last_live_second {
+            // Once a second: the p99 of everything so far.
             self.last_live_second = s;
-            live.p99_us
-                .store(self.overall.latency.quantile(0.99), Ordering::Relaxed);
+            let mut all = self.unphased.latency.clone();
+            for p in &self.phases {
+                all.add(&p.latency);
+            }
+            live.p99_us.store(all.quantile(0.99), Ordering::Relaxed);
         }
     }
 
@@ -423,14 +446,19 @@ impl Recorder {
             let acc = self.phases.get(i).cloned().unwrap_or_default();
             phases.push(acc.finish(mark.name.clone(), mark.at, phase_end));
         }
-        let start = self.mark_cache.first().map_or(At::ZERO, |m| {
-            m.at.min(self.overall.first_due.unwrap_or(m.at))
-        });
+        let mut overall = std::mem::take(&mut self.unphased);
+        for p in &self.phases {
+            overall.merge(p);
+        }
+        let start = self
+            .mark_cache
+            .first()
+            .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
         Recorded {
             series: self.closed,
             phases,
-            overall: self.overall.finish("overall".to_string(), start, end),
+            overall: overall.finish("overall".to_string(), start, end),
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
         }
@@ -451,10 +479,10 @@ impl Sink for Recorder {
     #[inline]
     fn record(&mut self, r: &RequestRecord) {
         self.refresh_marks();
-        if let Some(p) = self.phase_of(r.due) {
-            self.phases[p].add(r);
+        match self.phase_of(r.due) {
+            Some(p) => self.phases[p].add(r),
+            None => self.unphased.add(r),
         }
-        self.overall.add(r);
         let limit = self.config.failure_log_limit;
         let keep = r.class.is_failure()
             && r.class != OutcomeClass::DroppedByGenerator

@@ -543,14 +543,7 @@ impl Cluster for LocalCluster {
             ))),
         };
         self.controller = None;
-        if let Err(e) = &result {
-            self.recorder.now(
-                None,
-                EventKind::RolloutFailed {
-                    reason: e.to_string(),
-                },
-            );
-        }
+        // A failure is recorded on the timeline by the run flow, once.
         result
     }
 
@@ -658,6 +651,7 @@ async fn run_rollout(shared: Arc<Shared>, f: Fenceposts) -> Result<RolloutDone, 
         .clone()
         .unwrap_or_else(|| cfg.command.clone());
     let mut changed = shared.changed.subscribe();
+    let mut data_plane = shared.endpoints.subscribe();
     let mut last_progress = Instant::now();
     let mut last_counts = None;
     let mut last_status = None;
@@ -665,10 +659,23 @@ async fn run_rollout(shared: Arc<Shared>, f: Fenceposts) -> Result<RolloutDone, 
         shared.check_fatal()?;
         let now = Instant::now();
         let counts = shared.counts(now);
-        let old_left = shared
-            .views()
+        let views = shared.views();
+        let old_left = views
             .values()
             .any(|v| v.revision != Revision::New && !v.gone);
+        // "Gone" includes the data plane: until the proxy has applied an old pod's endpoint
+        // removal (one propagation delay after it), connections may still reach it, and the
+        // rollout's effects are not over — settle must not begin while they last.
+        let snapshot = shared.endpoints.snapshot();
+        let old_routed = snapshot
+            .ready
+            .iter()
+            .chain(&snapshot.serving_terminating)
+            .any(|b| {
+                views
+                    .get(&*b.pod)
+                    .is_none_or(|v| v.revision != Revision::New)
+            });
         if last_counts != Some(counts) {
             last_counts = Some(counts);
             last_progress = now;
@@ -678,7 +685,7 @@ async fn run_rollout(shared: Arc<Shared>, f: Fenceposts) -> Result<RolloutDone, 
             shared.recorder.now(None, status.clone());
             last_status = Some(status);
         }
-        if rollout::is_complete(counts) && !old_left {
+        if rollout::is_complete(counts) && !old_left && !old_routed {
             shared.recorder.now(None, EventKind::RolloutComplete);
             return Ok(RolloutDone {
                 summary: format!(
@@ -714,6 +721,7 @@ async fn run_rollout(shared: Arc<Shared>, f: Fenceposts) -> Result<RolloutDone, 
             r = changed.changed() => if r.is_err() {
                 return Err(ClusterError::RolloutFailed("the local runtime stopped".into()));
             },
+            _ = data_plane.changed() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }

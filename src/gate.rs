@@ -1,0 +1,463 @@
+//! The gate: threshold expressions in k6's style, the default zero-drop check, and the verdict
+//! that maps a run to its exit code.
+//!
+//! It owns parsing thresholds ([`parse_all`], called at plan time so every bad expression is
+//! reported at once), measuring them against a saved [`RunResult`] ([`evaluate`]), and deciding
+//! the [`Verdict`] ([`judge`]). It is pure: no I/O, no clock, no printing. Renderers read what it
+//! decided and never re-decide.
+//!
+//! The expression grammar is in [`threshold`]'s documentation (BNF).
+//!
+//! A threshold the run could not measure (no such phase, no request sent) fails: a CI gate must
+//! not pass on evidence it does not have.
+//!
+//! # The default gate
+//!
+//! Always on, whatever thresholds are given: no request may fail outside the baseline phase, and
+//! the generator may drop none (a dropped request means the requested load did not happen).
+//! Failures during the baseline do not fail it: they happened before the rollout began and are
+//! reported as not caused by it.
+
+mod threshold;
+
+use std::collections::BTreeMap;
+
+use crate::exit;
+use crate::load::outcome::OutcomeClass;
+use crate::record::SpanStats;
+use crate::result::{RunResult, ThresholdResult, Verdict, ZeroDropCheck};
+
+pub use threshold::{Metric, Op, Threshold, ThresholdError, parse, parse_all};
+
+/// The phase before the rollout is triggered; failures in it are not the rollout's.
+pub const BASELINE: &str = "baseline";
+/// The phase `p99_ratio` compares against the baseline when no phase is named.
+pub const ROLLOUT: &str = "rollout";
+
+/// A measured value, or why it could not be measured.
+enum Measured {
+    Value { value: f64, shown: String },
+    Missing(String),
+}
+
+/// Measures every threshold against the run's recorded data.
+pub fn evaluate(thresholds: &[Threshold], result: &RunResult) -> Vec<ThresholdResult> {
+    thresholds
+        .iter()
+        .map(|t| match measure(t, result) {
+            Measured::Value { value, shown } => ThresholdResult {
+                expression: t.source.clone(),
+                passed: t.op.holds(value, t.bound),
+                actual: shown,
+            },
+            Measured::Missing(why) => ThresholdResult {
+                expression: t.source.clone(),
+                passed: false,
+                actual: format!("not measured: {why}"),
+            },
+        })
+        .collect()
+}
+
+fn scope<'a>(result: &'a RunResult, phase: Option<&str>) -> Result<&'a SpanStats, String> {
+    match phase {
+        None => Ok(&result.recorded.overall),
+        Some(name) => result.recorded.phase(name).ok_or_else(|| {
+            let names: Vec<&str> = result
+                .recorded
+                .phases
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            if names.is_empty() {
+                format!("the run has no `{name}` phase (it has no phases)")
+            } else {
+                format!(
+                    "the run has no `{name}` phase (its phases: {})",
+                    names.join(", ")
+                )
+            }
+        }),
+    }
+}
+
+/// A latency quantile in microseconds from the span's lossless histogram; falls back to the
+/// stored summary for the percentiles it holds if the histogram cannot be decoded.
+fn quantile_us(span: &SpanStats, q: f64) -> Option<u64> {
+    if span.latency.count == 0 {
+        return None;
+    }
+    match span.latency_hist.decode() {
+        Ok(h) if !h.is_empty() => Some(h.quantile(q)),
+        _ => {
+            let s = &span.latency;
+            let table = [
+                (0.5, s.p50_us),
+                (0.9, s.p90_us),
+                (0.99, s.p99_us),
+                (0.999, s.p999_us),
+                (1.0, s.max_us),
+            ];
+            table
+                .iter()
+                .find(|(p, _)| (p - q).abs() < 1e-9)
+                .map(|(_, v)| *v)
+        }
+    }
+}
+
+fn measure(t: &Threshold, result: &RunResult) -> Measured {
+    let span = match scope(result, t.phase.as_deref()) {
+        Ok(s) => s,
+        Err(why) => return Measured::Missing(why),
+    };
+    let where_ = t
+        .phase
+        .as_deref()
+        .map_or_else(|| "in the run".to_string(), |p| format!("in {p}"));
+    let latency = |us: Option<u64>| match us {
+        Some(us) => Measured::Value {
+            value: us as f64,
+            shown: fmt_us(us),
+        },
+        None => Measured::Missing(format!("no request was sent {where_}")),
+    };
+    let count = |n: u64| Measured::Value {
+        value: n as f64,
+        shown: n.to_string(),
+    };
+    let c = &span.counts;
+    match t.metric {
+        Metric::Percentile(p) => latency(quantile_us(span, p / 100.0)),
+        Metric::Med => latency(quantile_us(span, 0.5)),
+        Metric::Max => latency((span.latency.count > 0).then_some(span.latency.max_us)),
+        Metric::Min => latency((span.latency.count > 0).then_some(span.latency.min_us)),
+        Metric::Avg => {
+            if span.latency.count == 0 {
+                latency(None)
+            } else {
+                Measured::Value {
+                    value: span.latency.mean_us,
+                    shown: fmt_us(span.latency.mean_us.round() as u64),
+                }
+            }
+        }
+        Metric::Rate => {
+            if c.sent() == 0 {
+                Measured::Missing(format!("no request was sent {where_}"))
+            } else {
+                let r = c.failed() as f64 / c.sent() as f64;
+                Measured::Value {
+                    value: r,
+                    shown: format!(
+                        "{} ({} of {} failed)",
+                        fmt_ratio(r),
+                        thousands(c.failed()),
+                        thousands(c.sent())
+                    ),
+                }
+            }
+        }
+        Metric::P99Ratio => p99_ratio(t.phase.as_deref(), result),
+        Metric::Failed => count(c.failed()),
+        Metric::DroppedByGenerator => count(c.get(OutcomeClass::DroppedByGenerator)),
+        Metric::Requests => count(c.total()),
+        Metric::Class(class) => count(c.get(class)),
+    }
+}
+
+fn p99_ratio(phase: Option<&str>, result: &RunResult) -> Measured {
+    let phase = phase.unwrap_or(ROLLOUT);
+    let (base, this) = match (scope(result, Some(BASELINE)), scope(result, Some(phase))) {
+        (Ok(b), Ok(t)) => (b, t),
+        (Err(why), _) | (_, Err(why)) => return Measured::Missing(why),
+    };
+    let (Some(b), Some(t)) = (quantile_us(base, 0.99), quantile_us(this, 0.99)) else {
+        return Measured::Missing(format!("no request was sent in {BASELINE} or {phase}"));
+    };
+    // A zero baseline p99 (sub-microsecond) would divide by zero; one microsecond is the
+    // histogram's resolution, so it is the honest floor.
+    let r = t as f64 / b.max(1) as f64;
+    Measured::Value {
+        value: r,
+        shown: format!(
+            "{r:.2}× ({phase} p99 {} / {BASELINE} p99 {})",
+            fmt_us(t),
+            fmt_us(b)
+        ),
+    }
+}
+
+/// The default zero-drop check, measured from the recorded counts.
+///
+/// A failure of a request *due* in the baseline is excused only when the failure log shows it
+/// ended before the baseline did (before the trigger): a request the rollout cut is the
+/// rollout's, whenever it was due. Baseline failures the log did not keep are not excused —
+/// the gate does not pass on evidence it does not have.
+pub fn zero_drop(result: &RunResult) -> ZeroDropCheck {
+    let rec = &result.recorded;
+    let overall = &rec.overall.counts;
+    let baseline = rec.phase(BASELINE);
+    let mut excused: BTreeMap<OutcomeClass, u64> = BTreeMap::new();
+    if let Some(b) = baseline {
+        for f in rec
+            .failures
+            .iter()
+            .filter(|f| f.due >= b.start && f.due < b.end && f.end <= b.end)
+        {
+            *excused.entry(f.class).or_default() += 1;
+        }
+    }
+    let baseline_failures: u64 = excused.values().sum();
+    let mut failed_by_phase = BTreeMap::new();
+    for p in &rec.phases {
+        let n = if p.name == BASELINE {
+            p.counts.failed().saturating_sub(baseline_failures)
+        } else {
+            p.counts.failed()
+        };
+        if n > 0 {
+            failed_by_phase.insert(p.name.clone(), n);
+        }
+    }
+    let mut classes_outside_baseline = BTreeMap::new();
+    for (class, n) in overall.iter() {
+        if class == OutcomeClass::Ok || class == OutcomeClass::DroppedByGenerator {
+            continue;
+        }
+        let n = n.saturating_sub(excused.get(&class).copied().unwrap_or(0));
+        if n > 0 {
+            classes_outside_baseline.insert(class, n);
+        }
+    }
+    let failed_outside_baseline = overall.failed().saturating_sub(baseline_failures);
+    let dropped_by_generator = overall.get(OutcomeClass::DroppedByGenerator);
+    ZeroDropCheck {
+        passed: failed_outside_baseline == 0 && dropped_by_generator == 0,
+        requests: overall.total(),
+        failed_outside_baseline,
+        failed_by_phase,
+        classes_outside_baseline,
+        dropped_by_generator,
+        baseline_failures,
+        has_baseline: baseline.is_some(),
+    }
+}
+
+/// A run that stopped before its end, as the run flow knows it: the exit code it maps to
+/// (2, 3, 4 or 130) and why, in words. It decides the exit code; the gate is still measured
+/// and reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub exit_code: u8,
+    pub reason: String,
+}
+
+/// Evaluates the thresholds and the default gate and decides the verdict of a run that went
+/// to its end; see [`judge_stopped`].
+pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResult>, Verdict) {
+    judge_stopped(thresholds, result, None)
+}
+
+/// Evaluates the thresholds and the default gate and decides the verdict.
+///
+/// The exit code follows PRODUCT.md. A run the flow stopped early takes `stopped`'s code. Else,
+/// from what the result itself shows: 130 when it was interrupted (its data is partial), 3 when
+/// the rollout failed or timed out, 4 when no request succeeded during the baseline (nothing to
+/// compare the rollout with), 1 when the default gate or a threshold failed, 0 otherwise.
+/// Reasons list every cause, most important first.
+pub fn judge_stopped(
+    thresholds: &[Threshold],
+    result: &RunResult,
+    stopped: Option<&Stopped>,
+) -> (Vec<ThresholdResult>, Verdict) {
+    let results = evaluate(thresholds, result);
+    let check = zero_drop(result);
+    let mut reasons = Vec::new();
+
+    if let Some(s) = stopped {
+        reasons.push(s.reason.clone());
+    }
+    if result.interrupted && stopped.is_none_or(|s| s.exit_code != exit::INTERRUPTED) {
+        reasons.push("the run was interrupted: its data is partial".to_string());
+    }
+    let rollout_failed = result
+        .rollout
+        .as_ref()
+        .filter(|r| r.outcome.starts_with("failed") || r.outcome.starts_with("timed out"))
+        .filter(|_| stopped.is_none());
+    if let Some(r) = rollout_failed {
+        reasons.push(format!("the rollout {}", r.outcome));
+    }
+    let dead_baseline = result
+        .recorded
+        .phase(BASELINE)
+        .filter(|b| b.counts.sent() > 0 && b.counts.ok() == 0);
+    if let Some(b) = dead_baseline.filter(|_| stopped.is_none()) {
+        reasons.push(format!(
+            "all {} requests failed during the baseline, before the rollout began: the target \
+             was not healthy enough to test",
+            b.counts.sent()
+        ));
+    }
+    if check.failed_outside_baseline > 0 {
+        reasons.push(failed_reason(&check));
+    }
+    if check.dropped_by_generator > 0 {
+        reasons.push(format!(
+            "{} never sent: the generator reached its in-flight cap, so the requested load \
+             did not happen",
+            requests(check.dropped_by_generator)
+        ));
+    }
+    for r in results.iter().filter(|r| !r.passed) {
+        reasons.push(format!("threshold `{}` failed: {}", r.expression, r.actual));
+    }
+    if check.baseline_failures > 0 && dead_baseline.is_none() {
+        reasons.push(format!(
+            "{} failed during the baseline, before the rollout began: not caused by the rollout",
+            requests(check.baseline_failures)
+        ));
+    }
+    let gate_passed = check.passed && results.iter().all(|r| r.passed);
+    let exit_code = if let Some(s) = stopped {
+        s.exit_code
+    } else if result.interrupted {
+        exit::INTERRUPTED
+    } else if rollout_failed.is_some() {
+        exit::ROLLOUT_FAILED
+    } else if dead_baseline.is_some() {
+        exit::COULD_NOT_RUN
+    } else if !gate_passed {
+        exit::GATE_FAILED
+    } else {
+        exit::PASSED
+    };
+    if exit_code == exit::PASSED {
+        let mut line = format!(
+            "no request failed or was dropped{} ({})",
+            if check.has_baseline {
+                " outside the baseline"
+            } else {
+                ""
+            },
+            requests(check.requests)
+        );
+        if !results.is_empty() {
+            line.push_str(&if results.len() == 1 {
+                "; the threshold passed".to_string()
+            } else {
+                format!("; all {} thresholds passed", results.len())
+            });
+        }
+        reasons.insert(0, line);
+    }
+    let verdict = Verdict {
+        passed: exit_code == exit::PASSED,
+        exit_code,
+        reasons,
+        zero_drop: Some(check),
+    };
+    (results, verdict)
+}
+
+/// Runs [`judge_stopped`] and stores its thresholds and verdict in the result.
+pub fn apply_stopped(thresholds: &[Threshold], result: &mut RunResult, stopped: Option<&Stopped>) {
+    let (results, verdict) = judge_stopped(thresholds, result, stopped);
+    result.thresholds = results;
+    result.verdict = verdict;
+}
+
+/// Runs [`judge`] and stores its thresholds and verdict in the result.
+pub fn apply(thresholds: &[Threshold], result: &mut RunResult) {
+    let (results, verdict) = judge(thresholds, result);
+    result.thresholds = results;
+    result.verdict = verdict;
+}
+
+fn failed_reason(check: &ZeroDropCheck) -> String {
+    // In a rollout run every counted failure is the rollout's; say so in the words CI logs show.
+    let mut s = format!(
+        "{} failed{}",
+        requests(check.failed_outside_baseline),
+        if check.has_baseline {
+            " during the rollout"
+        } else {
+            ""
+        }
+    );
+    let phases: Vec<String> = check
+        .failed_by_phase
+        .iter()
+        .map(|(p, n)| {
+            if p == BASELINE {
+                format!("{n} due in the baseline and cut after the trigger")
+            } else {
+                format!("{n} in {p}")
+            }
+        })
+        .collect();
+    if !phases.is_empty() {
+        s.push_str(&format!(" ({})", phases.join(", ")));
+    }
+    let classes: Vec<String> = check
+        .classes_outside_baseline
+        .iter()
+        .map(|(c, n)| format!("{n} {c}"))
+        .collect();
+    if !classes.is_empty() {
+        s.push_str(&format!(": {}", classes.join(", ")));
+    }
+    s
+}
+
+/// "1 request", "3 requests", "12,345 requests".
+pub fn requests(n: u64) -> String {
+    if n == 1 {
+        "1 request".to_string()
+    } else {
+        format!("{} requests", thousands(n))
+    }
+}
+
+/// A count with thousands separators ("12,345"), as every report prints counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in microseconds with a unit that keeps three significant figures readable.
+pub fn fmt_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 10_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else if us < 1_000_000 {
+        format!("{:.0}ms", us as f64 / 1e3)
+    } else if us < 60_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else {
+        format!("{:.1}m", us as f64 / 6e7)
+    }
+}
+
+/// A ratio with enough digits that small failure rates do not print as zero.
+fn fmt_ratio(r: f64) -> String {
+    if r == 0.0 {
+        "0".to_string()
+    } else if r >= 0.01 {
+        format!("{r:.3}")
+    } else {
+        format!("{r:.2e}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,635 @@
+//! Tests of the gate: every threshold form parsed, every malformed one rejected with a message
+//! naming it, measurement against runs recorded through the real recorder, the default
+//! zero-drop check and the exit code of each kind of verdict.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::clock::At;
+use crate::load::engine::LoadReport;
+use crate::record::{LiveStats, PhaseMarks, Recorder, RecorderConfig, RequestRecord, Sink};
+use crate::result::{Command, RolloutInfo, RunResult};
+
+/// Requests as (due in ms, latency in ms, class).
+type Req = (u64, u64, OutcomeClass);
+
+/// A run whose phases begin at the given milliseconds, with these requests recorded through
+/// the real recorder.
+fn run(phases: &[(&str, u64)], reqs: &[Req]) -> RunResult {
+    let marks = PhaseMarks::new();
+    for (name, at_ms) in phases {
+        marks.begin(name, || At(at_ms * 1000));
+    }
+    let mut rec = Recorder::new(
+        RecorderConfig {
+            failure_log_limit: 100,
+            max_open: Duration::from_secs(5),
+        },
+        marks,
+        Arc::new(LiveStats::default()),
+    );
+    for (seq, &(due_ms, lat_ms, class)) in reqs.iter().enumerate() {
+        let due = At(due_ms * 1000);
+        rec.record(&RequestRecord {
+            seq: seq as u64,
+            due,
+            sent: due,
+            end: due.plus(Duration::from_millis(lat_ms)),
+            class,
+            status: None,
+            conn: None,
+            dialed: None,
+            error: None,
+            identity: None,
+        });
+    }
+    let end = At(reqs.iter().map(|r| r.0 + r.1).max().unwrap_or(0) * 1000 + 1);
+    RunResult {
+        schema_version: crate::result::SCHEMA_VERSION,
+        zerodrop_version: "test".into(),
+        command: Command::Run,
+        started_at: jiff::Timestamp::UNIX_EPOCH,
+        interrupted: false,
+        plan: serde_json::Value::Null,
+        load: LoadReport {
+            start: At::ZERO,
+            end,
+            requests_due: reqs.len() as u64,
+            connections_opened: 1,
+            completed: true,
+            precise_timer: true,
+            addresses: vec![],
+        },
+        recorded: rec.finish(end),
+        timeline: Default::default(),
+        rollout: None,
+        analysis: Default::default(),
+        thresholds: vec![],
+        verdict: Default::default(),
+        workers: 1,
+    }
+}
+
+/// 100 ok requests in each phase with latencies 1..=100 ms (baseline) and 2..=200 ms (rollout).
+fn healthy() -> RunResult {
+    let mut reqs = Vec::new();
+    for i in 0..100 {
+        reqs.push((i * 10, i + 1, OutcomeClass::Ok));
+    }
+    for i in 0..100 {
+        reqs.push((1_000 + i * 10, 2 * (i + 1), OutcomeClass::Ok));
+    }
+    run(&[("baseline", 0), ("rollout", 1_000)], &reqs)
+}
+
+fn th(s: &str) -> Threshold {
+    match parse(s) {
+        Ok(t) => t,
+        Err(e) => panic!("`{s}` should parse: {e}"),
+    }
+}
+
+fn err(s: &str) -> String {
+    match parse(s) {
+        Ok(t) => panic!("`{s}` should be rejected, parsed as {t:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn results(exprs: &[&str], r: &RunResult) -> Vec<ThresholdResult> {
+    let ts: Vec<Threshold> = exprs.iter().map(|e| th(e)).collect();
+    evaluate(&ts, r)
+}
+
+// ---- parsing: every form ----
+
+#[test]
+fn percentile_with_milliseconds_parses() {
+    let t = th("p(99)<500ms");
+    assert_eq!(t.metric(), Metric::Percentile(99.0));
+    assert_eq!(t.op(), Op::Lt);
+    assert_eq!(t.bound, 500_000.0);
+    assert_eq!(t.phase(), None);
+}
+
+#[test]
+fn fractional_percentile_with_seconds_and_le_parses() {
+    let t = th("p(99.9)<=1s");
+    assert_eq!(t.metric(), Metric::Percentile(99.9));
+    assert_eq!(t.op(), Op::Le);
+    assert_eq!(t.bound, 1_000_000.0);
+}
+
+#[test]
+fn max_avg_med_min_parse_with_every_duration_unit() {
+    assert_eq!(th("max<2s").bound, 2_000_000.0);
+    assert_eq!(th("avg<800us").bound, 800.0);
+    assert_eq!(th("med<800µs").bound, 800.0);
+    assert_eq!(th("min>=1m").bound, 60_000_000.0);
+    assert_eq!(th("max<2s").metric(), Metric::Max);
+    assert_eq!(th("avg<800us").metric(), Metric::Avg);
+    assert_eq!(th("med<800µs").metric(), Metric::Med);
+    assert_eq!(th("min>=1m").metric(), Metric::Min);
+}
+
+#[test]
+fn a_bare_latency_value_is_milliseconds_as_in_k6() {
+    assert_eq!(th("p(95)<200").bound, 200_000.0);
+}
+
+#[test]
+fn rate_takes_a_plain_ratio() {
+    let t = th("rate<0.001");
+    assert_eq!(t.metric(), Metric::Rate);
+    assert_eq!(t.bound, 0.001);
+}
+
+#[test]
+fn counts_parse_with_equality() {
+    assert_eq!(th("failed==0").metric(), Metric::Failed);
+    assert_eq!(th("failed==0").op(), Op::Eq);
+    assert_eq!(
+        th("dropped_by_generator==0").metric(),
+        Metric::DroppedByGenerator
+    );
+    assert_eq!(th("requests>=1000").metric(), Metric::Requests);
+    assert_eq!(
+        th("connection_reset==0").metric(),
+        Metric::Class(OutcomeClass::ConnectionReset)
+    );
+    assert_eq!(th("failed===0").op(), Op::Eq);
+    assert_eq!(th("http_5xx!=3").op(), Op::Ne);
+}
+
+#[test]
+fn p99_ratio_parses() {
+    let t = th("p99_ratio<2");
+    assert_eq!(t.metric(), Metric::P99Ratio);
+    assert_eq!(t.bound, 2.0);
+}
+
+#[test]
+fn a_phase_prefix_scopes_the_threshold() {
+    let t = th("rollout:p(99)<300ms");
+    assert_eq!(t.phase(), Some("rollout"));
+    assert_eq!(t.metric(), Metric::Percentile(99.0));
+}
+
+#[test]
+fn blanks_around_the_parts_are_allowed_and_the_expression_is_kept_trimmed() {
+    let t = th("  settle : p( 90 ) >  5 ms ");
+    assert_eq!(t.phase(), Some("settle"));
+    assert_eq!(t.metric(), Metric::Percentile(90.0));
+    assert_eq!(t.op(), Op::Gt);
+    assert_eq!(t.bound, 5_000.0);
+    assert_eq!(t.expression(), "settle : p( 90 ) >  5 ms");
+}
+
+#[test]
+fn thresholds_round_trip_through_serde_as_their_expression() {
+    let t = th("rollout:p(99)<300ms");
+    let v = serde_json::to_value(&t).expect("serialises");
+    assert_eq!(v, serde_json::json!("rollout:p(99)<300ms"));
+    let back: Threshold = serde_json::from_value(v).expect("deserialises");
+    assert_eq!(back, t);
+}
+
+// ---- parsing: every malformed form, named ----
+
+#[test]
+fn empty_expression_fails() {
+    assert!(err("   ").contains("empty"));
+}
+
+#[test]
+fn expression_without_operator_fails() {
+    let m = err("p(99) 500ms");
+    assert!(
+        m.contains("`p(99) 500ms`") && m.contains("no operator"),
+        "{m}"
+    );
+}
+
+#[test]
+fn unknown_expressions_operator_fails() {
+    let m = err("p(99)=<500ms");
+    assert!(m.contains("`p(99)=<500ms`"), "{m}");
+    assert!(m.contains("unknown operator `=<`"), "{m}");
+    assert!(err("failed=0").contains("unknown operator `=`"));
+    assert!(err("failed<>0").contains("unknown operator `<>`"));
+}
+
+#[test]
+fn unknown_metric_fails() {
+    let m = err("p99<500ms");
+    assert!(
+        m.contains("`p99<500ms`") && m.contains("unknown metric `p99`"),
+        "{m}"
+    );
+    assert!(err("latency<1s").contains("unknown metric `latency`"));
+}
+
+#[test]
+fn missing_metric_fails() {
+    let m = err("<500ms");
+    assert!(m.contains("nothing to compare before `<`"), "{m}");
+    assert!(err("rollout:<5").contains("nothing to compare"));
+}
+
+#[test]
+fn percentile_out_of_range_or_not_a_number_fails() {
+    assert!(err("p(0)<1s").contains("percentile `0`"));
+    assert!(err("p(101)<1s").contains("percentile `101`"));
+    assert!(err("p(abc)<1s").contains("percentile `abc`"));
+    assert!(err("p()<1s").contains("percentile ``"));
+}
+
+#[test]
+fn missing_value_fails() {
+    let m = err("max<");
+    assert!(
+        m.contains("`max<`") && m.contains("no value after `<`"),
+        "{m}"
+    );
+}
+
+#[test]
+fn unknown_duration_unit_fails() {
+    let m = err("p(99)<5h");
+    assert!(m.contains("`5h` is not a duration"), "{m}");
+}
+
+#[test]
+fn duration_that_is_not_a_number_fails() {
+    assert!(err("max<fast").contains("`fast` is not a duration"));
+    assert!(err("max<-5ms").contains("`-5ms` is not a duration"));
+}
+
+#[test]
+fn unit_on_a_rate_fails() {
+    let m = err("rate<5ms");
+    assert!(m.contains("`5ms` has a unit, but rate is a ratio"), "{m}");
+}
+
+#[test]
+fn unit_on_a_count_fails() {
+    assert!(err("failed==0s").contains("failed is a count"));
+}
+
+#[test]
+fn fractional_count_fails() {
+    assert!(err("failed<0.5").contains("`0.5` is not a whole number"));
+}
+
+#[test]
+fn bad_phase_name_fails() {
+    assert!(err(" :p(99)<1s").contains("is not a phase name"));
+    assert!(err("roll out:p(99)<1s").contains("`roll out` is not a phase name"));
+}
+
+#[test]
+fn parse_all_reports_every_bad_expression_at_once() {
+    let exprs: Vec<String> = ["p(99)<500ms", "p99<1s", "rate<5ms", "failed==0", "max=<1s"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let errors = parse_all(&exprs).expect_err("three are bad");
+    assert_eq!(errors.len(), 3);
+    assert!(errors[0].to_string().contains("p99<1s"));
+    assert!(errors[1].to_string().contains("rate<5ms"));
+    assert!(errors[2].to_string().contains("max=<1s"));
+}
+
+#[test]
+fn parse_all_keeps_order_when_everything_parses() {
+    let exprs = vec!["failed==0".to_string(), "p(99)<1s".to_string()];
+    let ts = parse_all(&exprs).expect("all good");
+    assert_eq!(ts[0].expression(), "failed==0");
+    assert_eq!(ts[1].expression(), "p(99)<1s");
+}
+
+// ---- evaluation ----
+
+#[test]
+fn percentiles_are_measured_from_the_histogram() {
+    let r = healthy();
+    // Overall: 200 requests; p(50) lies between 50 ms and 100 ms, p(99) at ~196 ms.
+    let res = results(
+        &["p(99)<250ms", "p(99)<150ms", "p(50)>=50ms", "med<=100ms"],
+        &r,
+    );
+    assert!(res[0].passed, "{res:?}");
+    assert!(!res[1].passed, "{res:?}");
+    assert!(res[2].passed && res[3].passed, "{res:?}");
+    assert!(res[1].actual.ends_with("ms"), "{}", res[1].actual);
+}
+
+#[test]
+fn a_phase_scoped_threshold_only_sees_its_phase() {
+    let r = healthy();
+    let res = results(&["baseline:max<=101ms", "rollout:max<=101ms"], &r);
+    assert!(res[0].passed, "{res:?}");
+    assert!(!res[1].passed, "{res:?}");
+}
+
+#[test]
+fn a_threshold_on_a_phase_the_run_lacks_fails_and_says_why() {
+    let r = healthy();
+    let res = results(&["settle:p(99)<1s"], &r);
+    assert!(!res[0].passed);
+    assert!(
+        res[0].actual.contains("no `settle` phase"),
+        "{}",
+        res[0].actual
+    );
+    assert!(
+        res[0].actual.contains("baseline, rollout"),
+        "{}",
+        res[0].actual
+    );
+}
+
+#[test]
+fn failure_rate_is_failed_over_sent() {
+    let r = run(
+        &[("baseline", 0)],
+        &[
+            (0, 1, OutcomeClass::Ok),
+            (10, 1, OutcomeClass::Ok),
+            (20, 1, OutcomeClass::Ok),
+            (30, 1, OutcomeClass::ConnectionReset),
+            (40, 0, OutcomeClass::DroppedByGenerator),
+        ],
+    );
+    let res = results(&["rate<=0.25", "rate<0.25", "failed==1"], &r);
+    assert!(res[0].passed && !res[1].passed && res[2].passed, "{res:?}");
+    assert!(res[0].actual.contains("1 of 4 failed"), "{}", res[0].actual);
+}
+
+#[test]
+fn counts_of_one_outcome_class_are_measured() {
+    let r = run(
+        &[],
+        &[
+            (0, 1, OutcomeClass::ConnectionReset),
+            (10, 1, OutcomeClass::ClosedBeforeResponse),
+            (20, 1, OutcomeClass::ClosedBeforeResponse),
+        ],
+    );
+    let res = results(
+        &[
+            "closed_before_response==2",
+            "connection_reset==0",
+            "requests==3",
+        ],
+        &r,
+    );
+    assert!(res[0].passed && !res[1].passed && res[2].passed, "{res:?}");
+}
+
+#[test]
+fn p99_ratio_compares_the_rollout_with_the_baseline() {
+    let r = healthy();
+    // Rollout latencies are exactly twice the baseline's.
+    let res = results(&["p99_ratio<2.1", "p99_ratio<1.9"], &r);
+    assert!(res[0].passed && !res[1].passed, "{res:?}");
+    assert!(res[0].actual.contains("rollout p99"), "{}", res[0].actual);
+}
+
+#[test]
+fn thresholds_over_nothing_sent_fail_as_not_measured() {
+    let r = run(&[], &[(0, 0, OutcomeClass::DroppedByGenerator)]);
+    let res = results(&["p(99)<1s", "rate<1", "avg<1s"], &r);
+    for t in &res {
+        assert!(!t.passed, "{t:?}");
+        assert!(t.actual.starts_with("not measured"), "{t:?}");
+    }
+}
+
+// ---- the default gate and the verdict ----
+
+#[test]
+fn a_clean_run_passes_with_exit_code_0() {
+    let r = healthy();
+    let (res, v) = judge(&[th("p(99)<1s")], &r);
+    assert!(res[0].passed);
+    assert!(v.passed);
+    assert_eq!(v.exit_code, exit::PASSED);
+    assert!(v.reasons[0].contains("200 requests"), "{:?}", v.reasons);
+}
+
+#[test]
+fn a_failed_threshold_fails_the_gate_with_exit_code_1() {
+    let r = healthy();
+    let (_, v) = judge(&[th("p(99)<10ms")], &r);
+    assert!(!v.passed);
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(
+        v.reasons.iter().any(|x| x.contains("`p(99)<10ms` failed")),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn a_failure_during_the_rollout_fails_the_default_gate() {
+    let r = run(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 1, OutcomeClass::Ok),
+            (100, 1, OutcomeClass::ConnectionReset),
+            (110, 1, OutcomeClass::Ok),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    let check = v.zero_drop.as_ref().expect("stored");
+    assert_eq!(check.failed_outside_baseline, 1);
+    assert_eq!(check.failed_by_phase.get("rollout"), Some(&1));
+    assert!(
+        v.reasons[0]
+            .contains("1 request failed during the rollout (1 in rollout): 1 connection_reset"),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn baseline_failures_do_not_fail_the_gate_and_are_not_blamed_on_the_rollout() {
+    let r = run(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 1, OutcomeClass::Http5xx),
+            (10, 1, OutcomeClass::Ok),
+            (100, 1, OutcomeClass::Ok),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    assert!(v.passed, "{v:?}");
+    assert_eq!(v.exit_code, exit::PASSED);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|x| x.contains("during the baseline") && x.contains("not caused by the rollout")),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn generator_drops_fail_the_gate_and_say_the_load_did_not_happen() {
+    let r = run(
+        &[("baseline", 0)],
+        &[
+            (0, 1, OutcomeClass::Ok),
+            (10, 0, OutcomeClass::DroppedByGenerator),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|x| x.contains("never sent") && x.contains("requested load did not happen")),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn a_failed_rollout_exits_3_even_when_the_gate_fails() {
+    let mut r = run(&[], &[(0, 1, OutcomeClass::ConnectRefused)]);
+    r.rollout = Some(RolloutInfo {
+        description: "deploy/web".into(),
+        triggered_at: None,
+        completed_at: None,
+        outcome: "timed out after 5m".into(),
+        ..RolloutInfo::default()
+    });
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::ROLLOUT_FAILED);
+    assert_eq!(v.reasons[0], "the rollout timed out after 5m");
+}
+
+#[test]
+fn an_interrupted_run_exits_130_whatever_else_happened() {
+    let mut r = healthy();
+    r.interrupted = true;
+    r.rollout = Some(RolloutInfo {
+        outcome: "failed: ProgressDeadlineExceeded".into(),
+        ..Default::default()
+    });
+    let (_, v) = judge(&[], &r);
+    assert!(!v.passed);
+    assert_eq!(v.exit_code, exit::INTERRUPTED);
+    assert!(v.reasons[0].contains("interrupted"), "{:?}", v.reasons);
+}
+
+#[test]
+fn a_baseline_without_one_success_means_the_run_could_not_run() {
+    let r = run(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 1, OutcomeClass::ConnectRefused),
+            (10, 1, OutcomeClass::ConnectRefused),
+            (100, 1, OutcomeClass::ConnectRefused),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::COULD_NOT_RUN);
+    assert!(
+        v.reasons[0].contains("not healthy enough"),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn apply_stores_thresholds_and_verdict_in_the_result() {
+    let mut r = healthy();
+    apply(&[th("failed==0"), th("max<1ms")], &mut r);
+    assert_eq!(r.thresholds.len(), 2);
+    assert!(r.thresholds[0].passed && !r.thresholds[1].passed);
+    assert_eq!(r.verdict.exit_code, exit::GATE_FAILED);
+}
+
+#[test]
+fn durations_are_shown_with_a_fitting_unit() {
+    assert_eq!(fmt_us(850), "850µs");
+    assert_eq!(fmt_us(4_250), "4.25ms");
+    assert_eq!(fmt_us(412_000), "412ms");
+    assert_eq!(fmt_us(1_500_000), "1.50s");
+    assert_eq!(fmt_us(90_000_000), "1.5m");
+}
+
+#[test]
+fn a_run_without_a_baseline_counts_every_failure_and_does_not_mention_one() {
+    let clean = run(&[("load", 0)], &[(0, 1, OutcomeClass::Ok)]);
+    let (_, v) = judge(&[], &clean);
+    assert_eq!(v.reasons[0], "no request failed or was dropped (1 request)");
+    let failing = run(&[("load", 0)], &[(0, 1, OutcomeClass::Http5xx)]);
+    let (_, v) = judge(&[], &failing);
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(!v.zero_drop.as_ref().is_some_and(|z| z.has_baseline));
+}
+
+/// Like [`run`], with each request's end given too: (due ms, end ms, class).
+fn run_ends(phases: &[(&str, u64)], reqs: &[(u64, u64, OutcomeClass)]) -> RunResult {
+    let spans: Vec<Req> = reqs.iter().map(|&(d, e, c)| (d, e - d, c)).collect();
+    run(phases, &spans)
+}
+
+#[test]
+fn a_baseline_request_cut_after_the_trigger_is_the_rollouts() {
+    let r = run_ends(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 5, OutcomeClass::Ok),
+            (50, 60, OutcomeClass::Http5xx), // failed before the trigger: excused
+            (90, 150, OutcomeClass::ConnectionReset), // due before, cut after: the rollout's
+            (120, 125, OutcomeClass::Ok),
+        ],
+    );
+    let (_, v) = judge(&[], &r);
+    let z = v.zero_drop.as_ref().expect("stored");
+    assert_eq!(z.baseline_failures, 1);
+    assert_eq!(z.failed_outside_baseline, 1);
+    assert_eq!(z.failed_by_phase.get("baseline"), Some(&1));
+    assert_eq!(v.exit_code, exit::GATE_FAILED);
+    assert!(
+        v.reasons[0].contains("1 due in the baseline and cut after the trigger"),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn baseline_failures_the_log_did_not_keep_are_not_excused() {
+    let mut r = run(
+        &[("baseline", 0), ("rollout", 100)],
+        &[
+            (0, 5, OutcomeClass::Ok),
+            (10, 5, OutcomeClass::Http5xx),
+            (120, 5, OutcomeClass::Ok),
+        ],
+    );
+    r.recorded.failures.clear();
+    r.recorded.failures_not_kept = 1;
+    let (_, v) = judge(&[], &r);
+    assert_eq!(v.exit_code, exit::GATE_FAILED, "{v:?}");
+}
+
+#[test]
+fn a_stopped_run_takes_the_flows_exit_code_and_reason_first() {
+    let r = healthy();
+    let stopped = Stopped {
+        exit_code: exit::COULD_NOT_RUN,
+        reason: "the baseline was not healthy".into(),
+    };
+    let (res, v) = judge_stopped(&[th("p(99)<1s")], &r, Some(&stopped));
+    assert!(res[0].passed, "thresholds are still measured");
+    assert!(!v.passed);
+    assert_eq!(v.exit_code, exit::COULD_NOT_RUN);
+    assert_eq!(v.reasons[0], "the baseline was not healthy");
+}

@@ -1,0 +1,180 @@
+//! Formatting shared by the renderers: durations, instants on the run axis, counts, names of
+//! enum values as reports spell them, and word wrapping. Formatting only: nothing here adds up
+//! or decides anything.
+
+use crate::analysis::AttributionMethod;
+use crate::clock::At;
+use crate::cluster::event::Revision;
+use crate::findings::Severity;
+use crate::load::outcome::OutcomeClass;
+use crate::result::ZeroDropCheck;
+
+pub use crate::gate::fmt_us;
+
+/// An instant on the run axis as seconds since the run's start ("12.3s").
+pub fn at(a: At) -> String {
+    format!("{:.1}s", a.as_secs_f64())
+}
+
+/// An optional instant, "-" when unknown.
+pub fn opt_at(a: Option<At>) -> String {
+    a.map_or_else(|| "-".to_string(), at)
+}
+
+/// Seconds, for lag figures ("1.35s").
+pub fn secs(d: Option<std::time::Duration>) -> String {
+    d.map_or_else(|| "-".to_string(), |d| format!("{:.2}s", d.as_secs_f64()))
+}
+
+pub use crate::gate::thousands as count;
+
+pub fn revision(r: Revision) -> &'static str {
+    match r {
+        Revision::Old => "old",
+        Revision::New => "new",
+        Revision::Unknown => "?",
+    }
+}
+
+pub fn method(m: AttributionMethod) -> &'static str {
+    match m {
+        AttributionMethod::ProxyRoute => "proxy route",
+        AttributionMethod::PeerAddress => "peer address",
+        AttributionMethod::IdentityHeader => "identity header",
+        AttributionMethod::TimeWindow => "timing only",
+    }
+}
+
+pub fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+/// What the default gate measured, in words ("3 failed outside the baseline, 0 dropped by the
+/// generator").
+pub fn zero_drop(z: &ZeroDropCheck) -> String {
+    let mut s = format!(
+        "{} failed{}, {} dropped by the generator",
+        count(z.failed_outside_baseline),
+        if z.has_baseline {
+            " outside the baseline"
+        } else {
+            ""
+        },
+        count(z.dropped_by_generator)
+    );
+    if z.baseline_failures > 0 {
+        s.push_str(&format!(
+            "; {} failed during the baseline (not the rollout's)",
+            count(z.baseline_failures)
+        ));
+    }
+    s
+}
+
+/// The classes worth listing: everything but `ok`, in taxonomy order.
+pub fn failure_classes() -> impl Iterator<Item = OutcomeClass> {
+    OutcomeClass::ALL
+        .into_iter()
+        .filter(|c| *c != OutcomeClass::Ok)
+}
+
+/// Wraps `text` to lines of at most `width` characters (a longer word gets a line of its own),
+/// the first line prefixed by `first`, the rest by `rest`.
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut prefix_len = first.chars().count();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        let wlen = word.chars().count();
+        if !empty && len + 1 + wlen > width {
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+            prefix_len = rest.chars().count();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    if !empty || line.chars().count() > prefix_len || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `s` cut to `max` characters in the middle, keeping both ends: pod names differ at their end
+/// (`web-7d9f8c6b54-x2x4q`), so clipping there would make them all look the same.
+pub fn clip_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep / 2;
+    let tail = keep - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_line_within_the_width_and_indents_the_rest() {
+        let text = "handle SIGTERM: stop accepting, finish in-flight requests, then exit cleanly";
+        let lines = wrap(text, 30, "fix: ", "     ");
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert!(lines[0].starts_with("fix: handle"));
+        assert!(lines[1].starts_with("     "));
+        assert_eq!(
+            lines
+                .join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            format!("fix: {text}")
+        );
+    }
+
+    #[test]
+    fn middle_clipping_keeps_both_ends() {
+        assert_eq!(clip_middle("web-7d9f8c6b54-x2x4q", 11), "web-7…x2x4q");
+        assert_eq!(clip_middle("web", 11), "web");
+    }
+
+    #[test]
+    fn clipping_marks_the_cut() {
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+    }
+}

@@ -1,0 +1,368 @@
+//! JUnit XML (`--junit FILE`) for CI systems: one test case for "no dropped requests", one for
+//! the rollout completing (when there was one), one per threshold, and one per finding of error
+//! severity, each failure carrying its evidence in the message and body.
+//!
+//! It renders what the gate and the analysis decided and never re-decides. The layout follows
+//! the de-facto JUnit schema most CI systems read (`testsuites` > `testsuite` > `testcase` >
+//! `failure`), with the terminal summary in the suite's `system-out`.
+
+use std::fmt::Write as _;
+
+use crate::findings::{Finding, Severity};
+use crate::result::RunResult;
+
+use super::fmt;
+use super::redact::Redactor;
+use super::text;
+
+/// Failure-log entries listed in a failed "no dropped requests" case.
+const EXAMPLES: usize = 10;
+
+struct Case {
+    classname: &'static str,
+    name: String,
+    outcome: CaseOutcome,
+}
+
+enum CaseOutcome {
+    Passed,
+    /// `<failure>`: the check ran and failed.
+    Failed {
+        kind: String,
+        message: String,
+        body: String,
+    },
+    /// `<error>`: the check could not run to the end.
+    Error {
+        message: String,
+    },
+    /// `<skipped>`: the result does not record this check.
+    Skipped {
+        message: String,
+    },
+}
+
+/// The JUnit XML document.
+pub fn render(result: &RunResult, redactor: &Redactor) -> String {
+    let mut cases = vec![no_dropped_requests(result)];
+    if let Some(ro) = &result.rollout {
+        // The run flow writes "complete" or "complete: <summary>".
+        let outcome = if ro.outcome.starts_with("complete") {
+            CaseOutcome::Passed
+        } else {
+            CaseOutcome::Failed {
+                kind: "rollout".into(),
+                message: format!("the rollout of {}: {}", ro.description, ro.outcome),
+                body: String::new(),
+            }
+        };
+        cases.push(Case {
+            classname: "zerodrop.rollout",
+            name: "rollout completed".into(),
+            outcome,
+        });
+    }
+    if result.interrupted {
+        cases.push(Case {
+            classname: "zerodrop.run",
+            name: "run completed".into(),
+            outcome: CaseOutcome::Error {
+                message: "the run was interrupted: its data is partial".into(),
+            },
+        });
+    }
+    for t in &result.thresholds {
+        let outcome = if t.passed {
+            CaseOutcome::Passed
+        } else {
+            CaseOutcome::Failed {
+                kind: "threshold".into(),
+                message: format!("{} failed: measured {}", t.expression, t.actual),
+                body: String::new(),
+            }
+        };
+        cases.push(Case {
+            classname: "zerodrop.thresholds",
+            name: t.expression.clone(),
+            outcome,
+        });
+    }
+    for f in result
+        .analysis
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+    {
+        cases.push(finding_case(f));
+    }
+
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Failed { .. }))
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Error { .. }))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Skipped { .. }))
+        .count();
+    let secs = result
+        .load
+        .end
+        .saturating_sub(result.load.start)
+        .as_secs_f64();
+    let suite_name = match &result.rollout {
+        Some(ro) => format!("zerodrop: {}", ro.description),
+        None => "zerodrop".to_string(),
+    };
+
+    let mut x = String::new();
+    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        x,
+        r#"<testsuites name="zerodrop" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}">"#,
+        cases.len()
+    );
+    let _ = writeln!(
+        x,
+        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}" timestamp="{}" hostname="zerodrop">"#,
+        attr(&redactor.text(&suite_name)),
+        cases.len(),
+        result.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
+    );
+    let _ = writeln!(x, "    <properties>");
+    let mut props = vec![
+        ("zerodrop_version", result.zerodrop_version.clone()),
+        ("schema_version", result.schema_version.to_string()),
+        ("exit_code", result.verdict.exit_code.to_string()),
+        (
+            "verdict",
+            if result.verdict.passed {
+                "pass"
+            } else {
+                "fail"
+            }
+            .to_string(),
+        ),
+    ];
+    if let Some(ro) = &result.rollout {
+        props.push(("rollout", ro.outcome.clone()));
+    }
+    for (k, v) in props {
+        let _ = writeln!(
+            x,
+            r#"      <property name="{k}" value="{}"/>"#,
+            attr(&redactor.text(&v))
+        );
+    }
+    let _ = writeln!(x, "    </properties>");
+    for c in &cases {
+        let open = format!(
+            r#"    <testcase classname="{}" name="{}" time="0""#,
+            c.classname,
+            attr(&redactor.text(&c.name))
+        );
+        match &c.outcome {
+            CaseOutcome::Passed => {
+                let _ = writeln!(x, "{open}/>");
+            }
+            CaseOutcome::Failed {
+                kind,
+                message,
+                body,
+            } => {
+                let _ = writeln!(x, "{open}>");
+                let _ = writeln!(
+                    x,
+                    r#"      <failure type="{}" message="{}">{}</failure>"#,
+                    attr(kind),
+                    attr(&redactor.text(message)),
+                    body_text(&redactor.text(body))
+                );
+                let _ = writeln!(x, "    </testcase>");
+            }
+            CaseOutcome::Error { message } => {
+                let _ = writeln!(x, "{open}>");
+                let _ = writeln!(x, r#"      <error message="{}"/>"#, attr(message));
+                let _ = writeln!(x, "    </testcase>");
+            }
+            CaseOutcome::Skipped { message } => {
+                let _ = writeln!(x, "{open}>");
+                let _ = writeln!(x, r#"      <skipped message="{}"/>"#, attr(message));
+                let _ = writeln!(x, "    </testcase>");
+            }
+        }
+    }
+    let summary = text::render_with(result, false, redactor);
+    let _ = writeln!(x, "    <system-out>{}</system-out>", body_text(&summary));
+    let _ = writeln!(x, "  </testsuite>");
+    let _ = writeln!(x, "</testsuites>");
+    x
+}
+
+fn no_dropped_requests(result: &RunResult) -> Case {
+    let name = "no dropped requests".to_string();
+    let Some(z) = &result.verdict.zero_drop else {
+        return Case {
+            classname: "zerodrop.gate",
+            name,
+            outcome: CaseOutcome::Skipped {
+                message: "this result does not record the zero-drop check".into(),
+            },
+        };
+    };
+    if z.passed {
+        return Case {
+            classname: "zerodrop.gate",
+            name,
+            outcome: CaseOutcome::Passed,
+        };
+    }
+    let mut message = Vec::new();
+    if z.failed_outside_baseline > 0 {
+        let classes: Vec<String> = z
+            .classes_outside_baseline
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect();
+        message.push(format!(
+            "{} of {} failed{} ({})",
+            fmt::count(z.failed_outside_baseline),
+            crate::gate::requests(z.requests),
+            if z.has_baseline {
+                " outside the baseline"
+            } else {
+                ""
+            },
+            classes.join(", ")
+        ));
+    }
+    if z.dropped_by_generator > 0 {
+        message.push(format!(
+            "{} never sent by the generator (in-flight cap reached): the requested load did not happen",
+            crate::gate::requests(z.dropped_by_generator)
+        ));
+    }
+    let mut body = String::new();
+    for (phase, n) in &z.failed_by_phase {
+        let _ = writeln!(body, "{phase}: {n} failed");
+    }
+    for pod in result
+        .analysis
+        .pods
+        .iter()
+        .filter(|p| p.failures + p.possible_failures > 0)
+    {
+        let _ = writeln!(
+            body,
+            "pod {}: {} failures attributed, {} possible by timing",
+            pod.name, pod.failures, pod.possible_failures
+        );
+    }
+    for f in result.recorded.failures.iter().take(EXAMPLES) {
+        let pod = result
+            .analysis
+            .attributions
+            .iter()
+            .find(|a| a.seq == f.seq)
+            .map_or("-", |a| a.pod.as_str());
+        let _ = writeln!(
+            body,
+            "#{} due {} {}{} pod {} {}",
+            f.seq,
+            fmt::at(f.due),
+            f.class,
+            f.status.map(|s| format!(" {s}")).unwrap_or_default(),
+            pod,
+            f.error.as_deref().unwrap_or("")
+        );
+    }
+    Case {
+        classname: "zerodrop.gate",
+        name,
+        outcome: CaseOutcome::Failed {
+            kind: "dropped_requests".into(),
+            message: message.join("; "),
+            body,
+        },
+    }
+}
+
+fn finding_case(f: &Finding) -> Case {
+    let ev = &f.evidence;
+    let mut message = format!("{} ({} failures", f.title, ev.failures);
+    if let Some((a, b)) = ev.window {
+        let _ = write!(message, ", {}–{}", fmt::at(a), fmt::at(b));
+    }
+    if !ev.pods.is_empty() {
+        let _ = write!(message, ", pods {}", ev.pods.join(", "));
+    }
+    message.push(')');
+    let mut body = String::new();
+    if !ev.classes.is_empty() {
+        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let _ = writeln!(body, "classes: {}", classes.join(", "));
+    }
+    for d in &ev.details {
+        let _ = writeln!(body, "- {d}");
+    }
+    let _ = writeln!(body, "cause: {}", f.cause);
+    let _ = writeln!(body, "fix: {}", f.fix);
+    if let Some(y) = &f.fix_yaml {
+        let _ = writeln!(body, "{y}");
+    }
+    if !ev.examples.is_empty() {
+        let seqs: Vec<String> = ev.examples.iter().map(|s| format!("#{s}")).collect();
+        let _ = writeln!(body, "examples in the failure log: {}", seqs.join(" "));
+    }
+    Case {
+        classname: "zerodrop.findings",
+        name: format!("{}: {}", f.id, f.title),
+        outcome: CaseOutcome::Failed {
+            kind: f.id.to_string(),
+            message,
+            body,
+        },
+    }
+}
+
+/// Characters XML 1.0 cannot carry at all are dropped; the rest are escaped for an attribute.
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Element text: escaped, line breaks kept.
+fn body_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\t' => out.push(c),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
