@@ -464,3 +464,52 @@ fn the_runs_thresholds_are_judged_again_on_the_merged_data() {
         failed.verdict.reasons
     );
 }
+
+#[test]
+fn a_result_too_large_for_its_configmap_share_loses_failure_details_first_and_says_so() {
+    // 3,000 logged failures, ~100 bytes each in JSON: far more than a 64 KiB share.
+    let samples: Vec<Sample> = (0..3_000)
+        .map(|i| Sample {
+            due_us: 2_000_000 + i * 1_000,
+            latency_us: 10,
+            class: OutcomeClass::ConnectionReset,
+        })
+        .collect();
+    let r = result(0, 1, t0(), record(&samples));
+    assert_eq!(r.recorded.failures.len(), 3_000);
+    let budget = 64 * 1024;
+    let t = zerodrop::worker::trim_to_fit(&r, budget).expect("fits");
+    assert!(t.json.len() <= budget, "{} > {budget}", t.json.len());
+    let trimmed: RunResult = serde_json::from_str(&t.json).expect("still a result");
+    // Counts are untouched; every failure left out of the log is still counted.
+    assert_eq!(trimmed.recorded.overall.counts, r.recorded.overall.counts);
+    let kept = trimmed.recorded.failures.len() as u64;
+    assert!(kept > 0 && kept < 3_000, "{kept}");
+    assert_eq!(kept + trimmed.recorded.failures_not_kept, 3_000);
+    let per_second: u64 = trimmed
+        .recorded
+        .series
+        .iter()
+        .map(|s| s.failures_not_kept)
+        .sum();
+    assert_eq!(per_second, trimmed.recorded.failures_not_kept);
+    // Thinned evenly: the kept ones span the run, not just its start.
+    let last = trimmed.recorded.failures.last().expect("kept").due;
+    assert!(last >= At(4_000_000), "{last:?}");
+    assert!(
+        t.left_out[0].contains("logged failures"),
+        "{:?}",
+        t.left_out
+    );
+    assert!(trimmed.timeline.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::Note { reason, message } if reason == "ResultTrimmed" && message.contains("pod log")
+    )));
+    // A result that fits is left whole.
+    let whole = zerodrop::worker::trim_to_fit(&r, 10 * 1024 * 1024).expect("fits");
+    assert!(whole.left_out.is_empty());
+    assert_eq!(
+        serde_json::from_str::<RunResult>(&whole.json).expect("result"),
+        r
+    );
+}

@@ -155,6 +155,25 @@ async fn the_result_follows_the_marker_lands_in_the_configmap_and_every_call_is_
     let logged: RunResult = serde_json::from_str(docs[0]).expect("a result");
     let saved = result(&env.out("r.json"));
     assert_eq!(logged, saved);
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_zerodrop"))
+        .args(["report", "-", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(done.stdout.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("zerodrop report runs");
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "the log re-renders with the run's verdict"
+    );
 
     let cm = env
         .server
