@@ -44,7 +44,7 @@ struct Res {
     api_version: &'static str,
 }
 
-const RESOURCES: [Res; 9] = [
+const RESOURCES: [Res; 10] = [
     Res {
         plural: "pods",
         prefix: "/api/v1",
@@ -92,6 +92,12 @@ const RESOURCES: [Res; 9] = [
         prefix: "/apis/apps/v1",
         kind: "ReplicaSet",
         api_version: "apps/v1",
+    },
+    Res {
+        plural: "configmaps",
+        prefix: "/api/v1",
+        kind: "ConfigMap",
+        api_version: "v1",
     },
     Res {
         plural: "controllerrevisions",
