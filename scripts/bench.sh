@@ -11,7 +11,9 @@
 # Every generator is pinned to core 1. Settings: 5,000 and 20,000 req/s for 10 s with
 # keep-alive and 50 connections, and each tool's maximum with 50 connections.
 # Environment: DURATION (s, default 10), RATES (default "5000 20000"), CONNECTIONS (50),
-# TARGET_CPU (0), GEN_CPU (1), PORT (18090), TOOLS (default "zerodrop oha wrk hey wrk2").
+# TARGET_CPU (0), GEN_CPU (1), PORT (18090), TOOLS (default "zerodrop oha wrk hey wrk2"),
+# OHA (path to oha), RT=1 to run nginx and every generator under SCHED_FIFO (chrt), which keeps
+# other processes on a shared machine (compilers, editors) from skewing the comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +61,9 @@ http {
   server { listen 127.0.0.1:${PORT} backlog=4096; location / { return 200 "ok\n"; } }
 }
 NGINX
-taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
+RT_TARGET=(); RT_GEN=()
+if [ "${RT:-0}" = 1 ]; then RT_TARGET=(chrt -f 60); RT_GEN=(chrt -f 50); fi
+"${RT_TARGET[@]}" taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
 trap 'kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sleep 0.5
 curl -fsS "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
@@ -67,7 +71,7 @@ curl -fsS "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
 # run NAME SETTING OUTFILE -- CMD…: runs CMD pinned to the generator core under /usr/bin/time.
 run() {
   local name=$1 setting=$2 out=$3; shift 4
-  /usr/bin/time -f "%U %S %M" -o "$WORK/time" taskset -c "$GEN_CPU" "$@" >"$out" 2>"$out.err" || true
+  /usr/bin/time -f "%U %S %M" -o "$WORK/time" "${RT_GEN[@]}" taskset -c "$GEN_CPU" "$@" >"$out" 2>"$out.err" || true
   python3 - "$name" "$setting" "$out" "$WORK/time" "$DURATION" <<'PY'
 import json, re, sys
 name, setting, out, timef, duration = sys.argv[1:6]

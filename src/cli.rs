@@ -29,6 +29,14 @@ pub enum CliCommand {
     Demo,
     /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
     DemoApp(crate::demo_app::DemoAppArgs),
+    /// Kubernetes manifests that run `zerodrop run` in-cluster:
+    /// `zerodrop manifest job -n shop deploy/web | kubectl apply -f -`.
+    Manifest(crate::commands::manifest::ManifestArgs),
+    /// Combine the results of a distributed run's generators into one:
+    /// `kubectl logs -l batch.kubernetes.io/job-name=NAME --tail=-1 | zerodrop merge - --out r.json`.
+    Merge(crate::commands::merge::MergeArgs),
+    /// Shell completion script: `zerodrop completions bash|zsh|fish`.
+    Completions(crate::commands::completions::CompletionsArgs),
     /// Re-render a saved result (`--out` JSON, `-` for stdin, or a Job's log) as summary, HTML
     /// and JUnit, and exit with its verdict.
     Report(crate::report::ReportArgs),
@@ -64,6 +72,8 @@ pub struct RunArgs {
     pub kube: crate::cluster::kube::KubeArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub worker: crate::worker::WorkerArgs,
     /// The workload to roll: deploy/NAME, sts/NAME or ds/NAME (long forms too).
     #[arg(value_name = "WORKLOAD")]
     pub workload: String,

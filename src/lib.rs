@@ -28,6 +28,10 @@
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
 //! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
 //! - [`exit`]: the exit codes of the CI contract.
+//! - [`worker`]: a run as one generator of several (an Indexed Job's pod) and where its result
+//!   goes besides the terminal (a marker line in the log, a ConfigMap).
+//! - [`merge`]: the generators' results combined into one (`zerodrop merge`).
+//! - [`plugin`]: parsing as `kubectl zerodrop` when installed as `kubectl-zerodrop`.
 
 pub mod analysis;
 pub mod cli;
@@ -41,10 +45,13 @@ pub mod gate;
 pub mod interrupt;
 pub mod lint;
 pub mod load;
+pub mod merge;
 pub mod plan;
+pub mod plugin;
 pub mod progress;
 pub mod record;
 pub mod report;
 pub mod result;
 pub mod runner;
 pub mod timeline;
+pub mod worker;

@@ -3,15 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 // glibc's per-thread arenas grow and shrink with mprotect on every burst of requests (measured:
 // ~2 calls per request on the load thread); mimalloc keeps the hot path free of that churn.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match zerodrop::cli::Cli::try_parse() {
+    // Installed as `kubectl-zerodrop`, it parses (and shows help) as `kubectl zerodrop`.
+    let cli = match zerodrop::plugin::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors to stderr with 2.

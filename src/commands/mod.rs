@@ -1,9 +1,12 @@
 //! One function per subcommand: turn parsed flags into a plan, run the library, write the
 //! outputs, and return the exit code. `main` calls [`dispatch`] and nothing else.
 
+pub mod completions;
 mod demo;
 mod load;
 mod local;
+pub mod manifest;
+pub mod merge;
 pub mod output;
 mod report;
 pub mod run;
@@ -28,6 +31,11 @@ pub fn dispatch(cli: Cli) -> u8 {
                 }
             }
         }
+        CliCommand::Manifest(args) => match args.kind {
+            manifest::ManifestKind::Job(job) => manifest::run(*job),
+        },
+        CliCommand::Merge(args) => merge::run(args),
+        CliCommand::Completions(args) => completions::run(args),
         CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
             Ok(()) => crate::exit::PASSED,
             Err(e) => {

@@ -22,12 +22,20 @@ use crate::report::redact::Redactor;
 use crate::result::{RolloutInfo, RunResult, TriggerCommand};
 use crate::runner::{self, Flow, Stop};
 use crate::timeline::TimelineRecorder;
+use crate::worker::Worker;
 
-/// Validates `zerodrop run`'s flags into a plan and the Kubernetes runtime's configuration.
-pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig), PlanError> {
+/// Validates `zerodrop run`'s flags into a plan, the Kubernetes runtime's configuration and the
+/// worker settings (this generator's share when several split the load).
+pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig, Worker), PlanError> {
+    build_in(args, in_cluster())
+}
+
+/// [`build`] as if running inside the cluster (`in_cluster`) or not: `zerodrop manifest`
+/// validates flags here that will run in a pod.
+pub fn build_in(args: &RunArgs, in_cluster: bool) -> Result<(Plan, KubeConfig, Worker), PlanError> {
     let scenario = load_scenario(&args.traffic)?;
     let mut input = Input::new(scenario.as_ref());
-    let plan = Plan::build_with(
+    let mut plan = Plan::build_with(
         &mut input,
         PlanKind::Run,
         &args.traffic,
@@ -39,7 +47,7 @@ pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig), PlanError> {
         &args.command,
         plan.flow.rollout_timeout,
         plan.target.is_some(),
-        in_cluster(),
+        in_cluster,
     ) {
         Ok(c) => Some(c),
         Err(problems) => {
@@ -56,15 +64,33 @@ pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig), PlanError> {
             None
         }
     };
+    let worker = match args.worker.check() {
+        Ok(w) => Some(w),
+        Err(problems) => {
+            for p in problems {
+                input.problem(p.place, p.message);
+            }
+            None
+        }
+    };
+    if let (Some(w), Some(c)) = (&worker, &config)
+        && let Err(p) = w.check_trigger(&c.trigger)
+    {
+        input.problem(p.place, p.message);
+    }
     input.finish(())?;
-    // `finish` succeeded, so the Kubernetes flags had no problem either.
-    config
-        .map(|c| (plan, c))
-        .ok_or_else(|| PlanError::single("--target", "invalid Kubernetes flags"))
+    // `finish` succeeded, so the Kubernetes and worker flags had no problem either.
+    match (config, worker) {
+        (Some(mut c), Some(w)) => {
+            w.shape(&mut plan, &mut c);
+            Ok((plan, c, w))
+        }
+        _ => Err(PlanError::single("--target", "invalid Kubernetes flags")),
+    }
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    let (plan, config) = match build(&args) {
+    let (plan, config, worker) = match build(&args) {
         Ok(x) => x,
         Err(e) => {
             error(e);
@@ -79,6 +105,8 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let show_events = args.kube.events;
+    let connect = config.connect.clone();
+    let request_timeout = config.request_timeout;
     let code = rt.block_on(async {
         let interrupt = Interrupt::install();
         let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
@@ -94,6 +122,17 @@ pub fn run(args: RunArgs) -> u8 {
             error(m);
         }
         for p in write_outputs(&plan, &result) {
+            error(p);
+        }
+        for p in crate::worker::publish(
+            &worker,
+            &result,
+            &Redactor::new(&plan.redact_headers),
+            &connect,
+            request_timeout,
+        )
+        .await
+        {
             error(p);
         }
         result.verdict.exit_code

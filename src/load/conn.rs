@@ -1,30 +1,20 @@
-//! Connections the engine drives itself: TCP (optionally TLS) dialled to a known address, then
-//! a raw hyper HTTP/1 or HTTP/2 handshake. Each connection knows its identity (local and peer
-//! address) and how many requests it has carried, so every outcome says which socket it used
-//! and whether the connection was reused.
-//!
-//! The hyper connection future is spawned as a local task; it ends when the peer closes the
-//! connection or the last sender is dropped.
+//! Dialling the target: TCP to a known address within the connect timeout, then TLS (rustls,
+//! the platform's trust store or `--insecure`, ALPN offering h2 only when asked) — yielding a
+//! stream ([`Io`]) and its identity (local and peer address). What speaks HTTP on it lives in
+//! `h1` (HTTP/1.1) and `h2` (hyper's HTTP/2).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::outcome::{OutcomeClass, Stage, classify, error_chain};
-
-pub type Body = Full<Bytes>;
 
 /// A plain or TLS stream.
 pub enum Io {
@@ -86,37 +76,6 @@ impl AsyncWrite for Io {
     }
 }
 
-/// The HTTP sender of one connection.
-pub enum Sender {
-    H1(http1::SendRequest<Body>),
-    H2(http2::SendRequest<Body>),
-}
-
-impl Sender {
-    pub fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
-        }
-    }
-
-    pub fn is_h2(&self) -> bool {
-        matches!(self, Sender::H2(_))
-    }
-}
-
-/// An established connection and what it has done so far.
-pub struct Conn {
-    pub id: u64,
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    pub sender: Sender,
-    /// Requests sent on this connection so far.
-    pub uses: u64,
-    /// Last value of the identity header seen on this connection.
-    pub identity: Option<Arc<str>>,
-}
-
 /// How to dial the target.
 #[derive(Clone)]
 pub struct Dialer {
@@ -135,28 +94,18 @@ pub struct DialError {
     pub error: String,
 }
 
-/// The future that runs a connection (reads responses, writes requests); it ends when the
-/// connection closes. Whoever holds it must keep polling it, also while the connection is idle,
-/// or a close by the peer goes unnoticed.
-pub type Driver = Pin<Box<dyn Future<Output = ()>>>;
+/// An established stream, before any HTTP.
+pub struct Opened {
+    pub io: Io,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// Speak HTTP/2 on it (prior knowledge asked for, or h2 negotiated by ALPN).
+    pub h2: bool,
+}
 
 impl Dialer {
-    /// Dials `peer` and spawns the connection's driver as a task of its own on the current
-    /// `LocalSet`.
-    pub async fn dial(&self, id: u64, peer: SocketAddr) -> Result<Conn, DialError> {
-        let (conn, driver) = self.dial_driven(id, peer).await?;
-        tokio::task::spawn_local(driver);
-        Ok(conn)
-    }
-
-    /// Dials `peer`, performs TLS if configured and the HTTP handshake, and hands back the
-    /// connection's driver for the caller to poll (a pool worker polls it beside its requests,
-    /// saving a task switch per response).
-    pub async fn dial_driven(
-        &self,
-        id: u64,
-        peer: SocketAddr,
-    ) -> Result<(Conn, Driver), DialError> {
+    /// Connects to `peer` within the connect timeout, then performs TLS if configured.
+    pub async fn open(&self, peer: SocketAddr) -> Result<Opened, DialError> {
         let fail = |stage: Stage, e: &(dyn std::error::Error + 'static)| DialError {
             class: classify(stage, e),
             peer,
@@ -179,7 +128,7 @@ impl Dialer {
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().map_err(|e| fail(Stage::Connect, &e))?;
-        let (io, h2) = match (&self.tls, &self.server_name) {
+        match (&self.tls, &self.server_name) {
             (Some(tls), Some(name)) => {
                 let hs = tokio::time::timeout(self.connect_timeout, tls.connect(name.clone(), tcp))
                     .await;
@@ -198,45 +147,20 @@ impl Dialer {
                     }
                 };
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                (Io::Tls(Box::new(stream)), h2)
+                Ok(Opened {
+                    io: Io::Tls(Box::new(stream)),
+                    local,
+                    peer,
+                    h2,
+                })
             }
-            _ => (Io::Plain(tcp), self.http2),
-        };
-        let io = TokioIo::new(io);
-        let (sender, driver): (Sender, Driver) = if h2 {
-            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                .handshake(io)
-                .await
-                .map_err(|e| fail(Stage::Exchange, &e))?;
-            (
-                Sender::H2(sender),
-                Box::pin(async move {
-                    let _ = conn.await;
-                }),
-            )
-        } else {
-            let (sender, conn) = http1::Builder::new()
-                .handshake(io)
-                .await
-                .map_err(|e| fail(Stage::Exchange, &e))?;
-            (
-                Sender::H1(sender),
-                Box::pin(async move {
-                    let _ = conn.await;
-                }),
-            )
-        };
-        Ok((
-            Conn {
-                id,
+            _ => Ok(Opened {
+                io: Io::Plain(tcp),
                 local,
                 peer,
-                sender,
-                uses: 0,
-                identity: None,
-            },
-            driver,
-        ))
+                h2: self.http2,
+            }),
+        }
     }
 }
 

@@ -22,10 +22,10 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
-use super::conn::{Conn, Dialer, tls_config};
+use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
 use super::outcome::StatusSet;
-use super::pool::{self, Pool, Ticket};
+use super::pool::{self, Line, Pool, Ticket};
 use super::request::Template;
 use super::schedule::Schedule;
 use super::shared::{Shared, resolve, spawn_resolver};
@@ -291,7 +291,7 @@ async fn start_workers(
     sh: &Rc<Shared>,
     pool: &Rc<Pool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
-    let dials: Vec<_> = (0..pool.size()).map(|_| sh.dial_driven()).collect();
+    let dials: Vec<_> = (0..pool.size()).map(|_| sh.open_h1()).collect();
     let results = futures::future::join_all(dials).await;
     if results.iter().all(|r| r.is_err()) {
         if let Some(Err(e)) = results.into_iter().next() {
@@ -311,18 +311,7 @@ async fn start_workers(
 
 /// One request on a connection of its own, closed afterwards (`--no-keepalive`).
 async fn new_connection_request(sh: Rc<Shared>, seq: u64, due: At) {
-    let started = sh.now();
-    match sh.dial().await {
-        Ok(mut conn) => {
-            let record = sh.h1_exchange(&mut conn, seq, due).await.0;
-            sh.record(record);
-        }
-        Err(e) => {
-            let r = sh.failure(seq, due, started, e);
-            sh.record(r);
-        }
-    }
-    sh.finish_request();
+    Line::new(None).serve(&sh, seq, due).await;
 }
 
 /// Dispatches request *i* at `start + due(i)`; returns (requests due, schedule completed).
@@ -395,35 +384,16 @@ async fn closed_loop(
     for _ in 0..connections.max(1) {
         let (sh, stopped, seq) = (sh.clone(), stopped.clone(), seq.clone());
         workers.push(tokio::task::spawn_local(async move {
-            let mut conn: Option<Conn> = None;
+            let mut line = Line::new(None);
             while !stopped.get() && deadline.is_none_or(|d| Instant::now() < d) {
                 let i = seq.get();
                 seq.set(i + 1);
                 let now = sh.now();
                 sh.live.due.fetch_add(1, Ordering::Relaxed);
                 sh.start_request();
-                let mut c = match conn
-                    .take()
-                    .filter(|c| sh.keepalive && !c.sender.is_closed())
-                {
-                    Some(c) => c,
-                    None => match sh.dial().await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let r = sh.failure(i, now, now, e);
-                            sh.record(r);
-                            sh.finish_request();
-                            // Do not spin on a dead target: a failed dial costs at least 1 ms.
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                            continue;
-                        }
-                    },
-                };
-                let (record, reusable) = sh.h1_exchange(&mut c, i, now).await;
-                sh.record(record);
-                sh.finish_request();
-                if reusable {
-                    conn = Some(c);
+                if !line.serve(&sh, i, now).await {
+                    // Do not spin on a dead target: a failed dial costs at least 1 ms.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
         }));

@@ -1,19 +1,26 @@
-//! HTTP/2: a few shared connections (slots) carrying one stream per request. A dead slot is
-//! re-dialled by the first request that needs it; the others wait for that dial rather than
-//! opening connections of their own.
+//! HTTP/2 on hyper: a few shared connections (slots) carrying one stream per request. A dead
+//! slot is re-dialled by the first request that needs it; the others wait for that dial rather
+//! than opening connections of their own.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Sender};
-use super::outcome::{ConnId, OutcomeClass};
-use super::request::{exchange, remember_identity};
+use super::conn::DialError;
+use super::outcome::{ConnId, OutcomeClass, Stage, classify, error_chain};
+use super::request::{Exchange, Template, remember_identity};
 use super::shared::Shared;
 use crate::clock::At;
+
+type Sender = http2::SendRequest<Full<Bytes>>;
 
 #[derive(Default)]
 pub(super) struct H2Slot {
@@ -26,7 +33,7 @@ struct H2Conn {
     id: u64,
     local: SocketAddr,
     peer: SocketAddr,
-    sender: hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    sender: Sender,
     uses: Cell<u64>,
     identity: RefCell<Option<Arc<str>>>,
 }
@@ -39,9 +46,41 @@ fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
         .cloned()
 }
 
-/// A live connection, preferring slot `seq % slots`; dials that slot if none is live.
+/// Makes sure slot `seq % slots` (or another) has a live connection.
 pub(super) async fn connection(sh: &Shared, slots: &[H2Slot], seq: u64) -> Result<(), DialError> {
     conn(sh, slots, seq).await.map(|_| ())
+}
+
+/// Opens a connection and performs the HTTP/2 handshake; its driver runs as a local task.
+async fn dial(sh: &Shared) -> Result<H2Conn, DialError> {
+    let (id, opened) = sh.open().await?;
+    let peer = opened.peer;
+    if !opened.h2 {
+        return Err(DialError {
+            class: OutcomeClass::Other,
+            peer,
+            error: "the server did not negotiate HTTP/2 (ALPN)".to_string(),
+        });
+    }
+    let (sender, driver) = http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(opened.io))
+        .await
+        .map_err(|e| DialError {
+            class: classify(Stage::Exchange, &e),
+            peer,
+            error: error_chain(&e),
+        })?;
+    tokio::task::spawn_local(async move {
+        let _ = driver.await;
+    });
+    Ok(H2Conn {
+        id,
+        local: opened.local,
+        peer,
+        sender,
+        uses: Cell::new(0),
+        identity: RefCell::new(None),
+    })
 }
 
 async fn conn(sh: &Shared, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, DialError> {
@@ -60,28 +99,73 @@ async fn conn(sh: &Shared, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, Dia
         }
     }
     slot.dialing.set(true);
-    let dialed = sh.dial().await;
+    let dialed = dial(sh).await.map(Rc::new);
     slot.dialing.set(false);
-    let result = dialed.and_then(|c| match c.sender {
-        Sender::H2(sender) => Ok(Rc::new(H2Conn {
-            id: c.id,
-            local: c.local,
-            peer: c.peer,
-            sender,
-            uses: Cell::new(0),
-            identity: RefCell::new(None),
-        })),
-        Sender::H1(_) => Err(DialError {
-            class: OutcomeClass::Other,
-            peer: c.peer,
-            error: "the server did not negotiate HTTP/2 (ALPN)".to_string(),
-        }),
-    });
-    if let Ok(c) = &result {
+    if let Ok(c) = &dialed {
         *slot.conn.borrow_mut() = Some(c.clone());
     }
     slot.ready.notify_waiters();
-    result
+    dialed
+}
+
+/// Sends one request as a stream on `sender` and reads its whole response within `timeout`.
+async fn exchange(t: &Template, sender: &mut Sender, timeout: Duration) -> Exchange {
+    let fut = async {
+        if let Err(e) = sender.ready().await {
+            return Err((classify(Stage::Exchange, &e), error_chain(&e)));
+        }
+        let resp = sender
+            .send_request(t.h2_request())
+            .await
+            .map_err(|e| (classify(Stage::Exchange, &e), error_chain(&e)))?;
+        let status = resp.status().as_u16();
+        let identity = t
+            .identity_header
+            .as_ref()
+            .and_then(|h| resp.headers().get(h).cloned());
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Err(e) = frame {
+                let class = match classify(Stage::Exchange, &e) {
+                    // The head arrived: this was not a close before the response.
+                    OutcomeClass::ClosedBeforeResponse => OutcomeClass::Other,
+                    c => c,
+                };
+                return Err((
+                    class,
+                    format!("response body cut short: {}", error_chain(&e)),
+                ));
+            }
+        }
+        Ok((status, identity))
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok((status, identity))) => {
+            let class = t.accept.classify(status);
+            Exchange {
+                class,
+                status: Some(status),
+                error: (class == OutcomeClass::Other)
+                    .then(|| format!("unexpected status {status}")),
+                identity,
+                reusable: true,
+            }
+        }
+        Ok(Err((class, error))) => Exchange {
+            class,
+            status: None,
+            error: Some(error),
+            identity: None,
+            reusable: false,
+        },
+        Err(_) => Exchange {
+            class: OutcomeClass::RequestTimeout,
+            status: None,
+            error: Some(format!("no complete response within {timeout:?}")),
+            identity: None,
+            reusable: false,
+        },
+    }
 }
 
 /// One HTTP/2 request: a stream on a shared connection.
@@ -99,8 +183,8 @@ pub(super) async fn request(sh: Rc<Shared>, slots: Rc<[H2Slot]>, seq: u64, due: 
     let sent = sh.now();
     let reused = c.uses.get() > 0;
     c.uses.set(c.uses.get() + 1);
-    let mut sender = Sender::H2(c.sender.clone());
-    let mut ex = exchange(&sh.template, &mut sender, sh.timeout, true).await;
+    let mut sender = c.sender.clone();
+    let mut ex = exchange(&sh.template, &mut sender, sh.timeout).await;
     remember_identity(&mut c.identity.borrow_mut(), ex.identity.take());
     let id = ConnId {
         id: c.id,

@@ -13,6 +13,7 @@
 
 pub mod conn;
 pub mod engine;
+mod h1;
 mod h2;
 pub mod outcome;
 mod pool;

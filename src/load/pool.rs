@@ -8,10 +8,8 @@
 //! whose connection was closed dials a new one for its next ticket; dialling counts as send
 //! lateness, and a failed dial is that ticket's outcome (refused, timed out, …).
 //!
-//! Each worker also polls its connection's driver (hyper's connection future) itself, while it
-//! waits for a ticket and while a request is out: a response is read, parsed and handed to the
-//! request in one task, with no task switch, and a close by the peer while idle is still seen
-//! at once.
+//! While it waits for a ticket, a worker watches its idle connection, so a close by the peer is
+//! seen at once and the connection replaced, as a real client's pool would.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -19,7 +17,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::conn::{Conn, Driver};
+use super::h1::H1Conn;
 use super::shared::Shared;
 use crate::clock::At;
 
@@ -111,67 +109,68 @@ impl Pool {
     }
 }
 
-/// Polls `fut` to completion while also polling the connection's driver, if any. The driver
-/// is dropped once it ends (the connection closed). `fut` is polled before and after the driver
-/// so that a request it queues is written, and a response the driver reads is taken, in the
-/// same wake-up.
-async fn driving<F: Future>(driver: &mut Option<Driver>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(out);
-        }
-        let Some(d) = driver.as_mut() else {
-            return Poll::Pending;
-        };
-        if d.as_mut().poll(cx).is_ready() {
-            *driver = None;
-        }
-        fut.as_mut().poll(cx)
-    })
-    .await
+/// One connection slot: the connection, when it has one. Serves one request at a time,
+/// dialling first when the connection is gone.
+pub(super) struct Line {
+    conn: Option<H1Conn>,
 }
 
-/// One worker: serves tickets on its connection (dialling when it has none) until the pool
-/// closes. `conn` is the connection opened for it ahead of the run, if any.
-pub(super) async fn worker(
-    sh: Rc<Shared>,
-    pool: Rc<Pool>,
-    me: usize,
-    conn: Option<(Conn, Driver)>,
-) {
-    let (mut conn, mut driver) = match conn {
-        Some((c, d)) => (Some(c), Some(d)),
-        None => (None, None),
-    };
-    while let Some(t) = driving(&mut driver, pool.next(me)).await {
-        let usable = conn.take().filter(|c| !c.sender.is_closed());
+impl Line {
+    pub(super) fn new(conn: Option<H1Conn>) -> Line {
+        Line { conn }
+    }
+
+    /// Waits for `fut` while watching the idle connection: if the peer closes it meanwhile, it
+    /// is dropped (and the next request dials), as a real client's pool would.
+    async fn idle<F: Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            let Some(c) = self.conn.as_mut().filter(|c| c.usable()) else {
+                return fut.await;
+            };
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                _ = c.closed_while_idle() => {}
+            }
+            self.conn = None;
+        }
+    }
+
+    /// Serves request `seq` due at `due` and records it; returns false if no connection could
+    /// be opened for it (its failure is recorded).
+    pub(super) async fn serve(&mut self, sh: &Shared, seq: u64, due: At) -> bool {
+        let usable = self.conn.take().filter(|c| sh.keepalive && c.usable());
         let mut c = match usable {
             Some(c) => c,
             None => {
                 let started = sh.now();
-                match sh.dial_driven().await {
-                    Ok((c, d)) => {
-                        driver = Some(d);
-                        c
-                    }
+                match sh.open_h1().await {
+                    Ok(c) => c,
                     Err(e) => {
-                        let r = sh.failure(t.seq, t.due, started, e);
+                        let r = sh.failure(seq, due, started, e);
                         sh.record(r);
                         sh.finish_request();
-                        continue;
+                        return false;
                     }
                 }
             }
         };
-        let (record, reusable) = driving(&mut driver, sh.h1_exchange(&mut c, t.seq, t.due)).await;
+        let (record, reusable) = sh.h1_exchange(&mut c, seq, due).await;
         sh.record(record);
         sh.finish_request();
         if reusable {
-            conn = Some(c);
-        } else {
-            // Dropping the driver closes the socket now.
-            driver = None;
+            self.conn = Some(c);
         }
+        true
+    }
+}
+
+/// One worker: serves tickets on its connection (dialling when it has none) until the pool
+/// closes. `opened` is the connection opened for it ahead of the run, if any.
+pub(super) async fn worker(sh: Rc<Shared>, pool: Rc<Pool>, me: usize, opened: Option<H1Conn>) {
+    let mut line = Line::new(opened);
+    while let Some(t) = line.idle(pool.next(me)).await {
+        line.serve(&sh, t.seq, t.due).await;
     }
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::conn::{Conn, DialError, Dialer, Driver};
+use super::conn::{DialError, Dialer, Opened};
+use super::h1::H1Conn;
 use super::outcome::{ConnId, OutcomeClass};
-use super::request::{Exchange, Template, exchange, remember_identity};
+use super::request::{Exchange, Template};
 use crate::clock::{At, RunClock};
 use crate::record::{LiveStats, RequestRecord, Sink};
 
@@ -94,15 +95,8 @@ impl Shared {
         Ok(addrs[i % addrs.len()])
     }
 
-    /// Opens a new connection to the next address of the target; its driver runs as a task.
-    pub(super) async fn dial(&self) -> Result<Conn, DialError> {
-        let (conn, driver) = self.dial_driven().await?;
-        tokio::task::spawn_local(driver);
-        Ok(conn)
-    }
-
-    /// Opens a new connection and hands back its driver for the caller to poll.
-    pub(super) async fn dial_driven(&self) -> Result<(Conn, Driver), DialError> {
+    /// Opens a stream to the next address of the target; returns the connection's number too.
+    pub(super) async fn open(&self) -> Result<(u64, Opened), DialError> {
         let peer = match self.next_addr() {
             Ok(a) => a,
             Err(error) => {
@@ -116,9 +110,15 @@ impl Shared {
         };
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
-        let dialed = self.dialer.dial_driven(id, peer).await?;
+        let opened = self.dialer.open(peer).await?;
         self.conns_opened.set(self.conns_opened.get() + 1);
-        Ok(dialed)
+        Ok((id, opened))
+    }
+
+    /// Opens an HTTP/1.1 connection.
+    pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
+        let (id, o) = self.open().await?;
+        Ok(H1Conn::new(id, o.local, o.peer, o.io))
     }
 
     pub(super) fn start_request(&self) {
@@ -208,21 +208,16 @@ impl Shared {
     /// to a connection.
     pub(super) async fn h1_exchange(
         &self,
-        conn: &mut Conn,
+        conn: &mut H1Conn,
         seq: u64,
         due: At,
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
-        conn.uses += 1;
-        let mut ex = exchange(
-            &self.template,
-            &mut conn.sender,
-            self.timeout,
-            self.keepalive,
-        )
-        .await;
-        remember_identity(&mut conn.identity, ex.identity.take());
+        let t = &self.template;
+        let ex = conn
+            .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
+            .await;
         let reusable = ex.reusable;
         let id = ConnId {
             id: conn.id,

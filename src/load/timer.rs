@@ -106,8 +106,8 @@ fn arm(fd: RawFd, after: Duration) -> io::Result<()> {
             tv_nsec: 0,
         },
         it_value: libc::timespec {
-            tv_sec: (nanos / 1_000_000_000) as libc::time_t,
-            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            tv_sec: (nanos / 1_000_000_000) as _,
+            tv_nsec: (nanos % 1_000_000_000) as _,
         },
     };
     // SAFETY: valid fd and a fully initialised itimerspec.

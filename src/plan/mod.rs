@@ -94,6 +94,17 @@ pub struct TrafficPlan {
     pub keepalive: bool,
     pub http2: bool,
     pub insecure: bool,
+    /// This generator's share of the schedule when several generators split it (an Indexed
+    /// Job's workers); `None` for the whole schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Generator `index` of `count` takes the schedule's requests `index`, `index + count`, …
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
 }
 
 /// The phases of a rollout run (`local`, `run`).
@@ -811,6 +822,7 @@ impl Plan {
                 keepalive,
                 http2,
                 insecure,
+                shard: None,
             },
             flow: flow_plan,
             output: OutputPlan {
@@ -841,6 +853,28 @@ impl Plan {
         http::Uri::from_parts(parts).map_err(|e| e.to_string())
     }
 
+    /// Makes this plan generator `index` of `count`: it sends every `count`-th request of the
+    /// schedule, so the generators together send exactly the unsharded schedule. The pool size
+    /// and in-flight cap are sized for this generator's share when they were left at their
+    /// defaults for the whole rate (an explicit value is taken as meant per generator).
+    pub fn shard(&mut self, index: u32, count: u32) {
+        let count = count.max(1);
+        if let Some(peak) = self.traffic.pattern.peak_rate() {
+            let t = &mut self.traffic;
+            let share = peak / f64::from(count);
+            if t.max_in_flight == default_max_in_flight(peak) {
+                t.max_in_flight = default_max_in_flight(share);
+            }
+            if t.connections == default_connections(peak, t.http2).min(t.max_in_flight) {
+                t.connections = default_connections(share, t.http2).min(t.max_in_flight);
+            }
+        }
+        self.traffic.shard = Some(Shard {
+            index: index.min(count - 1),
+            count,
+        });
+    }
+
     /// The engine's input, aimed at `base` (or the plan's target).
     pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
         let url = self.url(base)?;
@@ -854,9 +888,16 @@ impl Plan {
             None => None,
         };
         let run_flow = self.kind != PlanKind::Load;
+        let shard = |s: Schedule| match self.traffic.shard {
+            Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
+            None => s,
+        };
         let mode = match &self.traffic.pattern {
             Pattern::Rate { rate, duration_s } => Mode::Open {
-                schedule: Schedule::constant(*rate, duration_s.map(Duration::from_secs_f64)),
+                schedule: shard(Schedule::constant(
+                    *rate,
+                    duration_s.map(Duration::from_secs_f64),
+                )),
                 max_in_flight: self.traffic.max_in_flight,
                 connections: self.traffic.connections,
             },
@@ -866,7 +907,7 @@ impl Plan {
                     .map(|(t, r)| (Duration::from_secs_f64(*t), *r))
                     .collect();
                 Mode::Open {
-                    schedule: Schedule::stages(&pts, run_flow),
+                    schedule: shard(Schedule::stages(&pts, run_flow)),
                     max_in_flight: self.traffic.max_in_flight,
                     connections: self.traffic.connections,
                 }

@@ -94,6 +94,12 @@ const RESOURCES: [Res; 10] = [
         api_version: "apps/v1",
     },
     Res {
+        plural: "configmaps",
+        prefix: "/api/v1",
+        kind: "ConfigMap",
+        api_version: "v1",
+    },
+    Res {
         plural: "controllerrevisions",
         prefix: "/apis/apps/v1",
         kind: "ControllerRevision",

@@ -179,6 +179,15 @@ impl Zerodrop {
         }
     }
 
+    /// Has the binary printed its trigger event (the rollout phase has begun)?
+    pub fn saw_trigger(&self) -> bool {
+        let lines = self.stderr.lock().expect("lines");
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("zerodrop: event +"))
+            .any(|l| l.split_whitespace().nth(1) == Some("trigger"))
+    }
+
     /// Has the binary printed `kind` for `pod` `n` times since the trigger? (For
     /// `scenario::roll`, which waits for each scripted change to be observed.)
     pub fn seen(&self) -> impl Fn(Option<&str>, &str, usize) -> bool + Sync + '_ {

@@ -13,6 +13,10 @@
 //! - [`undo`]: `kubectl rollout undo`: ReplicaSets for Deployments, ControllerRevisions for
 //!   StatefulSets and DaemonSets. Pure.
 //! - [`error`]: what went wrong, worded for the user, mapped to exit codes.
+//! - [`rbac`], [`manifest`]: the least-privilege Role of a run and the Job that runs it
+//!   in-cluster (`zerodrop manifest job`). Pure.
+//! - [`rendezvous`]: the workers of a distributed run start their load together.
+//! - [`result_store`]: the result patched into a ConfigMap (`--result-configmap`).
 //!
 //! This file sequences them: prepare (connect, find, start watches), trigger, wait for kubectl's
 //! completion *and* for every old pod to be gone, shutdown (rolling back first when the rollout
@@ -23,6 +27,10 @@ pub mod args;
 pub mod connect;
 pub mod convert;
 pub mod error;
+pub mod manifest;
+pub mod rbac;
+pub mod rendezvous;
+pub mod result_store;
 pub mod service;
 pub mod tracker;
 pub mod trigger;
@@ -47,6 +55,7 @@ use tokio::task::JoinHandle;
 pub use args::KubeArgs;
 pub use connect::{ConnectOptions, Connection};
 pub use error::{ApiCall, KubeError};
+pub use rendezvous::StartTogether;
 pub use trigger::{CommandOutcome, PatchKind, Trigger};
 pub use workload::{WorkloadKind, WorkloadRef};
 
@@ -76,6 +85,8 @@ pub struct KubeConfig {
     /// Offer the Service's cluster DNS name as the load target (no `--target` was given and
     /// zerodrop runs in a pod, where that name resolves).
     pub service_target: bool,
+    /// One of several generators: wait for every worker's pod, then start together.
+    pub start_together: Option<StartTogether>,
 }
 
 impl KubeConfig {
@@ -93,6 +104,7 @@ impl KubeConfig {
             interval: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             service_target: false,
+            start_together: None,
         }
     }
 }
@@ -444,6 +456,25 @@ impl KubeCluster {
         } else {
             None
         };
+        if let Some(st) = &self.cfg.start_together {
+            let late =
+                rendezvous::wait(&self.conn()?.client, &ns, st, self.cfg.request_timeout).await?;
+            let message = if late.is_zero() {
+                format!("all {} generators start their load now", st.count)
+            } else {
+                format!(
+                    "this generator arrived {:.1} s after the others started their load",
+                    late.as_secs_f64()
+                )
+            };
+            self.recorder.now(
+                None,
+                EventKind::Note {
+                    reason: "GeneratorsStart".into(),
+                    message,
+                },
+            );
+        }
         let description = format!("{wref} in namespace {ns} (Service {})", service.name);
         self.started = Some(Started {
             namespace: ns,
@@ -483,7 +514,12 @@ impl KubeCluster {
                 .values()
                 .map(|p| (p.uid.clone(), p.name.clone()))
                 .collect();
-            if let Some(v) = st.watches.workload_view() {
+            // `external` keeps the generation seen when the watches started: a rollout begun
+            // during the baseline (a deploy step beside zerodrop, or generator 0 of a
+            // distributed run starting a moment before this one) is still seen as the rollout.
+            if trigger != Trigger::External
+                && let Some(v) = st.watches.workload_view()
+            {
                 st.generation_before = v.generation;
             }
         }

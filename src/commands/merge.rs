@@ -1,0 +1,116 @@
+//! `zerodrop merge RESULT… [--out FILE] [--html FILE] [--junit FILE]`: combines the results of
+//! a distributed run's generators into one result, prints its summary and exits with its
+//! verdict.
+//!
+//! Each input is a result file written by `--out`, or a log (`-` for standard input) holding
+//! any number of results after zerodrop's marker line — `kubectl logs -l
+//! batch.kubernetes.io/job-name=NAME --tail=-1` gives every generator's at once. Merging is
+//! `crate::merge`'s, reading one result `report`'s, rendering the reports `commands::output`'s.
+
+use std::io::Read as _;
+
+use crate::cli::OutputArgs;
+use crate::commands::error;
+use crate::commands::output::{Reports, print_summary, write_reports};
+use crate::exit;
+use crate::merge::{self, Input, results_in};
+use crate::report::redact::Redactor;
+use crate::report::{ReportError, parse_result};
+
+/// `zerodrop merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Results to merge: JSON files written by --out, or logs holding results after zerodrop's
+    /// marker line; `-` reads standard input (several generators' logs at once).
+    #[arg(value_name = "RESULT", required = true)]
+    pub inputs: Vec<String>,
+    /// Merge even when some generators' results are missing (the merged result then fails).
+    #[arg(long)]
+    pub partial: bool,
+    /// Mask the value of this request header in every output (repeatable; Authorization,
+    /// Proxy-Authorization, Cookie and Set-Cookie always are).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Every result in one input's text; `origin` names the input in errors.
+pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
+    let docs = results_in(text);
+    if docs.is_empty() {
+        return Err(ReportError::NotFound {
+            origin: origin.to_string(),
+        });
+    }
+    let several = docs.len() > 1;
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            let origin = if several {
+                format!("{origin} (result {})", i + 1)
+            } else {
+                origin.to_string()
+            };
+            let result = parse_result(doc, &origin)?;
+            Ok(Input { origin, result })
+        })
+        .collect()
+}
+
+fn read(path: &str) -> Result<(String, String), ReportError> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|source| ReportError::Read {
+                origin: "standard input".into(),
+                source,
+            })?;
+        Ok((s, "standard input".into()))
+    } else {
+        let s = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            origin: path.to_string(),
+            source,
+        })?;
+        Ok((s, path.to_string()))
+    }
+}
+
+/// Merges, prints the summary, writes the reports; returns the merged verdict's exit code.
+pub fn run(args: MergeArgs) -> u8 {
+    let mut inputs = Vec::new();
+    for path in &args.inputs {
+        match read(path).and_then(|(text, origin)| parse_all(&text, &origin)) {
+            Ok(found) => inputs.extend(found),
+            Err(e) => {
+                error(&e);
+                return e.exit_code();
+            }
+        }
+    }
+    let merged = match merge::merge(inputs, args.partial) {
+        Ok(m) => m,
+        Err(e) => {
+            error(&e);
+            return e.exit_code();
+        }
+    };
+    let redactor = Redactor::new(&args.redact_headers);
+    if !args.output.quiet {
+        print_summary(&merged, &redactor);
+    }
+    let to = Reports {
+        json: args.output.out.as_deref(),
+        html: args.output.html.as_deref(),
+        junit: args.output.junit.as_deref(),
+    };
+    let problems = write_reports(&merged, &to, &redactor);
+    for p in &problems {
+        error(p);
+    }
+    if !problems.is_empty() {
+        return exit::COULD_NOT_RUN;
+    }
+    merged.verdict.exit_code
+}
