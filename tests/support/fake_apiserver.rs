@@ -44,7 +44,7 @@ struct Res {
     api_version: &'static str,
 }
 
-const RESOURCES: [Res; 10] = [
+const RESOURCES: &[Res] = &[
     Res {
         plural: "pods",
         prefix: "/api/v1",
