@@ -87,7 +87,8 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str], names: Option<&str>) ->
     }
 }
 
-/// What every run reads: the workload, its pods and Events, the Service's EndpointSlices.
+/// What every run reads: the workload, its pods and Events, the Service's EndpointSlices,
+/// and the PodDisruptionBudgets its pre-flight lint checks.
 fn reads(kind: &str) -> Vec<PolicyRule> {
     vec![
         rule("apps", &[kind], &["get", "list", "watch"], None),
@@ -98,6 +99,7 @@ fn reads(kind: &str) -> Vec<PolicyRule> {
             &["list", "watch"],
             None,
         ),
+        rule("policy", &["poddisruptionbudgets"], &["list"], None),
     ]
 }
 

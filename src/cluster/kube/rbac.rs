@@ -76,6 +76,8 @@ pub fn rules(cfg: &KubeConfig, extras: &Extras) -> Vec<PolicyRule> {
     if matches!(cfg.trigger, Trigger::Selector { .. }) {
         out.push(rule("", &["services"], &["patch"], service));
     }
+    // The pre-flight lint reads the namespace's PodDisruptionBudgets (`lint::live`).
+    out.push(rule("policy", &["poddisruptionbudgets"], &["list"], None));
     if cfg.undo_on_failure && !matches!(cfg.trigger, Trigger::Selector { .. }) {
         // `kubectl rollout undo` reads the rollout history: ReplicaSets for a Deployment,
         // ControllerRevisions for the other two kinds.
