@@ -39,6 +39,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 OHA=${OHA:-$(command -v oha || true)}
+[ "${1:-}" = memory ] && TOOLS=zerodrop
 if [ -z "$OHA" ] && [[ " $TOOLS " == *" oha "* ]]; then
   echo "installing oha (cargo install oha --locked)…" >&2
   cargo install oha --locked --root "$HOME/.cache/zerodrop-bench" >/dev/null 2>&1

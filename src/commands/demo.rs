@@ -17,7 +17,7 @@ use crate::cluster::local::config::PreStop;
 use crate::cluster::local::probe::{ProbeAction, ProbeSpec};
 use crate::cluster::local::process::CommandSpec;
 use crate::cluster::local::rollout::IntOrPercent;
-use crate::commands::{error, runtime};
+use crate::commands::{error, with_runtime};
 use crate::demo_app::REPLICA_HEADER;
 use crate::exit;
 use crate::interrupt::Interrupt;
@@ -192,55 +192,50 @@ pub fn run() -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error(format!("could not start: {e}"));
-            return exit::COULD_NOT_RUN;
-        }
-    };
-    let code = rt.block_on(async {
-        let interrupt = Interrupt::install();
-        println!("zerodrop demo: 3 replicas of a demo server behind a local Service proxy (endpoint changes reach it after 1 s, as in a cluster), {RATE} requests/s, rolled twice.\n");
-        println!("1/2 naive: no preStop hook, the server dies on SIGTERM");
-        let naive = match super::local::run_local(&plan, config(&exe, false), interrupt.clone()).await {
-            Ok(x) => x,
-            Err(e) => {
-                error(&e);
-                return e.exit_code();
+    with_runtime(|rt| {
+        let code = rt.block_on(async {
+            let interrupt = Interrupt::install();
+            println!("zerodrop demo: 3 replicas of a demo server behind a local Service proxy (endpoint changes reach it after 1 s, as in a cluster), {RATE} requests/s, rolled twice.\n");
+            println!("1/2 naive: no preStop hook, the server dies on SIGTERM");
+            let naive = match super::local::run_local(&plan, config(&exe, false), interrupt.clone()).await {
+                Ok(x) => x,
+                Err(e) => {
+                    error(&e);
+                    return e.exit_code();
+                }
+            };
+            if naive.1 != Stop::Completed && naive.1 != Stop::Interrupted {
+                error(format!("the naive run did not complete: {:?}", naive.1));
+                return exit::COULD_NOT_RUN;
             }
-        };
-        if naive.1 != Stop::Completed && naive.1 != Stop::Interrupted {
-            error(format!("the naive run did not complete: {:?}", naive.1));
-            return exit::COULD_NOT_RUN;
-        }
-        print!("{}", describe("naive", &naive.0));
-        if interrupt.is_set() {
-            return exit::INTERRUPTED;
-        }
-        println!("\n2/2 fixed: preStop sleep {}s (> the 1 s propagation delay), graceful drain answering Connection: close", FIXED_PRESTOP.as_secs());
-        let fixed = match super::local::run_local(&plan, config(&exe, true), interrupt.clone()).await {
-            Ok(x) => x,
-            Err(e) => {
-                error(&e);
-                return e.exit_code();
+            print!("{}", describe("naive", &naive.0));
+            if interrupt.is_set() {
+                return exit::INTERRUPTED;
             }
-        };
-        print!("{}", describe("fixed", &fixed.0));
-        if interrupt.is_set() {
-            return exit::INTERRUPTED;
-        }
-        println!("\n{}", side_by_side(&naive.0, &fixed.0));
-        let naive_failed = naive.0.recorded.overall.counts.failed();
-        let fixed_counts = fixed.0.recorded.overall.counts;
-        if naive_failed > 0 && fixed.1 == Stop::Completed && fixed_counts.failed() == 0 {
-            println!("The naive rollout dropped {naive_failed} requests; the fixed one dropped none of {}.", fixed_counts.sent());
-            exit::PASSED
-        } else {
-            error("the demo did not show what it should (naive failures and a clean fixed run); see above");
-            exit::GATE_FAILED
-        }
-    });
-    rt.shutdown_background();
-    code
+            println!("\n2/2 fixed: preStop sleep {}s (> the 1 s propagation delay), graceful drain answering Connection: close", FIXED_PRESTOP.as_secs());
+            let fixed = match super::local::run_local(&plan, config(&exe, true), interrupt.clone()).await {
+                Ok(x) => x,
+                Err(e) => {
+                    error(&e);
+                    return e.exit_code();
+                }
+            };
+            print!("{}", describe("fixed", &fixed.0));
+            if interrupt.is_set() {
+                return exit::INTERRUPTED;
+            }
+            println!("\n{}", side_by_side(&naive.0, &fixed.0));
+            let naive_failed = naive.0.recorded.overall.counts.failed();
+            let fixed_counts = fixed.0.recorded.overall.counts;
+            if naive_failed > 0 && fixed.1 == Stop::Completed && fixed_counts.failed() == 0 {
+                println!("The naive rollout dropped {naive_failed} requests; the fixed one dropped none of {}.", fixed_counts.sent());
+                exit::PASSED
+            } else {
+                error("the demo did not show what it should (naive failures and a clean fixed run); see above");
+                exit::GATE_FAILED
+            }
+        });
+        rt.shutdown_background();
+        code
+    })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::cli::LoadArgs;
 use crate::clock::{At, RunClock};
 use crate::commands::output::{finish, plan_json};
-use crate::commands::{error, runtime};
+use crate::commands::{error, with_runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::load::{EngineError, EngineThread};
@@ -22,14 +22,7 @@ pub fn run(args: LoadArgs) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error(format!("could not start: {e}"));
-            return exit::COULD_NOT_RUN;
-        }
-    };
-    rt.block_on(run_plan(plan))
+    with_runtime(|rt| rt.block_on(run_plan(plan)))
 }
 
 /// The phases of a `load` run: one named `load`, or one per stage.

@@ -7,7 +7,7 @@ use crate::clock::RunClock;
 use crate::cluster::ClusterError;
 use crate::cluster::local::{LocalCluster, LocalConfig};
 use crate::commands::output::{print_summary, write_outputs};
-use crate::commands::{error, runtime};
+use crate::commands::{error, with_runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
@@ -51,35 +51,30 @@ pub fn run(args: LocalArgs) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error(format!("could not start: {e}"));
-            return exit::COULD_NOT_RUN;
-        }
-    };
-    let code = rt.block_on(async {
-        let interrupt = Interrupt::install();
-        let (result, stop) = match run_local(&plan, config, interrupt).await {
-            Ok(x) => x,
-            Err(e) => {
-                error(&e);
-                return e.exit_code();
+    with_runtime(|rt| {
+        let code = rt.block_on(async {
+            let interrupt = Interrupt::install();
+            let (result, stop) = match run_local(&plan, config, interrupt).await {
+                Ok(x) => x,
+                Err(e) => {
+                    error(&e);
+                    return e.exit_code();
+                }
+            };
+            print_summary(&result, &Redactor::new(&plan.redact_headers));
+            if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
+                error(m);
             }
-        };
-        print_summary(&result, &Redactor::new(&plan.redact_headers));
-        if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
-            error(m);
-        }
-        for p in write_outputs(&plan, &result) {
-            error(p);
-        }
-        result.verdict.exit_code
-    });
-    // Replica processes are gone by now (shutdown, or the runtime's Drop); leave the
-    // runtime's remaining tasks (log capture) no chance to hold the exit.
-    rt.shutdown_background();
-    code
+            for p in write_outputs(&plan, &result) {
+                error(p);
+            }
+            result.verdict.exit_code
+        });
+        // Replica processes are gone by now (shutdown, or the runtime's Drop); leave the
+        // runtime's remaining tasks (log capture) no chance to hold the exit.
+        rt.shutdown_background();
+        code
+    })
 }
 
 /// One local run through the shared flow, with the verdict filled in. `Err` only for a

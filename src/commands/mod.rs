@@ -49,6 +49,18 @@ pub fn dispatch(cli: Cli) -> u8 {
     }
 }
 
+/// Starts the orchestration runtime and hands it to `f`; a runtime that cannot start is
+/// reported and exits 4.
+pub(crate) fn with_runtime(f: impl FnOnce(tokio::runtime::Runtime) -> u8) -> u8 {
+    match runtime() {
+        Ok(rt) => f(rt),
+        Err(e) => {
+            error(format!("could not start: {e}"));
+            crate::exit::COULD_NOT_RUN
+        }
+    }
+}
+
 /// The runtime for orchestration (signals, cluster watches, outputs); the load engine runs on a
 /// thread of its own.
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -14,7 +14,7 @@ use crate::cluster::LifecycleEvent;
 use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
 use crate::cluster::{EventKind, kube::CommandOutcome};
 use crate::commands::output::{print_summary, write_outputs};
-use crate::commands::{error, runtime};
+use crate::commands::{error, with_runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
@@ -97,49 +97,44 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error(format!("could not start: {e}"));
-            return exit::COULD_NOT_RUN;
-        }
-    };
-    let show_events = args.kube.events;
-    let connect = config.connect.clone();
-    let request_timeout = config.request_timeout;
-    let code = rt.block_on(async {
-        let interrupt = Interrupt::install();
-        let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
-        // A run that never sent a request (the workload could not be found or reached) has
-        // nothing to summarise: the error says it all.
-        if result.recorded.overall.counts.total() > 0 {
-            print_summary(&result, &Redactor::new(&plan.redact_headers));
-        }
-        if let Some(r) = &result.rollout {
-            print!("{}", rollout_summary(r));
-        }
-        if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
-            error(m);
-        }
-        for p in write_outputs(&plan, &result) {
-            error(p);
-        }
-        for p in crate::worker::publish(
-            &worker,
-            &result,
-            &Redactor::new(&plan.redact_headers),
-            &connect,
-            request_timeout,
-        )
-        .await
-        {
-            error(p);
-        }
-        result.verdict.exit_code
-    });
-    // Watches and their retries belong to the run that just ended; none may hold the exit.
-    rt.shutdown_timeout(Duration::from_secs(1));
-    code
+    with_runtime(|rt| {
+        let show_events = args.kube.events;
+        let connect = config.connect.clone();
+        let request_timeout = config.request_timeout;
+        let code = rt.block_on(async {
+            let interrupt = Interrupt::install();
+            let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
+            // A run that never sent a request (the workload could not be found or reached) has
+            // nothing to summarise: the error says it all.
+            if result.recorded.overall.counts.total() > 0 {
+                print_summary(&result, &Redactor::new(&plan.redact_headers));
+            }
+            if let Some(r) = &result.rollout {
+                print!("{}", rollout_summary(r));
+            }
+            if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
+                error(m);
+            }
+            for p in write_outputs(&plan, &result) {
+                error(p);
+            }
+            for p in crate::worker::publish(
+                &worker,
+                &result,
+                &Redactor::new(&plan.redact_headers),
+                &connect,
+                request_timeout,
+            )
+            .await
+            {
+                error(p);
+            }
+            result.verdict.exit_code
+        });
+        // Watches and their retries belong to the run that just ended; none may hold the exit.
+        rt.shutdown_timeout(Duration::from_secs(1));
+        code
+    })
 }
 
 /// One run against the cluster through the shared flow, with the verdict filled in.

@@ -47,6 +47,11 @@ impl Hist {
         }
     }
 
+    /// Empties the histogram, keeping its buffer.
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+
     pub fn len(&self) -> u64 {
         self.0.len()
     }

@@ -341,6 +341,10 @@ pub struct Recorder {
     failures_not_kept: u64,
     live: Arc<LiveStats>,
     last_live_second: u64,
+    /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
+    /// long run reuses the same few buffers instead of allocating one per second.
+    spare: Vec<SecondAcc>,
+    live_scratch: Hist,
 }
 
 impl Recorder {
@@ -358,6 +362,8 @@ impl Recorder {
             failures_not_kept: 0,
             live,
             last_live_second: 0,
+            spare: Vec::new(),
+            live_scratch: Hist::new(),
         }
     }
 
@@ -381,21 +387,35 @@ impl Recorder {
         n.checked_sub(1)
     }
 
+    fn fresh_second(&mut self) -> SecondAcc {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut acc: SecondAcc) {
+        acc.counts = Counts::default();
+        acc.latency.reset();
+        acc.failures_not_kept = 0;
+        self.spare.push(acc);
+    }
+
     fn second_acc(&mut self, second: u64) -> &mut SecondAcc {
         if self.open.is_empty() {
-            self.open.push_back((second, SecondAcc::default()));
+            let acc = self.fresh_second();
+            self.open.push_back((second, acc));
         }
         let front = self.open[0].0;
         if second < front {
             // Only a request that outlived `max_open` lands before the oldest open second; it
             // gets a bucket of its own, merged with its closed twin in `finish`.
-            self.open.push_front((second, SecondAcc::default()));
+            let acc = self.fresh_second();
+            self.open.push_front((second, acc));
             return &mut self.open[0].1;
         }
         let idx = (second - front) as usize;
         while self.open.len() <= idx {
             let next = front + self.open.len() as u64;
-            self.open.push_back((next, SecondAcc::default()));
+            let acc = self.fresh_second();
+            self.open.push_back((next, acc));
         }
         &mut self.open[idx].1
     }
@@ -408,7 +428,8 @@ impl Recorder {
                 break;
             }
             if let Some((s, acc)) = self.open.pop_front() {
-                self.closed.push(close_second(s, acc));
+                self.closed.push(close_second(s, &acc));
+                self.recycle(acc);
             }
         }
     }
@@ -424,7 +445,10 @@ impl Recorder {
         if s != self.last_live_second {
             // Once a second: the p99 of everything so far.
             self.last_live_second = s;
-            let mut all = self.unphased.latency.clone();
+            // Summed into a histogram kept for the purpose: no allocation once a second.
+            let all = &mut self.live_scratch;
+            all.reset();
+            all.add(&self.unphased.latency);
             for p in &self.phases {
                 all.add(&p.latency);
             }
@@ -436,7 +460,7 @@ impl Recorder {
     pub fn finish(mut self, end: At) -> Recorded {
         self.refresh_marks();
         while let Some((s, acc)) = self.open.pop_front() {
-            self.closed.push(close_second(s, acc));
+            self.closed.push(close_second(s, &acc));
         }
         self.closed.sort_by_key(|s| s.second);
         self.closed = merge::merge_same_seconds(std::mem::take(&mut self.closed));
@@ -465,7 +489,7 @@ impl Recorder {
     }
 }
 
-fn close_second(second: u64, acc: SecondAcc) -> Second {
+fn close_second(second: u64, acc: &SecondAcc) -> Second {
     Second {
         second,
         counts: acc.counts,

@@ -114,6 +114,10 @@ fn memory_stays_flat_because_old_seconds_are_closed() {
         r.record(&rec(i, i, 1, OutcomeClass::Ok)); // 1 request per ms for 100 s
     }
     assert!(r.open.len() <= 4, "open seconds: {}", r.open.len());
+    assert!(
+        r.open.len() + r.spare.len() <= 6,
+        "closed seconds' buffers are reused, not piled up"
+    );
     let out = r.finish(At(100_000_000));
     assert_eq!(out.series.len(), 100);
     assert!(out.series.iter().all(|s| s.counts.ok() == 1000));
