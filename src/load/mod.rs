@@ -5,9 +5,15 @@
 //!
 //! - [`schedule`]: when each request is due (pure).
 //! - [`outcome`]: the outcome taxonomy and how transport errors map onto it.
-//! - [`conn`]: dialling, TLS, HTTP/1 and HTTP/2 connections with their identity.
+//! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
+//! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
+//! - `h2`: HTTP/2 on hyper, a few shared connections.
+//! - `request`: what every request looks like, built once; the result of one exchange.
+//! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
+//! - `shared`: state every request path of a run shares (clock, sink, addresses, in-flight).
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
-//! - [`engine`]: drives the schedule under the in-flight cap.
+//! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
+//! - [`thread`]: runs the engine on a thread of its own.
 //!
 //! [`Sink`]: crate::record::Sink
 
