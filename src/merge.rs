@@ -12,13 +12,15 @@
 //! The verdict is decided again on the merged data by the gate (the default zero-drop check and
 //! the run's thresholds, as one run would be judged); a generator that stopped early (bad
 //! input, could not run, rollout failed, interrupted) or a missing one decides the exit code, the
-//! most serious first. The analysis is not recomputed: there is no analysis function to run
-//! yet, so the merged result carries none. This module reads and writes no files.
+//! most serious first. The analysis is recomputed on the merged data too (the workers' own
+//! analyses each saw only their share of the failures), with the identity header the plan
+//! named and default settings otherwise: the workers' workload configuration is not part of a
+//! saved result. This module reads and writes no files.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::analysis::Analysis;
+use crate::analysis::AnalysisInput;
 use crate::clock::At;
 use crate::cluster::EventKind;
 use crate::cluster::LifecycleEvent;
@@ -317,6 +319,14 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
         .unwrap_or_default();
     let thresholds = gate::parse_all(&expressions).map_err(MergeError::Thresholds)?;
     let recorded = Recorded::merge(parts.into_iter().map(|(_, r)| r.recorded).collect())?;
+    let input = AnalysisInput {
+        pod_header: plan
+            .pointer("/request/pod_header")
+            .and_then(|h| h.as_str())
+            .map(str::to_string),
+        ..AnalysisInput::default()
+    };
+    let analysis = crate::analysis::analyse(&recorded, &timeline, &input);
     let mut merged = RunResult {
         schema_version: SCHEMA_VERSION,
         zerodrop_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -328,7 +338,7 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
         recorded,
         timeline,
         rollout,
-        analysis: Analysis::default(),
+        analysis,
         thresholds: Vec::new(),
         verdict: Verdict::default(),
         workers,

@@ -513,3 +513,25 @@ fn a_result_too_large_for_its_configmap_share_loses_failure_details_first_and_sa
         r
     );
 }
+
+#[test]
+fn the_merged_result_is_analysed_over_every_generators_failures() {
+    let reset = |due_s: f64| Sample {
+        due_us: (due_s * 1e6) as u64,
+        latency_us: 1_000,
+        class: OutcomeClass::ConnectionReset,
+    };
+    let a = result(0, 2, t0(), record(&[ok(0.5), reset(2.5), reset(2.6)]));
+    let b = result(1, 2, t0(), record(&[ok(0.5), reset(2.7)]));
+    let merged = merge(inputs(vec![a, b]), false).expect("merges");
+    // No cluster events explain them: all three failures, from both workers, are reported as
+    // unexplained by the merged run's own analysis.
+    let explained: u64 = merged
+        .analysis
+        .findings
+        .iter()
+        .map(|f| f.evidence.failures)
+        .sum();
+    assert_eq!(explained, 3, "{:?}", merged.analysis.findings);
+    assert_eq!(merged.analysis.unexplained_failures, 3);
+}
