@@ -5,9 +5,11 @@
 mod report_support;
 
 use report_support::{API_KEY, SECRET, clean_rollout, closed, failing_rollout};
+use zerodrop::clock::At;
+use zerodrop::cluster::event::{EventKind, LifecycleEvent};
 use zerodrop::report::redact::{MASK, Redactor};
 use zerodrop::report::{self, RESULT_MARKER, html, json, junit, text};
-use zerodrop::result::RunResult;
+use zerodrop::result::{RunResult, TriggerCommand};
 
 fn assert_no_secrets(what: &str, out: &str) {
     for secret in [SECRET, API_KEY, "hunter2"] {
@@ -97,6 +99,107 @@ fn the_summary_masks_secrets_in_user_supplied_text() {
     let out = text::render(&r, false);
     assert_no_secrets("terminal summary", &out);
     assert!(out.contains(MASK));
+}
+
+/// A run whose trigger command, its output, a cluster message, an error chain, a finding and
+/// the verdict all carry secrets, some only as the literal value of the run's own header.
+fn rollout_full_of_secrets() -> RunResult {
+    let mut r = failing_rollout();
+    let token = SECRET.trim_start_matches("Bearer ");
+    if let Some(ro) = &mut r.rollout {
+        ro.command = Some(TriggerCommand {
+            argv: [
+                "helm",
+                "upgrade",
+                "web",
+                "--set",
+                "db.password=pw-db-7781",
+                "--token",
+                "tk-5566778899",
+            ]
+            .map(String::from)
+            .to_vec(),
+            exit_code: Some(1),
+            timed_out: false,
+            output: format!(
+                "Release \"web\" failed\nAPI_TOKEN=tk-5566778899\ncalled with {token}\n"
+            ),
+        });
+        ro.outcome =
+            "failed: trigger command `helm upgrade --token tk-5566778899` ended with exit code 1"
+                .into();
+    }
+    r.timeline.events.push(LifecycleEvent {
+        at: At::from_secs_f64(5.0),
+        source_time: None,
+        pod: None,
+        kind: EventKind::Note {
+            reason: "TriggerCommand".into(),
+            message: format!(
+                "{{\"client_secret\": \"cs-99887766\"}} from curl -H 'Authorization: {SECRET}'"
+            ),
+        },
+    });
+    r.recorded.failures[0].error = Some(format!("upstream said: invalid credentials {token}"));
+    r.analysis.findings[0]
+        .evidence
+        .details
+        .push("DB_PASSWORD=pw-db-7781 was printed by the app".into());
+    r.verdict
+        .reasons
+        .push("trigger command `helm upgrade --token tk-5566778899` failed".into());
+    r
+}
+
+#[test]
+fn secrets_in_a_trigger_command_its_output_and_cluster_messages_are_masked_in_every_output() {
+    let r = rollout_full_of_secrets();
+    let redactor = Redactor::for_headers(
+        &["X-Api-Key".to_string()],
+        &[("Authorization".to_string(), SECRET.to_string())],
+    );
+    let token = SECRET.trim_start_matches("Bearer ");
+    let outputs = [
+        ("JSON", json::render(&r, &redactor).expect("serialises")),
+        ("HTML", html::render(&r, &redactor)),
+        ("JUnit", junit::render(&r, &redactor)),
+        ("terminal", text::render_with(&r, false, &redactor)),
+    ];
+    for (what, out) in &outputs {
+        assert_no_secrets(what, out);
+        for secret in [token, "pw-db-7781", "tk-5566778899", "cs-99887766"] {
+            assert!(!out.contains(secret), "{what} leaks `{secret}`");
+        }
+    }
+    // What is not secret stays readable.
+    let back = report::parse_result(&outputs[0].1, "test").expect("reads back");
+    let command = back
+        .rollout
+        .and_then(|ro| ro.command)
+        .expect("the command is kept");
+    assert_eq!(
+        command.argv,
+        [
+            "helm",
+            "upgrade",
+            "web",
+            "--set",
+            &format!("db.password={MASK}"),
+            "--token",
+            MASK
+        ]
+    );
+    assert!(
+        command
+            .output
+            .starts_with("Release \"web\" failed\nAPI_TOKEN=<redacted>"),
+        "{}",
+        command.output
+    );
+    assert_eq!(
+        back.recorded.failures[0].error.as_deref(),
+        Some("upstream said: invalid credentials <redacted>")
+    );
 }
 
 // ---- JSON ----

@@ -6,12 +6,11 @@ use crate::cli::LocalArgs;
 use crate::clock::RunClock;
 use crate::cluster::ClusterError;
 use crate::cluster::local::{LocalCluster, LocalConfig};
-use crate::commands::output::{print_summary, write_outputs};
+use crate::commands::output::{print_summary, redactor, write_outputs};
 use crate::commands::{error, with_runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
-use crate::report::redact::Redactor;
 use crate::result::{Command, RunResult};
 use crate::runner::{self, Flow, Stop};
 use crate::timeline::TimelineRecorder;
@@ -61,9 +60,10 @@ pub fn run(args: LocalArgs) -> u8 {
                     return e.exit_code();
                 }
             };
-            print_summary(&result, &Redactor::new(&plan.redact_headers));
+            let redactor = redactor(&plan);
+            print_summary(&result, &redactor);
             if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
-                error(m);
+                error(redactor.text(m));
             }
             for p in write_outputs(&plan, &result) {
                 error(p);

@@ -17,6 +17,13 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
     redact_plan_json(&v, &plan.redact_headers)
 }
 
+/// The masker for everything this run writes or prints: the always-masked headers, the
+/// `--redact-header` names, and the literal values of the run's sensitive request headers
+/// wherever they turn up (an app or a trigger command that echoes the token).
+pub fn redactor(plan: &Plan) -> Redactor {
+    Redactor::for_headers(&plan.redact_headers, &plan.request.headers)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
@@ -51,7 +58,7 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
 /// stands.
 pub fn finish(plan: &Plan, result: &mut RunResult, stopped: Option<&crate::gate::Stopped>) -> u8 {
     crate::gate::apply_stopped(&plan.thresholds, result, stopped);
-    print_summary(result, &Redactor::new(&plan.redact_headers));
+    print_summary(result, &redactor(plan));
     for p in write_outputs(plan, result) {
         super::error(p);
     }
@@ -68,7 +75,7 @@ pub fn write_outputs(plan: &Plan, result: &RunResult) -> Vec<String> {
             html: plan.output.html.as_deref(),
             junit: plan.output.junit.as_deref(),
         },
-        &Redactor::new(&plan.redact_headers),
+        &redactor(plan),
     )
 }
 

@@ -13,7 +13,7 @@ use crate::clock::RunClock;
 use crate::cluster::LifecycleEvent;
 use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
 use crate::cluster::{EventKind, kube::CommandOutcome};
-use crate::commands::output::{print_summary, write_outputs};
+use crate::commands::output::{print_summary, redactor, write_outputs};
 use crate::commands::{error, with_runtime};
 use crate::exit;
 use crate::interrupt::Interrupt;
@@ -104,28 +104,23 @@ pub fn run(args: RunArgs) -> u8 {
         let code = rt.block_on(async {
             let interrupt = Interrupt::install();
             let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
+            let redactor = redactor(&plan);
             // A run that never sent a request (the workload could not be found or reached) has
             // nothing to summarise: the error says it all.
             if result.recorded.overall.counts.total() > 0 {
-                print_summary(&result, &Redactor::new(&plan.redact_headers));
+                print_summary(&result, &redactor);
             }
             if let Some(r) = &result.rollout {
-                print!("{}", rollout_summary(r));
+                print!("{}", redactor.text(&rollout_summary(r)));
             }
             if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
-                error(m);
+                error(redactor.text(m));
             }
             for p in write_outputs(&plan, &result) {
                 error(p);
             }
-            for p in crate::worker::publish(
-                &worker,
-                &result,
-                &Redactor::new(&plan.redact_headers),
-                &connect,
-                request_timeout,
-            )
-            .await
+            for p in
+                crate::worker::publish(&worker, &result, &redactor, &connect, request_timeout).await
             {
                 error(p);
             }
@@ -146,7 +141,7 @@ pub async fn run_kube(
 ) -> (RunResult, Stop) {
     let clock = RunClock::start();
     let timeline = TimelineRecorder::new(clock);
-    let printer = show_events.then(|| EventPrinter::start(timeline.clone()));
+    let printer = show_events.then(|| EventPrinter::start(timeline.clone(), redactor(plan)));
     let (mut cluster, analysis) = preflight(plan, config, &timeline).await;
     let flow = Flow {
         plan,
@@ -274,7 +269,7 @@ struct EventPrinter {
 }
 
 impl EventPrinter {
-    fn start(timeline: TimelineRecorder) -> EventPrinter {
+    fn start(timeline: TimelineRecorder, redactor: Redactor) -> EventPrinter {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut printed = 0;
@@ -285,7 +280,7 @@ impl EventPrinter {
                 };
                 let events = timeline.events();
                 for e in events.iter().skip(printed) {
-                    eprintln!("zerodrop: {}", event_line(e));
+                    eprintln!("zerodrop: {}", redactor.text(&event_line(e)));
                 }
                 printed = events.len();
                 if done {

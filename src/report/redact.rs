@@ -1,5 +1,9 @@
 //! Masking secrets before anything is written: `Authorization`, `Proxy-Authorization`, `Cookie`,
-//! `Set-Cookie`, every header the user names with `--redact-header`, and passwords in URLs.
+//! `Set-Cookie`, every header the user names with `--redact-header`, passwords in URLs, the
+//! values of secret-named settings in free text and command lines (`--password x`,
+//! `db.password=x`, `API_TOKEN=x`, `"client_secret": "x"`), and, wherever they appear, the
+//! literal values of the run's own sensitive request headers (an app or a trigger command that
+//! echoes the token is masked too).
 //!
 //! The run flow masks the plan once when it builds the result ([`redact_plan_json`]); every
 //! renderer masks again with a [`Redactor`] so a result saved by an older or foreign writer
@@ -23,7 +27,26 @@ pub const ALWAYS_REDACTED: [&str; 4] = [
 pub struct Redactor {
     /// Lower-cased header names whose values are masked.
     names: Vec<String>,
+    /// Literal secret values masked wherever they appear, longest first.
+    values: Vec<String>,
 }
+
+/// How the name of a setting whose value is secret ends, once lower-cased and stripped of
+/// `-`, `_` and `.` (`DB_PASSWORD`, `--api-key`, `clientSecret`, `aws.session_token`).
+const SECRET_NAME_ENDINGS: [&str; 9] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "credentials",
+];
+
+/// Secret values shorter than this are not masked by value: they would hit ordinary words.
+const MIN_SECRET_VALUE_LEN: usize = 6;
 
 impl Default for Redactor {
     fn default() -> Self {
@@ -41,7 +64,42 @@ impl Redactor {
                 names.push(n);
             }
         }
-        Redactor { names }
+        Redactor {
+            names,
+            values: Vec::new(),
+        }
+    }
+
+    /// Also masks these literal values wherever they appear: the values of the run's sensitive
+    /// request headers, whole and (for `Bearer abc…`-style values) each word of them. Values
+    /// shorter than six characters are ignored.
+    pub fn with_values<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Redactor {
+        for v in values {
+            let v = v.trim();
+            let words = v.split_whitespace().filter(|w| w.len() != v.len());
+            for candidate in std::iter::once(v).chain(words) {
+                if candidate.len() >= MIN_SECRET_VALUE_LEN
+                    && !self.values.iter().any(|x| x == candidate)
+                {
+                    self.values.push(candidate.to_string());
+                }
+            }
+        }
+        // Longest first, so a whole value is masked before one of its words.
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self
+    }
+
+    /// The masker for a run: `extra` header names, plus the literal values of every request
+    /// header among `headers` that is sensitive.
+    pub fn for_headers(extra: &[String], headers: &[(String, String)]) -> Redactor {
+        let r = Redactor::new(extra);
+        let values: Vec<&str> = headers
+            .iter()
+            .filter(|(n, _)| r.is_sensitive(n))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        r.with_values(values)
     }
 
     /// True if a header of this name has its value masked.
@@ -85,15 +143,37 @@ impl Redactor {
         }
     }
 
-    /// `s` with `Name: value` header lines of sensitive headers and URL passwords masked.
+    /// `s` with `Name: value` header lines of sensitive headers, URL passwords, secret-named
+    /// settings and known secret values masked.
     pub fn text(&self, s: &str) -> String {
-        let s = mask_url_passwords(s);
+        let mut s = mask_url_passwords(s);
+        for v in &self.values {
+            if s.contains(v.as_str()) {
+                s = s.replace(v.as_str(), MASK);
+            }
+        }
         let mut out = String::with_capacity(s.len());
         for (i, line) in s.split('\n').enumerate() {
             if i > 0 {
                 out.push('\n');
             }
-            out.push_str(&self.mask_header_line(line));
+            out.push_str(&mask_secret_settings(&self.mask_header_line(line)));
+        }
+        out
+    }
+
+    /// A command line with secrets masked: each argument as [`Redactor::text`] masks it, and
+    /// the argument after a secret-named flag given on its own (`--password hunter2`).
+    pub fn argv(&self, argv: &[String]) -> Vec<String> {
+        let mut out = Vec::with_capacity(argv.len());
+        let mut mask_next = false;
+        for a in argv {
+            if std::mem::take(&mut mask_next) && !a.starts_with('-') {
+                out.push(MASK.to_string());
+                continue;
+            }
+            mask_next = a.starts_with('-') && !a.contains('=') && is_secret_name(a);
+            out.push(self.text(a));
         }
         out
     }
@@ -143,6 +223,74 @@ impl Redactor {
             None => line.to_string(),
         }
     }
+}
+
+/// True if a setting of this name holds a secret (see [`SECRET_NAME_ENDINGS`]).
+fn is_secret_name(name: &str) -> bool {
+    let norm: String = name
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_NAME_ENDINGS.iter().any(|e| norm.ends_with(e))
+}
+
+/// Masks the value after every secret-named setting in one line: `name=value`, `name: value`,
+/// `"name": "value"`, and a flag followed by its value (`--token abc`). The value ends at
+/// white space, a quote, `&`, `,` or `;`.
+fn mask_secret_settings(line: &str) -> String {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let ends_value = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '&' | ',' | ';');
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        let c = line[i..].chars().next().unwrap_or(' ');
+        if !is_name(c) || (i > 0 && is_name(line[..i].chars().next_back().unwrap_or(' '))) {
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        // A name starts at `i`.
+        let end = line[i..]
+            .find(|c: char| !is_name(c))
+            .map_or(line.len(), |e| i + e);
+        let name = &line[i..end];
+        out.push_str(name);
+        i = end;
+        if !is_secret_name(name) || !name.chars().any(|c| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        // After the name: an optional closing quote, spaces, then `=` or `:`; or, for a flag,
+        // spaces then a value that is not another flag.
+        let mut j = i;
+        if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+            j += 1;
+        }
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let separated = j < b.len() && (b[j] == b'=' || b[j] == b':');
+        if separated {
+            j += 1;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+        } else if !(name.starts_with('-') && j > i && j < b.len() && b[j] != b'-') {
+            continue;
+        }
+        if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+            j += 1;
+        }
+        let value_end = line[j..].find(ends_value).map_or(line.len(), |e| j + e);
+        if value_end == j || line[j..value_end] == *MASK {
+            continue;
+        }
+        out.push_str(&line[i..j]);
+        out.push_str(MASK);
+        i = value_end;
+    }
+    out
 }
 
 fn mask_value(v: &Value) -> Value {
@@ -249,5 +397,99 @@ mod tests {
         let r = Redactor::default();
         assert_eq!(r.text("x-cookie-id: 5"), "x-cookie-id: 5");
         assert_eq!(r.text("-H 'Cookie: a=b'"), format!("-H 'Cookie: {MASK}'"));
+    }
+    #[test]
+    fn secret_named_settings_are_masked_in_every_spelling() {
+        let r = Redactor::default();
+        for (input, want) in [
+            (
+                "DB_PASSWORD=abc123 next",
+                format!("DB_PASSWORD={MASK} next"),
+            ),
+            (
+                "--set db.password=abc123",
+                format!("--set db.password={MASK}"),
+            ),
+            (
+                "--api-key=k1 --api-token t2",
+                format!("--api-key={MASK} --api-token {MASK}"),
+            ),
+            ("password: hunter2", format!("password: {MASK}")),
+            (
+                r#"{"clientSecret": "s-1", "user": "bob"}"#,
+                format!(r#"{{"clientSecret": "{MASK}", "user": "bob"}}"#),
+            ),
+            (
+                "GET /x?access_token=abc&page=2",
+                format!("GET /x?access_token={MASK}&page=2"),
+            ),
+            ("X-Auth-Token: t0k", format!("X-Auth-Token: {MASK}")),
+        ] {
+            assert_eq!(r.text(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn names_that_only_contain_a_secret_word_are_left_alone() {
+        let r = Redactor::default();
+        for input in [
+            "token-service-7d9f: ready",
+            r#"MountVolume.SetUp failed for volume "secret-vol" : secret "db" not found"#,
+            "broken=1 tokens=5",
+            "restartedAt=2026-11-22T07:00:00Z",
+            "password:",
+        ] {
+            assert_eq!(r.text(input), input);
+        }
+    }
+
+    #[test]
+    fn the_value_after_a_secret_flag_given_on_its_own_is_masked_in_a_command_line() {
+        let r = Redactor::default();
+        let argv: Vec<String> = [
+            "deploy",
+            "--password",
+            "p4ss",
+            "--token=t",
+            "--verbose",
+            "-n",
+            "shop",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            r.argv(&argv),
+            [
+                "deploy",
+                "--password",
+                MASK,
+                &format!("--token={MASK}"),
+                "--verbose",
+                "-n",
+                "shop"
+            ]
+        );
+        // A secret flag followed by another flag has no value to mask.
+        let argv: Vec<String> = ["--token", "--dry-run"].map(String::from).to_vec();
+        assert_eq!(r.argv(&argv), argv);
+    }
+
+    #[test]
+    fn the_literal_values_of_sensitive_headers_are_masked_wherever_they_appear() {
+        let headers = [
+            (
+                "Authorization".to_string(),
+                "Bearer sk-live-42424242".to_string(),
+            ),
+            ("Accept".to_string(), "application/json".to_string()),
+            ("X-Api-Key".to_string(), "abc".to_string()),
+        ];
+        let r = Redactor::for_headers(&["x-api-key".to_string()], &headers);
+        assert_eq!(
+            r.text("echo Bearer sk-live-42424242 | app; app saw sk-live-42424242"),
+            format!("echo {MASK} | app; app saw {MASK}")
+        );
+        // Not a sensitive header, and too short a value to mask by value alone.
+        assert_eq!(r.text("application/json abc"), "application/json abc");
     }
 }
