@@ -454,3 +454,71 @@ async fn undo_after_a_trigger_command_that_changed_nothing_rolls_nothing_back() 
     );
     assert!(s.server.requests_by("PATCH").is_empty());
 }
+
+/// A Kubernetes Event about `kind`/`name` in the namespace.
+fn k8s_event(id: &str, kind: &str, name: &str, reason: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": id, "namespace": NS},
+        "involvedObject": {"kind": kind, "name": name, "namespace": NS},
+        "reason": reason,
+        "message": format!("{reason} for {name}"),
+        "count": 1,
+        "lastTimestamp": "2026-11-22T07:00:00Z",
+    })
+}
+
+#[tokio::test]
+async fn cluster_events_of_the_workload_are_kept_and_those_of_a_neighbour_with_a_longer_name_are_not()
+ {
+    let mut s = setup(2, Trigger::Restart).await;
+    s.cluster.prepare().await.expect("prepare");
+    for (id, kind, name, reason) in [
+        // The workload, a pod the pod watch has seen, and a ReplicaSet and pod shaped as the
+        // Deployment controller names them (an Event may come before its pod's watch event).
+        ("e1", "Deployment", "web", "ScalingReplicaSet"),
+        ("e2", "Pod", "web-old-0", "Killing"),
+        ("e3", "ReplicaSet", "web-7d4b9c", "SuccessfulCreate"),
+        ("e4", "Pod", "web-7d4b9c-x2x9q", "Scheduled"),
+        // Neighbours whose names start with `web-`.
+        ("n1", "Deployment", "web-worker", "ScalingReplicaSet"),
+        ("n2", "ReplicaSet", "web-worker-5f6d7c", "SuccessfulCreate"),
+        ("n3", "Pod", "web-worker-5f6d7c-k2x9q", "BackOff"),
+        ("n4", "Pod", "web-agent-k2x9q", "Pulled"),
+        ("n5", "StatefulSet", "web", "SuccessfulCreate"),
+        // Last, so that once it is seen every earlier one has been judged.
+        ("e5", "Pod", "web-old-1", "Unhealthy"),
+    ] {
+        s.server.put_value(k8s_event(id, kind, name, reason));
+    }
+    let notes = || -> Vec<String> {
+        s.rec
+            .events()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Note { reason, message } if message.contains(" for ") => {
+                    Some(format!("{reason} {}", e.pod.as_deref().unwrap_or("-")))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !notes().iter().any(|n| n.starts_with("Unhealthy"))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.cluster.shutdown().await;
+    assert_eq!(
+        notes(),
+        [
+            "ScalingReplicaSet -",
+            "Killing web-old-0",
+            "SuccessfulCreate -",
+            "Scheduled web-7d4b9c-x2x9q",
+            "Unhealthy web-old-1",
+        ]
+    );
+}

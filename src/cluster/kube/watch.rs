@@ -54,6 +54,9 @@ impl Keyed for WorkloadView {
 #[derive(Debug, Default)]
 pub struct PodDiffer {
     pub triggered: bool,
+    /// Every pod name the watch has seen during the run, for [`EventDiffer`] to tell the
+    /// workload's pods from their neighbours'.
+    pub seen: Shared<BTreeSet<String>>,
 }
 
 impl Differ<PodView> for PodDiffer {
@@ -71,6 +74,7 @@ impl Differ<PodView> for PodDiffer {
         } else {
             Revision::Old
         };
+        lock(&self.seen).extend(after.keys().cloned());
         for k in keys {
             pod_events(before.get(k), after.get(k), revision, now, out);
         }
@@ -106,15 +110,56 @@ impl Differ<SliceView> for SliceDiffer {
 pub struct EventDiffer {
     pub kind: &'static str,
     pub name: String,
+    /// The pods the pod watch has seen (shared with its [`PodDiffer`]).
+    pub pods: Shared<BTreeSet<String>>,
 }
 
 impl EventDiffer {
-    /// Pods and ReplicaSets of a workload are named after it (`web-7d4b9-x2x`, `db-0`).
+    /// The workload itself, a pod the pod watch has seen, or a pod or ReplicaSet whose name has
+    /// the shape its controller gives them (for an Event that beats its pod's watch event).
+    /// A name that merely starts with the workload's is not enough: `web-worker-7d4b9-x2x9q`
+    /// belongs to `web-worker`, not to `web`.
     fn relevant(&self, e: &EventView) -> bool {
-        let prefix = format!("{}-", self.name);
-        (e.involved_kind == self.kind && e.involved_name == self.name)
-            || ((e.involved_kind == "Pod" || e.involved_kind == "ReplicaSet")
-                && e.involved_name.starts_with(&prefix))
+        match e.involved_kind.as_str() {
+            k if k == self.kind => e.involved_name == self.name,
+            "Pod" => {
+                lock(&self.pods).contains(&e.involved_name)
+                    || owned_name(self.kind, &self.name, "Pod", &e.involved_name)
+            }
+            "ReplicaSet" => owned_name(self.kind, &self.name, "ReplicaSet", &e.involved_name),
+            _ => false,
+        }
+    }
+}
+
+/// True if `name` has the shape the controller of `kind`/`workload` gives its `child_kind`:
+/// a Deployment's ReplicaSet `web-<hash>` and pod `web-<hash>-<5>`, a StatefulSet's pod
+/// `db-<ordinal>`, a DaemonSet's pod `agent-<5>`. The hash is Kubernetes' safe encoding (or
+/// the plain digits of old clusters), the 5 characters its random name suffix. A 63-character
+/// pod name is a generated name cut short, so only its start can be compared.
+fn owned_name(kind: &str, workload: &str, child_kind: &str, name: &str) -> bool {
+    const SAFE: &str = "bcdfghjklmnpqrstvwxz2456789";
+    let safe = |s: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&s.len()) && s.chars().all(|c| SAFE.contains(c))
+    };
+    let hash = |s: &str| {
+        (1..=10).contains(&s.len()) && s.chars().all(|c| SAFE.contains(c) || c.is_ascii_digit())
+    };
+    let Some(rest) = name
+        .strip_prefix(workload)
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    match (kind, child_kind) {
+        (_, "Pod") if name.len() == 63 => true,
+        ("Deployment", "ReplicaSet") => hash(rest),
+        ("Deployment", "Pod") => rest
+            .split_once('-')
+            .is_some_and(|(h, suffix)| hash(h) && safe(suffix, 5..=5)),
+        ("StatefulSet", "Pod") => !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()),
+        ("DaemonSet", "Pod") => safe(rest, 5..=5),
+        _ => false,
     }
 }
 
@@ -225,7 +270,14 @@ impl Watches {
             fatal: fatal.clone(),
         };
         let ns = spec.namespace.as_str();
-        let pods = Arc::new(Mutex::new(Tracker::new("pods", PodDiffer::default())));
+        let seen: Shared<BTreeSet<String>> = Arc::default();
+        let pods = Arc::new(Mutex::new(Tracker::new(
+            "pods",
+            PodDiffer {
+                triggered: false,
+                seen: seen.clone(),
+            },
+        )));
         let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
         let events = Arc::new(Mutex::new(Tracker::new(
             "events",
@@ -236,6 +288,7 @@ impl Watches {
                     WorkloadKind::DaemonSet => "DaemonSet",
                 },
                 name: spec.workload.clone(),
+                pods: seen,
             },
         )));
         let workload = Arc::new(Mutex::new(Tracker::new(
@@ -429,4 +482,37 @@ where
             sink.bump.send_modify(|n| *n = n.wrapping_add(1));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owned_name;
+
+    #[test]
+    fn children_are_recognised_by_the_name_their_controller_gives_them() {
+        for (kind, workload, child, name, owned) in [
+            ("Deployment", "web", "ReplicaSet", "web-7d4b9c", true),
+            ("Deployment", "web", "ReplicaSet", "web-2035384211", true),
+            ("Deployment", "web", "Pod", "web-7d4b9c-x2x9q", true),
+            ("Deployment", "web", "Pod", "web-worker-7d4b9c-x2x9q", false),
+            ("Deployment", "web", "ReplicaSet", "web-worker", false),
+            ("Deployment", "web", "Pod", "web-agent-k2x9q", false),
+            ("StatefulSet", "db", "Pod", "db-12", true),
+            ("StatefulSet", "db", "Pod", "db-replica-0", false),
+            ("DaemonSet", "agent", "Pod", "agent-k2x9q", true),
+            ("DaemonSet", "agent", "Pod", "agent-0", false),
+            ("DaemonSet", "agent", "ReplicaSet", "agent-k2x9q", false),
+            ("Deployment", "web", "Pod", "webserver-7d4b9c-x2x9q", false),
+        ] {
+            assert_eq!(
+                owned_name(kind, workload, child, name),
+                owned,
+                "{kind} {workload}: {child} {name}"
+            );
+        }
+        // A generated name cut at 63 characters can only be compared by its start.
+        let long = format!("web-{}", "x".repeat(59));
+        assert_eq!(long.len(), 63);
+        assert!(owned_name("Deployment", "web", "Pod", &long));
+    }
 }
