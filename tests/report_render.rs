@@ -484,7 +484,12 @@ fn without_an_analysis_the_page_still_has_a_lane_per_pod_but_claims_no_lifecycle
 // ---- a rollout recorded by the real local runtime and analysis ----
 
 /// `zerodrop local` rolling three replicas of the demo app that exit on SIGTERM with no preStop
-/// hook (the demo's naive half), as saved with `--out`.
+/// hook (the demo's naive half), as saved with `--out`:
+/// `zerodrop local --rate 200 --baseline 3s --settle 3s --readiness-path /readyz
+/// --readiness-period 500ms --min-ready-seconds 1s --header 'Authorization: Bearer …'
+/// --pod-header x-zerodrop-replica --threshold 'rollout:p(99)<250ms' --threshold 'p99_ratio<3'
+/// --out naive.json -- zerodrop demo-app --delay 2ms --shutdown immediate --startup-delay 500ms`
+/// (the same recording is the screenshot in `docs/`).
 fn recorded_local_rollout() -> RunResult {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
