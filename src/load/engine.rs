@@ -118,18 +118,21 @@ pub struct LoadReport {
 /// How long the dispatcher may hold due requests back to send them together, at `rate`
 /// requests per second.
 ///
-/// Every wake-up of an idle thread costs a context switch — measured at 15–20 µs on this
-/// project's 2-core VM, more than the rest of a request's work — so at high rates requests
-/// leave in small batches: those due within one window of the last wake-up go together at the
-/// next. The window is `rate / 10` microseconds between 250 µs and 2 ms: up to 2,500 req/s
-/// (where rollout tests usually run) requests leave within a quarter millisecond of their due
-/// instant, at 5,000 req/s within half a millisecond, and from 20,000 req/s in batches of about
-/// forty, 2 ms apart — measured at 20,000 req/s that costs 0.115–0.119 CPU-s per 10k requests
-/// against 0.125–0.132 with a 1 ms window. Requests due further apart than the window still
-/// leave at their exact due instant. Send lateness is always measured and reported, and
-/// latency is measured from the due instant either way.
+/// Every wake-up of an idle thread costs a context switch — on this project's 2-core VM about
+/// half the CPU of a 5,000 req/s run goes to switching (perf: `finish_task_switch` and the irq
+/// restore after it), more than the requests' own work — so at high rates requests leave in
+/// small batches: those due within one window of the last wake-up go together at the next. The
+/// window is `rate² / 200,000` microseconds between 250 µs and 2 ms: up to about 7,000 req/s
+/// requests leave within a quarter millisecond of their due instant (5,000 req/s measured:
+/// send lateness p99 0.32–0.39 ms, where a 500 µs window gave 0.58–1.4 ms, some runs over
+/// 1 ms, for 0.36–0.41 instead of 0.52 CPU-s per 10k requests); 10,000 req/s within half a
+/// millisecond; from 14,000 req/s in batches 2 ms apart — at 20,000 req/s, batches of forty cost
+/// 0.103–0.110 CPU-s per 10k requests against 0.125–0.132 with a 1 ms window. Exactness first
+/// where it is cheap, cost first where batches are large anyway. Requests due further apart
+/// than the window leave at their exact due instant, and never early. Send lateness is always
+/// measured and reported, and latency is measured from the due instant either way.
 pub fn dispatch_window(rate: f64) -> Duration {
-    let micros = (rate / 10.0).clamp(250.0, 2_000.0);
+    let micros = (rate * rate / 200_000.0).clamp(250.0, 2_000.0);
     Duration::from_micros(micros as u64)
 }
 
@@ -418,7 +421,8 @@ mod tests {
     fn the_dispatch_window_grows_with_the_rate_between_its_bounds() {
         assert_eq!(dispatch_window(100.0), Duration::from_micros(250));
         assert_eq!(dispatch_window(2_500.0), Duration::from_micros(250));
-        assert_eq!(dispatch_window(5_000.0), Duration::from_micros(500));
+        assert_eq!(dispatch_window(5_000.0), Duration::from_micros(250));
+        assert_eq!(dispatch_window(10_000.0), Duration::from_micros(500));
         assert_eq!(dispatch_window(20_000.0), Duration::from_micros(2_000));
         assert_eq!(dispatch_window(200_000.0), Duration::from_micros(2_000));
     }
