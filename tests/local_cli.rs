@@ -81,6 +81,9 @@ fn a_command_that_does_not_exist_is_named_and_exits_2() {
         stderr.contains("/nonexistent/zerodrop-no-such-server") && stderr.contains("not found"),
         "{stderr}"
     );
+    // No summary of a run that never sent a request: nothing may look like a pass.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("no dropped requests"), "{stdout}");
 }
 
 #[test]

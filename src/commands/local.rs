@@ -61,7 +61,11 @@ pub fn run(args: LocalArgs) -> u8 {
                 }
             };
             let redactor = redactor(&plan);
-            print_summary(&result, &redactor);
+            // A run that never sent a request (a command that does not exist, a replica that
+            // never became ready) has nothing to summarise: the error says it all.
+            if result.recorded.overall.counts.total() > 0 {
+                print_summary(&result, &redactor);
+            }
             if let Stop::BadInput(m) | Stop::RolloutFailed(m) | Stop::CouldNotRun(m) = &stop {
                 error(redactor.text(m));
             }
