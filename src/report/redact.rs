@@ -236,8 +236,9 @@ fn is_secret_name(name: &str) -> bool {
 }
 
 /// Masks the value after every secret-named setting in one line: `name=value`, `name: value`,
-/// `"name": "value"`, and a flag followed by its value (`--token abc`). The value ends at
-/// white space, a quote, `&`, `,` or `;`.
+/// `"name": "value"`, and a flag followed by its value (`--token abc`). A quoted value ends at
+/// its quote, an unquoted one after `:` at the end of the line, any other at white space, a
+/// quote, `&`, `,` or `;`.
 fn mask_secret_settings(line: &str) -> String {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let ends_value = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '&' | ',' | ';');
@@ -271,6 +272,7 @@ fn mask_secret_settings(line: &str) -> String {
             j += 1;
         }
         let separated = j < b.len() && (b[j] == b'=' || b[j] == b':');
+        let colon = separated && b[j] == b':';
         if separated {
             j += 1;
             while j < b.len() && b[j] == b' ' {
@@ -279,10 +281,17 @@ fn mask_secret_settings(line: &str) -> String {
         } else if !(name.starts_with('-') && j > i && j < b.len() && b[j] != b'-') {
             continue;
         }
-        if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+        let quote = (j < b.len() && (b[j] == b'"' || b[j] == b'\'')).then(|| b[j]);
+        if quote.is_some() {
             j += 1;
         }
-        let value_end = line[j..].find(ends_value).map_or(line.len(), |e| j + e);
+        // A quoted value ends at its closing quote; an unquoted one after `:` (a header, a YAML
+        // key) runs to the end of the line, since such values have spaces (`Bearer abc`).
+        let value_end = match quote {
+            Some(q) => line[j..].find(q as char).map_or(line.len(), |e| j + e),
+            None if colon => line.trim_end().len().max(j),
+            None => line[j..].find(ends_value).map_or(line.len(), |e| j + e),
+        };
         if value_end == j || line[j..value_end] == *MASK {
             continue;
         }
@@ -423,7 +432,7 @@ mod tests {
                 "GET /x?access_token=abc&page=2",
                 format!("GET /x?access_token={MASK}&page=2"),
             ),
-            ("X-Auth-Token: t0k", format!("X-Auth-Token: {MASK}")),
+            ("X-Auth-Token: Bearer t0k", format!("X-Auth-Token: {MASK}")),
         ] {
             assert_eq!(r.text(input), want, "{input}");
         }
