@@ -7,14 +7,14 @@ use std::path::Path;
 
 use crate::plan::Plan;
 use crate::report;
-use crate::report::redact::{Redactor, redact_plan_json};
+use crate::report::redact::Redactor;
 use crate::result::RunResult;
 
 /// The plan as JSON with secrets masked (the always-masked headers, `--redact-header` names,
 /// passwords in URLs).
 pub fn plan_json(plan: &Plan) -> serde_json::Value {
     let v = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
-    redact_plan_json(&v, &plan.redact_headers)
+    redactor(plan).json(&v)
 }
 
 /// The masker for everything this run writes or prints: the always-masked headers, the

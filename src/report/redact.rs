@@ -5,7 +5,7 @@
 //! literal values of the run's own sensitive request headers (an app or a trigger command that
 //! echoes the token is masked too).
 //!
-//! The run flow masks the plan once when it builds the result ([`redact_plan_json`]); every
+//! The run flow masks the plan once when it builds the result ([`Redactor::json`]); every
 //! renderer masks again with a [`Redactor`] so a result saved by an older or foreign writer
 //! cannot leak through a report. It owns only masking; it does not decide what is shown.
 
@@ -342,12 +342,6 @@ fn mask_url_passwords(s: &str) -> String {
     out
 }
 
-/// The plan as the result stores it: secrets masked. `extra_names` are the `--redact-header`
-/// names; the always-masked headers are added.
-pub fn redact_plan_json(value: &Value, extra_names: &[String]) -> Value {
-    Redactor::new(extra_names).json(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,7 +351,7 @@ mod tests {
     fn header_maps_mask_the_always_redacted_names_in_any_case() {
         let plan = json!({"headers": {"Authorization": "Bearer s3cr3t", "COOKIE": "sid=1",
             "Proxy-Authorization": "Basic x", "set-cookie": ["a=1", "b=2"], "Accept": "text/html"}});
-        let out = redact_plan_json(&plan, &[]);
+        let out = Redactor::default().json(&plan);
         let text = out.to_string();
         assert!(!text.contains("s3cr3t") && !text.contains("sid=1") && !text.contains("Basic x"));
         assert!(!text.contains("a=1"));
@@ -368,7 +362,7 @@ mod tests {
     #[test]
     fn headers_named_by_the_user_are_masked_too() {
         let plan = json!({"headers": {"X-Api-Key": "k-123", "X-Trace": "t"}});
-        let out = redact_plan_json(&plan, &["x-api-key".to_string()]);
+        let out = Redactor::new(&["x-api-key".to_string()]).json(&plan);
         assert_eq!(out["headers"]["X-Api-Key"], MASK);
         assert_eq!(out["headers"]["X-Trace"], "t");
     }
@@ -380,7 +374,7 @@ mod tests {
             "pairs": [["cookie", "sid=9"], ["accept", "x"]],
             "objects": [{"name": "Authorization", "value": "Bearer def"}, {"name": "A", "value": "b"}],
         });
-        let out = redact_plan_json(&plan, &[]);
+        let out = Redactor::default().json(&plan);
         let text = out.to_string();
         for secret in ["Bearer abc", "sid=9", "Bearer def"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
