@@ -28,6 +28,22 @@ pub fn secs(d: Option<std::time::Duration>) -> String {
 
 pub use crate::gate::thousands as count;
 
+/// The exact HTTP statuses counted under `class` ("503 ×12, 502 ×3"); empty for classes that
+/// are not an HTTP error class.
+pub fn class_statuses(span: &crate::record::SpanStats, class: OutcomeClass) -> String {
+    span.statuses
+        .iter()
+        .filter(|(code, _)| {
+            matches!(
+                (class, **code / 100),
+                (OutcomeClass::Http4xx, 4) | (OutcomeClass::Http5xx, 5)
+            )
+        })
+        .map(|(code, k)| format!("{code} ×{}", count(*k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn revision(r: Revision) -> &'static str {
     match r {
         Revision::Old => "old",

@@ -373,23 +373,13 @@ fn outcomes(h: &mut String, r: &RunResult) {
     let o = &r.recorded.overall;
     h.push_str(r#"<table><tr><th>outcome</th><th>requests</th><th>statuses</th></tr>"#);
     for (class, n) in o.counts.iter().filter(|(_, n)| *n > 0) {
-        let statuses: Vec<String> = o
-            .statuses
-            .iter()
-            .filter(|(code, _)| {
-                matches!(
-                    (class, **code / 100),
-                    (OutcomeClass::Http4xx, 4) | (OutcomeClass::Http5xx, 5)
-                )
-            })
-            .map(|(code, k)| format!("{code} ×{}", fmt::count(*k)))
-            .collect();
+        let statuses = fmt::class_statuses(o, class);
         let _ = write!(
             h,
             r#"<tr><td><span class="sw" style="background:{}"></span>{class}</td><td class="n">{}</td><td>{}</td></tr>"#,
             chart::class_color(class),
             fmt::count(n),
-            esc(&statuses.join(", "))
+            esc(&statuses)
         );
     }
     h.push_str("</table>");

@@ -310,17 +310,7 @@ fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     out.push(p.paint("Outcomes", Style::Bold));
     let mut rows = Vec::new();
     for (class, n) in o.counts.iter().filter(|(_, n)| *n > 0) {
-        let statuses: Vec<String> = o
-            .statuses
-            .iter()
-            .filter(|(code, _)| {
-                matches!(
-                    (class, **code / 100),
-                    (OutcomeClass::Http4xx, 4) | (OutcomeClass::Http5xx, 5)
-                )
-            })
-            .map(|(code, k)| format!("{code} ×{}", fmt::count(*k)))
-            .collect();
+        let statuses = fmt::class_statuses(o, class);
         let style = if class == OutcomeClass::Ok {
             Style::Good
         } else {
@@ -329,7 +319,7 @@ fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         rows.push(vec![
             (class.name().to_string(), style),
             plain(fmt::count(n)),
-            plain(statuses.join(", ")),
+            plain(statuses),
         ]);
     }
     if rows.is_empty() {
