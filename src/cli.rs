@@ -73,7 +73,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
-    pub worker: crate::worker::WorkerArgs,
+    pub worker: crate::distributed::worker::WorkerArgs,
     /// The workload to roll: deploy/NAME, sts/NAME or ds/NAME (long forms too).
     #[arg(value_name = "WORKLOAD")]
     pub workload: String,

@@ -22,17 +22,14 @@ mod threshold;
 
 use std::collections::BTreeMap;
 
-use crate::exit;
-use crate::load::outcome::OutcomeClass;
+use crate::model::exit;
+use crate::model::outcome::OutcomeClass;
+use crate::model::phase::{BASELINE, ROLLOUT};
+use crate::model::result::{ThresholdResult, Verdict, ZeroDropCheck};
 use crate::record::SpanStats;
-use crate::result::{RunResult, ThresholdResult, Verdict, ZeroDropCheck};
+use crate::result::RunResult;
 
 pub use threshold::{Metric, Op, Threshold, ThresholdError, parse, parse_all};
-
-/// The phase before the rollout is triggered; failures in it are not the rollout's.
-pub const BASELINE: &str = "baseline";
-/// The phase `p99_ratio` compares against the baseline when no phase is named.
-pub const ROLLOUT: &str = "rollout";
 
 /// A measured value, or why it could not be measured.
 enum Measured {

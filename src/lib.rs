@@ -2,56 +2,53 @@
 //!
 //! # Layout
 //!
-//! Two flows meet only in `analysis`:
+//! Data flows one way. Two producers run side by side and meet only in `analysis`:
 //!
 //! ```text
-//!   plan ──► load ──► record ─────────────┐
-//!     │                                    ├──► analysis ──► gate ──► report
-//!     └────► cluster ──► timeline ────────┘
+//!            ┌──► load ──────► record ───┐
+//!   plan ────┤                           ├──► analysis ──► gate ──► result ──► report
+//!            └──► cluster ───► timeline ─┘
 //! ```
 //!
+//! Below all of them, [`model`] holds the words every stage speaks (the clock, outcome classes,
+//! request records and the sink, lifecycle events, findings, phase names, the verdict, exit
+//! codes) and imports nothing of ours. Above them, [`run`] drives a rollout test and
+//! [`commands`] map each subcommand to its exit code.
+//!
+//! - [`model`]: the shared vocabulary.
 //! - [`cli`]: clap types only, close to the flags.
 //! - [`plan`]: flags + scenario file → one validated `Plan`; every problem reported at once.
-//! - [`clock`]: the run's one clock; request records and cluster events share its axis.
-//! - [`load`]: the open-model load engine. Knows nothing of Kubernetes.
-//! - [`record`]: per-second buckets, phase histograms, the bounded failure log; mergeable.
-//! - [`cluster`]: the `Cluster` trait and its lifecycle event type; local and kube runtimes.
-//! - [`demo_app`]: the built-in HTTP server whose shutdown behaviour reproduces each finding.
+//! - [`load`]: the open-model load engine; emits request records to a sink. Knows nothing of
+//!   Kubernetes, of the recorder or of the CLI.
+//! - [`record`]: the sink that aggregates: per-second buckets, phase histograms, the bounded
+//!   failure log; mergeable.
+//! - [`cluster`]: the `Cluster` trait; the local and kube runtimes emit lifecycle events.
 //! - [`timeline`]: ordered lifecycle events on the run's clock, watch gaps included.
 //! - [`analysis`]: pure analysis of records + timeline: phases, attribution, lag, findings.
-//! - [`findings`]: the findings vocabulary shared by analysis and lint.
 //! - [`lint`]: static checks of workload manifests for the same risks, before anything runs.
-//! - [`gate`]: threshold expressions, the default zero-drop check, the verdict and exit code.
-//! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction; `report`.
+//! - [`gate`]: threshold expressions, the default zero-drop check, the verdict.
 //! - [`result`]: the saved result document every report renders from.
-//! - [`runner`]: the run flow of `local` and `run`: prepare, baseline, trigger, rollout, settle.
+//! - [`report`]: terminal, JSON, JUnit and HTML renderers of a result; redaction.
+//! - [`run`]: the run flow of `local` and `run`, interrupts, progress.
+//! - [`distributed`]: a run as one generator of several, merge, the in-cluster Job manifests.
+//! - [`demo_app`]: the built-in HTTP server whose shutdown behaviour reproduces each finding.
 //! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
-//! - [`interrupt`], [`progress`]: SIGINT/SIGTERM handling and live progress.
-//! - [`exit`]: the exit codes of the CI contract.
-//! - [`worker`]: a run as one generator of several (an Indexed Job's pod) and where its result
-//!   goes besides the terminal (a marker line in the log, a ConfigMap).
-//! - [`merge`]: the generators' results combined into one (`zerodrop merge`).
 //! - [`plugin`]: parsing as `kubectl zerodrop` when installed as `kubectl-zerodrop`.
 
 pub mod analysis;
 pub mod cli;
-pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod demo_app;
-pub mod exit;
-pub mod findings;
+pub mod distributed;
 pub mod gate;
-pub mod interrupt;
 pub mod lint;
 pub mod load;
-pub mod merge;
+pub mod model;
 pub mod plan;
 pub mod plugin;
-pub mod progress;
 pub mod record;
 pub mod report;
 pub mod result;
-pub mod runner;
+pub mod run;
 pub mod timeline;
-pub mod worker;

@@ -1,5 +1,5 @@
 //! The `zerodrop` binary: parse the command line, run the library, map the outcome to an exit
-//! code (see `zerodrop::exit`). Nothing else lives here.
+//! code (see `zerodrop::model::exit`). Nothing else lives here.
 
 use std::process::ExitCode;
 
@@ -15,9 +15,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors to stderr with 2.
             let code = if e.use_stderr() {
-                zerodrop::exit::BAD_INPUT
+                zerodrop::model::exit::BAD_INPUT
             } else {
-                zerodrop::exit::PASSED
+                zerodrop::model::exit::PASSED
             };
             let _ = e.print();
             return ExitCode::from(code);

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{At, RunClock};
-use crate::cluster::event::{EventKind, LifecycleEvent, Revision};
+use crate::model::clock::{At, RunClock};
+use crate::model::event::{EventKind, LifecycleEvent, Revision};
 
 /// Which backend (pod) one client connection was sent to by the local service proxy: how a
 /// failure on that connection is attributed to a pod exactly.
@@ -219,7 +219,7 @@ impl TimelineRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::event::EventKind;
+    use crate::model::event::EventKind;
 
     #[test]
     fn finish_orders_events_by_observation_time() {
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn ready_endpoints_replay_adds_changes_and_removals() {
-        use crate::cluster::event::EndpointConditions;
+        use crate::model::event::EndpointConditions;
         let ready = EndpointConditions {
             ready: true,
             serving: true,

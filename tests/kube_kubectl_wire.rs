@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{NS, Web};
-use zerodrop::clock::RunClock;
 use zerodrop::cluster::Cluster;
 use zerodrop::cluster::kube::{ConnectOptions, KubeCluster, KubeConfig, Trigger, WorkloadRef};
+use zerodrop::model::clock::RunClock;
 use zerodrop::timeline::TimelineRecorder;
 
 fn kubectl_available() -> bool {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{self, NS, Web, roll};
-use zerodrop::clock::RunClock;
 use zerodrop::cluster::kube::{ConnectOptions, KubeCluster, KubeConfig, Trigger, WorkloadRef};
 use zerodrop::cluster::{Cluster, EventKind, Revision};
+use zerodrop::model::clock::RunClock;
 use zerodrop::timeline::TimelineRecorder;
 
 fn config(kubeconfig: std::path::PathBuf, trigger: Trigger) -> KubeConfig {

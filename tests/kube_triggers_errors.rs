@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{self, NS, Web};
-use zerodrop::clock::RunClock;
 use zerodrop::cluster::kube::{
     ConnectOptions, KubeCluster, KubeConfig, PatchKind, Trigger, WorkloadRef,
 };
 use zerodrop::cluster::{Cluster, ClusterError, EventKind};
+use zerodrop::model::clock::RunClock;
 use zerodrop::timeline::TimelineRecorder;
 
 struct Env {

@@ -6,8 +6,8 @@ mod support;
 use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{self, NS};
-use zerodrop::findings::{FindingId, Severity};
 use zerodrop::lint::{self, FailOn, LintArgs};
+use zerodrop::model::finding::{FindingId, Severity};
 
 struct Env {
     server: FakeApiServer,

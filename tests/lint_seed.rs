@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use zerodrop::findings::{FindingId, Severity};
 use zerodrop::lint::{self, FailOn, LintArgs, LintFormat};
+use zerodrop::model::finding::{FindingId, Severity};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -14,13 +14,13 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn lint_file(name: &str) -> Vec<zerodrop::findings::Finding> {
+fn lint_file(name: &str) -> Vec<zerodrop::model::finding::Finding> {
     let text = std::fs::read_to_string(fixture(name)).expect("fixture");
     let objects = lint::parse_manifests(name, &text).expect("parses");
     lint::lint_objects(&objects)
 }
 
-fn ids(fs: &[zerodrop::findings::Finding]) -> BTreeSet<FindingId> {
+fn ids(fs: &[zerodrop::model::finding::Finding]) -> BTreeSet<FindingId> {
     fs.iter().map(|f| f.id).collect()
 }
 

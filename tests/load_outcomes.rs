@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use zerodrop::clock::RunClock;
+use zerodrop::load::StatusSet;
 use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
-use zerodrop::load::outcome::{OutcomeClass, StatusSet};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::record::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::clock::RunClock;
+use zerodrop::model::outcome::OutcomeClass;
+use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 
 #[derive(Default)]
 struct Collect(Vec<RequestRecord>);

@@ -9,10 +9,10 @@ mod local_support;
 use std::time::Duration;
 
 use local_support::*;
-use zerodrop::clock::At;
 use zerodrop::cluster::EventKind;
 use zerodrop::cluster::local::PreStop;
 use zerodrop::cluster::local::probe::{ProbeAction, ProbeSpec};
+use zerodrop::model::clock::At;
 
 fn first(run: &Run, pod: &str, kind: &str) -> At {
     run.timeline

@@ -5,11 +5,12 @@
 mod report_support;
 
 use report_support::{API_KEY, SECRET, clean_rollout, closed, failing_rollout};
-use zerodrop::clock::At;
-use zerodrop::cluster::event::{EventKind, LifecycleEvent};
+use zerodrop::model::clock::At;
+use zerodrop::model::event::{EventKind, LifecycleEvent};
+use zerodrop::model::result::TriggerCommand;
 use zerodrop::report::redact::{MASK, Redactor};
 use zerodrop::report::{self, RESULT_MARKER, html, json, junit, text};
-use zerodrop::result::{RunResult, TriggerCommand};
+use zerodrop::result::RunResult;
 
 fn assert_no_secrets(what: &str, out: &str) {
     for secret in [SECRET, API_KEY, "hunter2"] {

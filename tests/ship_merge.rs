@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::json;
-use zerodrop::clock::At;
 use zerodrop::cluster::{EventKind, LifecycleEvent};
-use zerodrop::load::engine::LoadReport;
-use zerodrop::load::outcome::OutcomeClass;
-use zerodrop::merge::{Input, MergeError, merge};
-use zerodrop::record::{
-    Hist, LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, RequestRecord, Sink as _,
-};
+use zerodrop::distributed::merge::{Input, MergeError, merge};
+use zerodrop::model::clock::At;
+use zerodrop::model::outcome::OutcomeClass;
+use zerodrop::model::request::{LiveStats, RequestRecord, Sink as _};
+use zerodrop::model::result::LoadReport;
+use zerodrop::model::result::{Command as ResultCommand, Verdict};
+use zerodrop::record::{Hist, PhaseMarks, Recorded, Recorder, RecorderConfig};
 use zerodrop::report::redact::Redactor;
-use zerodrop::result::{Command as ResultCommand, RunResult, Verdict};
+use zerodrop::result::RunResult;
 
 /// One request as a generator saw it.
 #[derive(Clone, Debug)]
@@ -67,7 +67,7 @@ fn record(samples: &[Sample]) -> Recorded {
 fn result(index: u32, count: u32, started_at: jiff::Timestamp, recorded: Recorded) -> RunResult {
     let failed = recorded.overall.counts.failed() > 0;
     RunResult {
-        schema_version: zerodrop::result::SCHEMA_VERSION,
+        schema_version: zerodrop::model::result::SCHEMA_VERSION,
         zerodrop_version: "test".into(),
         command: ResultCommand::Run,
         started_at,
@@ -478,7 +478,7 @@ fn a_result_too_large_for_its_configmap_share_loses_failure_details_first_and_sa
     let r = result(0, 1, t0(), record(&samples));
     assert_eq!(r.recorded.failures.len(), 3_000);
     let budget = 64 * 1024;
-    let t = zerodrop::worker::trim_to_fit(&r, budget).expect("fits");
+    let t = zerodrop::distributed::worker::trim_to_fit(&r, budget).expect("fits");
     assert!(t.json.len() <= budget, "{} > {budget}", t.json.len());
     let trimmed: RunResult = serde_json::from_str(&t.json).expect("still a result");
     // Counts are untouched; every failure left out of the log is still counted.
@@ -506,7 +506,7 @@ fn a_result_too_large_for_its_configmap_share_loses_failure_details_first_and_sa
         EventKind::Note { reason, message } if reason == "ResultTrimmed" && message.contains("pod log")
     )));
     // A result that fits is left whole.
-    let whole = zerodrop::worker::trim_to_fit(&r, 10 * 1024 * 1024).expect("fits");
+    let whole = zerodrop::distributed::worker::trim_to_fit(&r, 10 * 1024 * 1024).expect("fits");
     assert!(whole.left_out.is_empty());
     assert_eq!(
         serde_json::from_str::<RunResult>(&whole.json).expect("result"),

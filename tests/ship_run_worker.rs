@@ -15,7 +15,7 @@ use support::scenario::{NS, Web, pod, roll};
 use zerodrop::cli::CliCommand;
 use zerodrop::cluster::EventKind;
 use zerodrop::commands::manifest::{ManifestKind, render};
-use zerodrop::merge::{Input, merge, results_in};
+use zerodrop::distributed::merge::{Input, merge, results_in};
 use zerodrop::result::RunResult;
 
 struct Env {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::analysis::AttributionMethod;
 use crate::analysis::pods::PodLife;
-use crate::record::RequestRecord;
+use crate::model::request::RequestRecord;
 use crate::timeline::Timeline;
 
 /// A pod known to have served a failure, and how that is known.
@@ -21,7 +21,7 @@ pub struct Known {
     pub pod: String,
     pub method: AttributionMethod,
     /// The connection reached this pod after its termination began (route opened then).
-    pub route_opened: Option<crate::clock::At>,
+    pub route_opened: Option<crate::model::clock::At>,
 }
 
 /// Finds the pod of every failure that can be tied to one without guessing, keyed by seq.
@@ -45,7 +45,7 @@ fn known_pod(
     f: &RequestRecord,
     timeline: &Timeline,
     pods: &BTreeMap<String, PodLife>,
-    identities: &HashMap<u64, Vec<(crate::clock::At, String)>>,
+    identities: &HashMap<u64, Vec<(crate::model::clock::At, String)>>,
     slack: Duration,
 ) -> Option<Known> {
     if let Some(conn) = &f.conn {
@@ -109,8 +109,8 @@ fn known_pod(
 /// Identity values seen on each connection, by the time they were seen.
 fn identities_by_connection(
     failures: &[RequestRecord],
-) -> HashMap<u64, Vec<(crate::clock::At, String)>> {
-    let mut out: HashMap<u64, Vec<(crate::clock::At, String)>> = HashMap::new();
+) -> HashMap<u64, Vec<(crate::model::clock::At, String)>> {
+    let mut out: HashMap<u64, Vec<(crate::model::clock::At, String)>> = HashMap::new();
     for f in failures {
         if let (Some(conn), Some(id)) = (&f.conn, &f.identity) {
             out.entry(conn.id)

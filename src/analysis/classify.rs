@@ -27,10 +27,10 @@ use crate::analysis::AttributionMethod;
 use crate::analysis::attribute::Known;
 use crate::analysis::endpoints::Window;
 use crate::analysis::pods::PodLife;
-use crate::clock::At;
-use crate::findings::FindingId;
-use crate::load::outcome::OutcomeClass;
-use crate::record::RequestRecord;
+use crate::model::clock::At;
+use crate::model::finding::FindingId;
+use crate::model::outcome::OutcomeClass;
+use crate::model::request::RequestRecord;
 
 /// A request sent this close to a connection's close may have crossed it on the wire rather
 /// than been in processing when it came: such requests are not called "in flight".
@@ -213,8 +213,8 @@ fn pod_cause(
         }
     }
     if let Some(r) = p.ready {
-        let new_pod = p.revision == crate::cluster::event::Revision::New
-            || cx.trigger.is_some_and(|t| r >= t);
+        let new_pod =
+            p.revision == crate::model::event::Revision::New || cx.trigger.is_some_and(|t| r >= t);
         let before_termination = p.terminating.is_none_or(|t| f.sent.plus(slack) < t);
         if new_pod
             && before_termination

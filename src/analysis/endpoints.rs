@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::clock::At;
-use crate::cluster::event::EventKind;
+use crate::model::clock::At;
+use crate::model::event::EventKind;
 use crate::timeline::Timeline;
 
 /// A stretch of the run, `[start, end)`, with the lowest ready count seen in it.

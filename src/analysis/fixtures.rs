@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::{Analysis, AnalysisInput, analyse};
-use crate::clock::At;
-use crate::cluster::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
-use crate::load::outcome::{ConnId, OutcomeClass};
-use crate::record::{
-    LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, RequestRecord, Sink,
-};
+use crate::model::clock::At;
+use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::timeline::{ConnectionRoute, Timeline};
 
 pub fn ms(v: u64) -> At {

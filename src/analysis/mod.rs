@@ -34,10 +34,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::At;
-use crate::cluster::event::{EventKind, Revision};
-use crate::findings::{Finding, FindingId};
-use crate::load::outcome::OutcomeClass;
+use crate::model::clock::At;
+use crate::model::event::{EventKind, Revision};
+use crate::model::finding::{Finding, FindingId};
+use crate::model::outcome::OutcomeClass;
 use crate::record::{LatencySummary, Recorded};
 use crate::timeline::Timeline;
 
@@ -98,9 +98,9 @@ pub struct PhaseReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PodLag {
     pub pod: String,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub to_not_ready: Option<Duration>,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub to_removed: Option<Duration>,
 }
 
@@ -108,13 +108,13 @@ pub struct PodLag {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LagStats {
     pub pods: Vec<PodLag>,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub median_to_not_ready: Option<Duration>,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub max_to_not_ready: Option<Duration>,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub median_to_removed: Option<Duration>,
-    #[serde(with = "crate::clock::opt_secs")]
+    #[serde(with = "crate::model::clock::opt_secs")]
     pub max_to_removed: Option<Duration>,
 }
 
@@ -171,9 +171,13 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         .iter()
         .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
         .map(|e| e.at)
-        .or_else(|| recorded.phase(phases::ROLLOUT).map(|p| p.start))
+        .or_else(|| {
+            recorded
+                .phase(crate::model::phase::ROLLOUT)
+                .map(|p| p.start)
+        })
         // A run stopped during its baseline never triggered: all of it was before the trigger.
-        .or_else(|| recorded.phase(phases::BASELINE).map(|p| p.end));
+        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end));
     let cx = classify::Context {
         pods: &pods,
         known: &known,

@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::analysis::PhaseReport;
-use crate::load::outcome::OutcomeClass;
+use crate::model::outcome::OutcomeClass;
+use crate::model::phase::{BASELINE, ROLLOUT};
 use crate::record::{Recorded, SpanStats};
-
-pub const BASELINE: &str = "baseline";
-pub const ROLLOUT: &str = "rollout";
 
 fn report(s: &SpanStats) -> PhaseReport {
     // Only the classes that happened, and not `ok`: reports list what went wrong.

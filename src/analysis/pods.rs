@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::clock::At;
-use crate::cluster::event::{EventKind, Revision};
+use crate::model::clock::At;
+use crate::model::event::{EventKind, Revision};
 use crate::timeline::Timeline;
 
 /// SIGKILL's number, for exits by signal.

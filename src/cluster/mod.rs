@@ -6,13 +6,12 @@
 //! never know which implementation produced the events. Nothing outside this module sees a
 //! Kubernetes type.
 
-pub mod event;
 pub mod kube;
 pub mod local;
 
 use std::future::Future;
 
-pub use event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+pub use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 
 /// What the run needs to know once the workload is ready for load.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,10 +53,10 @@ pub enum ClusterError {
 impl ClusterError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClusterError::BadInput(_) => crate::exit::BAD_INPUT,
-            ClusterError::CouldNotRun(_) => crate::exit::COULD_NOT_RUN,
-            ClusterError::RolloutFailed(_) => crate::exit::ROLLOUT_FAILED,
-            ClusterError::Interrupted => crate::exit::INTERRUPTED,
+            ClusterError::BadInput(_) => crate::model::exit::BAD_INPUT,
+            ClusterError::CouldNotRun(_) => crate::model::exit::COULD_NOT_RUN,
+            ClusterError::RolloutFailed(_) => crate::model::exit::ROLLOUT_FAILED,
+            ClusterError::Interrupted => crate::model::exit::INTERRUPTED,
         }
     }
 }

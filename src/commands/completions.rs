@@ -28,5 +28,5 @@ pub fn run(args: CompletionsArgs) -> u8 {
         _ => Shell::Fish,
     };
     print!("{}", script(shell, "zerodrop"));
-    crate::exit::PASSED
+    crate::model::exit::PASSED
 }

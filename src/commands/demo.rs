@@ -19,12 +19,12 @@ use crate::cluster::local::process::CommandSpec;
 use crate::cluster::local::rollout::IntOrPercent;
 use crate::commands::{error, with_runtime};
 use crate::demo_app::REPLICA_HEADER;
-use crate::exit;
-use crate::interrupt::Interrupt;
-use crate::load::outcome::OutcomeClass;
+use crate::model::exit;
+use crate::model::outcome::OutcomeClass;
 use crate::plan::{Plan, PlanKind};
 use crate::result::RunResult;
-use crate::runner::Stop;
+use crate::run::flow::Stop;
+use crate::run::interrupt::Interrupt;
 
 /// Requests per second in both halves: with the phases below, the fixed half sends > 5,000.
 const RATE: &str = "1000";

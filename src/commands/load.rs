@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use crate::cli::LoadArgs;
-use crate::clock::{At, RunClock};
-use crate::commands::output::{finish, plan_json};
+use crate::commands::output::finish;
 use crate::commands::{error, with_runtime};
-use crate::exit;
-use crate::interrupt::Interrupt;
-use crate::load::{EngineError, EngineThread};
+use crate::load::EngineError;
+use crate::model::clock::{At, RunClock};
+use crate::model::exit;
+use crate::model::result::{Command, SCHEMA_VERSION};
 use crate::plan::{Pattern, Plan, PlanKind};
-use crate::progress::{Progress, ProgressMode};
-use crate::record::{PhaseMarks, RecorderConfig};
-use crate::result::{Command, RunResult, SCHEMA_VERSION};
+use crate::record::PhaseMarks;
+use crate::result::RunResult;
+use crate::run::interrupt::Interrupt;
+use crate::run::progress::{Progress, ProgressMode};
 
 pub fn run(args: LoadArgs) -> u8 {
     let plan = match Plan::build(PlanKind::Load, &args.traffic, None, &args.output) {
@@ -70,11 +71,7 @@ async fn run_plan(plan: Plan) -> u8 {
             marks_engine.begin(&name, || start.plus(offset));
         }
     });
-    let recorder = RecorderConfig {
-        failure_log_limit: plan.output.failure_log_limit,
-        max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
-    };
-    let engine = match EngineThread::spawn(spec, clock, recorder, marks, Some(on_start)) {
+    let engine = match crate::run::flow::start_engine(&plan, spec, clock, marks, Some(on_start)) {
         Ok(e) => e,
         Err(e) => {
             error(&e);
@@ -98,7 +95,7 @@ async fn run_plan(plan: Plan) -> u8 {
         watch_interrupt.wait().await;
         stopper.stop();
     });
-    let joined = engine.wait().await;
+    let joined = crate::run::flow::finish_engine(engine).await;
     progress.finish();
     let (report, recorded) = match joined {
         Ok(r) => r,
@@ -114,7 +111,7 @@ async fn run_plan(plan: Plan) -> u8 {
         command: Command::Load,
         started_at: clock.anchor_wall(),
         interrupted,
-        plan: plan_json(&plan),
+        plan: plan.masked_json(),
         load: report,
         recorded,
         timeline: Default::default(),

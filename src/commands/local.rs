@@ -3,16 +3,17 @@
 //! one pass (every problem at once, exit 2), then runs, reports, and returns the exit code.
 
 use crate::cli::LocalArgs;
-use crate::clock::RunClock;
 use crate::cluster::ClusterError;
 use crate::cluster::local::{LocalCluster, LocalConfig};
-use crate::commands::output::{print_summary, redactor, write_outputs};
+use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, with_runtime};
-use crate::exit;
-use crate::interrupt::Interrupt;
+use crate::model::clock::RunClock;
+use crate::model::exit;
+use crate::model::result::Command;
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
-use crate::result::{Command, RunResult};
-use crate::runner::{self, Flow, Stop};
+use crate::result::RunResult;
+use crate::run::flow::{Flow, Stop};
+use crate::run::interrupt::Interrupt;
 use crate::timeline::TimelineRecorder;
 
 /// Validates `zerodrop local`'s flags into a plan and the runtime's configuration.
@@ -60,7 +61,7 @@ pub fn run(args: LocalArgs) -> u8 {
                     return e.exit_code();
                 }
             };
-            let redactor = redactor(&plan);
+            let redactor = plan.redactor();
             // A run that never sent a request (a command that does not exist, a replica that
             // never became ready) has nothing to summarise: the error says it all.
             if result.recorded.overall.counts.total() > 0 {
@@ -99,7 +100,7 @@ pub async fn run_local(
         interrupt,
         analysis,
     };
-    let (mut result, stop) = runner::run(&mut cluster, flow).await;
+    let (mut result, stop) = crate::run::flow::run(&mut cluster, flow).await;
     crate::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     Ok((result, stop))
 }

@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::RunArgs;
-use crate::cluster::kube::manifest::{
-    self, FILES_DIR, JOB_NAME_LABEL, JobInput, MountedFile, sizing,
-};
 use crate::cluster::kube::rbac::{self, Extras};
 use crate::cluster::kube::rendezvous;
 use crate::cluster::kube::{KubeConfig, Trigger};
 use crate::commands::error;
-use crate::exit;
+use crate::distributed::manifest::{
+    self, FILES_DIR, JOB_NAME_LABEL, JobInput, MountedFile, sizing,
+};
+use crate::model::exit;
 use crate::plan::{Plan, PlanError, Problem};
 
 /// `zerodrop manifest`.
@@ -126,7 +126,7 @@ fn refused(run: &RunArgs, name: &str) -> Vec<Problem> {
 
 /// A DNS-1123 label (what a Job name must be, as it becomes a label value).
 fn dns_label(s: &str) -> Result<(), String> {
-    crate::worker::dns_subdomain(s)?;
+    crate::distributed::worker::dns_subdomain(s)?;
     if s.len() > 63 || s.contains('.') {
         return Err(format!(
             "`{s}` is not a valid Job name: at most 63 lower-case letters, digits and '-'"

@@ -5,15 +5,15 @@
 //! Each input is a result file written by `--out`, or a log (`-` for standard input) holding
 //! any number of results after zerodrop's marker line — `kubectl logs -l
 //! batch.kubernetes.io/job-name=NAME --tail=-1` gives every generator's at once. Merging is
-//! `crate::merge`'s, reading one result `report`'s, rendering the reports `commands::output`'s.
+//! `crate::distributed::merge`'s, reading one result `report`'s, rendering the reports `commands::output`'s.
 
 use std::io::Read as _;
 
 use crate::cli::OutputArgs;
 use crate::commands::error;
 use crate::commands::output::{Reports, print_summary, write_reports};
-use crate::exit;
-use crate::merge::{self, Input, results_in};
+use crate::distributed::merge::{self, Input, results_in};
+use crate::model::exit;
 use crate::report::redact::Redactor;
 use crate::report::{ReportError, parse_result};
 

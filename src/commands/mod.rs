@@ -38,12 +38,12 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Merge(args) => merge::run(args),
         CliCommand::Completions(args) => completions::run(args),
         CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
-            Ok(()) => crate::exit::PASSED,
+            Ok(()) => crate::model::exit::PASSED,
             Err(e) => {
                 eprintln!("{e}");
                 match e {
-                    crate::demo_app::DemoAppError::Bind { .. } => crate::exit::BAD_INPUT,
-                    crate::demo_app::DemoAppError::Setup(_) => crate::exit::COULD_NOT_RUN,
+                    crate::demo_app::DemoAppError::Bind { .. } => crate::model::exit::BAD_INPUT,
+                    crate::demo_app::DemoAppError::Setup(_) => crate::model::exit::COULD_NOT_RUN,
                 }
             }
         },
@@ -57,7 +57,7 @@ pub(crate) fn with_runtime(f: impl FnOnce(tokio::runtime::Runtime) -> u8) -> u8 
         Ok(rt) => f(rt),
         Err(e) => {
             error(format!("could not start: {e}"));
-            crate::exit::COULD_NOT_RUN
+            crate::model::exit::COULD_NOT_RUN
         }
     }
 }

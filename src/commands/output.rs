@@ -1,6 +1,6 @@
 //! Writing results: the JSON document and the reports the plan asks for (each atomically, so an
-//! interrupted write never leaves half a file), the terminal summary, and masking secrets in the
-//! plan before it is saved. Rendering itself belongs to `report`.
+//! interrupted write never leaves half a file) and the terminal summary. Rendering itself
+//! belongs to `report`.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -9,20 +9,6 @@ use crate::plan::Plan;
 use crate::report;
 use crate::report::redact::Redactor;
 use crate::result::RunResult;
-
-/// The plan as JSON with secrets masked (the always-masked headers, `--redact-header` names,
-/// passwords in URLs).
-pub fn plan_json(plan: &Plan) -> serde_json::Value {
-    let v = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
-    redactor(plan).json(&v)
-}
-
-/// The masker for everything this run writes or prints: the always-masked headers, the
-/// `--redact-header` names, and the literal values of the run's sensitive request headers
-/// wherever they turn up (an app or a trigger command that echoes the token).
-pub fn redactor(plan: &Plan) -> Redactor {
-    Redactor::for_headers(&plan.redact_headers, &plan.request.headers)
-}
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -58,7 +44,7 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
 /// stands.
 pub fn finish(plan: &Plan, result: &mut RunResult, stopped: Option<&crate::gate::Stopped>) -> u8 {
     crate::gate::apply_stopped(&plan.thresholds, result, stopped);
-    print_summary(result, &redactor(plan));
+    print_summary(result, &plan.redactor());
     for p in write_outputs(plan, result) {
         super::error(p);
     }
@@ -75,7 +61,7 @@ pub fn write_outputs(plan: &Plan, result: &RunResult) -> Vec<String> {
             html: plan.output.html.as_deref(),
             junit: plan.output.junit.as_deref(),
         },
-        &redactor(plan),
+        &plan.redactor(),
     )
 }
 

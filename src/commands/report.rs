@@ -13,7 +13,7 @@ pub fn run(args: ReportArgs) -> u8 {
             for e in errors {
                 error(format!("--threshold: {e}"));
             }
-            return crate::exit::BAD_INPUT;
+            return crate::model::exit::BAD_INPUT;
         }
         Err(e) => {
             error(&e);
@@ -37,7 +37,7 @@ pub fn run(args: ReportArgs) -> u8 {
         for p in problems {
             error(p);
         }
-        return crate::exit::COULD_NOT_RUN;
+        return crate::model::exit::COULD_NOT_RUN;
     }
     result.verdict.exit_code
 }

@@ -9,20 +9,21 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::cli::RunArgs;
-use crate::clock::RunClock;
 use crate::cluster::LifecycleEvent;
 use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
 use crate::cluster::{EventKind, kube::CommandOutcome};
-use crate::commands::output::{print_summary, redactor, write_outputs};
+use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, with_runtime};
-use crate::exit;
-use crate::interrupt::Interrupt;
+use crate::distributed::worker::Worker;
+use crate::model::clock::RunClock;
+use crate::model::exit;
+use crate::model::result::{RolloutInfo, TriggerCommand};
 use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
 use crate::report::redact::Redactor;
-use crate::result::{RolloutInfo, RunResult, TriggerCommand};
-use crate::runner::{self, Flow, Stop};
+use crate::result::RunResult;
+use crate::run::flow::{Flow, Stop};
+use crate::run::interrupt::Interrupt;
 use crate::timeline::TimelineRecorder;
-use crate::worker::Worker;
 
 /// Validates `zerodrop run`'s flags into a plan, the Kubernetes runtime's configuration and the
 /// worker settings (this generator's share when several split the load).
@@ -104,7 +105,7 @@ pub fn run(args: RunArgs) -> u8 {
         let code = rt.block_on(async {
             let interrupt = Interrupt::install();
             let (result, stop) = run_kube(&plan, config, interrupt, show_events).await;
-            let redactor = redactor(&plan);
+            let redactor = plan.redactor();
             // A run that never sent a request (the workload could not be found or reached) has
             // nothing to summarise: the error says it all.
             if result.recorded.overall.counts.total() > 0 {
@@ -119,8 +120,14 @@ pub fn run(args: RunArgs) -> u8 {
             for p in write_outputs(&plan, &result) {
                 error(p);
             }
-            for p in
-                crate::worker::publish(&worker, &result, &redactor, &connect, request_timeout).await
+            for p in crate::distributed::worker::publish(
+                &worker,
+                &result,
+                &redactor,
+                &connect,
+                request_timeout,
+            )
+            .await
             {
                 error(p);
             }
@@ -141,16 +148,16 @@ pub async fn run_kube(
 ) -> (RunResult, Stop) {
     let clock = RunClock::start();
     let timeline = TimelineRecorder::new(clock);
-    let printer = show_events.then(|| EventPrinter::start(timeline.clone(), redactor(plan)));
+    let printer = show_events.then(|| EventPrinter::start(timeline.clone(), plan.redactor()));
     let (mut cluster, analysis) = preflight(plan, config, &timeline).await;
     let flow = Flow {
         plan,
-        command: crate::result::Command::Run,
+        command: crate::model::result::Command::Run,
         timeline,
         interrupt,
         analysis,
     };
-    let (mut result, stop) = runner::run(&mut cluster, flow).await;
+    let (mut result, stop) = crate::run::flow::run(&mut cluster, flow).await;
     if let Some(p) = printer {
         p.finish().await;
     }
@@ -301,7 +308,7 @@ impl EventPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::At;
+    use crate::model::clock::At;
 
     #[test]
     fn the_summary_shows_the_trigger_commands_exit_code_and_last_lines() {

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::clock::At;
-use crate::load::engine::LoadReport;
-use crate::record::{LiveStats, PhaseMarks, Recorder, RecorderConfig, RequestRecord, Sink};
-use crate::result::{Command, RolloutInfo, RunResult};
+use crate::model::clock::At;
+use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::result::LoadReport;
+use crate::model::result::{Command, RolloutInfo};
+use crate::record::{PhaseMarks, Recorder, RecorderConfig};
+use crate::result::RunResult;
 
 /// Requests as (due in ms, latency in ms, class).
 type Req = (u64, u64, OutcomeClass);
@@ -46,7 +48,7 @@ fn run(phases: &[(&str, u64)], reqs: &[Req]) -> RunResult {
     }
     let end = At(reqs.iter().map(|r| r.0 + r.1).max().unwrap_or(0) * 1000 + 1);
     RunResult {
-        schema_version: crate::result::SCHEMA_VERSION,
+        schema_version: crate::model::result::SCHEMA_VERSION,
         zerodrop_version: "test".into(),
         command: Command::Run,
         started_at: jiff::Timestamp::UNIX_EPOCH,

@@ -28,7 +28,7 @@
 
 use std::fmt;
 
-use crate::load::outcome::OutcomeClass;
+use crate::model::outcome::OutcomeClass;
 
 /// What a threshold measures.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,7 +13,7 @@ use super::workload::{
     DEFAULT_GRACE_SECS, Strategy, Workload, prestop_sleep, resolve, serving, show, workloads,
 };
 use crate::analysis::fixes::{self, Target};
-use crate::findings::{Evidence, Finding, FindingId, Severity};
+use crate::model::finding::{Evidence, Finding, FindingId, Severity};
 
 /// A probe that waits this long before its first check marks a slow starter.
 const SLOW_START_SECS: i32 = 10;

@@ -76,7 +76,7 @@ pub async fn fetch(conn: &Connection, workload: &WorkloadRef) -> Result<Vec<Obje
 /// workload's configuration for the analysis of the run.
 #[derive(Clone, Debug)]
 pub struct LiveLint {
-    pub findings: Vec<crate::findings::Finding>,
+    pub findings: Vec<crate::model::finding::Finding>,
     pub workload: Option<crate::analysis::WorkloadConfig>,
 }
 

@@ -23,7 +23,7 @@ pub use checks::{PdbScope, lint_objects, lint_with};
 pub use parse::{Object, parse_manifests};
 pub use workload::{prestop_sleep, workload_config};
 
-use crate::findings::{Finding, Severity};
+use crate::model::finding::{Finding, Severity};
 
 /// Why lint could not check anything. Every variant is bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -77,12 +77,12 @@ impl LintError {
             LintError::Kube(e)
                 if matches!(**e, KubeError::NotFound { .. } | KubeError::BadInput(_)) =>
             {
-                crate::exit::BAD_INPUT
+                crate::model::exit::BAD_INPUT
             }
             LintError::Write(_) | LintError::Kube(_) | LintError::Runtime(_) => {
-                crate::exit::COULD_NOT_RUN
+                crate::model::exit::COULD_NOT_RUN
             }
-            _ => crate::exit::BAD_INPUT,
+            _ => crate::model::exit::BAD_INPUT,
         }
     }
 }
@@ -240,9 +240,9 @@ fn severity_word(s: Severity) -> &'static str {
 /// 1 when any finding reaches the threshold, else 0.
 pub fn exit_code(findings: &[Finding], fail_on: FailOn) -> u8 {
     if findings.iter().any(|f| fail_on.fails(f.severity)) {
-        crate::exit::GATE_FAILED
+        crate::model::exit::GATE_FAILED
     } else {
-        crate::exit::PASSED
+        crate::model::exit::PASSED
     }
 }
 

@@ -1,7 +1,7 @@
 //! Each static check fires on its risk and stays quiet on the fixed manifest.
 
 use super::{Object, PdbScope, lint_objects, lint_with, parse_manifests};
-use crate::findings::{Finding, FindingId, Severity};
+use crate::model::finding::{Finding, FindingId, Severity};
 
 /// A Deployment with every risk fixed; `edit` rewrites lines of it to add one back.
 const FIXED: &str = "\

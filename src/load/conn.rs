@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::outcome::{OutcomeClass, Stage, classify, error_chain};
+use super::classify::{Stage, classify, error_chain};
+use crate::model::outcome::OutcomeClass;
 
 /// A plain or TLS stream.
 pub enum Io {

@@ -12,7 +12,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,14 +23,14 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 
 use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
-use super::outcome::StatusSet;
 use super::pool::{self, Line, Pool, Ticket};
-use super::request::Template;
+use super::request::{StatusSet, Template};
 use super::schedule::Schedule;
 use super::shared::{Shared, resolve, spawn_resolver};
 use super::timer::PreciseTimer;
-use crate::clock::{At, RunClock};
-use crate::record::{LiveStats, Sink};
+use crate::model::clock::{At, RunClock};
+use crate::model::request::{LiveStats, Sink};
+use crate::model::result::LoadReport;
 
 /// What each request looks like.
 #[derive(Clone, Debug)]
@@ -94,25 +93,6 @@ pub enum EngineError {
     /// The engine's thread or runtime could not be started.
     #[error("could not start the load engine: {0}")]
     Runtime(String),
-}
-
-/// What the engine reports about its own run (the requests themselves went to the sink).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LoadReport {
-    /// The instant the schedule started (request 0's due time).
-    pub start: At,
-    /// When the last in-flight request finished.
-    pub end: At,
-    /// Requests the schedule made due (sent or dropped).
-    pub requests_due: u64,
-    /// Connections the engine opened.
-    pub connections_opened: u64,
-    /// False if a stop came before the schedule ended.
-    pub completed: bool,
-    /// Whether sub-millisecond timing (timerfd) was available.
-    pub precise_timer: bool,
-    /// Addresses the target resolved to at the start.
-    pub addresses: Vec<SocketAddr>,
 }
 
 /// How long the dispatcher may hold due requests back to send them together, at `rate`

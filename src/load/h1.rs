@@ -22,9 +22,11 @@ use bytes::Bytes;
 use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::classify::{Stage, classify, error_chain};
 use super::conn::Io;
-use super::outcome::{OutcomeClass, Stage, StatusSet, classify, error_chain};
 use super::request::Exchange;
+use super::request::StatusSet;
+use crate::model::outcome::OutcomeClass;
 
 /// The largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;

@@ -14,11 +14,12 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::Notify;
 
+use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::outcome::{ConnId, OutcomeClass, Stage, classify, error_chain};
 use super::request::{Exchange, Template, remember_identity};
 use super::shared::Shared;
-use crate::clock::At;
+use crate::model::clock::At;
+use crate::model::outcome::{ConnId, OutcomeClass};
 
 type Sender = http2::SendRequest<Full<Bytes>>;
 

@@ -4,7 +4,7 @@
 //! identity.
 //!
 //! - [`schedule`]: when each request is due (pure).
-//! - [`outcome`]: the outcome taxonomy and how transport errors map onto it.
+//! - [`classify`]: how transport errors map onto the outcome taxonomy.
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
@@ -15,13 +15,13 @@
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
 //! - [`thread`]: runs the engine on a thread of its own.
 //!
-//! [`Sink`]: crate::record::Sink
+//! [`Sink`]: crate::model::request::Sink
 
+pub mod classify;
 pub mod conn;
 pub mod engine;
 mod h1;
 mod h2;
-pub mod outcome;
 mod pool;
 mod request;
 pub mod schedule;
@@ -29,5 +29,6 @@ mod shared;
 pub mod thread;
 pub mod timer;
 
-pub use engine::{EngineError, LoadReport, LoadSpec, Mode, RequestSpec, run_load};
+pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use request::StatusSet;
 pub use thread::{EngineThread, StopHandle};

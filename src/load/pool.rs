@@ -19,7 +19,7 @@ use std::task::{Poll, Waker};
 
 use super::h1::H1Conn;
 use super::shared::Shared;
-use crate::clock::At;
+use crate::model::clock::At;
 
 /// A request that is due: its schedule index and due instant.
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,7 @@ use http_body_util::Full;
 
 use super::engine::{EngineError, RequestSpec};
 use super::h1::Wire;
-use super::outcome::{OutcomeClass, StatusSet};
+use crate::model::outcome::OutcomeClass;
 
 /// The parts of every request, built once.
 pub(super) struct Template {
@@ -84,5 +84,53 @@ pub(super) fn remember_identity(slot: &mut Option<Arc<str>>, value: Option<Heade
     let Ok(s) = v.to_str() else { return };
     if slot.as_deref() != Some(s) {
         *slot = Some(Arc::from(s));
+    }
+}
+
+/// The statuses a plan accepts as `ok` (`--accept-status 200-299,404`), as inclusive ranges.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatusSet(pub Vec<(u16, u16)>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![(200, 299)])
+    }
+}
+
+impl StatusSet {
+    #[inline]
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&status))
+    }
+
+    /// The class of a response with this status.
+    #[inline]
+    pub fn classify(&self, status: u16) -> OutcomeClass {
+        if self.contains(status) {
+            OutcomeClass::Ok
+        } else if (400..500).contains(&status) {
+            OutcomeClass::Http4xx
+        } else if (500..600).contains(&status) {
+            OutcomeClass::Http5xx
+        } else {
+            OutcomeClass::Other
+        }
+    }
+}
+
+impl std::fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|&(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
     }
 }

@@ -13,10 +13,10 @@ use tokio::sync::Notify;
 
 use super::conn::{DialError, Dialer, Opened};
 use super::h1::H1Conn;
-use super::outcome::{ConnId, OutcomeClass};
 use super::request::{Exchange, Template};
-use crate::clock::{At, RunClock};
-use crate::record::{LiveStats, RequestRecord, Sink};
+use crate::model::clock::{At, RunClock};
+use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::request::{LiveStats, RequestRecord, Sink};
 
 pub(super) struct Shared {
     pub(super) clock: RunClock,

@@ -1,6 +1,7 @@
 //! Runs the engine on a thread of its own (a current-thread runtime and a `LocalSet`), so the
 //! hot path shares no runtime with the cluster watchers or the progress display, and hands the
-//! recorded result back when the load ends.
+//! sink back when the load ends. Which sink (the recorder, a test's collector) is the caller's
+//! choice: the engine never knows what aggregates its records.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,9 +9,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::engine::{EngineError, LoadReport, LoadSpec, OnStart, run_load};
-use crate::clock::RunClock;
-use crate::record::{LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, Sink};
+use super::engine::{EngineError, LoadSpec, OnStart, run_load};
+use crate::model::clock::RunClock;
+use crate::model::request::{LiveStats, Sink};
+use crate::model::result::LoadReport;
 
 /// Tells a running engine to stop sending.
 #[derive(Clone, Debug)]
@@ -22,25 +24,26 @@ impl StopHandle {
     }
 }
 
-/// A running engine.
-pub struct EngineThread {
-    handle: std::thread::JoinHandle<Result<(LoadReport, Recorded), EngineError>>,
+/// A running engine, reporting to a sink of type `S`.
+pub struct EngineThread<S> {
+    handle: std::thread::JoinHandle<Result<(LoadReport, S), EngineError>>,
     stop: StopHandle,
     pub live: Arc<LiveStats>,
 }
 
-impl EngineThread {
-    /// Starts the engine. `on_start` runs on the engine thread just before the first request
-    /// is due (mark the first phase there).
+impl<S: Sink + Send + 'static> EngineThread<S> {
+    /// Starts the engine, which reports every request to `sink` and hands it back at the end.
+    /// `live` is updated with the engine's own figures (requests due, in flight) as it runs.
+    /// `on_start` runs on the engine thread just before the first request is due (mark the
+    /// first phase there).
     pub fn spawn(
         spec: LoadSpec,
         clock: RunClock,
-        recorder: RecorderConfig,
-        marks: PhaseMarks,
+        sink: S,
+        live: Arc<LiveStats>,
         on_start: Option<OnStart>,
-    ) -> Result<EngineThread, EngineError> {
+    ) -> Result<EngineThread<S>, EngineError> {
         let (tx, mut rx) = watch::channel(false);
-        let live = Arc::new(LiveStats::default());
         let live_engine = live.clone();
         let handle = std::thread::Builder::new()
             .name("zerodrop-load".into())
@@ -50,25 +53,21 @@ impl EngineThread {
                     .build()
                     .map_err(|e| EngineError::Runtime(e.to_string()))?;
                 let local = tokio::task::LocalSet::new();
-                let rec = Rc::new(RefCell::new(Recorder::new(
-                    recorder,
-                    marks,
-                    live_engine.clone(),
-                )));
-                let sink: Rc<RefCell<dyn Sink>> = rec.clone();
+                let sink = Rc::new(RefCell::new(sink));
+                let engine_sink: Rc<RefCell<dyn Sink>> = sink.clone();
                 let stop = async move {
                     let _ = rx.wait_for(|v| *v).await;
                 };
                 let report = local.block_on(
                     &rt,
-                    run_load(&spec, clock, sink, live_engine, on_start, stop),
+                    run_load(&spec, clock, engine_sink, live_engine, on_start, stop),
                 )?;
                 // Every request task has finished (run_load drains them), so this is the last
-                // reference; fall back to a fresh recorder only if that invariant ever breaks.
-                let recorder = Rc::try_unwrap(rec).map(RefCell::into_inner).map_err(|_| {
-                    EngineError::Runtime("the recorder was still in use when the load ended".into())
+                // reference; report it as an engine failure should that invariant ever break.
+                let sink = Rc::try_unwrap(sink).map(RefCell::into_inner).map_err(|_| {
+                    EngineError::Runtime("the sink was still in use when the load ended".into())
                 })?;
-                Ok((report.clone(), recorder.finish(report.end)))
+                Ok((report, sink))
             })
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(EngineThread {
@@ -87,14 +86,14 @@ impl EngineThread {
     }
 
     /// Waits for the engine to end (after its schedule, or after [`StopHandle::stop`]).
-    pub fn join(self) -> Result<(LoadReport, Recorded), EngineError> {
+    pub fn join(self) -> Result<(LoadReport, S), EngineError> {
         self.handle
             .join()
             .map_err(|_| EngineError::Runtime("the load engine thread panicked".into()))?
     }
 
     /// Async wait without blocking a runtime worker.
-    pub async fn wait(self) -> Result<(LoadReport, Recorded), EngineError> {
+    pub async fn wait(self) -> Result<(LoadReport, S), EngineError> {
         tokio::task::spawn_blocking(move || self.join())
             .await
             .map_err(|e| EngineError::Runtime(e.to_string()))?

@@ -17,9 +17,10 @@ use serde::Serialize;
 use serde_saphyr::Spanned;
 
 use crate::cli::{FlowArgs, OutputArgs, TrafficArgs};
+use crate::load::StatusSet;
 use crate::load::engine::{LoadSpec, Mode, RequestSpec};
-use crate::load::outcome::StatusSet;
 use crate::load::schedule::Schedule;
+use crate::report::redact::Redactor;
 use scenario::{Headers, Scenario, Stages};
 
 /// Which command the plan is for.
@@ -353,6 +354,20 @@ fn check_output_path(input: &mut Input<'_>, flag: &str, p: &Option<PathBuf>) {
 }
 
 impl Plan {
+    /// The masker for everything a run writes or prints: the always-masked headers, the
+    /// `--redact-header` names, and the literal values of the run's sensitive request headers
+    /// wherever they turn up (an app or a trigger command that echoes the token).
+    pub fn redactor(&self) -> Redactor {
+        Redactor::for_headers(&self.redact_headers, &self.request.headers)
+    }
+
+    /// The plan as it is saved in a result: JSON with every secret masked (the always-masked
+    /// headers, `--redact-header` names, passwords in URLs).
+    pub fn masked_json(&self) -> serde_json::Value {
+        let v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        self.redactor().json(&v)
+    }
+
     /// Validates flags (and the scenario file they name) into a plan for `kind`.
     pub fn build(
         kind: PlanKind,

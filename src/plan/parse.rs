@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::load::outcome::StatusSet;
+use crate::load::StatusSet;
 
 /// `30s`, `1m30s`, `500ms`, `2h`, `1.5s`, `250us`; a bare `0` is zero.
 pub fn duration(s: &str) -> Result<Duration, String> {

@@ -14,7 +14,6 @@ mod hist;
 mod merge;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,60 +23,9 @@ use serde::{Deserialize, Serialize};
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
 
-use crate::clock::At;
-use crate::load::outcome::{ConnId, OutcomeClass};
-
-/// Everything known about one request when it ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RequestRecord {
-    /// This generator's sequence number of the request (its schedule index).
-    pub seq: u64,
-    /// When the schedule said it must go out.
-    pub due: At,
-    /// When it actually went out (equal to `due` for a generator drop).
-    pub sent: At,
-    /// When its outcome was known.
-    pub end: At,
-    pub class: OutcomeClass,
-    /// The HTTP status, when a response arrived.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// The connection it used, when one was established.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conn: Option<ConnId>,
-    /// The address dialled, when no connection was established (connect failures).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dialed: Option<SocketAddr>,
-    /// The error chain, for failures that are not HTTP statuses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The value of the identity header (`--pod-header`) last seen on this connection, before
-    /// or with this response: who answered, as the application itself says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<Arc<str>>,
-}
-
-impl RequestRecord {
-    /// Latency from the due instant (coordinated-omission free).
-    pub fn latency(&self) -> Duration {
-        self.end.saturating_sub(self.due)
-    }
-
-    /// Service time from the actual send.
-    pub fn service_time(&self) -> Duration {
-        self.end.saturating_sub(self.sent)
-    }
-
-    /// How late the send was behind its due instant.
-    pub fn lateness(&self) -> Duration {
-        self.sent.saturating_sub(self.due)
-    }
-}
-
-/// Where the engine reports each finished request. Implementations aggregate; the engine never does.
-pub trait Sink {
-    fn record(&mut self, r: &RequestRecord);
-}
+use crate::model::clock::At;
+use crate::model::outcome::OutcomeClass;
+use crate::model::request::{LiveStats, RequestRecord, Sink};
 
 /// Counts by outcome class, serialised as an object with every class name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -300,18 +248,6 @@ impl PhaseMarks {
     fn version(&self) -> u64 {
         self.inner.version.load(Ordering::Acquire)
     }
-}
-
-/// Live figures for progress display, updated by the recorder, read from any thread.
-#[derive(Debug, Default)]
-pub struct LiveStats {
-    pub due: AtomicU64,
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-    pub dropped: AtomicU64,
-    pub in_flight: AtomicU64,
-    /// p99 latency so far in microseconds (refreshed once per second).
-    pub p99_us: AtomicU64,
 }
 
 /// Settings of the recorder.

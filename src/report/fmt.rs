@@ -3,11 +3,11 @@
 //! or decides anything.
 
 use crate::analysis::AttributionMethod;
-use crate::clock::At;
-use crate::cluster::event::Revision;
-use crate::findings::Severity;
-use crate::load::outcome::OutcomeClass;
-use crate::result::ZeroDropCheck;
+use crate::model::clock::At;
+use crate::model::event::Revision;
+use crate::model::finding::Severity;
+use crate::model::outcome::OutcomeClass;
+use crate::model::result::ZeroDropCheck;
 
 pub use crate::gate::fmt_us;
 

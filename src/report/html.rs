@@ -10,8 +10,8 @@ mod chart;
 
 use std::fmt::Write as _;
 
-use crate::findings::Finding;
-use crate::load::outcome::OutcomeClass;
+use crate::model::finding::Finding;
+use crate::model::outcome::OutcomeClass;
 use crate::result::RunResult;
 
 use super::fmt;
@@ -214,7 +214,7 @@ fn findings(h: &mut String, r: &RunResult) {
     let fs = &r.analysis.findings;
     let _ = write!(h, "<h2>Findings ({})</h2>", fs.len());
     if fs.is_empty() {
-        let why = if r.command == crate::result::Command::Load {
+        let why = if r.command == crate::model::result::Command::Load {
             "`zerodrop load` watches no cluster, so failures are listed below but not explained."
         } else {
             "No finding: nothing the analysis recognises went wrong."
@@ -305,8 +305,8 @@ fn phases(h: &mut String, r: &RunResult) {
     );
     let row = |h: &mut String,
                name: &str,
-               from: crate::clock::At,
-               to: crate::clock::At,
+               from: crate::model::clock::At,
+               to: crate::model::clock::At,
                requests: u64,
                failed: u64,
                dropped: u64,

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::findings::{Finding, Severity};
+use crate::model::finding::{Finding, Severity};
 use crate::result::RunResult;
 
 use super::fmt;

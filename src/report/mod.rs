@@ -17,9 +17,10 @@ pub mod text;
 
 use std::io::{Read as _, Write};
 
-use crate::exit;
 use crate::gate::{self, ThresholdError};
-use crate::result::{RunResult, SCHEMA_VERSION};
+use crate::model::exit;
+use crate::model::result::SCHEMA_VERSION;
+use crate::result::RunResult;
 
 use redact::Redactor;
 

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::findings::{Finding, Severity};
+use crate::model::finding::{Finding, Severity};
 use crate::result::RunResult;
 
 use super::fmt;
@@ -232,7 +232,7 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
 }
 
 fn command_name(r: &RunResult) -> &'static str {
-    use crate::result::Command;
+    use crate::model::result::Command;
     match r.command {
         Command::Load => "load",
         Command::Local => "local",
@@ -285,12 +285,12 @@ fn phases(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
 
 fn phase_row(
     name: &str,
-    start: crate::clock::At,
-    end: crate::clock::At,
+    start: crate::model::clock::At,
+    end: crate::model::clock::At,
     c: &crate::record::Counts,
     l: &crate::record::LatencySummary,
 ) -> Vec<(String, Style)> {
-    use crate::load::outcome::OutcomeClass;
+    use crate::model::outcome::OutcomeClass;
     vec![
         plain(name),
         plain(fmt::at(start)),
@@ -305,7 +305,7 @@ fn phase_row(
 }
 
 fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
-    use crate::load::outcome::OutcomeClass;
+    use crate::model::outcome::OutcomeClass;
     let o = &r.recorded.overall;
     out.push(p.paint("Outcomes", Style::Bold));
     let mut rows = Vec::new();

@@ -9,14 +9,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodrop::clock::{At, RunClock};
 use zerodrop::cluster::local::process::CommandSpec;
 use zerodrop::cluster::local::{LocalCluster, LocalConfig};
 use zerodrop::cluster::{Cluster, ClusterError, EventKind};
-use zerodrop::load::outcome::{OutcomeClass, StatusSet};
+use zerodrop::load::StatusSet;
 use zerodrop::load::schedule::Schedule;
 use zerodrop::load::{LoadSpec, Mode, RequestSpec, run_load};
-use zerodrop::record::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::clock::{At, RunClock};
+use zerodrop::model::outcome::OutcomeClass;
+use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 use zerodrop::timeline::{Timeline, TimelineRecorder};
 
 pub fn zerodrop_bin() -> String {

@@ -15,15 +15,15 @@ use std::time::Duration;
 use zerodrop::analysis::{
     Analysis, Attribution, AttributionMethod, LagStats, PhaseReport, PodLag, PodReport,
 };
-use zerodrop::clock::At;
-use zerodrop::cluster::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
-use zerodrop::findings::{Evidence, Finding, FindingId, Severity};
-use zerodrop::load::engine::LoadReport;
-use zerodrop::load::outcome::{ConnId, OutcomeClass};
-use zerodrop::record::{
-    LiveStats, PhaseMarks, Recorded, Recorder, RecorderConfig, RequestRecord, Sink,
-};
-use zerodrop::result::{Command, RolloutInfo, RunResult, SCHEMA_VERSION};
+use zerodrop::model::clock::At;
+use zerodrop::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+use zerodrop::model::finding::{Evidence, Finding, FindingId, Severity};
+use zerodrop::model::outcome::{ConnId, OutcomeClass};
+use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::result::LoadReport;
+use zerodrop::model::result::{Command, RolloutInfo, SCHEMA_VERSION};
+use zerodrop::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
+use zerodrop::result::RunResult;
 use zerodrop::timeline::Timeline;
 
 pub const RATE: u64 = 50;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use super::{Facts, Group, clip, finding, requests, secs};
 use crate::analysis::endpoints::Window;
 use crate::analysis::fixes;
-use crate::analysis::phases::{BASELINE, ROLLOUT};
-use crate::clock::At;
-use crate::cluster::event::EventKind;
-use crate::findings::{Finding, FindingId, Severity};
+use crate::model::clock::At;
+use crate::model::event::EventKind;
+use crate::model::finding::{Finding, FindingId, Severity};
+use crate::model::phase::{BASELINE, ROLLOUT};
 
 /// The part of the run where the rollout could matter: from the trigger (or the first
 /// request) to the end of the load. Endpoint changes while replicas are torn down after the
@@ -198,7 +198,7 @@ pub fn latency_regression(facts: &Facts<'_>) -> Option<Finding> {
             if failed == 1 { "" } else { "s" }
         ));
     }
-    let evidence = crate::findings::Evidence {
+    let evidence = crate::model::finding::Evidence {
         window: Some((roll.start, roll.end)),
         details,
         ..Default::default()

@@ -16,9 +16,10 @@ use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
 use crate::analysis::pods::PodLife;
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
-use crate::clock::At;
-use crate::findings::{Evidence, Finding, FindingId, Severity};
-use crate::record::{Recorded, RequestRecord};
+use crate::model::clock::At;
+use crate::model::finding::{Evidence, Finding, FindingId, Severity};
+use crate::model::request::RequestRecord;
+use crate::record::Recorded;
 use crate::timeline::Timeline;
 
 /// Examples quoted per finding.

@@ -3,7 +3,7 @@
 //! its details rather than hidden.
 
 use super::{Facts, Group, finding, requests};
-use crate::findings::{Finding, FindingId, Severity};
+use crate::model::finding::{Finding, FindingId, Severity};
 
 pub fn baseline(g: &Group<'_>, _facts: &Facts<'_>) -> Finding {
     let mut ev = g.evidence();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Facts, Group, finding, pod_list, requests, secs};
 use crate::analysis::fixes;
 use crate::analysis::lag::slowest;
-use crate::findings::{Finding, FindingId, Severity};
+use crate::model::finding::{Finding, FindingId, Severity};
 
 /// Drain time assumed in a suggested grace period when nothing better is known (the
 /// Kubernetes default grace period).

@@ -3,7 +3,7 @@
 
 use super::{Facts, Group, finding, pod_list, requests, secs};
 use crate::analysis::fixes;
-use crate::findings::{Finding, FindingId, Severity};
+use crate::model::finding::{Finding, FindingId, Severity};
 
 pub fn early_traffic(g: &Group<'_>, facts: &Facts<'_>) -> Finding {
     let mut ev = g.evidence();

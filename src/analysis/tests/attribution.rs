@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::{T0, get, ids};
 use crate::analysis::AttributionMethod;
 use crate::analysis::fixtures::{Roll, Run, Via};
-use crate::findings::FindingId;
-use crate::load::outcome::OutcomeClass;
+use crate::model::finding::FindingId;
+use crate::model::outcome::OutcomeClass;
 
 #[test]
 fn without_a_connection_map_a_failure_is_tied_to_the_pod_whose_lifecycle_matches_by_timing() {

@@ -2,8 +2,8 @@
 
 use super::{get, ids};
 use crate::analysis::fixtures::{Roll, Run, STEP, TRIGGER, Via};
-use crate::findings::{FindingId, Severity};
-use crate::load::outcome::OutcomeClass;
+use crate::model::finding::{FindingId, Severity};
+use crate::model::outcome::OutcomeClass;
 
 #[test]
 fn failures_from_a_new_pod_just_after_it_became_ready_are_early_traffic() {

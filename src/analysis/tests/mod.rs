@@ -7,8 +7,8 @@ mod shutdown;
 
 use super::Analysis;
 use super::fixtures::{Roll, Run, STEP, TRIGGER, Via};
-use crate::findings::{Finding, FindingId, Severity};
-use crate::load::outcome::OutcomeClass;
+use crate::model::finding::{Finding, FindingId, Severity};
+use crate::model::outcome::OutcomeClass;
 
 pub(super) fn ids(a: &Analysis) -> Vec<FindingId> {
     a.findings.iter().map(|f| f.id).collect()

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::{T0, get, ids};
 use crate::analysis::AttributionMethod;
 use crate::analysis::fixtures::{Roll, Run, STEP, Via};
-use crate::findings::{FindingId, Severity};
-use crate::load::outcome::OutcomeClass;
+use crate::model::finding::{FindingId, Severity};
+use crate::model::outcome::OutcomeClass;
 
 #[test]
 fn failures_on_new_connections_to_a_pod_before_its_deregistration_are_traffic_to_a_terminating_pod()
@@ -81,7 +81,7 @@ fn deregistration_lag_is_measured_per_pod_with_median_and_max() {
         if e.pod.as_deref() == Some("old-2")
             && matches!(
                 e.kind,
-                crate::cluster::event::EventKind::EndpointChanged { .. }
+                crate::model::event::EventKind::EndpointChanged { .. }
             )
         {
             e.at = crate::analysis::fixtures::ms(t2 + 1400);
@@ -222,7 +222,7 @@ fn an_exit_by_sigkill_after_termination_counts_as_the_deadline_kill_without_an_e
     run.events.retain(|e| {
         !matches!(
             e.kind,
-            crate::cluster::event::EventKind::KilledAtGraceDeadline
+            crate::model::event::EventKind::KilledAtGraceDeadline
         )
     });
     run.fail(

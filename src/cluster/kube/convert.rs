@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::clock::At;
-use crate::cluster::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+use crate::model::clock::At;
+use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 
 /// One container termination, identified by container and restart count so a re-list does not
 /// report it twice.

@@ -210,7 +210,7 @@ mod tests {
         ));
         assert_eq!(
             ClusterError::from(e).exit_code(),
-            crate::exit::COULD_NOT_RUN
+            crate::model::exit::COULD_NOT_RUN
         );
     }
 
@@ -219,7 +219,10 @@ mod tests {
         let call = ApiCall::new("get", "deployments", "apps", "shop").named("wbe");
         let e = KubeError::from_kube(call, status(404, "NotFound", "not found"));
         assert_eq!(e.to_string(), "deployment/wbe not found in namespace shop");
-        assert_eq!(ClusterError::from(e).exit_code(), crate::exit::BAD_INPUT);
+        assert_eq!(
+            ClusterError::from(e).exit_code(),
+            crate::model::exit::BAD_INPUT
+        );
     }
 
     #[test]
@@ -237,7 +240,7 @@ mod tests {
         let e = KubeError::Rollout("timed out".into());
         assert_eq!(
             ClusterError::from(e).exit_code(),
-            crate::exit::ROLLOUT_FAILED
+            crate::model::exit::ROLLOUT_FAILED
         );
     }
 }

@@ -13,10 +13,8 @@
 //! - [`undo`]: `kubectl rollout undo`: ReplicaSets for Deployments, ControllerRevisions for
 //!   StatefulSets and DaemonSets. Pure.
 //! - [`error`]: what went wrong, worded for the user, mapped to exit codes.
-//! - [`rbac`], [`manifest`]: the least-privilege Role of a run and the Job that runs it
-//!   in-cluster (`zerodrop manifest job`). Pure.
+//! - [`rbac`]: the least-privilege Role of a run: exactly the calls this module makes. Pure.
 //! - [`rendezvous`]: the workers of a distributed run start their load together.
-//! - [`result_store`]: the result patched into a ConfigMap (`--result-configmap`).
 //!
 //! This file sequences them: prepare (connect, find, start watches), trigger, wait for kubectl's
 //! completion *and* for every old pod to be gone, shutdown (rolling back first when the rollout
@@ -27,10 +25,8 @@ pub mod args;
 pub mod connect;
 pub mod convert;
 pub mod error;
-pub mod manifest;
 pub mod rbac;
 pub mod rendezvous;
-pub mod result_store;
 pub mod service;
 pub mod tracker;
 pub mod trigger;

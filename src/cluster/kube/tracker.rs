@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::clock::At;
-use crate::cluster::event::{EventKind, LifecycleEvent};
+use crate::model::clock::At;
+use crate::model::event::{EventKind, LifecycleEvent};
 
 /// One step of a watch, with objects condensed to views.
 #[derive(Clone, Debug, PartialEq)]

@@ -25,8 +25,8 @@ use super::convert::{
 use super::error::{ApiCall, KubeError};
 use super::tracker::{Differ, Keyed, Tracker, WatchStep};
 use super::workload::{WorkloadKind, WorkloadView};
-use crate::clock::At;
-use crate::cluster::event::{EventKind, LifecycleEvent, Revision};
+use crate::model::clock::At;
+use crate::model::event::{EventKind, LifecycleEvent, Revision};
 use crate::timeline::TimelineRecorder;
 
 impl Keyed for PodView {

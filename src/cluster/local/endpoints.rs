@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::cluster::event::{EndpointConditions, EventKind};
+use crate::model::event::{EndpointConditions, EventKind};
 use crate::timeline::TimelineRecorder;
 
 /// One backend in the data plane.
@@ -174,7 +174,7 @@ async fn apply_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::RunClock;
+    use crate::model::clock::RunClock;
 
     fn cond(ready: bool, serving: bool, terminating: bool) -> Option<EndpointConditions> {
         Some(EndpointConditions {

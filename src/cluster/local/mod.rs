@@ -39,7 +39,7 @@ use self::process::{CommandSpec, LogTail, ProcessGroups};
 use self::proxy::ServiceProxy;
 use self::rollout::{Counts, Fenceposts};
 use super::{Cluster, ClusterError, Prepared, RolloutDone};
-use crate::cluster::event::{EndpointConditions, EventKind, Revision};
+use crate::model::event::{EndpointConditions, EventKind, Revision};
 use crate::timeline::TimelineRecorder;
 
 /// Lines of each replica's output kept for reports and error messages.

@@ -21,7 +21,7 @@ use super::config::PreStop;
 use super::probe::{Tracker, Transition, probe_once};
 use super::process::{self, LogTail, SpawnError};
 use super::{Fatal, Shared};
-use crate::cluster::event::{EventKind, Revision};
+use crate::model::event::{EventKind, Revision};
 
 /// The kubelet never gives a container less than this after preStop.
 const MIN_STOP_GRACE: Duration = Duration::from_secs(2);

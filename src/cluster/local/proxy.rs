@@ -324,8 +324,8 @@ impl Drop for RouteGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::RunClock;
-    use crate::cluster::event::EndpointConditions;
+    use crate::model::clock::RunClock;
+    use crate::model::event::EndpointConditions;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     const READY: Option<EndpointConditions> = Some(EndpointConditions {

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::analysis::{PodLag, PodReport};
-use crate::clock::At;
-use crate::cluster::event::EventKind;
-use crate::load::outcome::OutcomeClass;
-use crate::record::RequestRecord;
+use crate::model::clock::At;
+use crate::model::event::EventKind;
+use crate::model::outcome::OutcomeClass;
+use crate::model::phase;
+use crate::model::request::RequestRecord;
 use crate::result::RunResult;
 
 use super::esc;
@@ -54,9 +55,9 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
 /// (load stages) so neighbours stay apart.
 fn phase_color(name: &str, index: usize) -> &'static str {
     match name {
-        "baseline" => "#eaf1f8",
-        "rollout" => "#fdf0dc",
-        "settle" => "#e9f5e9",
+        phase::BASELINE => "#eaf1f8",
+        phase::ROLLOUT => "#fdf0dc",
+        phase::SETTLE => "#e9f5e9",
         _ if index % 2 == 0 => "#eef0f2",
         _ => "#f6f3ea",
     }
@@ -156,7 +157,7 @@ pub fn render(r: &RunResult) -> String {
         .collect();
     // Lanes come from the analysis (lifecycle bars and attributed failures); a result without
     // one still shows each pod the timeline names, with its events.
-    let lane_pods: Vec<(String, crate::cluster::event::Revision, Option<&PodReport>)> =
+    let lane_pods: Vec<(String, crate::model::event::Revision, Option<&PodReport>)> =
         if r.analysis.pods.is_empty() {
             r.timeline
                 .pods()
@@ -454,7 +455,7 @@ fn lane(
     s: &mut String,
     r: &RunResult,
     sc: &Scale,
-    (name, revision, report): (&str, crate::cluster::event::Revision, Option<&PodReport>),
+    (name, revision, report): (&str, crate::model::event::Revision, Option<&PodReport>),
     y: f64,
     records: &HashMap<u64, &RequestRecord>,
 ) {

@@ -1,5 +1,5 @@
 //! The Kubernetes objects that run `zerodrop run` in-cluster (`zerodrop manifest job`): a
-//! ServiceAccount, a Role with exactly the rules of [`super::rbac`], a RoleBinding, ConfigMaps
+//! ServiceAccount, a Role with exactly the rules of [`crate::cluster::kube::rbac`], a RoleBinding, ConfigMaps
 //! for the files the run reads and for its result, and the Job — an Indexed Job of N pods when
 //! the load is split over N generators.
 //!

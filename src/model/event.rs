@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::At;
+use super::clock::At;
 
 /// Which side of the rollout a pod belongs to.
 #[derive(
@@ -57,7 +57,7 @@ pub enum EventKind {
         #[serde(
             default,
             skip_serializing_if = "Option::is_none",
-            with = "crate::clock::opt_secs"
+            with = "super::clock::opt_secs"
         )]
         grace_period: Option<Duration>,
     },

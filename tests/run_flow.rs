@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zerodrop::cli::{FlowArgs, OutputArgs, TrafficArgs};
-use zerodrop::clock::RunClock;
 use zerodrop::cluster::{
     Cluster, ClusterError, EndpointConditions, EventKind, Prepared, RolloutDone,
 };
-use zerodrop::interrupt::Interrupt;
+use zerodrop::model::clock::RunClock;
+use zerodrop::model::result::Command;
 use zerodrop::plan::{Plan, PlanKind};
-use zerodrop::result::Command;
-use zerodrop::runner::{self, Flow, Stop};
+use zerodrop::run::flow::{Flow, Stop};
+use zerodrop::run::interrupt::Interrupt;
 use zerodrop::timeline::TimelineRecorder;
 
 /// A server answering 200, or 503 while `failing` is set.
@@ -178,7 +178,7 @@ async fn run_script(
         timeline,
         interrupt,
     };
-    let (mut result, stop) = runner::run(&mut cluster, flow).await;
+    let (mut result, stop) = zerodrop::run::flow::run(&mut cluster, flow).await;
     zerodrop::gate::apply_stopped(&plan.thresholds, &mut result, stop.stopped().as_ref());
     (result, stop, cluster.shut_down)
 }

@@ -12,20 +12,18 @@
 
 use std::time::Duration;
 
-use crate::clock::At;
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
-use crate::interrupt::Interrupt;
 use crate::load::EngineThread;
+use crate::model::clock::At;
+use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
+use crate::model::request::LiveStats;
+use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
 use crate::plan::Plan;
-use crate::progress::{Progress, ProgressMode};
-use crate::record::{PhaseMarks, Recorded, RecorderConfig};
-use crate::result::{Command, RolloutInfo, RunResult, SCHEMA_VERSION};
+use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
+use crate::result::RunResult;
+use crate::run::interrupt::Interrupt;
+use crate::run::progress::{Progress, ProgressMode};
 use crate::timeline::TimelineRecorder;
-
-/// Phase names, as reports and thresholds (`rollout:p(99)<300ms`) refer to them.
-pub const BASELINE: &str = "baseline";
-pub const ROLLOUT: &str = "rollout";
-pub const SETTLE: &str = "settle";
 
 /// Where the flow stopped early, if it did.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +44,7 @@ impl Stop {
     /// What the gate needs to know of an early stop: its exit code and reason (`None` for a run
     /// that went to its end, whose verdict the gate decides from the result).
     pub fn stopped(&self) -> Option<crate::gate::Stopped> {
-        use crate::exit;
+        use crate::model::exit;
         let (exit_code, reason) = match self {
             Stop::Completed => return None,
             Stop::CouldNotRun(m) => (exit::COULD_NOT_RUN, format!("could not run: {m}")),
@@ -144,11 +142,7 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
     });
-    let recorder = RecorderConfig {
-        failure_log_limit: plan.output.failure_log_limit,
-        max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
-    };
-    let engine = match EngineThread::spawn(spec, clock, recorder, marks.clone(), Some(on_start)) {
+    let engine = match start_engine(plan, spec, clock, marks.clone(), Some(on_start)) {
         Ok(e) => e,
         Err(e) => {
             cluster.shutdown().await;
@@ -246,7 +240,7 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
         _ => {}
     }
     stopper.stop();
-    let joined = engine.wait().await;
+    let joined = finish_engine(engine).await;
     progress.finish();
     cluster.shutdown().await;
     let end = clock.now();
@@ -266,6 +260,34 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
     }
 }
 
+/// Starts the load engine on its own thread, recording into a [`Recorder`] sized for the plan:
+/// its failure log holds `--failure-log-limit` failures, and a second is closed once no request
+/// due in it can still be open (timeouts plus a second of slack).
+pub fn start_engine(
+    plan: &Plan,
+    spec: crate::load::LoadSpec,
+    clock: crate::model::clock::RunClock,
+    marks: PhaseMarks,
+    on_start: Option<crate::load::engine::OnStart>,
+) -> Result<EngineThread<Recorder>, crate::load::EngineError> {
+    let config = RecorderConfig {
+        failure_log_limit: plan.output.failure_log_limit,
+        max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
+    };
+    let live = std::sync::Arc::new(LiveStats::default());
+    let recorder = Recorder::new(config, marks, live.clone());
+    EngineThread::spawn(spec, clock, recorder, live, on_start)
+}
+
+/// Waits for the engine to end and closes its recording at the load's end.
+pub async fn finish_engine(
+    engine: EngineThread<Recorder>,
+) -> Result<(LoadReport, Recorded), crate::load::EngineError> {
+    let (report, recorder) = engine.wait().await?;
+    let recorded = recorder.finish(report.end);
+    Ok((report, recorded))
+}
+
 fn first_trigger(t: &TimelineRecorder) -> Option<At> {
     t.events()
         .iter()
@@ -277,13 +299,13 @@ fn first_trigger(t: &TimelineRecorder) -> Option<At> {
 fn assemble(
     flow: &Flow<'_>,
     rollout: RolloutInfo,
-    report: Option<crate::load::LoadReport>,
+    report: Option<LoadReport>,
     recorded: Option<Recorded>,
     end: At,
 ) -> RunResult {
     let clock = flow.timeline.clock();
     let recorded = recorded.unwrap_or_else(|| {
-        crate::record::Recorder::new(
+        Recorder::new(
             RecorderConfig {
                 failure_log_limit: 0,
                 max_open: Duration::ZERO,
@@ -305,7 +327,7 @@ fn assemble(
         command: flow.command,
         started_at: clock.anchor_wall(),
         interrupted: flow.interrupt.is_set(),
-        plan: crate::commands::output::plan_json(flow.plan),
+        plan: flow.plan.masked_json(),
         load: report.unwrap_or_default(),
         recorded,
         timeline,

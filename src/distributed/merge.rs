@@ -21,14 +21,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::analysis::AnalysisInput;
-use crate::clock::At;
 use crate::cluster::EventKind;
 use crate::cluster::LifecycleEvent;
-use crate::exit;
 use crate::gate::{self, Stopped};
+use crate::model::clock::At;
+use crate::model::exit;
+use crate::model::result::{Command, SCHEMA_VERSION, Verdict};
 use crate::record::{MergeError as RecordMergeError, Recorded};
 use crate::report::RESULT_MARKER;
-use crate::result::{Command, RunResult, SCHEMA_VERSION, Verdict};
+use crate::result::RunResult;
 
 /// Two observations of the same cluster change by two generators, without the API server's
 /// timestamp to match them by, are taken as one when this close (watch delivery differs by

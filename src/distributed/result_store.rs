@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
-use super::connect::{ConnectOptions, connect};
-use super::error::{ApiCall, KubeError};
+use crate::cluster::kube::connect::{ConnectOptions, connect};
+use crate::cluster::kube::error::{ApiCall, KubeError};
 
 /// Patches `json` into ConfigMap `name` under `key`.
 pub async fn store(

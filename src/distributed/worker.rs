@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::cluster::EventKind;
 use crate::cluster::LifecycleEvent;
-use crate::cluster::kube::result_store::store;
 use crate::cluster::kube::{ConnectOptions, KubeConfig, StartTogether, Trigger};
+use crate::distributed::result_store::store;
 use crate::plan::{Plan, Problem};
 use crate::record::Hist;
 use crate::report::{self, redact::Redactor};

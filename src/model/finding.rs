@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::At;
-use crate::load::outcome::OutcomeClass;
+use super::clock::At;
+use super::outcome::OutcomeClass;
 
 /// Stable identifiers of every finding zerodrop can report (PRODUCT.md's table, plus the
 /// static checks of `lint`).

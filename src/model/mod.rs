@@ -1,0 +1,23 @@
+//! The vocabulary every stage of a run speaks, below all of them: it imports nothing of ours.
+//!
+//! A producer never owns the words its consumers read. The load engine and the recorder meet
+//! here (request records, the sink), the cluster runtimes and the analysis meet here (lifecycle
+//! events), and the analysis, lint, gate and reports meet here (findings, phases, the verdict).
+//!
+//! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
+//! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
+//! - [`request`]: one finished request, the sink the engine reports to, live figures.
+//! - [`event`]: the lifecycle events both cluster runtimes emit.
+//! - [`finding`]: finding ids, severities and the shape of a finding.
+//! - [`phase`]: the phase names of a rollout run.
+//! - [`result`]: the small saved parts of a result (verdict, thresholds, rollout, load report).
+//! - [`exit`]: the exit codes of the CI contract.
+
+pub mod clock;
+pub mod event;
+pub mod exit;
+pub mod finding;
+pub mod outcome;
+pub mod phase;
+pub mod request;
+pub mod result;

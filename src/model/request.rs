@@ -1,0 +1,80 @@
+//! What the load engine says about each request, and the interfaces it says it through: the
+//! [`RequestRecord`] of one finished request, the [`Sink`] that receives every record, and the
+//! [`LiveStats`] a progress display reads while a run goes on.
+//!
+//! The engine (the producer) and the recorder (the consumer) both speak these words and
+//! neither owns them: the engine emits to a `Sink` without knowing what aggregates it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::At;
+use super::outcome::{ConnId, OutcomeClass};
+
+/// Everything known about one request when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// This generator's sequence number of the request (its schedule index).
+    pub seq: u64,
+    /// When the schedule said it must go out.
+    pub due: At,
+    /// When it actually went out (equal to `due` for a generator drop).
+    pub sent: At,
+    /// When its outcome was known.
+    pub end: At,
+    pub class: OutcomeClass,
+    /// The HTTP status, when a response arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The connection it used, when one was established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<ConnId>,
+    /// The address dialled, when no connection was established (connect failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialed: Option<SocketAddr>,
+    /// The error chain, for failures that are not HTTP statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The value of the identity header (`--pod-header`) last seen on this connection, before
+    /// or with this response: who answered, as the application itself says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Arc<str>>,
+}
+
+impl RequestRecord {
+    /// Latency from the due instant (coordinated-omission free).
+    pub fn latency(&self) -> Duration {
+        self.end.saturating_sub(self.due)
+    }
+
+    /// Service time from the actual send.
+    pub fn service_time(&self) -> Duration {
+        self.end.saturating_sub(self.sent)
+    }
+
+    /// How late the send was behind its due instant.
+    pub fn lateness(&self) -> Duration {
+        self.sent.saturating_sub(self.due)
+    }
+}
+
+/// Where the engine reports each finished request. Implementations aggregate; the engine never does.
+pub trait Sink {
+    fn record(&mut self, r: &RequestRecord);
+}
+
+/// Live figures for progress display, updated by the recorder, read from any thread.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub due: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+    pub in_flight: AtomicU64,
+    /// p99 latency so far in microseconds (refreshed once per second).
+    pub p99_us: AtomicU64,
+}

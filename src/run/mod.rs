@@ -1,0 +1,11 @@
+//! Running a rollout test: the flow shared by `zerodrop local` and `zerodrop run` (prepare,
+//! baseline, trigger, rollout, settle, analyse), the load engine started with its recorder,
+//! SIGINT/SIGTERM handling, and live progress.
+//!
+//! - [`flow`]: the run flow over any [`Cluster`](crate::cluster::Cluster).
+//! - [`interrupt`]: SIGINT/SIGTERM as a shared flag and a future to wait on.
+//! - [`progress`]: progress bars on a terminal, plain lines elsewhere.
+
+pub mod flow;
+pub mod interrupt;
+pub mod progress;
