@@ -1,6 +1,7 @@
 //! `zerodrop demo-app`: a small HTTP server whose shutdown and readiness behaviour can be set to
-//! reproduce each failure in PRODUCT.md's findings table — and its fix — for the demo, the tests
-//! and the container image.
+//! reproduce the failures the analysis finds (ungraceful shutdown, traffic to a terminating pod,
+//! the keep-alive close race, early traffic) — and their fixes — for the demo, the tests and the
+//! container image.
 //!
 //! Knobs:
 //! - `--shutdown immediate`: no signal handler at all, so the stop signal kills the process and

@@ -258,11 +258,11 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
 
 /// Evaluates the thresholds and the default gate and decides the verdict.
 ///
-/// The exit code follows PRODUCT.md. A run the flow stopped early takes `stopped`'s code. Else,
-/// from what the result itself shows: 130 when it was interrupted (its data is partial), 3 when
-/// the rollout failed or timed out, 4 when no request succeeded during the baseline (nothing to
-/// compare the rollout with), 1 when the default gate or a threshold failed, 0 otherwise.
-/// Reasons list every cause, most important first.
+/// The exit code follows the README's table. A run the flow stopped early takes `stopped`'s
+/// code. Else, from what the result itself shows: 130 when it was interrupted (its data is
+/// partial), 3 when the rollout failed or timed out, 4 when no request succeeded during the
+/// baseline (nothing to compare the rollout with), 1 when the default gate or a threshold
+/// failed, 0 otherwise. Reasons list every cause, most important first.
 pub fn judge_stopped(
     thresholds: &[Threshold],
     result: &RunResult,

@@ -1,6 +1,8 @@
 //! The built-in demo app under the local runtime: the naive configuration drops requests, each
 //! on a replica that was terminating; the fixed one drops none; and the proxy's account of every
-//! connection agrees with the load engine's.
+//! connection agrees with the load engine's. That last check reads every request record,
+//! successes included, which the run flow's recorder does not keep: these rollouts drive the
+//! engine with a sink that keeps them all (`local_support::rollout_under_load`).
 
 mod local_support;
 

@@ -49,10 +49,11 @@ pub struct Sizing {
     pub memory_mib: u32,
 }
 
-/// What one generator's load costs, from this project's measurements (FACTS.md: raw hyper
-/// connections cost about 10 µs of CPU per request with keep-alive; a new connection per
-/// request several times that). Requests are sized at 2.5 times the measured cost so a busy
-/// node does not make the generator late, plus a base for the runtime and the watches.
+/// What one generator's load costs, from this project's measurements: about 10 µs of CPU per
+/// request with keep-alive (the README's benchmark: 0.107–0.113 CPU-s per 10,000 requests at
+/// 20,000 req/s), several times that with a new connection per request. Requests are sized at
+/// 2.5 times the measured cost so a busy node does not make the generator late, plus a base for
+/// the runtime and the watches.
 ///
 /// Memory: a base for the runtime and the cluster state, about 2 KiB per logged failure, and
 /// 32 KiB per request that may be in flight (socket and buffers).

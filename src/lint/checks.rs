@@ -1,6 +1,6 @@
-//! The static checks of `zerodrop lint`: the rollout risks PRODUCT.md lists, read from a
-//! workload's spec, reported with the same finding ids and fix snippets as the analysis of a
-//! run. Pure: objects in, findings out.
+//! The static checks of `zerodrop lint`: rollout risks read from a workload's spec, before
+//! anything runs, reported with the same finding ids and fix snippets as the analysis of a run.
+//! Pure: objects in, findings out.
 
 use std::collections::BTreeMap;
 
