@@ -41,7 +41,6 @@ const ALLOWED_LONG_FILES: &[&str] = &[
     "src/cluster/kube/mod.rs",      // 948
     "src/cluster/kube/workload.rs", // 646
     "src/cluster/local/args.rs",    // 626
-    "src/cluster/local/mod.rs",     // 750
     "src/gate/tests.rs",            // 637
     "src/plan/mod.rs",              // 988
     "src/report/html/chart.rs",     // 656
@@ -59,15 +58,12 @@ const ALLOWED_LONG_FNS: &[(&str, &str)] = &[
     ("src/cluster/kube/watch.rs", "start"),             // 103
     ("src/cluster/kube/workload.rs", "rollout_status"), // 116
     ("src/cluster/local/args.rs", "into_config"),       // 142
-    ("src/cluster/local/mod.rs", "run_rollout"),        // 82
-    ("src/cluster/local/pod.rs", "run_pod"),            // 114
     ("src/distributed/manifest.rs", "job"),             // 116
     ("src/distributed/merge.rs", "merge"),              // 114
     ("src/distributed/worker.rs", "trim_to_fit"),       // 91
     ("src/gate.rs", "judge_stopped"),                   // 94
     ("src/lint/checks.rs", "strategy"),                 // 86
     ("src/lint/checks.rs", "containers"),               // 100
-    ("src/load/engine.rs", "run_load"),                 // 137
     ("src/plan/mod.rs", "build_with"),                  // 468
     ("src/report/html/chart.rs", "render"),             // 169
     ("src/report/junit.rs", "render"),                  // 158
