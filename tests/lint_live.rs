@@ -6,7 +6,7 @@ mod support;
 use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{self, NS};
-use zerodrop::lint::{self, FailOn, LintArgs};
+use zerodrop::lint::{self, FailOn, LintOptions};
 use zerodrop::model::finding::{FindingId, Severity};
 
 struct Env {
@@ -24,12 +24,12 @@ async fn env() -> Env {
 }
 
 impl Env {
-    fn args(&self, workload: &str) -> LintArgs {
-        LintArgs {
+    fn args(&self, workload: &str) -> LintOptions {
+        LintOptions {
             workload: Some(workload.to_string()),
             kubeconfig: Some(self.server.write_kubeconfig(self.dir.path(), NS)),
             fail_on: FailOn::Error,
-            ..LintArgs::default()
+            ..LintOptions::default()
         }
     }
 

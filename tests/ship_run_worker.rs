@@ -12,9 +12,9 @@ use serde_json::json;
 use support::fake_apiserver::{FakeApiServer, Recorded};
 use support::run::{TestService, Zerodrop, result, run_args};
 use support::scenario::{NS, Web, pod, roll};
-use zerodrop::cli::CliCommand;
+use zerodrop::cli::{CliCommand, ManifestKind};
 use zerodrop::cluster::EventKind;
-use zerodrop::commands::manifest::{ManifestKind, render};
+use zerodrop::commands::manifest::render;
 use zerodrop::distributed::merge::{Input, merge, results_in};
 use zerodrop::result::RunResult;
 

@@ -136,8 +136,10 @@ fn max_avg_med_min_parse_with_every_duration_unit() {
 }
 
 #[test]
-fn a_bare_latency_value_is_milliseconds_as_in_k6() {
-    assert_eq!(th("p(95)<200").bound, 200_000.0);
+fn a_bare_latency_value_is_rejected_with_the_fix() {
+    assert_eq!(th("p(95)<200ms").bound, 200_000.0);
+    let m = err("p(95)<200");
+    assert_eq!(m, "`p(95)<200`: `200` needs a unit: 200s, 200ms or 1m30s");
 }
 
 #[test]
@@ -258,8 +260,8 @@ fn missing_value_fails() {
 
 #[test]
 fn unknown_duration_unit_fails() {
-    let m = err("p(99)<5h");
-    assert!(m.contains("`5h` is not a duration"), "{m}");
+    let m = err("p(99)<5d");
+    assert!(m.contains("`5d` is not a duration"), "{m}");
 }
 
 #[test]

@@ -88,7 +88,7 @@ impl LintError {
 }
 
 /// Severity threshold of `--fail-on`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FailOn {
     Info,
     Warning,
@@ -110,48 +110,35 @@ impl FailOn {
 }
 
 /// Output format of `lint`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LintFormat {
     #[default]
     Text,
     Json,
 }
 
-/// Flags of `zerodrop lint`, for the CLI to flatten.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct LintArgs {
-    /// Manifest file to check (multi-document YAML, Helm output welcome; `-` reads standard
-    /// input). Repeatable.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE",
-        conflicts_with = "workload"
-    )]
+/// What `zerodrop lint` checks and how it reports (its flags, once parsed).
+#[derive(Clone, Debug, Default)]
+pub struct LintOptions {
+    /// Manifest files to check (`-` reads standard input).
     pub files: Vec<PathBuf>,
     /// A live workload to check instead, read-only: deploy/NAME, sts/NAME or ds/NAME.
-    #[arg(value_name = "WORKLOAD")]
     pub workload: Option<String>,
     /// Namespace of the live workload (default: the context's).
-    #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Kubeconfig context to use.
-    #[arg(long)]
     pub context: Option<String>,
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity fires.
-    #[arg(long, value_enum, default_value = "error")]
     pub fail_on: FailOn,
     /// Report format.
-    #[arg(long = "format", value_enum, default_value = "text")]
     pub format: LintFormat,
 }
 
 /// Runs `lint`: on manifest files (standard input for `-`), or on a live workload. Writes the
 /// report and returns the exit code: 0, or 1 when a finding reaches `--fail-on`.
-pub fn run(args: &LintArgs, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
+pub fn run(args: &LintOptions, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
     let findings = match &args.workload {
         Some(w) => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -208,7 +195,7 @@ pub fn read_manifests(files: &[PathBuf], stdin: &mut dyn Read) -> Result<Vec<Obj
 }
 
 /// Lints a live workload: its spec and every PodDisruptionBudget of its namespace.
-pub async fn lint_live(args: &LintArgs, workload: &str) -> Result<Vec<Finding>, LintError> {
+pub async fn lint_live(args: &LintOptions, workload: &str) -> Result<Vec<Finding>, LintError> {
     use crate::cluster::kube::{ConnectOptions, WorkloadRef, connect::connect};
     let workload = WorkloadRef::parse(workload)?;
     let conn = connect(&ConnectOptions {

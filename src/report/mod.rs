@@ -2,9 +2,8 @@
 //! ([`text`]), JSON ([`json`], with its schema), JUnit XML ([`junit`]) and the self-contained
 //! HTML page ([`html`]); secrets are masked in every one ([`redact`]).
 //!
-//! This module also owns `zerodrop report`'s flags ([`ReportArgs`]) and reading a saved result
-//! back — from a file, standard input, or a log in which the result follows [`RESULT_MARKER`]
-//! (an in-cluster Job's output). Writing files is the commands' job (`commands::output`).
+//! This module also owns reading a saved result back — from a file, standard input, or a log in
+//! which the result follows [`RESULT_MARKER`] (an in-cluster Job's output). Writing files is the commands' job (`commands::output`).
 //!
 //! Renderers format what the analysis and the gate decided; they never aggregate or re-decide.
 
@@ -27,25 +26,6 @@ use redact::Redactor;
 /// The line a run prints before its result as one line of JSON, so the result can be recovered
 /// from a log (`kubectl logs job/zerodrop | zerodrop report -`).
 pub const RESULT_MARKER: &str = "=== zerodrop result (JSON on the next line) ===";
-
-/// `zerodrop report`: re-render a saved result without running again.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ReportArgs {
-    /// The saved result: a JSON file written by --out, `-` for standard input, or a log in which
-    /// the result follows zerodrop's marker line (an in-cluster Job's log)
-    #[arg(value_name = "RESULT")]
-    pub result: String,
-    /// Judge the result against these thresholds instead of the ones it was run with
-    /// (repeatable; k6 style, e.g. 'p(99)<500ms', 'rollout:rate<0.001')
-    #[arg(long = "threshold", value_name = "EXPR")]
-    pub thresholds: Vec<String>,
-    /// Mask the value of this request header in every output (repeatable; Authorization,
-    /// Proxy-Authorization, Cookie and Set-Cookie are always masked)
-    #[arg(long = "redact-header", value_name = "NAME")]
-    pub redact_headers: Vec<String>,
-    #[command(flatten)]
-    pub output: crate::cli::OutputArgs,
-}
 
 /// Why a report could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -193,12 +173,12 @@ pub fn write_to_log(
         })
 }
 
-/// Reads the saved result `args` names and, when thresholds are given, judges it again
-/// against them (replacing the thresholds it was run with).
-pub fn reload(args: &ReportArgs) -> Result<RunResult, ReportError> {
-    let mut result = load(&args.result)?;
-    if !args.thresholds.is_empty() {
-        let thresholds = gate::parse_all(&args.thresholds).map_err(ReportError::Thresholds)?;
+/// Reads the saved result at `path` and, when `thresholds` are given, judges it again against
+/// them (replacing the thresholds it was run with).
+pub fn reload(path: &str, thresholds: &[String]) -> Result<RunResult, ReportError> {
+    let mut result = load(path)?;
+    if !thresholds.is_empty() {
+        let thresholds = gate::parse_all(thresholds).map_err(ReportError::Thresholds)?;
         // A run the flow stopped early (bad input, could not run, rollout failed, interrupted)
         // keeps that outcome: new thresholds cannot turn it into a pass.
         let saved = &result.verdict;

@@ -13,12 +13,12 @@
 use std::time::Duration;
 
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
+use crate::config::Plan;
 use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
 use crate::model::request::LiveStats;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
-use crate::plan::Plan;
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
 use crate::run::interrupt::Interrupt;

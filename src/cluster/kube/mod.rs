@@ -2,7 +2,6 @@
 //! the cluster did, through the same [`Cluster`] interface and events as the local runtime.
 //!
 //! # Layout
-//! - [`args`]: the flags of `zerodrop run` that configure this runtime, validated into [`KubeConfig`].
 //! - [`connect`]: kubeconfig / context / namespace / in-cluster, like kubectl.
 //! - [`workload`]: `deploy/NAME` refs, the three kinds, `kubectl rollout status` rules. Pure.
 //! - [`service`]: the Service whose endpoints are watched (named, or found by selector).
@@ -21,7 +20,6 @@
 //! failed and `--undo-on-failure` asks for it). Nothing outside `cluster/` sees a Kubernetes
 //! type.
 
-pub mod args;
 pub mod connect;
 pub mod convert;
 pub mod error;
@@ -48,7 +46,6 @@ use kube::api::{DeleteParams, ListParams, WatchParams};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-pub use args::KubeArgs;
 pub use connect::{ConnectOptions, Connection};
 pub use error::{ApiCall, KubeError};
 pub use rendezvous::StartTogether;
@@ -87,15 +84,16 @@ pub struct KubeConfig {
 
 impl KubeConfig {
     /// A config with kubectl's defaults: restart, current context and namespace. The rollout
-    /// timeout is the plan's default (`kubectl rollout status` has none, but a CI gate must end),
-    /// so a config built here and one built from flags agree.
+    /// timeout is `--rollout-timeout`'s default, 10 minutes (`kubectl rollout status` has none,
+    /// but a CI gate must end), so a config built here and one built from flags agree (a test
+    /// in `config` holds them together).
     pub fn new(workload: WorkloadRef) -> KubeConfig {
         KubeConfig {
             connect: ConnectOptions::default(),
             workload,
             service: None,
             trigger: Trigger::Restart,
-            rollout_timeout: crate::plan::FlowPlan::default().rollout_timeout,
+            rollout_timeout: Duration::from_secs(600),
             undo_on_failure: false,
             interval: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),

@@ -1,6 +1,6 @@
 //! The validated configuration of the local runtime: what `zerodrop local` flags (and the demo)
 //! become once every problem has been reported. Only plain data; building it from flags is
-//! [`super::args`]' job, using it is the runtime's.
+//! `crate::config::local`'s job, using it is the runtime's.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! The local runtime: replicas of the user's own server as child processes, rolled the way a
 //! Deployment is rolled, behind a service proxy that behaves like a ClusterIP Service.
 //!
-//! - [`config`]: the validated configuration; [`args`]: the `zerodrop local` flags that build it.
+//! - [`config`]: the validated configuration (`crate::config::local` builds it from the flags).
 //! - [`rollout`]: the Deployment controller's arithmetic (pure).
 //! - [`probe`]: startup / readiness probes and their thresholds.
 //! - [`process`]: spawning, process groups, output capture, signals.
@@ -17,7 +17,6 @@
 //! must not know about load, records or analysis; everything it observes goes to the
 //! [`TimelineRecorder`].
 
-pub mod args;
 pub mod config;
 mod controller;
 pub mod endpoints;
