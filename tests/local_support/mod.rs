@@ -15,17 +15,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodrop::cli::{FlowArgs, OutputArgs, TrafficArgs};
 use zerodrop::cluster::local::process::CommandSpec;
 use zerodrop::cluster::local::{LocalCluster, LocalConfig};
 use zerodrop::cluster::{Cluster, ClusterError, EventKind, Prepared, RolloutDone};
+use zerodrop::config::{FlowFlags, OutputFlags, Plan, PlanKind, TrafficFlags};
 use zerodrop::load::schedule::Schedule;
 use zerodrop::load::{EngineThread, LoadSpec, Mode, RequestSpec, StatusSet};
 use zerodrop::model::clock::{At, RunClock};
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 use zerodrop::model::result::{Command, RolloutInfo};
-use zerodrop::plan::{Plan, PlanKind};
 use zerodrop::run::flow::{Flow, Stop};
 use zerodrop::run::interrupt::Interrupt;
 use zerodrop::timeline::{Timeline, TimelineRecorder};
@@ -140,21 +139,21 @@ impl Cluster for KeepLogs {
 
 /// The plan `zerodrop local` would build from these flags.
 fn plan(t: &Traffic) -> Plan {
-    let traffic = TrafficArgs {
+    let traffic = TrafficFlags {
         rate: Some(t.rate.to_string()),
         connections: Some(t.connections.to_string()),
         no_keepalive: !t.keepalive,
         pod_header: Some(IDENTITY_HEADER.into()),
-        ..TrafficArgs::default()
+        ..TrafficFlags::default()
     };
-    let flow = FlowArgs {
+    let flow = FlowFlags {
         baseline: Some(format!("{}ms", t.baseline.as_millis())),
         settle: Some(format!("{}ms", t.settle.as_millis())),
         rollout_timeout: None,
     };
-    let output = OutputArgs {
+    let output = OutputFlags {
         quiet: true,
-        ..OutputArgs::default()
+        ..OutputFlags::default()
     };
     Plan::build(PlanKind::Local, &traffic, Some(&flow), &output).expect("valid plan")
 }
