@@ -3,6 +3,7 @@
 
 pub mod completions;
 mod demo;
+pub mod lint;
 mod load;
 mod local;
 pub mod manifest;
@@ -23,15 +24,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),
-        CliCommand::Lint(args) => {
-            match crate::lint::run(&args, &mut std::io::stdin(), &mut std::io::stdout()) {
-                Ok(code) => code,
-                Err(e) => {
-                    error(&e);
-                    e.exit_code()
-                }
-            }
-        }
+        CliCommand::Lint(args) => lint::run(args),
         CliCommand::Manifest(args) => match args.kind {
             manifest::ManifestKind::Job(job) => manifest::run(*job),
         },
