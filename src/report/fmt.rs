@@ -1,6 +1,7 @@
 //! Formatting shared by the renderers: durations, instants on the run axis, counts, names of
 //! enum values as reports spell them, and word wrapping. Formatting only: nothing here adds up
-//! or decides anything.
+//! or decides anything. Counts and microsecond durations are spelled by `model::numbers`, as
+//! the gate spells them in the verdict it writes (the gate cannot import the reports).
 
 use crate::analysis::AttributionMethod;
 use crate::model::clock::At;
