@@ -15,7 +15,7 @@ use support::scenario::{NS, Web, pod, roll};
 use zerodrop::cli::{CliCommand, ManifestKind};
 use zerodrop::cluster::EventKind;
 use zerodrop::commands::manifest::render;
-use zerodrop::distributed::merge::{Input, merge, results_in};
+use zerodrop::distributed::merge::{MergeInput, merge, results_in};
 use zerodrop::result::RunResult;
 
 struct Env {
@@ -259,11 +259,11 @@ async fn two_generators_start_together_split_the_load_trigger_once_and_merge_int
 
     let merged = merge(
         vec![
-            Input {
+            MergeInput {
                 origin: "r0".into(),
                 result: r0.clone(),
             },
-            Input {
+            MergeInput {
                 origin: "r1".into(),
                 result: r1.clone(),
             },

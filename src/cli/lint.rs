@@ -1,25 +1,9 @@
-//! The flags of `zerodrop lint`. The commands turn them into `lint::LintOptions`.
+//! The flags of `zerodrop lint`. The commands turn them into `lint::LintOptions`; the value
+//! enums are lint's own (they derive clap's `ValueEnum`, which needs nothing of this module).
 
 use std::path::PathBuf;
 
-/// Severity threshold of `--fail-on`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    Info,
-    Warning,
-    #[default]
-    Error,
-    /// Never fail: report only.
-    Never,
-}
-
-/// Output format of `lint`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LintFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub use crate::lint::{FailOn, LintFormat};
 
 /// Flags of `zerodrop lint`.
 #[derive(Clone, Debug, Default, clap::Args)]

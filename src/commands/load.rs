@@ -13,7 +13,7 @@ use crate::model::result::{Command, SCHEMA_VERSION};
 use crate::record::PhaseMarks;
 use crate::result::RunResult;
 use crate::run::interrupt::Interrupt;
-use crate::run::progress::{Progress, ProgressMode};
+use crate::run::progress::{ProgressDisplay, ProgressMode};
 
 pub fn run(args: LoadArgs) -> u8 {
     let traffic = super::flags::traffic(&args.traffic);
@@ -86,7 +86,7 @@ async fn run_plan(plan: Plan) -> u8 {
         }
         Pattern::Stages { points } => points.last().map(|p| Duration::from_secs_f64(p.0)),
     };
-    let progress = Progress::start(
+    let progress = ProgressDisplay::start(
         engine.live.clone(),
         total,
         ProgressMode::detect(plan.output.quiet),

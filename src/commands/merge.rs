@@ -12,13 +12,13 @@ use std::io::Read as _;
 use crate::cli::MergeArgs;
 use crate::commands::error;
 use crate::commands::output::{Reports, print_summary, write_reports};
-use crate::distributed::merge::{self, Input, results_in};
+use crate::distributed::merge::{self, MergeInput, results_in};
 use crate::model::exit;
 use crate::report::redact::Redactor;
 use crate::report::{ReportError, parse_result};
 
 /// Every result in one input's text; `origin` names the input in errors.
-pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
+pub fn parse_all(text: &str, origin: &str) -> Result<Vec<MergeInput>, ReportError> {
     let docs = results_in(text);
     if docs.is_empty() {
         return Err(ReportError::NotFound {
@@ -35,7 +35,7 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
                 origin.to_string()
             };
             let result = parse_result(doc, &origin)?;
-            Ok(Input { origin, result })
+            Ok(MergeInput { origin, result })
         })
         .collect()
 }

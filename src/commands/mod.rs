@@ -7,7 +7,7 @@ pub mod completions;
 mod demo;
 mod demo_app;
 mod flags;
-mod lint;
+pub mod lint;
 mod load;
 mod local;
 pub mod manifest;

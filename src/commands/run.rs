@@ -128,7 +128,7 @@ async fn preflight(
     let Ok(conn) = crate::cluster::kube::connect::connect(&config.connect).await else {
         return (KubeCluster::new(config, timeline.clone()), analysis);
     };
-    match crate::lint::live::lint_workload(&conn, &config.workload).await {
+    match super::lint::lint_workload(&conn, &config.workload).await {
         Ok(lint) => {
             if !plan.output.quiet {
                 for line in crate::lint::summary_lines(&lint.findings) {

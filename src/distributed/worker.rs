@@ -115,11 +115,10 @@ pub enum TrimError {
 /// report rendered from the trimmed copy says so; the full result is in the pod log.
 pub fn trim_to_fit(result: &RunResult, budget: usize) -> Result<Trimmed, TrimError> {
     let mut r = result.clone();
-    let size = |r: &RunResult| serde_json::to_string(r).map(|s| s.len());
     let mut left_out: Vec<String> = Vec::new();
     // The note itself takes room: reserve it up front.
     let budget_for_data = budget.saturating_sub(600);
-    if size(&r)? <= budget {
+    if json_len(&r)? <= budget {
         return Ok(Trimmed {
             json: serde_json::to_string(&r)?,
             left_out,
@@ -127,38 +126,15 @@ pub fn trim_to_fit(result: &RunResult, budget: usize) -> Result<Trimmed, TrimErr
     }
 
     // 1. The failure log, thinned until it fits (at most a few passes: sizes are estimates).
-    let total_failures = r.recorded.failures.len();
-    let mut passes = 0;
-    while size(&r)? > budget_for_data && !r.recorded.failures.is_empty() && passes < 20 {
-        passes += 1;
-        let over = size(&r)? - budget_for_data;
-        let n = r.recorded.failures.len();
-        let per = serde_json::to_string(&r.recorded.failures)?.len() / n.max(1);
-        let drop = (over / per.max(1) + 1).min(n);
-        thin_failures(&mut r, n - drop);
-    }
-    let kept = r.recorded.failures.len();
-    if kept < total_failures {
-        left_out.push(format!(
-            "{} of {total_failures} logged failures (every one is still counted)",
-            total_failures - kept
-        ));
-    }
+    left_out.extend(thin_failure_log(&mut r, budget_for_data)?);
 
     // 2. Per-second histograms.
-    if size(&r)? > budget_for_data {
-        let empty = Hist::new().encode();
-        for s in &mut r.recorded.series {
-            s.latency_hist = empty.clone();
-        }
-        left_out.push(format!(
-            "the per-second latency histograms of {} seconds (their percentiles are kept)",
-            r.recorded.series.len()
-        ));
+    if json_len(&r)? > budget_for_data {
+        left_out.push(drop_second_histograms(&mut r));
     }
 
     // 3. The trigger command's output.
-    if size(&r)? > budget_for_data
+    if json_len(&r)? > budget_for_data
         && let Some(c) = r.rollout.as_mut().and_then(|ro| ro.command.as_mut())
         && !c.output.is_empty()
     {
@@ -167,21 +143,79 @@ pub fn trim_to_fit(result: &RunResult, budget: usize) -> Result<Trimmed, TrimErr
     }
 
     // 4. Event messages.
-    if size(&r)? > budget_for_data {
-        let mut n = 0;
-        for e in &mut r.timeline.events {
-            if let EventKind::Note { message, .. } = &mut e.kind
-                && !message.is_empty()
-            {
-                message.clear();
-                n += 1;
-            }
-        }
-        if n > 0 {
-            left_out.push(format!("the messages of {n} Kubernetes Events"));
-        }
+    if json_len(&r)? > budget_for_data {
+        left_out.extend(clear_event_messages(&mut r));
     }
 
+    note_trimmed(&mut r, &left_out);
+    let json = serde_json::to_string(&r)?;
+    if json.len() > budget {
+        return Err(TrimError::TooLarge {
+            size: json.len(),
+            budget,
+        });
+    }
+    Ok(Trimmed { json, left_out })
+}
+
+/// Thins the failure log until the result takes at most `budget_for_data` bytes or the log is empty;
+/// says how many failures it left out, if any.
+fn thin_failure_log(
+    r: &mut RunResult,
+    budget_for_data: usize,
+) -> Result<Option<String>, serde_json::Error> {
+    let total_failures = r.recorded.failures.len();
+    let mut passes = 0;
+    while json_len(r)? > budget_for_data && !r.recorded.failures.is_empty() && passes < 20 {
+        passes += 1;
+        let over = json_len(r)? - budget_for_data;
+        let n = r.recorded.failures.len();
+        let per = serde_json::to_string(&r.recorded.failures)?.len() / n.max(1);
+        let drop = (over / per.max(1) + 1).min(n);
+        thin_failures(r, n - drop);
+    }
+    let kept = r.recorded.failures.len();
+    Ok((kept < total_failures).then(|| {
+        format!(
+            "{} of {total_failures} logged failures (every one is still counted)",
+            total_failures - kept
+        )
+    }))
+}
+
+/// Empties every second's latency histogram (its counts and percentiles stay); says so.
+fn drop_second_histograms(r: &mut RunResult) -> String {
+    let empty = Hist::new().encode();
+    for s in &mut r.recorded.series {
+        s.latency_hist = empty.clone();
+    }
+    format!(
+        "the per-second latency histograms of {} seconds (their percentiles are kept)",
+        r.recorded.series.len()
+    )
+}
+
+/// Clears the messages of Kubernetes Events in the timeline; says how many, if any.
+fn clear_event_messages(r: &mut RunResult) -> Option<String> {
+    let mut n = 0;
+    for e in &mut r.timeline.events {
+        if let EventKind::Note { message, .. } = &mut e.kind
+            && !message.is_empty()
+        {
+            message.clear();
+            n += 1;
+        }
+    }
+    (n > 0).then(|| format!("the messages of {n} Kubernetes Events"))
+}
+
+/// The length of the result's JSON.
+fn json_len(r: &RunResult) -> Result<usize, serde_json::Error> {
+    serde_json::to_string(r).map(|s| s.len())
+}
+
+/// Adds the `ResultTrimmed` note saying what this copy leaves out.
+fn note_trimmed(r: &mut RunResult, left_out: &[String]) {
     let mut message = String::from("to fit the ConfigMap, this copy leaves out ");
     let _ = write!(message, "{}", left_out.join("; "));
     message.push_str(". The full result is in the pod log (kubectl logs … | zerodrop report -).");
@@ -195,14 +229,6 @@ pub fn trim_to_fit(result: &RunResult, budget: usize) -> Result<Trimmed, TrimErr
             message,
         },
     });
-    let json = serde_json::to_string(&r)?;
-    if json.len() > budget {
-        return Err(TrimError::TooLarge {
-            size: json.len(),
-            budget,
-        });
-    }
-    Ok(Trimmed { json, left_out })
 }
 
 /// Keeps `keep` of the logged failures, spread evenly over the log so every part of the run

@@ -12,11 +12,13 @@
 //! - [`phase`]: the phase names of a rollout run.
 //! - [`result`]: the small saved parts of a result (verdict, thresholds, rollout, load report).
 //! - [`exit`]: the exit codes of the CI contract.
+//! - [`numbers`]: how every text spells counts and durations.
 
 pub mod clock;
 pub mod event;
 pub mod exit;
 pub mod finding;
+pub mod numbers;
 pub mod outcome;
 pub mod phase;
 pub mod request;

@@ -13,6 +13,8 @@
 //!   StatefulSets and DaemonSets. Pure.
 //! - [`error`]: what went wrong, worded for the user, mapped to exit codes.
 //! - [`rbac`]: the least-privilege Role of a run: exactly the calls this module makes. Pure.
+//! - [`read_workload`]: the read-only look at one live workload and its namespace's
+//!   PodDisruptionBudgets that lint checks.
 //! - [`rendezvous`]: the workers of a distributed run start their load together.
 //!
 //! This file sequences them: prepare (connect, find, start watches), trigger, wait for kubectl's
@@ -24,6 +26,7 @@ pub mod connect;
 pub mod convert;
 pub mod error;
 pub mod rbac;
+pub mod read_workload;
 pub mod rendezvous;
 pub mod service;
 pub mod tracker;

@@ -76,7 +76,7 @@ pub fn rules(cfg: &KubeConfig, extras: &Extras) -> Vec<PolicyRule> {
     if matches!(cfg.trigger, Trigger::Selector { .. }) {
         out.push(rule("", &["services"], &["patch"], service));
     }
-    // The pre-flight lint reads the namespace's PodDisruptionBudgets (`lint::live`).
+    // The pre-flight lint reads the namespace's PodDisruptionBudgets (`read_workload`).
     out.push(rule("policy", &["poddisruptionbudgets"], &["list"], None));
     if cfg.undo_on_failure && !matches!(cfg.trigger, Trigger::Selector { .. }) {
         // `kubectl rollout undo` reads the rollout history: ReplicaSets for a Deployment,
