@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`args`]: the flags of `zerodrop run` that configure this runtime, validated into [`KubeConfig`].
 //! - [`connect`]: kubeconfig / context / namespace / in-cluster, like kubectl.
-//! - [`workload`]: `deploy/NAME` refs, the three kinds, `kubectl rollout status` rules. Pure.
+//! - [`workload`]: `deploy/NAME` refs, the three kinds, a kind-neutral status view. Pure.
+//! - [`status`]: `kubectl rollout status`'s rules, kind by kind, in its order. Pure.
 //! - [`service`]: the Service whose endpoints are watched (named, or found by selector).
 //! - [`convert`]: pure (old state, new state) → lifecycle events for pods, endpoints, Events.
 //! - [`tracker`]: last known state per resource; re-list diffing and watch gaps. Pure.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod rbac;
 pub mod rendezvous;
 pub mod service;
+pub mod status;
 pub mod tracker;
 pub mod trigger;
 pub mod undo;
@@ -56,8 +58,9 @@ pub use trigger::{CommandOutcome, PatchKind, Trigger};
 pub use workload::{WorkloadKind, WorkloadRef};
 
 use self::service::ServiceInfo;
+use self::status::{RolloutStatus, rollout_status};
 use self::watch::{WatchSpec, Watches, lock};
-use self::workload::{RolloutStatus, Workload, rollout_status, selector_string};
+use self::workload::{Workload, selector_string};
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared, RolloutDone};
 use crate::timeline::TimelineRecorder;
 
