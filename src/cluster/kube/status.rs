@@ -3,7 +3,7 @@
 //! `StatefulSetStatusViewer`).
 //!
 //! Pure: one [`WorkloadView`] snapshot in, one [`RolloutStatus`] out. Waiting for the old pods
-//! to be gone, which kubectl does not do, is the runtime's (`mod.rs`).
+//! to be gone, which kubectl does not do, is the runtime's (`complete.rs`).
 
 use super::workload::{
     DaemonSetStatus, DeploymentStatus, KindStatus, StatefulSetStatus, WorkloadView,

@@ -2,8 +2,8 @@
 //! `watcher` feeding a [`Tracker`], whose events go to the run's `TimelineRecorder`.
 //!
 //! This module owns the background tasks and the per-resource differs; it decides nothing about
-//! the rollout. `mod.rs` reads the trackers' last known state to judge completion and is woken
-//! through [`Watches::changed`] whenever any of them moves.
+//! the rollout. The phase files read the trackers' last known state to judge readiness and
+//! completion and are woken through [`Watches::changed`] whenever any of them moves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;

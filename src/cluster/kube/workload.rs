@@ -2,8 +2,8 @@
 //! kind-neutral view of their status, holding the fields `kubectl rollout status` reads (its
 //! rules are [`status`](super::status)'s).
 //!
-//! Everything here is pure: parsing and extraction from k8s objects. No API calls; `mod.rs`
-//! fetches.
+//! Everything here is pure: parsing and extraction from k8s objects. No API calls; the phase
+//! files fetch.
 
 use std::collections::BTreeMap;
 use std::fmt;
