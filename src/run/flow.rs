@@ -229,12 +229,14 @@ async fn roll<C: Cluster>(
     triggered?;
     rollout.triggered_at = first_trigger(&flow.timeline).or(Some(clock.now()));
     rollout.outcome = "in progress".into();
+    // A runtime that enforces the timeout itself says what the rollout was still waiting
+    // for, which this flow cannot: the flow's timer is for the others only.
+    let flow_timeout = !cluster.enforces_rollout_timeout();
     let done = tokio::select! {
-        // The cluster first: at a shared deadline its own timeout error says what the
-        // rollout was still waiting for, which this flow's cannot.
+        // A rollout that ended counts over an interrupt at the same instant.
         biased;
         d = cluster.wait_complete() => d.map_err(Stop::from),
-        _ = tokio::time::sleep(plan.flow.rollout_timeout) => Err(Stop::RolloutFailed(format!(
+        _ = tokio::time::sleep(plan.flow.rollout_timeout), if flow_timeout => Err(Stop::RolloutFailed(format!(
             "the rollout did not complete within --rollout-timeout {:?}", plan.flow.rollout_timeout
         ))),
         _ = flow.interrupt.wait() => Err(Stop::Interrupted),

@@ -2,8 +2,8 @@
 //! `watcher` feeding a [`Tracker`], whose events go to the run's `TimelineRecorder`.
 //!
 //! This module owns the background tasks and the per-resource differs; it decides nothing about
-//! the rollout. `mod.rs` reads the trackers' last known state to judge completion and is woken
-//! through [`Watches::changed`] whenever any of them moves.
+//! the rollout. The phase files read the trackers' last known state to judge readiness and
+//! completion and are woken through [`Watches::changed`] whenever any of them moves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -270,88 +270,42 @@ impl Watches {
             fatal: fatal.clone(),
         };
         let ns = spec.namespace.as_str();
-        let seen: Shared<BTreeSet<String>> = Arc::default();
-        let pods = Arc::new(Mutex::new(Tracker::new(
-            "pods",
-            PodDiffer {
-                triggered: false,
-                seen: seen.clone(),
-            },
-        )));
-        let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
-        let events = Arc::new(Mutex::new(Tracker::new(
-            "events",
-            EventDiffer {
-                kind: match spec.kind {
-                    WorkloadKind::Deployment => "Deployment",
-                    WorkloadKind::StatefulSet => "StatefulSet",
-                    WorkloadKind::DaemonSet => "DaemonSet",
-                },
-                name: spec.workload.clone(),
-                pods: seen,
-            },
-        )));
-        let workload = Arc::new(Mutex::new(Tracker::new(
-            spec.kind.resource(),
-            WorkloadDiffer,
-        )));
-        let mut tasks = Vec::new();
+        let Trackers {
+            pods,
+            slices,
+            events,
+            workload,
+        } = trackers(spec);
         let pod_cfg = watcher::Config::default().labels(&spec.pod_selector);
-        tasks.push(spawn_watch(
-            Api::<Pod>::namespaced(client.clone(), ns),
-            pod_cfg,
-            ApiCall::new("watch", "pods", "", ns),
-            pods.clone(),
-            PodView::from_pod,
-            sink(),
-        ));
         let slice_cfg = watcher::Config::default()
             .labels(&format!("kubernetes.io/service-name={}", spec.service));
-        tasks.push(spawn_watch(
-            Api::<EndpointSlice>::namespaced(client.clone(), ns),
-            slice_cfg,
-            ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
-            slices.clone(),
-            SliceView::from_slice,
-            sink(),
-        ));
-        tasks.push(spawn_watch(
-            Api::<Event>::namespaced(client.clone(), ns),
-            watcher::Config::default(),
-            ApiCall::new("watch", "events", "", ns),
-            events.clone(),
-            EventView::from_event,
-            sink(),
-        ));
-        let wl_cfg = watcher::Config::default().fields(&format!("metadata.name={}", spec.workload));
-        let wl_call = ApiCall::new("watch", spec.kind.resource(), "apps", ns);
-        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-        tasks.push(match spec.kind {
-            WorkloadKind::Deployment => spawn_watch(
-                Api::<Deployment>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_deployment,
+        let tasks = vec![
+            spawn_watch(
+                Api::<Pod>::namespaced(client.clone(), ns),
+                pod_cfg,
+                ApiCall::new("watch", "pods", "", ns),
+                pods.clone(),
+                PodView::from_pod,
                 sink(),
             ),
-            WorkloadKind::StatefulSet => spawn_watch(
-                Api::<StatefulSet>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_stateful_set,
+            spawn_watch(
+                Api::<EndpointSlice>::namespaced(client.clone(), ns),
+                slice_cfg,
+                ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
+                slices.clone(),
+                SliceView::from_slice,
                 sink(),
             ),
-            WorkloadKind::DaemonSet => spawn_watch(
-                Api::<DaemonSet>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_daemon_set,
+            spawn_watch(
+                Api::<Event>::namespaced(client.clone(), ns),
+                watcher::Config::default(),
+                ApiCall::new("watch", "events", "", ns),
+                events.clone(),
+                EventView::from_event,
                 sink(),
             ),
-        });
+            spawn_workload_watch(client, spec, workload.clone(), sink()),
+        ];
         Watches {
             pods,
             slices,
@@ -443,6 +397,89 @@ fn forbidden(call: &ApiCall, err: &watcher::Error) -> Option<KubeError> {
     let mut call = call.clone();
     call.verb = verb;
     Some(KubeError::Forbidden { call, message })
+}
+
+/// The four trackers of a run.
+struct Trackers {
+    pods: Shared<Tracker<PodView, PodDiffer>>,
+    slices: Shared<Tracker<SliceView, SliceDiffer>>,
+    events: Shared<Tracker<EventView, EventDiffer>>,
+    workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+}
+
+/// The four trackers, empty; the event differ shares the pod differ's seen names.
+fn trackers(spec: &WatchSpec) -> Trackers {
+    let seen: Shared<BTreeSet<String>> = Arc::default();
+    let pods = Arc::new(Mutex::new(Tracker::new(
+        "pods",
+        PodDiffer {
+            triggered: false,
+            seen: seen.clone(),
+        },
+    )));
+    let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
+    let events = Arc::new(Mutex::new(Tracker::new(
+        "events",
+        EventDiffer {
+            kind: match spec.kind {
+                WorkloadKind::Deployment => "Deployment",
+                WorkloadKind::StatefulSet => "StatefulSet",
+                WorkloadKind::DaemonSet => "DaemonSet",
+            },
+            name: spec.workload.clone(),
+            pods: seen,
+        },
+    )));
+    let workload = Arc::new(Mutex::new(Tracker::new(
+        spec.kind.resource(),
+        WorkloadDiffer,
+    )));
+    Trackers {
+        pods,
+        slices,
+        events,
+        workload,
+    }
+}
+
+/// The watch of the workload itself, by name, typed by its kind.
+fn spawn_workload_watch(
+    client: &kube::Client,
+    spec: &WatchSpec,
+    workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    sink: Sink,
+) -> JoinHandle<()> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+    let ns = spec.namespace.as_str();
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", spec.workload));
+    let call = ApiCall::new("watch", spec.kind.resource(), "apps", ns);
+    let c = client.clone();
+    match spec.kind {
+        WorkloadKind::Deployment => spawn_watch(
+            Api::<Deployment>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_deployment,
+            sink,
+        ),
+        WorkloadKind::StatefulSet => spawn_watch(
+            Api::<StatefulSet>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_stateful_set,
+            sink,
+        ),
+        WorkloadKind::DaemonSet => spawn_watch(
+            Api::<DaemonSet>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_daemon_set,
+            sink,
+        ),
+    }
 }
 
 fn spawn_watch<K, V, D>(
