@@ -1,5 +1,5 @@
 //! The flags of `zerodrop demo-app`. Durations are read by the one unit grammar
-//! (`config::units`); the commands turn the flags into `demo_app::DemoAppConfig`.
+//! (`model::units`); the commands turn the flags into `demo_app::DemoAppConfig`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -46,19 +46,19 @@ pub struct DemoAppArgs {
     #[arg(long, value_enum, default_value = "connection-close")]
     pub keepalive_on_shutdown: KeepaliveOnShutdown,
     /// Longest drain before remaining connections are closed and the process exits.
-    #[arg(long, default_value = "10s", value_parser = crate::config::units::duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::model::units::duration)]
     pub drain_timeout: Duration,
     /// Listen only after this long.
-    #[arg(long, default_value = "0s", value_parser = crate::config::units::duration)]
+    #[arg(long, default_value = "0s", value_parser = crate::model::units::duration)]
     pub startup_delay: Duration,
     /// Answer 503 to requests for this long after listening.
-    #[arg(long, default_value = "0s", value_parser = crate::config::units::duration)]
+    #[arg(long, default_value = "0s", value_parser = crate::model::units::duration)]
     pub warmup: Duration,
     /// During warm-up, `lie` makes the readiness path say ready anyway.
     #[arg(long, value_enum, default_value = "honest")]
     pub readiness: Readiness,
     /// Time spent on each request.
-    #[arg(long, default_value = "0s", value_parser = crate::config::units::duration)]
+    #[arg(long, default_value = "0s", value_parser = crate::model::units::duration)]
     pub delay: Duration,
     #[arg(long, default_value = "/readyz")]
     pub ready_path: String,

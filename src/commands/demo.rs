@@ -16,7 +16,7 @@ use crate::cluster::local::LocalConfig;
 use crate::cluster::local::config::PreStop;
 use crate::cluster::local::probe::{ProbeAction, ProbeSpec};
 use crate::cluster::local::process::CommandSpec;
-use crate::cluster::local::rollout::IntOrPercent;
+use crate::cluster::local::rollout::CountOrPercent;
 use crate::commands::{error, with_runtime};
 use crate::config::{FlowPlan, Pattern, Plan, PlanKind};
 use crate::demo_app::REPLICA_HEADER;
@@ -73,8 +73,8 @@ pub fn config(exe: &str, fixed: bool) -> LocalConfig {
     });
     c.name = if fixed { "fixed" } else { "naive" }.to_string();
     c.replicas = 3;
-    c.max_surge = IntOrPercent::Count(1);
-    c.max_unavailable = IntOrPercent::Count(0);
+    c.max_surge = CountOrPercent::Count(1);
+    c.max_unavailable = CountOrPercent::Count(0);
     c.readiness_probe = Some(ProbeSpec {
         period: Duration::from_millis(250),
         ..ProbeSpec::new(ProbeAction::Http {

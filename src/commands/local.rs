@@ -115,7 +115,7 @@ mod tests {
     use crate::cli::LocalRuntimeArgs;
     use crate::cluster::local::config::PreStop;
     use crate::cluster::local::probe::ProbeAction;
-    use crate::cluster::local::rollout::IntOrPercent;
+    use crate::cluster::local::rollout::CountOrPercent;
     use crate::config::{LocalFlags, Problem, Problems};
     use clap::Parser;
 
@@ -160,8 +160,8 @@ mod tests {
     fn defaults_are_kubernetes_defaults() {
         let c = config(&["--", "./srv", "--port", "{port}"]).expect("valid");
         assert_eq!(c.replicas, 3);
-        assert_eq!(c.max_surge, IntOrPercent::Percent(25));
-        assert_eq!(c.max_unavailable, IntOrPercent::Percent(25));
+        assert_eq!(c.max_surge, CountOrPercent::Percent(25));
+        assert_eq!(c.max_unavailable, CountOrPercent::Percent(25));
         assert_eq!(c.termination.grace_period, Duration::from_secs(30));
         assert_eq!(c.termination.stop_signal, nix::sys::signal::Signal::SIGTERM);
         assert_eq!(c.propagation_delay, Duration::from_secs(1));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::plan::FlowPlan;
 use super::problems::Problems;
-use super::units;
+use crate::model::units;
 
 /// The phase flags as the user typed them.
 #[derive(Clone, Debug, Default)]

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::problems::Problems;
-use super::units;
 use crate::cluster::kube::trigger::{self, PatchKind, Trigger};
 use crate::cluster::kube::{ConnectOptions, KubeConfig, WorkloadRef};
+use crate::model::units;
 
 /// The Kubernetes flags as the user typed them; the defaults are the flags' defaults.
 #[derive(Clone, Debug)]

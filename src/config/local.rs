@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use super::parse::split_command;
 use super::problems::Problems;
-use super::units::{self, CountOrPercent};
 use crate::cluster::local::config::{LocalConfig, PreStop, Termination, default_name};
 use crate::cluster::local::probe::{ProbeAction, ProbeSpec};
 use crate::cluster::local::process::{CommandSpec, parse_signal};
-use crate::cluster::local::rollout::{self, IntOrPercent};
+use crate::cluster::local::rollout;
+use crate::model::units;
 
 /// The local runtime's flags as the user typed them; the defaults are the flags' defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,10 +177,7 @@ fn strategy(l: &LocalFlags, config: &mut LocalConfig, p: &mut Problems<'_>) {
         ),
     ] {
         if let Some(x) = p.check(flag, units::count_or_percent(v)) {
-            *target = match x {
-                CountOrPercent::Count(n) => IntOrPercent::Count(n),
-                CountOrPercent::Percent(n) => IntOrPercent::Percent(n),
-            };
+            *target = x;
         }
     }
     if let Err(rollout::StrategyError::BothZero) =

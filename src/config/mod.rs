@@ -6,7 +6,8 @@
 //! runtime's [`LocalConfig`], the Kubernetes runtime's [`KubeConfig`] and the [`Worker`]
 //! settings.
 //!
-//! - [`units`]: the one grammar of durations, rates, counts and percentages.
+//! - `model::units` (below every stage, so the gate's thresholds share it): the one grammar
+//!   of durations, rates, counts and percentages.
 //! - [`parse`]: the other values users type (stages, statuses, headers, URLs, command lines).
 //! - [`problems`]: the one collector: every problem at once, naming the flag or the file's
 //!   line and key.
@@ -27,7 +28,6 @@ pub mod problems;
 pub mod request;
 pub mod scenario;
 pub mod traffic;
-pub mod units;
 pub mod worker;
 
 use std::path::Path;

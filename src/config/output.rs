@@ -10,8 +10,8 @@ use super::parse;
 use super::plan::{DEFAULT_FAILURE_LOG_LIMIT, OutputPlan};
 use super::problems::Problems;
 use super::traffic::TrafficFlags;
-use super::units;
 use crate::gate::Threshold;
+use crate::model::units;
 
 /// The output flags as the user typed them.
 #[derive(Clone, Debug, Default)]

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::units::{duration, rate};
 use crate::load::StatusSet;
+use crate::model::units::{duration, rate};
 
 /// An absolute http:// or https:// URL.
 pub fn url(s: &str) -> Result<String, String> {

@@ -12,7 +12,7 @@ use super::plan::{
 };
 use super::problems::Problems;
 use super::scenario::Stages;
-use super::units;
+use crate::model::units;
 
 /// The traffic flags as the user typed them (the first stage: nothing validated yet). Every
 /// setting may also come from the scenario file; a flag wins.

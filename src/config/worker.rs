@@ -8,8 +8,8 @@
 use super::parse::dns_subdomain;
 use super::plan::Plan;
 use super::problems::Problems;
-use super::units;
 use crate::cluster::kube::{KubeConfig, StartTogether, Trigger};
+use crate::model::units;
 
 /// The worker flags as the user typed them.
 #[derive(Clone, Debug, Default)]

@@ -17,12 +17,12 @@
 //! value       ::= duration                  ; after a latency-agg
 //!               | number                    ; after "rate" or "p99_ratio"
 //!               | integer                   ; after a count
-//! duration    ::= number unit { number unit } | "0"   ; config::units, as every flag's
+//! duration    ::= number unit { number unit } | "0"   ; model::units, as every flag's
 //! unit        ::= "us" | "µs" | "ms" | "s" | "m" | "h"
 //! ```
 //!
 //! A latency value needs its unit (`p(99)<500` is refused with the fix, `500ms`): durations
-//! follow the one grammar of `config::units`, where a bare number means nothing.
+//! follow the one grammar of `model::units`, where a bare number means nothing.
 //!
 //! Blanks around the operator are allowed. Latency is measured from each request's *due* time
 //! (coordinated-omission free); `p(N)` takes 0 < N ≤ 100. `rate` is failed ÷ sent (requests the
@@ -32,8 +32,8 @@
 
 use std::fmt;
 
-use crate::config::units::{self, DurationError};
 use crate::model::outcome::OutcomeClass;
+use crate::model::units::{self, DurationError};
 
 /// What a threshold measures.
 #[derive(Clone, Copy, Debug, PartialEq)]

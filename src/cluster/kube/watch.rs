@@ -56,7 +56,7 @@ pub struct PodDiffer {
     pub triggered: bool,
     /// Every pod name the watch has seen during the run, for [`EventDiffer`] to tell the
     /// workload's pods from their neighbours'.
-    pub seen: Shared<BTreeSet<String>>,
+    pub seen: Locked<BTreeSet<String>>,
 }
 
 impl Differ<PodView> for PodDiffer {
@@ -111,7 +111,7 @@ pub struct EventDiffer {
     pub kind: &'static str,
     pub name: String,
     /// The pods the pod watch has seen (shared with its [`PodDiffer`]).
-    pub pods: Shared<BTreeSet<String>>,
+    pub pods: Locked<BTreeSet<String>>,
 }
 
 impl EventDiffer {
@@ -221,7 +221,7 @@ impl Differ<WorkloadView> for WorkloadDiffer {
     }
 }
 
-pub type Shared<T> = Arc<Mutex<T>>;
+pub type Locked<T> = Arc<Mutex<T>>;
 
 /// Locks a tracker; a panic elsewhere while holding it leaves consistent maps behind.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,14 +239,14 @@ pub struct WatchSpec {
 
 /// The running watches and their shared state.
 pub struct Watches {
-    pub pods: Shared<Tracker<PodView, PodDiffer>>,
-    pub slices: Shared<Tracker<SliceView, SliceDiffer>>,
-    pub events: Shared<Tracker<EventView, EventDiffer>>,
-    pub workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    pub pods: Locked<Tracker<PodView, PodDiffer>>,
+    pub slices: Locked<Tracker<SliceView, SliceDiffer>>,
+    pub events: Locked<Tracker<EventView, EventDiffer>>,
+    pub workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
     /// Bumped after every step of any watch.
     pub changed: tokio::sync::watch::Receiver<u64>,
     /// A failure no retry will cure (RBAC refused the watch).
-    pub fatal: Shared<Option<KubeError>>,
+    pub fatal: Locked<Option<KubeError>>,
     tasks: Vec<JoinHandle<()>>,
     recorder: TimelineRecorder,
 }
@@ -254,7 +254,7 @@ pub struct Watches {
 struct Sink {
     recorder: TimelineRecorder,
     bump: Arc<tokio::sync::watch::Sender<u64>>,
-    fatal: Shared<Option<KubeError>>,
+    fatal: Locked<Option<KubeError>>,
 }
 
 impl Watches {
@@ -263,7 +263,7 @@ impl Watches {
     pub fn start(client: &kube::Client, spec: &WatchSpec, recorder: &TimelineRecorder) -> Watches {
         let (tx, rx) = tokio::sync::watch::channel(0u64);
         let bump = Arc::new(tx);
-        let fatal: Shared<Option<KubeError>> = Arc::default();
+        let fatal: Locked<Option<KubeError>> = Arc::default();
         let sink = || Sink {
             recorder: recorder.clone(),
             bump: bump.clone(),
@@ -401,15 +401,15 @@ fn forbidden(call: &ApiCall, err: &watcher::Error) -> Option<KubeError> {
 
 /// The four trackers of a run.
 struct Trackers {
-    pods: Shared<Tracker<PodView, PodDiffer>>,
-    slices: Shared<Tracker<SliceView, SliceDiffer>>,
-    events: Shared<Tracker<EventView, EventDiffer>>,
-    workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    pods: Locked<Tracker<PodView, PodDiffer>>,
+    slices: Locked<Tracker<SliceView, SliceDiffer>>,
+    events: Locked<Tracker<EventView, EventDiffer>>,
+    workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
 }
 
 /// The four trackers, empty; the event differ shares the pod differ's seen names.
 fn trackers(spec: &WatchSpec) -> Trackers {
-    let seen: Shared<BTreeSet<String>> = Arc::default();
+    let seen: Locked<BTreeSet<String>> = Arc::default();
     let pods = Arc::new(Mutex::new(Tracker::new(
         "pods",
         PodDiffer {
@@ -446,7 +446,7 @@ fn trackers(spec: &WatchSpec) -> Trackers {
 fn spawn_workload_watch(
     client: &kube::Client,
     spec: &WatchSpec,
-    workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
     sink: Sink,
 ) -> JoinHandle<()> {
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -486,7 +486,7 @@ fn spawn_watch<K, V, D>(
     api: Api<K>,
     cfg: watcher::Config,
     call: ApiCall,
-    tracker: Shared<Tracker<V, D>>,
+    tracker: Locked<Tracker<V, D>>,
     view: fn(&K) -> V,
     sink: Sink,
 ) -> JoinHandle<()>

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::rollout::{self, Fenceposts};
-use super::state::{PodView, RuntimeState};
+use super::state::{PodStatus, RuntimeState};
 use crate::cluster::{ClusterError, RolloutDone};
 use crate::model::event::{EventKind, Revision};
 
@@ -147,7 +147,7 @@ pub(super) async fn run_rollout(
 /// "Gone" includes the data plane: until the proxy has applied an old pod's endpoint removal
 /// (one propagation delay after it), connections may still reach it, and the rollout's effects
 /// are not over — settle must not begin while they last.
-fn old_remains(shared: &RuntimeState, views: &BTreeMap<String, PodView>) -> bool {
+fn old_remains(shared: &RuntimeState, views: &BTreeMap<String, PodStatus>) -> bool {
     let old_left = views
         .values()
         .any(|v| v.revision != Revision::New && !v.gone);
@@ -192,7 +192,7 @@ fn pick_old_to_delete(shared: &RuntimeState, n: usize, now: Instant) -> Vec<Stri
         return Vec::new();
     }
     let min_ready = shared.config.min_ready;
-    let mut old: Vec<(String, PodView)> = shared
+    let mut old: Vec<(String, PodStatus)> = shared
         .views()
         .into_iter()
         .filter(|(_, v)| v.revision != Revision::New && !v.terminating && !v.gone)

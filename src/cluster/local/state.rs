@@ -1,6 +1,6 @@
 //! [`RuntimeState`]: what the rollout controller, the pods' lifecycle tasks and the proxy's
 //! endpoint table share: the configuration, the timeline recorder, the pod table (what the
-//! controller knows of each pod, [`PodView`]) and each pod's task. It answers the controller's
+//! controller knows of each pod, [`PodStatus`]) and each pod's task. It answers the controller's
 //! questions (counts, workload status, the first fatal pod) and creates and terminates pods;
 //! it decides nothing about the rollout.
 
@@ -40,7 +40,7 @@ pub(crate) enum Fatal {
 
 /// What the controller knows about one pod.
 #[derive(Clone, Debug)]
-pub(crate) struct PodView {
+pub(crate) struct PodStatus {
     pub revision: Revision,
     pub created: Instant,
     pub ready_since: Option<Instant>,
@@ -56,7 +56,7 @@ pub(crate) struct PodView {
     pub port: u16,
 }
 
-impl PodView {
+impl PodStatus {
     pub(super) fn available(&self, now: Instant, min_ready: Duration) -> bool {
         self.ready_since
             .is_some_and(|t| now.saturating_duration_since(t) >= min_ready)
@@ -86,7 +86,7 @@ pub(crate) struct RuntimeState {
     pub recorder: TimelineRecorder,
     pub endpoints: Arc<EndpointTable>,
     pub groups: ProcessGroups,
-    pods: Mutex<BTreeMap<String, PodView>>,
+    pods: Mutex<BTreeMap<String, PodStatus>>,
     handles: Mutex<BTreeMap<String, PodHandle>>,
     next_index: AtomicU32,
     changed: watch::Sender<u64>,
@@ -121,7 +121,7 @@ impl RuntimeState {
         }
     }
 
-    fn lock_pods(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PodView>> {
+    fn lock_pods(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PodStatus>> {
         // Views stay consistent field by field if a holder panicked.
         self.pods.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -130,18 +130,18 @@ impl RuntimeState {
         self.handles.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn update(&self, pod: &str, f: impl FnOnce(&mut PodView)) {
+    pub fn update(&self, pod: &str, f: impl FnOnce(&mut PodStatus)) {
         if let Some(v) = self.lock_pods().get_mut(pod) {
             f(v);
         }
         self.changed.send_modify(|n| *n += 1);
     }
 
-    pub fn view(&self, pod: &str) -> Option<PodView> {
+    pub fn view(&self, pod: &str) -> Option<PodStatus> {
         self.lock_pods().get(pod).cloned()
     }
 
-    pub(super) fn views(&self) -> BTreeMap<String, PodView> {
+    pub(super) fn views(&self) -> BTreeMap<String, PodStatus> {
         self.lock_pods().clone()
     }
 
@@ -184,7 +184,7 @@ impl RuntimeState {
         })?);
         self.lock_pods().insert(
             name.clone(),
-            PodView {
+            PodStatus {
                 revision,
                 created: Instant::now(),
                 ready_since: None,

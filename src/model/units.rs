@@ -166,10 +166,41 @@ pub fn count0(s: &str) -> Result<usize, String> {
 }
 
 /// A count, or a percentage of some whole (`25%`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum CountOrPercent {
     Count(u32),
     Percent(u32),
+}
+
+impl CountOrPercent {
+    pub fn is_zero(self) -> bool {
+        matches!(self, CountOrPercent::Count(0) | CountOrPercent::Percent(0))
+    }
+
+    /// The value against `total`, rounding a percentage up or down.
+    pub fn resolve(self, total: u32, round_up: bool) -> u32 {
+        match self {
+            CountOrPercent::Count(n) => n,
+            CountOrPercent::Percent(p) => {
+                let scaled = u64::from(p) * u64::from(total);
+                let v = if round_up {
+                    scaled.div_ceil(100)
+                } else {
+                    scaled / 100
+                };
+                u32::try_from(v).unwrap_or(u32::MAX)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CountOrPercent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CountOrPercent::Count(n) => write!(f, "{n}"),
+            CountOrPercent::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// `1` or `25%`.
