@@ -27,6 +27,7 @@ impl Sink for Collect {
 
 fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
+        grpc: None,
         request: RequestSpec {
             method: http::Method::GET,
             url: url.parse().expect("url"),

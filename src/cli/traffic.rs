@@ -78,6 +78,8 @@ pub struct TrafficArgs {
     /// Failures kept in full detail (default 10000); later ones are only counted.
     #[arg(long = "failure-log-limit", value_name = "N")]
     pub failure_log_limit: Option<String>,
+    #[command(flatten)]
+    pub grpc: super::grpc::GrpcArgs,
 }
 
 /// Where results go.

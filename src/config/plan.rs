@@ -23,6 +23,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_FAILURE_LOG_LIMIT: usize = 10_000;
 /// The arrival rate of a rollout run given none: modest enough for any test service.
 pub const DEFAULT_RATE: f64 = 100.0;
+/// gRPC connections (`--connections`): as many as several client instances would open, so
+/// that through a Service, which pins each connection to one pod, every pod of a small
+/// Deployment is likely to carry calls (8 connections miss a given pod of 3 with odds 4 %).
+pub const DEFAULT_GRPC_CONNECTIONS: usize = 8;
 
 /// Which command the plan is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -208,6 +212,9 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub request: RequestPlan,
+    /// Unary gRPC calls instead of HTTP requests (`--grpc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcPlan>,
     pub traffic: TrafficPlan,
     pub flow: FlowPlan,
     pub output: OutputPlan,
@@ -228,6 +235,7 @@ impl Plan {
             description: None,
             target: None,
             request: RequestPlan::default(),
+            grpc: None,
             traffic: TrafficPlan::new(pattern),
             flow: FlowPlan::default(),
             output: OutputPlan::default(),
@@ -333,7 +341,14 @@ impl Plan {
                 duration: duration_s.map(Duration::from_secs_f64),
             },
         };
+        let grpc = self.grpc.as_ref().and_then(|g| {
+            Some(crate::load::GrpcCall {
+                path: g.path(),
+                message: g.message.clone()?,
+            })
+        });
         Ok(LoadSpec {
+            grpc,
             request: RequestSpec {
                 method: http::Method::from_bytes(self.request.method.as_bytes())
                     .map_err(|e| e.to_string())?,

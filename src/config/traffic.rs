@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::parse;
 use super::plan::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern, PlanKind, TrafficPlan,
-    default_connections, default_max_in_flight,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRPC_CONNECTIONS, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern,
+    PlanKind, TrafficPlan, default_connections, default_max_in_flight,
 };
 use super::problems::Problems;
 use super::scenario::Stages;
@@ -41,6 +41,8 @@ pub struct TrafficFlags {
     pub threshold: Vec<String>,
     pub redact_header: Vec<String>,
     pub failure_log_limit: Option<String>,
+    /// gRPC calls instead of HTTP requests.
+    pub grpc: super::grpc::GrpcFlags,
 }
 
 /// The arrival flags, each read on its own.
@@ -222,14 +224,20 @@ fn limits(
         p.switch(false, f.keepalive.as_ref(), "keepalive")
             .unwrap_or(true)
     };
+    // gRPC is HTTP/2 whatever the switch says.
+    let grpc = t.grpc.grpc.is_some() || f.grpc.is_some();
     let http2 = p
         .switch(t.http2, f.http2.as_ref(), "http2")
-        .unwrap_or(false);
+        .unwrap_or(false)
+        || grpc;
     let insecure = p
         .switch(t.insecure, f.insecure.as_ref(), "insecure")
         .unwrap_or(false);
     let connections = match &pattern {
         Pattern::Max { connections, .. } => *connections,
+        _ if grpc => connections
+            .unwrap_or(DEFAULT_GRPC_CONNECTIONS)
+            .min(max_in_flight),
         _ => connections
             .unwrap_or_else(|| default_connections(peak, http2))
             .min(max_in_flight),

@@ -23,6 +23,7 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use rustls::pki_types::ServerName;
 
 use super::conn::{Dialer, tls_config};
+use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
 use super::request::{StatusSet, Template};
@@ -66,6 +67,10 @@ pub enum Mode {
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
     pub request: RequestSpec,
+    /// Unary gRPC calls instead of HTTP requests: the request's URL names the server (its path
+    /// is unused), its headers are the call's metadata, and every call goes over a pool of
+    /// HTTP/2 connections (`connections` of them).
+    pub grpc: Option<GrpcCall>,
     pub mode: Mode,
     pub keepalive: bool,
     pub http2: bool,
@@ -120,6 +125,8 @@ enum Carrier {
     Pool(Rc<Pool>, Vec<tokio::task::JoinHandle<()>>),
     /// HTTP/2: shared connections, one task per request.
     H2(Rc<[H2Slot]>),
+    /// gRPC: a pool of HTTP/2 connections, one task per call.
+    Grpc(Rc<[grpc::Slot]>, Rc<grpc::Template>),
     /// A new connection (and task) per request.
     NewConnection,
 }
@@ -132,7 +139,10 @@ impl Carrier {
         sh: &Rc<RunState>,
         connections: usize,
     ) -> Result<Carrier, EngineError> {
-        if !spec.keepalive {
+        if let Some(call) = &spec.grpc {
+            let template = Rc::new(grpc::Template::new(&spec.request, call, spec.timeout)?);
+            Ok(Carrier::Grpc(grpc::open(sh, connections).await?, template))
+        } else if !spec.keepalive {
             Ok(Carrier::NewConnection)
         } else if spec.http2 {
             Ok(Carrier::H2(open_h2(sh, connections).await?))
@@ -152,6 +162,7 @@ impl Carrier {
                 futures::future::join_all(workers).await;
             }
             Carrier::H2(slots) => h2::close(&slots),
+            Carrier::Grpc(slots, _) => grpc::close(&slots),
             Carrier::NewConnection => {}
         }
     }
@@ -189,9 +200,18 @@ pub async fn run_load(
             connections,
             duration,
         } => {
+            // gRPC callers share a pool of connections; HTTP/1 workers each own one.
+            let carrier = match &spec.grpc {
+                Some(_) => Some(Carrier::open(spec, &sh, *connections).await?),
+                None => None,
+            };
             let start = begin(&sh, on_start);
-            let (due, completed) = closed_loop(&sh, *connections, *duration, start, stop).await;
+            let (due, completed) =
+                closed_loop(&sh, carrier.as_ref(), *connections, *duration, start, stop).await;
             sh.drained().await;
+            if let Some(c) = carrier {
+                c.close().await;
+            }
             (start, due, completed)
         }
     };
@@ -378,6 +398,10 @@ async fn open_loop(
                 Carrier::H2(slots) => {
                     tokio::task::spawn_local(h2::request(sh.clone(), slots.clone(), i, due));
                 }
+                Carrier::Grpc(slots, t) => {
+                    let call = grpc::call(sh.clone(), slots.clone(), t.clone(), i, due);
+                    tokio::task::spawn_local(call);
+                }
                 Carrier::NewConnection => {
                     tokio::task::spawn_local(new_connection_request(sh.clone(), i, due));
                 }
@@ -387,9 +411,11 @@ async fn open_loop(
     }
 }
 
-/// `connections` workers, each sending back to back; returns (requests sent, completed).
+/// `connections` workers, each sending back to back (HTTP/1 on a connection of its own, gRPC
+/// calls over the carrier's pool); returns (requests sent, completed).
 async fn closed_loop(
     sh: &Rc<RunState>,
+    carrier: Option<&Carrier>,
     connections: usize,
     duration: Option<Duration>,
     start: At,
@@ -401,6 +427,10 @@ async fn closed_loop(
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections.max(1) {
         let (sh, stopped, seq) = (sh.clone(), stopped.clone(), seq.clone());
+        let grpc = match carrier {
+            Some(Carrier::Grpc(slots, t)) => Some((slots.clone(), t.clone())),
+            _ => None,
+        };
         workers.push(tokio::task::spawn_local(async move {
             let mut line = Line::new(None);
             while !stopped.get() && deadline.is_none_or(|d| Instant::now() < d) {
@@ -409,7 +439,13 @@ async fn closed_loop(
                 let now = sh.now();
                 sh.live.due.fetch_add(1, Ordering::Relaxed);
                 sh.start_request();
-                if !line.serve(&sh, i, now).await {
+                let served = match &grpc {
+                    Some((slots, t)) => {
+                        grpc::call(sh.clone(), slots.clone(), t.clone(), i, now).await
+                    }
+                    None => line.serve(&sh, i, now).await,
+                };
+                if !served {
                     // Do not spin on a dead target: a failed dial costs at least 1 ms.
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

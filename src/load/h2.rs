@@ -3,9 +3,7 @@
 //! than opening connections of their own.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,10 +14,10 @@ use tokio::sync::Notify;
 
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::request::{Exchange, Template, remember_identity};
-use super::state::RunState;
+use super::request::{Exchange, Template};
+use super::state::{RunState, SharedConn};
 use crate::model::clock::At;
-use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::outcome::OutcomeClass;
 
 type Sender = http2::SendRequest<Full<Bytes>>;
 
@@ -31,12 +29,8 @@ pub(super) struct H2Slot {
 }
 
 struct H2Conn {
-    id: u64,
-    local: SocketAddr,
-    peer: SocketAddr,
+    shared: SharedConn,
     sender: Sender,
-    uses: Cell<u64>,
-    identity: RefCell<Option<Arc<str>>>,
 }
 
 fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
@@ -56,13 +50,7 @@ pub(super) async fn connection(sh: &RunState, slots: &[H2Slot], seq: u64) -> Res
 async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
     let (id, opened) = sh.open().await?;
     let peer = opened.peer;
-    if !opened.h2 {
-        return Err(DialError {
-            class: OutcomeClass::Other,
-            peer,
-            error: "the server did not negotiate HTTP/2 (ALPN)".to_string(),
-        });
-    }
+    opened.require_h2()?;
     let (sender, driver) = http2::Builder::new(TokioExecutor::new())
         .handshake(TokioIo::new(opened.io))
         .await
@@ -75,12 +63,8 @@ async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
         let _ = driver.await;
     });
     Ok(H2Conn {
-        id,
-        local: opened.local,
-        peer,
+        shared: SharedConn::new(id, opened.local, peer),
         sender,
-        uses: Cell::new(0),
-        identity: RefCell::new(None),
     })
 }
 
@@ -174,28 +158,13 @@ pub(super) async fn request(sh: Rc<RunState>, slots: Rc<[H2Slot]>, seq: u64, due
     let started = sh.now();
     let c = match conn(&sh, &slots, seq).await {
         Ok(c) => c,
-        Err(e) => {
-            let r = sh.failure(seq, due, started, e);
-            sh.record(r);
-            sh.finish_request();
-            return;
-        }
+        Err(e) => return sh.end_without_connection(seq, due, started, e),
     };
     let sent = sh.now();
-    let reused = c.uses.get() > 0;
-    c.uses.set(c.uses.get() + 1);
+    let reused = c.shared.take_turn();
     let mut sender = c.sender.clone();
-    let mut ex = exchange(&sh.template, &mut sender, sh.timeout).await;
-    remember_identity(&mut c.identity.borrow_mut(), ex.identity.take());
-    let id = ConnId {
-        id: c.id,
-        local: c.local,
-        peer: c.peer,
-        reused,
-    };
-    let identity = c.identity.borrow().clone();
-    sh.record(sh.completed(seq, due, sent, id, identity, ex));
-    sh.finish_request();
+    let ex = exchange(&sh.template, &mut sender, sh.timeout).await;
+    c.shared.end(&sh, (seq, due, sent), reused, ex);
 }
 
 /// Drops every slot's connection (end of run).

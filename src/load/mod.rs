@@ -8,6 +8,8 @@
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
+//! - [`grpc`]: unary gRPC calls over a pool of HTTP/2 connections (the h2 crate), each call's
+//!   end classified exactly (GOAWAY graceful or abrupt, refused or reset streams, statuses).
 //! - `request`: what every request looks like, built once; the result of one exchange.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
@@ -21,6 +23,7 @@
 pub mod classify;
 pub mod conn;
 pub mod engine;
+pub mod grpc;
 mod h1;
 mod h2;
 mod pool;
@@ -31,5 +34,6 @@ pub mod thread;
 pub mod timer;
 
 pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use grpc::GrpcCall;
 pub use request::StatusSet;
 pub use thread::{EngineThread, StopHandle};

@@ -148,9 +148,7 @@ impl Line {
                 match sh.open_h1().await {
                     Ok(c) => c,
                     Err(e) => {
-                        let r = sh.failure(seq, due, started, e);
-                        sh.record(r);
-                        sh.finish_request();
+                        sh.end_without_connection(seq, due, started, e);
                         return false;
                     }
                 }

@@ -188,6 +188,13 @@ impl RunState {
         }
     }
 
+    /// Records a request that got no connection (`e` says why) and ends it.
+    pub(super) fn end_without_connection(&self, seq: u64, due: At, started: At, e: DialError) {
+        let r = self.failure(seq, due, started, e);
+        self.record(r);
+        self.finish_request();
+    }
+
     /// The record of a request due while the in-flight cap was reached.
     pub(super) fn dropped(&self, seq: u64, due: At) -> RequestRecord {
         RequestRecord {
@@ -230,6 +237,56 @@ impl RunState {
             self.completed(seq, due, sent, id, conn.identity.clone(), ex),
             reusable,
         )
+    }
+}
+
+/// A connection many requests share at once (HTTP/2, gRPC): who it is, how often it was used,
+/// and the identity header it last carried.
+pub(super) struct SharedConn {
+    pub(super) id: u64,
+    pub(super) local: SocketAddr,
+    pub(super) peer: SocketAddr,
+    uses: Cell<u64>,
+    identity: RefCell<Option<Arc<str>>>,
+}
+
+impl SharedConn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr) -> SharedConn {
+        SharedConn {
+            id,
+            local,
+            peer,
+            uses: Cell::new(0),
+            identity: RefCell::new(None),
+        }
+    }
+
+    /// Counts one more request on it; true if it had carried one before.
+    pub(super) fn take_turn(&self) -> bool {
+        let n = self.uses.get();
+        self.uses.set(n + 1);
+        n > 0
+    }
+
+    /// Records the request it carried (sent at `sent`; `reused` from [`Self::take_turn`]) and
+    /// ends it.
+    pub(super) fn end(
+        &self,
+        sh: &RunState,
+        (seq, due, sent): (u64, At, At),
+        reused: bool,
+        mut ex: Exchange,
+    ) {
+        super::request::remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
+        let id = ConnId {
+            id: self.id,
+            local: self.local,
+            peer: self.peer,
+            reused,
+        };
+        let identity = self.identity.borrow().clone();
+        sh.record(sh.completed(seq, due, sent, id, identity, ex));
+        sh.finish_request();
     }
 }
 

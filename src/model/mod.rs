@@ -6,6 +6,8 @@
 //!
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
+//! - [`grpc`]: the gRPC classes of the taxonomy (grpc-status names, refused and reset streams,
+//!   GOAWAY graceful or abrupt, connections cut without one, our deadline).
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod event;
 pub mod exit;
 pub mod finding;
+pub mod grpc;
 pub mod numbers;
 pub mod outcome;
 pub mod phase;

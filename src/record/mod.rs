@@ -27,9 +27,18 @@ use crate::model::clock::At;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
-/// Counts by outcome class, serialised as an object with every class name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts by outcome class, indexed by [`OutcomeClass::index`]. Serialised as an object naming
+/// every HTTP class (the shape results have always had) and each other protocol's class that
+/// counted anything; a class missing from a saved result (one written before it existed) reads
+/// as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts(pub [u64; OutcomeClass::COUNT]);
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts([0; OutcomeClass::COUNT])
+    }
+}
 
 impl Counts {
     #[inline]
@@ -74,8 +83,9 @@ impl Counts {
 impl Serialize for Counts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(OutcomeClass::COUNT))?;
-        for (c, n) in self.iter() {
+        let shown = |(c, n): &(OutcomeClass, u64)| c.is_http() || *n > 0;
+        let mut m = s.serialize_map(Some(self.iter().filter(shown).count()))?;
+        for (c, n) in self.iter().filter(shown) {
             m.serialize_entry(c.name(), &n)?;
         }
         m.end()

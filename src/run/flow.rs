@@ -157,9 +157,12 @@ async fn prepare<C: Cluster>(
     );
 
     // Load.
-    let spec = plan
-        .load_spec(prepared.target.as_deref())
-        .map_err(Stop::BadInput)?;
+    let spec = crate::config::grpc::load_spec(plan, prepared.target.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::config::grpc::SpecError::Unreachable(e) => Stop::CouldNotRun(e.to_string()),
+            other => Stop::BadInput(other.to_string()),
+        })?;
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);

@@ -259,6 +259,7 @@ impl Run {
 
 fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
     LoadSpec {
+        grpc: None,
         request: RequestSpec {
             method: http::Method::GET,
             url: format!("{target}/").parse().expect("target URL"),
