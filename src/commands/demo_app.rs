@@ -41,6 +41,7 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
         delay: a.delay,
         ready_path: a.ready_path,
         health_path: a.health_path,
+        max_connection_age: a.max_connection_age,
     }
 }
 
