@@ -405,14 +405,18 @@ fn grpcio() -> Option<Grpcio> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("python3 runs");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Owned at once, so the process is killed and reaped whatever happens next.
+    let server = Grpcio {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
     for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return Some(Grpcio { child, addr });
+        if std::net::TcpStream::connect(server.addr).is_ok() {
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("grpcio did not listen on {addr}");
+    panic!("grpcio did not listen on {}", server.addr);
 }
 
 /// EchoRequest { message: text }.
