@@ -90,25 +90,14 @@ impl Timeline {
     pub fn ready_endpoints_in(events: &[LifecycleEvent]) -> BTreeMap<String, String> {
         let mut ready: BTreeMap<String, String> = BTreeMap::new();
         for e in events {
-            match &e.kind {
-                EventKind::EndpointAdded {
-                    address,
-                    conditions,
+            match e.kind.endpoint() {
+                Some((address, Some(conditions))) if conditions.ready => {
+                    ready.insert(address.to_string(), e.pod.clone().unwrap_or_default());
                 }
-                | EventKind::EndpointChanged {
-                    address,
-                    conditions,
-                } => {
-                    if conditions.ready {
-                        ready.insert(address.clone(), e.pod.clone().unwrap_or_default());
-                    } else {
-                        ready.remove(address);
-                    }
-                }
-                EventKind::EndpointRemoved { address } => {
+                Some((address, _)) => {
                     ready.remove(address);
                 }
-                _ => {}
+                None => {}
             }
         }
         ready
