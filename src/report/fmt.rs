@@ -1,5 +1,5 @@
 //! Formatting shared by the renderers: durations, instants on the run axis, counts, names of
-//! enum values as reports spell them, and word wrapping. Formatting only: nothing here adds up
+//! enum values as reports spell them, word wrapping and markup escaping. Formatting only: nothing here adds up
 //! or decides anything. Counts and microsecond durations are spelled by `model::numbers`, as
 //! the gate spells them in the verdict it writes (the gate cannot import the reports).
 
@@ -150,6 +150,25 @@ pub fn clip_middle(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(head).collect();
     out.push('…');
     out.extend(s.chars().skip(n - tail));
+    out
+}
+
+/// `s` escaped for markup (HTML or XML): `&`, `<` and `>` always, each character `extra` names
+/// by its entity, and any other character kept where `keep` allows it, dropped otherwise.
+pub(crate) fn escape(s: &str, extra: &[(char, &str)], keep: fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => match extra.iter().find(|(k, _)| *k == c) {
+                Some((_, entity)) => out.push_str(entity),
+                None if keep(c) => out.push(c),
+                None => {}
+            },
+        }
+    }
     out
 }
 

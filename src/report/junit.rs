@@ -359,37 +359,18 @@ fn finding_case(f: &Finding) -> Case {
 
 /// Characters XML 1.0 cannot carry at all are dropped; the rest are escaped for an attribute.
 fn attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' => out.push_str("&#9;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    let extra = [
+        ('"', "&quot;"),
+        ('\'', "&apos;"),
+        ('\n', "&#10;"),
+        ('\t', "&#9;"),
+    ];
+    fmt::escape(s, &extra, is_xml_char)
 }
 
 /// Element text: escaped, line breaks kept.
 fn body_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\t' => out.push(c),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    fmt::escape(s, &[], |c| matches!(c, '\n' | '\t') || is_xml_char(c))
 }
 
 fn is_xml_char(c: char) -> bool {

@@ -23,18 +23,7 @@ const FAILURE_ROWS: usize = 200;
 
 /// Text escaped for HTML element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    fmt::escape(s, &[('"', "&quot;"), ('\'', "&#39;")], |_| true)
 }
 
 const CSS: &str = r#"
