@@ -43,6 +43,21 @@ enum CaseOutcome {
     },
 }
 
+impl CaseOutcome {
+    /// Passed, or failed as `kind` with the message `failed` writes and no body.
+    fn check(passed: bool, kind: &str, failed: impl FnOnce() -> String) -> CaseOutcome {
+        if passed {
+            CaseOutcome::Passed
+        } else {
+            CaseOutcome::Failed {
+                kind: kind.into(),
+                message: failed(),
+                body: String::new(),
+            }
+        }
+    }
+}
+
 /// The JUnit XML document.
 pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     let cases = cases(result);
@@ -99,15 +114,9 @@ fn cases(result: &RunResult) -> Vec<Case> {
     let mut cases = vec![no_dropped_requests(result)];
     if let Some(ro) = &result.rollout {
         // The run flow writes "complete" or "complete: <summary>".
-        let outcome = if ro.outcome.starts_with("complete") {
-            CaseOutcome::Passed
-        } else {
-            CaseOutcome::Failed {
-                kind: "rollout".into(),
-                message: format!("the rollout of {}: {}", ro.description, ro.outcome),
-                body: String::new(),
-            }
-        };
+        let outcome = CaseOutcome::check(ro.outcome.starts_with("complete"), "rollout", || {
+            format!("the rollout of {}: {}", ro.description, ro.outcome)
+        });
         cases.push(Case {
             classname: "zerodrop.rollout",
             name: "rollout completed".into(),
@@ -124,15 +133,9 @@ fn cases(result: &RunResult) -> Vec<Case> {
         });
     }
     for t in &result.thresholds {
-        let outcome = if t.passed {
-            CaseOutcome::Passed
-        } else {
-            CaseOutcome::Failed {
-                kind: "threshold".into(),
-                message: format!("{} failed: measured {}", t.expression, t.actual),
-                body: String::new(),
-            }
-        };
+        let outcome = CaseOutcome::check(t.passed, "threshold", || {
+            format!("{} failed: measured {}", t.expression, t.actual)
+        });
         cases.push(Case {
             classname: "zerodrop.thresholds",
             name: t.expression.clone(),
