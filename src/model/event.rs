@@ -173,10 +173,8 @@ pub struct LifecycleEvent {
 impl LifecycleEvent {
     pub fn pod(at: At, pod: impl Into<String>, kind: EventKind) -> LifecycleEvent {
         LifecycleEvent {
-            at,
-            source_time: None,
             pod: Some(pod.into()),
-            kind,
+            ..LifecycleEvent::workload(at, kind)
         }
     }
 
