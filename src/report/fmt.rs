@@ -6,7 +6,7 @@
 use crate::analysis::AttributionMethod;
 use crate::model::clock::At;
 use crate::model::event::Revision;
-use crate::model::finding::Severity;
+use crate::model::finding::{Evidence, Severity};
 use crate::model::outcome::OutcomeClass;
 use crate::model::result::ZeroDropCheck;
 
@@ -90,6 +90,23 @@ pub fn zero_drop(z: &ZeroDropCheck) -> String {
         ));
     }
     s
+}
+
+/// A finding's evidence as short facts: its window, its pods, and its classes with their counts.
+/// Each renderer puts its own count of failures before them.
+pub fn evidence_facts(ev: &Evidence) -> Vec<String> {
+    let mut facts = Vec::new();
+    if let Some((from, to)) = ev.window {
+        facts.push(format!("{}–{}", at(from), at(to)));
+    }
+    if !ev.pods.is_empty() {
+        facts.push(format!("pods {}", ev.pods.join(", ")));
+    }
+    if !ev.classes.is_empty() {
+        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        facts.push(classes.join(", "));
+    }
+    facts
 }
 
 /// The classes worth listing: everything but `ok`, in taxonomy order.

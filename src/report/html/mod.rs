@@ -225,18 +225,8 @@ fn finding(h: &mut String, f: &Finding) {
         f.id
     );
     let ev = &f.evidence;
-    let mut facts = Vec::new();
-    facts.push(format!("{} failures", fmt::count(ev.failures)));
-    if let Some((a, b)) = ev.window {
-        facts.push(format!("{}–{}", fmt::at(a), fmt::at(b)));
-    }
-    if !ev.pods.is_empty() {
-        facts.push(format!("pods {}", ev.pods.join(", ")));
-    }
-    if !ev.classes.is_empty() {
-        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        facts.push(classes.join(", "));
-    }
+    let mut facts = vec![format!("{} failures", fmt::count(ev.failures))];
+    facts.extend(fmt::evidence_facts(ev));
     let _ = write!(h, "<dt>evidence</dt><dd>{}", esc(&facts.join(" · ")));
     if !ev.details.is_empty() {
         h.push_str("<ul>");
