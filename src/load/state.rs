@@ -1,6 +1,7 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
 //! target's addresses (refreshed in the background), dialling, the in-flight count, and the
-//! builders of request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! builders of request records; set up once from the `LoadSpec` before the first connection.
+//! Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -9,9 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened};
+use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
 use crate::model::clock::{At, RunClock};
@@ -39,20 +42,45 @@ pub(super) struct RunState {
 }
 
 impl RunState {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    /// Everything before the first connection: the target taken from the URL, TLS, the first
+    /// lookup of its addresses, the request serialised once, and the run's state.
+    pub(super) async fn setup(
+        spec: &LoadSpec,
         clock: RunClock,
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
-        dialer: Dialer,
-        host: String,
-        port: u16,
-        addrs: Vec<SocketAddr>,
-        keepalive: bool,
-        timeout: Duration,
-        template: Template,
-    ) -> RunState {
-        RunState {
+    ) -> Result<RunState, EngineError> {
+        let url = &spec.request.url;
+        let https = match url.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(EngineError::BadUrl(url.to_string())),
+        };
+        let host = url
+            .host()
+            .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
+            .to_string();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (tls, server_name) = if https {
+            let (connector, name) = RunState::tls_for(spec, &host)?;
+            (Some(connector), Some(name))
+        } else {
+            (None, None)
+        };
+        let addrs = resolve(&host, port)
+            .await
+            .map_err(|error| EngineError::Resolve {
+                host: host.clone(),
+                error,
+            })?;
+        let dialer = Dialer {
+            tls,
+            server_name,
+            http2: spec.http2,
+            connect_timeout: spec.connect_timeout,
+        };
+        let template = Template::new(&spec.request, spec.keepalive)?;
+        Ok(RunState {
             clock,
             sink,
             live,
@@ -66,10 +94,25 @@ impl RunState {
             in_flight: Cell::new(0),
             drained: Notify::new(),
             conns_opened: Cell::new(0),
-            keepalive,
-            timeout,
+            keepalive: spec.keepalive,
+            timeout: spec.timeout,
             template,
-        }
+        })
+    }
+
+    /// The TLS connector and the server name (SNI, certificate checks) for an https target.
+    fn tls_for(
+        spec: &LoadSpec,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
+        let cfg =
+            tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
+        Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
     }
 
     #[inline]
@@ -241,7 +284,7 @@ fn is_ip(host: &str) -> bool {
 }
 
 /// Resolves the target's host (an IP literal needs no lookup).
-pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')
