@@ -19,6 +19,7 @@ mod classify;
 mod endpoints;
 mod findings;
 pub mod fixes;
+pub mod infer;
 pub mod input;
 mod lag;
 mod phases;
