@@ -24,6 +24,7 @@ pub mod input;
 mod lag;
 mod phases;
 mod pods;
+pub mod sustain;
 
 #[cfg(test)]
 mod fixtures;
