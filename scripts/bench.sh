@@ -14,6 +14,8 @@
 # TARGET_CPU (0), GEN_CPU (1), PORT (18090), TOOLS (default "zerodrop oha wrk hey wrk2"),
 # OHA (path to oha), RT=1 to run nginx and every generator under SCHED_FIFO (chrt), which keeps
 # other processes on a shared machine (compilers, editors) from skewing the comparison.
+# ZD_BASE=/path/to/an/older/zerodrop adds rows `zd-base` running that binary beside this tree's,
+# each setting back to back: a change's cost is judged against the build before it in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,7 +88,7 @@ def secs(value, unit):
     return float(value) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 try:
-    if name == "zerodrop":
+    if name in ("zerodrop", "zd-base"):
         r = json.load(open(out + ".json"))
         c = r["recorded"]["overall"]["counts"]
         requests = sum(v for k, v in c.items() if k != "dropped_by_generator")
@@ -133,10 +135,13 @@ if [ "${1:-}" = memory ]; then
   exit 0
 fi
 has() { [[ " $TOOLS " == *" $1 "* ]]; }
+[ -n "${ZD_BASE:-}" ] && TOOLS="$TOOLS zd-base"
 for rate in $RATES; do
   setting="${rate}/s ${DURATION}s"
   per_conn=$(( rate / CONNECTIONS ))
   has zerodrop && run zerodrop "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" --rate "$rate" \
+    --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+  has zd-base && run zd-base "$setting" "$WORK/zd" -- "$ZD_BASE" load --target "$URL" --rate "$rate" \
     --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
   has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "${DURATION}s" \
     -q "$rate" -c "$CONNECTIONS" --latency-correction --no-tui --output-format json
@@ -146,6 +151,8 @@ for rate in $RATES; do
 done
 setting="max c=${CONNECTIONS} ${DURATION}s"
 has zerodrop && run zerodrop "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" --max \
+  --connections "$CONNECTIONS" --duration "${DURATION}s" --quiet --out "$WORK/zd.json"
+has zd-base && run zd-base "$setting" "$WORK/zd" -- "$ZD_BASE" load --target "$URL" --max \
   --connections "$CONNECTIONS" --duration "${DURATION}s" --quiet --out "$WORK/zd.json"
 has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "${DURATION}s" \
   -c "$CONNECTIONS" --no-tui --output-format json

@@ -1,6 +1,7 @@
 //! `zerodrop demo-app`: a small HTTP server whose shutdown and readiness behaviour can be set to
-//! reproduce each failure in PRODUCT.md's findings table — and its fix — for the demo, the tests
-//! and the container image.
+//! reproduce the failures the analysis finds (ungraceful shutdown, traffic to a terminating pod,
+//! the keep-alive close race, early traffic) — and their fixes — for the demo, the tests and the
+//! container image.
 //!
 //! Knobs:
 //! - `--shutdown immediate`: no signal handler at all, so the stop signal kills the process and
@@ -17,11 +18,12 @@
 //!
 //! Every response names the replica in `x-zerodrop-replica`.
 //!
-//! This module owns the server only; it knows nothing of the local runtime that starts it.
+//! This module owns the server only; it knows nothing of the local runtime that starts it, nor
+//! of the command line (the commands turn `demo-app`'s flags into a [`DemoAppConfig`]).
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,13 +37,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::local::args::parse_duration;
-
 /// The header naming the replica that answered.
 pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
 
 /// What happens on the stop signal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShutdownMode {
     /// No handler: the signal kills the process mid-request.
     Immediate,
@@ -50,7 +50,7 @@ pub enum ShutdownMode {
 }
 
 /// How idle keep-alive connections are treated while draining.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeepaliveOnShutdown {
     /// Close them at once: a request already on its way meets a closed connection.
     CloseIdle,
@@ -59,47 +59,55 @@ pub enum KeepaliveOnShutdown {
 }
 
 /// Whether the readiness path tells the truth during warm-up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {
     Honest,
     Lie,
 }
 
-/// Flags of `zerodrop demo-app`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct DemoAppArgs {
+/// How the demo app behaves (`zerodrop demo-app`'s flags, validated).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoAppConfig {
     /// Port to listen on.
-    #[arg(long, env = "PORT")]
     pub port: u16,
-    /// Address to listen on (use 0.0.0.0 in a container).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: std::net::IpAddr,
+    /// Address to listen on.
+    pub host: IpAddr,
     /// Replica name sent in `x-zerodrop-replica`.
-    #[arg(long, env = "ZERODROP_POD", default_value = "demo-app")]
     pub name: String,
-    #[arg(long, value_enum, default_value = "graceful")]
     pub shutdown: ShutdownMode,
-    #[arg(long, value_enum, default_value = "connection-close")]
     pub keepalive_on_shutdown: KeepaliveOnShutdown,
     /// Longest drain before remaining connections are closed and the process exits.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// Listen only after this long.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub startup_delay: Duration,
     /// Answer 503 to requests for this long after listening.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
-    /// During warm-up, `lie` makes the readiness path say ready anyway.
-    #[arg(long, value_enum, default_value = "honest")]
+    /// During warm-up, `Lie` makes the readiness path say ready anyway.
     pub readiness: Readiness,
     /// Time spent on each request.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub delay: Duration,
-    #[arg(long, default_value = "/readyz")]
     pub ready_path: String,
-    #[arg(long, default_value = "/healthz")]
     pub health_path: String,
+}
+
+impl Default for DemoAppConfig {
+    /// The flags' defaults; port 0 (any free port).
+    fn default() -> Self {
+        DemoAppConfig {
+            port: 0,
+            host: IpAddr::from([127, 0, 0, 1]),
+            name: "demo-app".into(),
+            shutdown: ShutdownMode::Graceful,
+            keepalive_on_shutdown: KeepaliveOnShutdown::ConnectionClose,
+            drain_timeout: Duration::from_secs(10),
+            startup_delay: Duration::ZERO,
+            warmup: Duration::ZERO,
+            readiness: Readiness::Honest,
+            delay: Duration::ZERO,
+            ready_path: "/readyz".into(),
+            health_path: "/healthz".into(),
+        }
+    }
 }
 
 /// Why the demo app could not run.
@@ -117,7 +125,7 @@ pub enum DemoAppError {
 }
 
 struct State {
-    args: DemoAppArgs,
+    args: DemoAppConfig,
     name: HeaderValue,
     listening_since: Instant,
     draining: AtomicBool,
@@ -125,7 +133,7 @@ struct State {
 
 /// Runs the demo app until it has drained after a stop signal (graceful), or forever
 /// (immediate: the signal ends the process).
-pub fn run(args: DemoAppArgs) -> Result<(), DemoAppError> {
+pub fn run(args: DemoAppConfig) -> Result<(), DemoAppError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,7 +176,7 @@ fn stop_signal() -> Result<impl Future<Output = ()>, DemoAppError> {
 }
 
 /// Serves on `listener` until `stop` resolves, then drains as configured and returns.
-pub async fn serve(args: DemoAppArgs, listener: TcpListener, stop: impl Future<Output = ()>) {
+pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future<Output = ()>) {
     let name = HeaderValue::from_str(&args.name).unwrap_or(HeaderValue::from_static("demo-app"));
     let local = listener
         .local_addr()
@@ -292,24 +300,20 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::TcpStream;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        app: DemoAppArgs,
-    }
-
-    fn args(extra: &[&str]) -> DemoAppArgs {
-        let mut argv = vec!["demo-app", "--port", "1", "--name", "r1"];
-        argv.extend_from_slice(extra);
-        Cli::try_parse_from(argv).expect("parses").app
+    /// Replica `r1` with the defaults.
+    fn args() -> DemoAppConfig {
+        DemoAppConfig {
+            port: 1,
+            name: "r1".into(),
+            ..DemoAppConfig::default()
+        }
     }
 
     async fn start(
-        a: DemoAppArgs,
+        a: DemoAppConfig,
     ) -> (
         SocketAddr,
         tokio::sync::oneshot::Sender<()>,
@@ -348,7 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn responses_name_the_replica_and_health_paths_answer() {
-        let (addr, _stop, _task) = start(args(&[])).await;
+        let (addr, _stop, _task) = start(args()).await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         let r = exchange(&mut s, "/").await.expect("response");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
@@ -369,7 +373,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_lying_readiness_path_says_ready_while_requests_get_503() {
-        let (addr, _stop, _task) = start(args(&["--warmup", "60s", "--readiness", "lie"])).await;
+        let (addr, _stop, _task) = start(DemoAppConfig {
+            warmup: Duration::from_secs(60),
+            readiness: Readiness::Lie,
+            ..args()
+        })
+        .await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         assert!(
             exchange(&mut s, "/readyz")
@@ -383,7 +392,11 @@ mod tests {
                 .expect("resp")
                 .starts_with("HTTP/1.1 503")
         );
-        let (addr, _stop2, _task2) = start(args(&["--warmup", "60s"])).await;
+        let (addr, _stop2, _task2) = start(DemoAppConfig {
+            warmup: Duration::from_secs(60),
+            ..args()
+        })
+        .await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         assert!(
             exchange(&mut s, "/readyz")
@@ -395,8 +408,11 @@ mod tests {
 
     #[tokio::test]
     async fn draining_with_connection_close_answers_then_closes_the_connection() {
-        let (addr, stop, task) =
-            start(args(&["--keepalive-on-shutdown", "connection-close"])).await;
+        let (addr, stop, task) = start(DemoAppConfig {
+            keepalive_on_shutdown: KeepaliveOnShutdown::ConnectionClose,
+            ..args()
+        })
+        .await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         exchange(&mut s, "/").await.expect("before drain");
         let _ = stop.send(());
@@ -420,7 +436,11 @@ mod tests {
 
     #[tokio::test]
     async fn draining_with_close_idle_closes_idle_connections_at_once() {
-        let (addr, stop, task) = start(args(&["--keepalive-on-shutdown", "close-idle"])).await;
+        let (addr, stop, task) = start(DemoAppConfig {
+            keepalive_on_shutdown: KeepaliveOnShutdown::CloseIdle,
+            ..args()
+        })
+        .await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         exchange(&mut s, "/").await.expect("before drain");
         let _ = stop.send(());
@@ -432,12 +452,11 @@ mod tests {
 
     #[tokio::test]
     async fn in_flight_requests_finish_during_a_graceful_drain() {
-        let (addr, stop, task) = start(args(&[
-            "--delay",
-            "300ms",
-            "--keepalive-on-shutdown",
-            "close-idle",
-        ]))
+        let (addr, stop, task) = start(DemoAppConfig {
+            delay: Duration::from_millis(300),
+            keepalive_on_shutdown: KeepaliveOnShutdown::CloseIdle,
+            ..args()
+        })
         .await;
         let mut s = TcpStream::connect(addr).await.expect("connect");
         let req = tokio::spawn(async move { exchange(&mut s, "/").await });

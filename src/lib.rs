@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!            ┌──► load ──────► record ───┐
-//!   plan ────┤                           ├──► analysis ──► gate ──► result ──► report
+//!  config ───┤                           ├──► analysis ──► gate ──► result ──► report
 //!            └──► cluster ───► timeline ─┘
 //! ```
 //!
@@ -16,8 +16,10 @@
 //! [`commands`] map each subcommand to its exit code.
 //!
 //! - [`model`]: the shared vocabulary.
-//! - [`cli`]: clap types only, close to the flags.
-//! - [`plan`]: flags + scenario file → one validated `Plan`; every problem reported at once.
+//! - [`cli`]: clap types only; seen by [`commands`] alone.
+//! - [`config`]: flags as typed + scenario file → the validated `Plan` and the runtimes'
+//!   configurations, in two stages; one problem collector (every problem at once), one unit
+//!   grammar for durations, rates and counts.
 //! - [`load`]: the open-model load engine; emits request records to a sink. Knows nothing of
 //!   Kubernetes, of the recorder or of the CLI.
 //! - [`record`]: the sink that aggregates: per-second buckets, phase histograms, the bounded
@@ -32,20 +34,20 @@
 //! - [`run`]: the run flow of `local` and `run`, interrupts, progress.
 //! - [`distributed`]: a run as one generator of several, merge, the in-cluster Job manifests.
 //! - [`demo_app`]: the built-in HTTP server whose shutdown behaviour reproduces each finding.
-//! - [`commands`]: one function per subcommand: plan, run, write outputs, exit code.
+//! - [`commands`]: one function per subcommand: config, run, write outputs, exit code.
 //! - [`plugin`]: parsing as `kubectl zerodrop` when installed as `kubectl-zerodrop`.
 
 pub mod analysis;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod config;
 pub mod demo_app;
 pub mod distributed;
 pub mod gate;
 pub mod lint;
 pub mod load;
 pub mod model;
-pub mod plan;
 pub mod plugin;
 pub mod record;
 pub mod report;

@@ -1,6 +1,7 @@
 //! The analysis on real runs: `zerodrop local` rolls replicas of the built-in demo app, each
-//! configured with one failure mode of PRODUCT.md's findings table, and the mode's own finding
-//! must come first; the fixed configuration must yield no finding at all.
+//! configured with one failure mode the analysis names (ungraceful shutdown, the keep-alive close
+//! race, early traffic, …), and the mode's own finding must come first; the fixed configuration
+//! must yield no finding at all.
 //!
 //! Each test runs the real binary (local runtime, proxy, load engine, analysis) for about ten
 //! seconds on loopback and reads the JSON result; assertions are on findings, never on timing.

@@ -6,7 +6,8 @@ mod support;
 use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
 use support::scenario::{self, NS};
-use zerodrop::lint::{self, FailOn, LintArgs};
+use zerodrop::commands;
+use zerodrop::lint::{FailOn, LintOptions};
 use zerodrop::model::finding::{FindingId, Severity};
 
 struct Env {
@@ -24,12 +25,12 @@ async fn env() -> Env {
 }
 
 impl Env {
-    fn args(&self, workload: &str) -> LintArgs {
-        LintArgs {
+    fn args(&self, workload: &str) -> LintOptions {
+        LintOptions {
             workload: Some(workload.to_string()),
             kubeconfig: Some(self.server.write_kubeconfig(self.dir.path(), NS)),
             fail_on: FailOn::Error,
-            ..LintArgs::default()
+            ..LintOptions::default()
         }
     }
 
@@ -46,7 +47,7 @@ impl Env {
 async fn a_live_deployment_is_linted_read_only_with_the_namespaces_pdbs() {
     let e = env().await;
     e.pdb("other");
-    let findings = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+    let findings = commands::lint::lint_live(&e.args("deploy/web"), "deploy/web")
         .await
         .expect("lints");
     let ids: Vec<FindingId> = findings.iter().map(|f| f.id).collect();
@@ -70,7 +71,7 @@ async fn a_live_deployment_is_linted_read_only_with_the_namespaces_pdbs() {
 async fn a_pdb_selecting_the_pods_silences_the_pdb_check() {
     let e = env().await;
     e.pdb("web");
-    let findings = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+    let findings = commands::lint::lint_live(&e.args("deploy/web"), "deploy/web")
         .await
         .expect("lints");
     assert!(
@@ -83,7 +84,7 @@ async fn a_pdb_selecting_the_pods_silences_the_pdb_check() {
 #[tokio::test]
 async fn a_missing_workload_is_bad_input_naming_it() {
     let e = env().await;
-    let err = lint::lint_live(&e.args("deploy/wbe"), "deploy/wbe")
+    let err = commands::lint::lint_live(&e.args("deploy/wbe"), "deploy/wbe")
         .await
         .expect_err("not found");
     assert_eq!(err.exit_code(), 2);
@@ -94,7 +95,7 @@ async fn a_missing_workload_is_bad_input_naming_it() {
 async fn a_forbidden_pdb_list_names_the_rule_that_allows_it() {
     let e = env().await;
     e.server.deny("list", "poddisruptionbudgets");
-    let err = lint::lint_live(&e.args("deploy/web"), "deploy/web")
+    let err = commands::lint::lint_live(&e.args("deploy/web"), "deploy/web")
         .await
         .expect_err("forbidden");
     assert_eq!(err.exit_code(), 4);
@@ -113,9 +114,10 @@ async fn the_run_gets_the_live_workloads_configuration_for_its_analysis() {
     })
     .await
     .expect("connects");
-    let live = lint::live::lint_workload(&conn, &WorkloadRef::parse("deploy/web").expect("ref"))
-        .await
-        .expect("lints");
+    let live =
+        commands::lint::lint_workload(&conn, &WorkloadRef::parse("deploy/web").expect("ref"))
+            .await
+            .expect("lints");
     let w = live.workload.expect("config");
     assert_eq!(w.prestop, None);
     assert_eq!(w.grace_period, Some(std::time::Duration::from_secs(30)));

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use zerodrop::lint::{self, FailOn, LintArgs, LintFormat};
+use zerodrop::lint::{self, FailOn, LintFormat, LintOptions};
 use zerodrop::model::finding::{FindingId, Severity};
 
 fn fixture(name: &str) -> PathBuf {
@@ -90,12 +90,12 @@ fn the_final_seed_deployment_reports_only_what_is_still_worth_saying() {
     assert!(fs[0].evidence.details[0].contains("ignore if one is applied separately"));
 }
 
-fn args(file: &str, fail_on: FailOn) -> LintArgs {
-    LintArgs {
+fn args(file: &str, fail_on: FailOn) -> LintOptions {
+    LintOptions {
         files: vec![PathBuf::from(file)],
         fail_on,
         format: LintFormat::Text,
-        ..LintArgs::default()
+        ..LintOptions::default()
     }
 }
 

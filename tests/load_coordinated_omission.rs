@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::nginx::Nginx;
+use support::nginx::{Nginx, nginx_binary};
+use support::tool::{NGINX, require_tool};
 
 #[test]
 fn a_one_second_freeze_shows_in_latency_from_the_due_instant() {
-    let Some(nginx) = Nginx::start() else {
-        eprintln!("SKIPPED: nginx is not installed (CI installs it)");
+    let Some(bin) = require_tool(NGINX, nginx_binary()) else {
         return;
     };
+    let nginx = Nginx::start(&bin);
     let workers = nginx.worker_pids();
     assert!(!workers.is_empty(), "nginx has a worker");
     let out = nginx.dir.path().join("result.json");

@@ -1,6 +1,8 @@
 //! The built-in demo app under the local runtime: the naive configuration drops requests, each
 //! on a replica that was terminating; the fixed one drops none; and the proxy's account of every
-//! connection agrees with the load engine's.
+//! connection agrees with the load engine's. That last check reads every request record,
+//! successes included, which the run flow's recorder does not keep: these rollouts drive the
+//! engine with a sink that keeps them all (`local_support::rollout_under_load`).
 
 mod local_support;
 
@@ -9,6 +11,7 @@ use std::time::Duration;
 use local_support::*;
 use zerodrop::cluster::local::PreStop;
 use zerodrop::cluster::local::probe::{ProbeAction, ProbeSpec};
+use zerodrop::model::units::CountOrPercent;
 
 fn readiness() -> ProbeSpec {
     ProbeSpec {
@@ -67,8 +70,8 @@ async fn fixed_config_drops_nothing() {
     ]));
     cfg.readiness_probe = Some(readiness());
     cfg.termination.prestop = Some(PreStop::Sleep(Duration::from_millis(1500)));
-    cfg.max_unavailable = "0".parse().expect("count");
-    cfg.max_surge = "1".parse().expect("count");
+    cfg.max_unavailable = CountOrPercent::Count(0);
+    cfg.max_surge = CountOrPercent::Count(1);
     let run = rollout_under_load(cfg, Traffic::default())
         .await
         .expect("run");

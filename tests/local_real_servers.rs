@@ -5,12 +5,16 @@
 //! every failure on a replica that was being terminated, and — where the server keeps its own
 //! account (nginx's access log) — as many requests served as zerodrop counted ok.
 //!
-//! Needs `nginx` and `python3` on PATH (.ci/run installs nginx-light and python3).
+//! Needs `nginx` and `python3` on PATH (.ci/run installs nginx-light and python3): without
+//! them these tests fail under CI and print a SKIP line elsewhere (see `support/tool.rs`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use zerodrop::result::RunResult;
+
+#[path = "support/tool.rs"]
+mod tool;
 
 /// Runs `zerodrop local ARGS… -- CMD…` with bounded load; returns the exit code and the result.
 fn local(dir: &Path, args: &[&str], cmd: &[&str]) -> (i32, RunResult, String) {
@@ -72,18 +76,6 @@ fn assert_failures_on_terminating_replicas(r: &RunResult, text: &str) {
     }
 }
 
-fn require(program: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{program}` is not installed (apt-get install nginx-light python3)"
-    );
-}
-
 /// An nginx replica: renders its configuration for $PORT in `dir`, then becomes nginx.
 /// nginx's config and start script. `keepalive_timeout` is nginx's own setting: `0` answers
 /// every response with `Connection: close`.
@@ -135,7 +127,9 @@ fn nginx_served(dir: &Path) -> usize {
 
 #[test]
 fn nginx_fast_shutdown_on_sigterm_drops_requests_and_fails_the_gate() {
-    require("nginx");
+    if tool::require_on_path(tool::NGINX, &["nginx"]).is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let script = nginx_setup(dir.path(), "65");
     let (code, r, text) = local(dir.path(), &[], &["sh", &script]);
@@ -150,7 +144,9 @@ fn nginx_graceful_quit_after_a_prestop_sleep_drops_nothing() {
     // keep-alive close race, which zerodrop reports as `keepalive-close-race` (seen here when
     // this configuration kept nginx's default keep-alive). Answering every response with
     // `Connection: close` leaves no idle connection to close under a request: truly clean.
-    require("nginx");
+    if tool::require_on_path(tool::NGINX, &["nginx"]).is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let script = nginx_setup(dir.path(), "0");
     let (code, r, text) = local(
@@ -183,7 +179,9 @@ fn nginx_graceful_quit_after_a_prestop_sleep_drops_nothing() {
 
 #[test]
 fn python_http_server_killed_by_sigterm_drops_requests_and_fails_the_gate() {
-    require("python3");
+    if tool::require_on_path(tool::PYTHON3, &["python3"]).is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_string_lossy().to_string();
     // A readiness probe, as in the clean case: only the termination handling differs.
@@ -207,7 +205,9 @@ fn python_http_server_killed_by_sigterm_drops_requests_and_fails_the_gate() {
 
 #[test]
 fn python_http_server_with_a_graceful_sigterm_handler_and_prestop_drops_nothing() {
-    require("python3");
+    if tool::require_on_path(tool::PYTHON3, &["python3"]).is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     // Standard-library server; SIGTERM stops accepting and lets in-flight requests finish.
     let server = dir.path().join("graceful.py");

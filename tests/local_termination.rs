@@ -2,7 +2,8 @@
 //! endpoint de-registration and preStop begin together, the stop signal follows preStop, and
 //! SIGKILL comes at the grace deadline — counted from the start of termination, preStop
 //! included, but never less than 2 s after preStop — for a process that ignores the signal.
-//! Only lower bounds on time are asserted (the machine may be slow, never fast).
+//! Only lower bounds on time are asserted (the machine may be slow, never fast). Each rollout
+//! runs through the real run flow, as `zerodrop local` runs it.
 
 mod local_support;
 
@@ -13,15 +14,16 @@ use zerodrop::cluster::EventKind;
 use zerodrop::cluster::local::PreStop;
 use zerodrop::cluster::local::probe::{ProbeAction, ProbeSpec};
 use zerodrop::model::clock::At;
+use zerodrop::run::flow::Stop;
 
-fn first(run: &Run, pod: &str, kind: &str) -> At {
+fn first(run: &FlowRun, pod: &str, kind: &str) -> At {
     run.timeline
         .first(pod, kind)
         .unwrap_or_else(|| panic!("{pod} has no {kind}:{}", run.events_text()))
         .at
 }
 
-fn old_pods(run: &Run) -> Vec<String> {
+fn old_pods(run: &FlowRun) -> Vec<String> {
     run.timeline
         .pods()
         .into_iter()
@@ -54,8 +56,8 @@ async fn a_process_ignoring_the_stop_signal_is_killed_at_the_grace_deadline_afte
         rate: 20.0,
         ..Traffic::default()
     };
-    let run = rollout_under_load(cfg, traffic).await.expect("run");
-    assert!(run.rollout.is_ok(), "{:?}", run.rollout);
+    let run = rollout_through_flow(cfg, traffic).await;
+    assert_eq!(run.stop, Stop::Completed, "{}", run.rollout.outcome);
     let pods = old_pods(&run);
     assert_eq!(pods.len(), 1);
     let pod = &pods[0];
@@ -114,8 +116,8 @@ async fn a_failing_prestop_exec_is_recorded_and_termination_goes_on() {
         rate: 20.0,
         ..Traffic::default()
     };
-    let run = rollout_under_load(cfg, traffic).await.expect("run");
-    assert!(run.rollout.is_ok(), "{:?}", run.rollout);
+    let run = rollout_through_flow(cfg, traffic).await;
+    assert_eq!(run.stop, Stop::Completed, "{}", run.rollout.outcome);
     let pod = &old_pods(&run)[0];
     let note = run
         .timeline

@@ -4,12 +4,15 @@
 //! blank page: many colours, the FAIL badge, the chart's bars and failure marks) and the page
 //! must write nothing to the console (no script error, no blocked fetch).
 //!
-//! Chromium is found as `$ZERODROP_CHROMIUM`, `chromium` or `chromium-browser`. Without it the
-//! tests say so and pass locally; under CI (`CI` set) they fail, because CI installs it.
+//! Chromium is found as `$ZERODROP_CHROMIUM`, `chromium` or `chromium-browser`. Without it
+//! these tests fail under CI, which installs it, and elsewhere print a SKIP line (see
+//! `support/tool.rs`).
 //! `ZERODROP_UPDATE_SCREENSHOT=1` also copies the recorded rollout's screenshot to
 //! `docs/report-timeline.png`.
 
 mod report_support;
+#[path = "support/tool.rs"]
+mod tool;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,33 +22,14 @@ use std::time::{Duration, Instant};
 use zerodrop::report::html;
 use zerodrop::report::redact::Redactor;
 
+/// Chromium, or `None` once `tool::require_tool` has said why the test does not run (under CI
+/// it fails the test instead).
 fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ZERODROP_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-/// Chromium, or `None` after saying why the test does not run. Fails under CI.
-fn chromium_or_skip(test: &str) -> Option<PathBuf> {
-    let found = chromium();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: chromium is required under CI (apt-get install chromium)"
-        );
-        eprintln!("SKIPPED {test}: chromium not found (apt-get install chromium to run it)");
-    }
-    found
+    let found = match std::env::var_os("ZERODROP_CHROMIUM") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => tool::on_path(&["chromium", "chromium-browser"]),
+    };
+    tool::require_tool(tool::CHROMIUM, found)
 }
 
 struct Shot {
@@ -177,7 +161,7 @@ fn check_in_browser(
 
 #[test]
 fn the_html_of_a_recorded_rollout_renders_in_a_browser_without_console_errors() {
-    let Some(browser) = chromium_or_skip("the_html_of_a_recorded_rollout_renders") else {
+    let Some(browser) = chromium() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -208,7 +192,7 @@ fn the_html_of_a_recorded_rollout_renders_in_a_browser_without_console_errors() 
 
 #[test]
 fn the_html_of_the_synthetic_rollout_renders_in_a_browser_without_console_errors() {
-    let Some(browser) = chromium_or_skip("the_html_of_the_synthetic_rollout_renders") else {
+    let Some(browser) = chromium() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -227,7 +211,7 @@ fn the_html_of_the_synthetic_rollout_renders_in_a_browser_without_console_errors
 
 #[test]
 fn a_page_with_a_script_error_is_caught_by_the_console_check() {
-    let Some(browser) = chromium_or_skip("a_page_with_a_script_error_is_caught") else {
+    let Some(browser) = chromium() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

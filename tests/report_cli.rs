@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod report_support;
+#[path = "support/tool.rs"]
+mod tool;
 
 use zerodrop::report::RESULT_MARKER;
 
@@ -253,13 +255,9 @@ fn report_of_a_missing_file_is_bad_input() {
     assert!(stderr(&o).contains("cannot read /nonexistent/result.json"));
 }
 
-/// Runs `zerodrop ARGS` on a pseudo-terminal (util-linux `script`), returning what it printed.
-fn on_terminal(args: &str, no_color: bool) -> Option<String> {
-    let script = Path::new("/usr/bin/script");
-    if !script.is_file() {
-        eprintln!("SKIPPED: no /usr/bin/script to give zerodrop a terminal");
-        return None;
-    }
+/// Runs `zerodrop ARGS` on a pseudo-terminal made by util-linux `script`, returning what it
+/// printed.
+fn on_terminal(script: &Path, args: &str, no_color: bool) -> String {
     let mut cmd = Command::new(script);
     cmd.args([
         "-qec",
@@ -272,21 +270,22 @@ fn on_terminal(args: &str, no_color: bool) -> Option<String> {
         cmd.env("NO_COLOR", "1");
     }
     let o = cmd.output().expect("script runs");
-    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
 fn the_summary_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    let Some(script) = tool::require_on_path(tool::SCRIPT, &["script"]) else {
+        return;
+    };
     let target = server();
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(code(&load(&target, dir.path(), &[])), 0);
     let saved = dir.path().join("result.json");
     let args = format!("report {}", saved.display());
-    let Some(coloured) = on_terminal(&args, false) else {
-        return;
-    };
+    let coloured = on_terminal(&script, &args, false);
     assert!(coloured.contains("\x1b[1;32mPASS\x1b[0m"), "{coloured:?}");
-    let plain = on_terminal(&args, true).expect("script present");
+    let plain = on_terminal(&script, &args, true);
     assert!(plain.starts_with("PASS"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }

@@ -444,29 +444,6 @@ fn text_in_the_page_is_escaped() {
     assert!(page.contains("&lt;img src=x"));
 }
 
-/// Writes the fixture's reports to ZERODROP_DUMP_DIR for a person to look at; does nothing
-/// without it.
-#[test]
-fn dump_reports_for_inspection_when_asked() {
-    let Some(dir) = std::env::var_os("ZERODROP_DUMP_DIR") else {
-        return;
-    };
-    let dir = std::path::PathBuf::from(dir);
-    let r = failing_rollout();
-    let red = Redactor::default();
-    std::fs::write(dir.join("failing.txt"), text::render(&r, false)).expect("write");
-    std::fs::write(dir.join("failing.html"), html::render(&r, &red)).expect("write");
-    std::fs::write(dir.join("failing.xml"), junit::render(&r, &red)).expect("write");
-    std::fs::write(
-        dir.join("failing.json"),
-        json::render(&r, &red).expect("json"),
-    )
-    .expect("write");
-    let c = clean_rollout(&["p(99)<1s"]);
-    std::fs::write(dir.join("clean.txt"), text::render(&c, false)).expect("write");
-    std::fs::write(dir.join("clean.html"), html::render(&c, &red)).expect("write");
-}
-
 #[test]
 fn without_an_analysis_the_page_still_has_a_lane_per_pod_but_claims_no_lifecycle() {
     let mut r = failing_rollout();

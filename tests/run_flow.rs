@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use zerodrop::cli::{FlowArgs, OutputArgs, TrafficArgs};
 use zerodrop::cluster::{
     Cluster, ClusterError, EndpointConditions, EventKind, Prepared, RolloutDone,
 };
+use zerodrop::config::{FlowPlan, Pattern, Plan, PlanKind};
 use zerodrop::model::clock::RunClock;
 use zerodrop::model::result::Command;
-use zerodrop::plan::{Plan, PlanKind};
 use zerodrop::run::flow::{Flow, Stop};
 use zerodrop::run::interrupt::Interrupt;
 use zerodrop::timeline::TimelineRecorder;
@@ -141,20 +140,19 @@ async fn run_script(
 ) -> (zerodrop::result::RunResult, Stop, bool) {
     let failing = Arc::new(AtomicBool::new(false));
     let target = server(failing.clone()).await;
-    let traffic = TrafficArgs {
-        rate: Some("200".into()),
-        ..TrafficArgs::default()
+    let mut plan = Plan::new(
+        PlanKind::Run,
+        Pattern::Rate {
+            rate: 200.0,
+            duration_s: None,
+        },
+    );
+    plan.flow = FlowPlan {
+        baseline: Duration::from_millis(300),
+        settle: Duration::from_millis(300),
+        rollout_timeout: Duration::from_secs(1),
     };
-    let flow_args = FlowArgs {
-        baseline: Some("300ms".into()),
-        settle: Some("300ms".into()),
-        rollout_timeout: Some("1s".into()),
-    };
-    let output = OutputArgs {
-        quiet: true,
-        ..OutputArgs::default()
-    };
-    let plan = Plan::build(PlanKind::Run, &traffic, Some(&flow_args), &output).expect("valid plan");
+    plan.output.quiet = true;
     let timeline = TimelineRecorder::new(RunClock::start());
     let mut cluster = FakeCluster {
         timeline: timeline.clone(),

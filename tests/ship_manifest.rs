@@ -6,8 +6,8 @@ use clap::CommandFactory as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
-use zerodrop::cli::{Cli, CliCommand, RunArgs};
-use zerodrop::commands::manifest::{JobArgs, ManifestKind, render, run_argv};
+use zerodrop::cli::{Cli, CliCommand, JobArgs, ManifestKind, RunArgs};
+use zerodrop::commands::manifest::{render, run_argv};
 
 fn job_args(flags: &[&str]) -> JobArgs {
     let argv = ["zerodrop", "manifest", "job"].iter().chain(flags);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::json;
 use zerodrop::cluster::{EventKind, LifecycleEvent};
-use zerodrop::distributed::merge::{Input, MergeError, merge};
+use zerodrop::distributed::merge::{MergeError, MergeInput, merge};
 use zerodrop::model::clock::At;
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink as _};
@@ -104,11 +104,11 @@ fn t0() -> jiff::Timestamp {
     "2026-11-01T10:00:00Z".parse().expect("timestamp")
 }
 
-fn inputs(results: Vec<RunResult>) -> Vec<Input> {
+fn inputs(results: Vec<RunResult>) -> Vec<MergeInput> {
     results
         .into_iter()
         .enumerate()
-        .map(|(i, result)| Input {
+        .map(|(i, result)| MergeInput {
             origin: format!("worker-{i}.json"),
             result,
         })

@@ -12,10 +12,10 @@ use serde_json::json;
 use support::fake_apiserver::{FakeApiServer, Recorded};
 use support::run::{TestService, Zerodrop, result, run_args};
 use support::scenario::{NS, Web, pod, roll};
-use zerodrop::cli::CliCommand;
+use zerodrop::cli::{CliCommand, ManifestKind};
 use zerodrop::cluster::EventKind;
-use zerodrop::commands::manifest::{ManifestKind, render};
-use zerodrop::distributed::merge::{Input, merge, results_in};
+use zerodrop::commands::manifest::render;
+use zerodrop::distributed::merge::{MergeInput, merge, results_in};
 use zerodrop::result::RunResult;
 
 struct Env {
@@ -259,11 +259,11 @@ async fn two_generators_start_together_split_the_load_trigger_once_and_merge_int
 
     let merged = merge(
         vec![
-            Input {
+            MergeInput {
                 origin: "r0".into(),
                 result: r0.clone(),
             },
-            Input {
+            MergeInput {
                 origin: "r1".into(),
                 result: r1.clone(),
             },

@@ -9,7 +9,7 @@ use zerodrop::cluster::kube::Trigger;
 use zerodrop::commands::run::build_in;
 use zerodrop::load::engine::Mode;
 
-fn build(flags: &[&str]) -> (zerodrop::plan::Plan, zerodrop::cluster::kube::KubeConfig) {
+fn build(flags: &[&str]) -> (zerodrop::config::Plan, zerodrop::cluster::kube::KubeConfig) {
     let argv = ["zerodrop", "run", "-n", "shop", "--rate", "3000"]
         .iter()
         .chain(flags)
@@ -21,7 +21,7 @@ fn build(flags: &[&str]) -> (zerodrop::plan::Plan, zerodrop::cluster::kube::Kube
     (plan, config)
 }
 
-fn dues(plan: &zerodrop::plan::Plan, n: u64) -> Vec<Duration> {
+fn dues(plan: &zerodrop::config::Plan, n: u64) -> Vec<Duration> {
     let spec = plan.load_spec(Some("http://web:80/")).expect("spec");
     let Mode::Open { schedule, .. } = spec.mode else {
         panic!("open model");

@@ -112,35 +112,46 @@ pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
             name: name.to_string(),
             ..PodLife::default()
         });
-        let at = e.at;
-        match &e.kind {
+        p.observe(e.at, &e.kind, &mut ready_now);
+    }
+    for p in pods.values_mut() {
+        p.infer_deadline_kill();
+    }
+    pods
+}
+
+impl PodLife {
+    /// Takes in one event of this pod at `at`; `ready_now` holds every pod's endpoint readiness
+    /// as of the latest event.
+    fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
+        match kind {
             EventKind::PodCreated { revision } => {
-                p.created.get_or_insert(at);
-                if p.revision == Revision::Unknown {
-                    p.revision = *revision;
+                self.created.get_or_insert(at);
+                if self.revision == Revision::Unknown {
+                    self.revision = *revision;
                 }
             }
             EventKind::PodStarted { address } => {
-                p.started.get_or_insert(at);
+                self.started.get_or_insert(at);
                 if let Some(a) = address {
-                    push_address(p, a);
+                    push_address(self, a);
                 }
             }
             EventKind::PodReady => {
-                p.ready = Some(p.ready.map_or(at, |r| r.min(at)));
+                self.ready = Some(self.ready.map_or(at, |r| r.min(at)));
             }
             EventKind::PodNotReady { .. } => {}
             EventKind::PodTerminating { grace_period } => {
-                if p.terminating.is_none() {
-                    p.terminating = Some(at);
-                    p.ready_at_termination = ready_now.get(name).copied().unwrap_or(false);
+                if self.terminating.is_none() {
+                    self.terminating = Some(at);
+                    self.ready_at_termination = ready_now.get(&self.name).copied().unwrap_or(false);
                 }
                 if grace_period.is_some() {
-                    p.grace_period = *grace_period;
+                    self.grace_period = *grace_period;
                 }
             }
             EventKind::StopSignalSent { .. } => {
-                p.stop_signal.get_or_insert(at);
+                self.stop_signal.get_or_insert(at);
             }
             EventKind::EndpointAdded {
                 address,
@@ -150,29 +161,29 @@ pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
                 address,
                 conditions,
             } => {
-                push_address(p, address);
-                ready_now.insert(name.to_string(), conditions.ready);
-                if conditions.ready && p.terminating.is_none() {
-                    p.ready = Some(p.ready.map_or(at, |r| r.min(at)));
+                push_address(self, address);
+                ready_now.insert(self.name.clone(), conditions.ready);
+                if conditions.ready && self.terminating.is_none() {
+                    self.ready = Some(self.ready.map_or(at, |r| r.min(at)));
                 }
-                if !conditions.ready && p.terminating.is_some() {
-                    p.endpoint_not_ready.get_or_insert(at);
+                if !conditions.ready && self.terminating.is_some() {
+                    self.endpoint_not_ready.get_or_insert(at);
                 }
             }
             EventKind::EndpointRemoved { address } => {
-                push_address(p, address);
-                ready_now.insert(name.to_string(), false);
-                if p.terminating.is_some() {
-                    p.endpoint_not_ready.get_or_insert(at);
-                    p.endpoint_removed.get_or_insert(at);
+                push_address(self, address);
+                ready_now.insert(self.name.clone(), false);
+                if self.terminating.is_some() {
+                    self.endpoint_not_ready.get_or_insert(at);
+                    self.endpoint_removed.get_or_insert(at);
                 }
             }
             EventKind::ContainerExited {
                 code,
                 signal,
                 reason,
-            } if p.exit.is_none() => {
-                p.exit = Some(Exit {
+            } if self.exit.is_none() => {
+                self.exit = Some(Exit {
                     at,
                     code: *code,
                     signal: *signal,
@@ -180,26 +191,26 @@ pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
                 });
             }
             EventKind::KilledAtGraceDeadline => {
-                p.killed.get_or_insert(at);
+                self.killed.get_or_insert(at);
             }
             EventKind::PodDeleted => {
-                p.deleted.get_or_insert(at);
+                self.deleted.get_or_insert(at);
             }
             _ => {}
         }
     }
-    for p in pods.values_mut() {
-        // An exit by SIGKILL after termination began is the kubelet's deadline kill even when
-        // no explicit event said so (a Kubernetes watch only shows exit code 137).
-        if p.killed.is_none()
-            && let (Some(t), Some(x)) = (p.terminating, p.exit.as_ref())
+
+    /// An exit by SIGKILL after termination began is the kubelet's deadline kill even when
+    /// no explicit event said so (a Kubernetes watch only shows exit code 137).
+    fn infer_deadline_kill(&mut self) {
+        if self.killed.is_none()
+            && let (Some(t), Some(x)) = (self.terminating, self.exit.as_ref())
             && x.at >= t
             && x.by_sigkill()
         {
-            p.killed = Some(x.at);
+            self.killed = Some(x.at);
         }
     }
-    pods
 }
 
 fn push_address(p: &mut PodLife, a: &str) {

@@ -78,4 +78,11 @@ pub trait Cluster {
 
     /// Stops watches and processes this runtime started. Must leave nothing running.
     fn shutdown(&mut self) -> impl Future<Output = ()>;
+
+    /// True when `wait_complete` itself fails at the plan's `--rollout-timeout` (counted from
+    /// the trigger), with an error saying what the rollout was still waiting for. The run flow
+    /// enforces the timeout only for a runtime that does not, so a run has one deadline.
+    fn enforces_rollout_timeout(&self) -> bool {
+        false
+    }
 }

@@ -4,13 +4,7 @@
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
-/// `zerodrop completions`.
-#[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
-    /// The shell: bash, zsh or fish.
-    #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish"])]
-    pub shell: String,
-}
+use crate::cli::CompletionsArgs;
 
 /// The completion script for `shell` under the name `bin` (`zerodrop`, or `kubectl-zerodrop`).
 pub fn script(shell: Shell, bin: &str) -> String {

@@ -5,51 +5,49 @@
 //! endpoint propagation delay, a graceful drain that answers `Connection: close`), which drops
 //! none. A side-by-side closes it. Exit 0 when the demo showed exactly that.
 //!
-//! This module only configures the two runs and prints; the runs themselves are `local`'s.
+//! This module only configures the two runs, with typed values, and prints; the runs themselves
+//! are `local`'s.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::cli::{FlowArgs, OutputArgs, TrafficArgs};
 use crate::cluster::local::LocalConfig;
 use crate::cluster::local::config::PreStop;
 use crate::cluster::local::probe::{ProbeAction, ProbeSpec};
 use crate::cluster::local::process::CommandSpec;
-use crate::cluster::local::rollout::IntOrPercent;
+use crate::cluster::local::rollout::CountOrPercent;
 use crate::commands::{error, with_runtime};
+use crate::config::{FlowPlan, Pattern, Plan, PlanKind};
 use crate::demo_app::REPLICA_HEADER;
 use crate::model::exit;
 use crate::model::outcome::OutcomeClass;
-use crate::plan::{Plan, PlanKind};
 use crate::result::RunResult;
 use crate::run::flow::Stop;
 use crate::run::interrupt::Interrupt;
 
 /// Requests per second in both halves: with the phases below, the fixed half sends > 5,000.
-const RATE: &str = "1000";
+const RATE: f64 = 1000.0;
 /// The fixed half's preStop sleep: longer than the proxy's 1 s propagation delay.
 const FIXED_PRESTOP: Duration = Duration::from_secs(2);
 
-/// The demo's plan: the same load and phases for both halves.
-fn plan() -> Result<Plan, String> {
-    let traffic = TrafficArgs {
-        rate: Some(RATE.into()),
-        pod_header: Some(REPLICA_HEADER.into()),
-        ..TrafficArgs::default()
-    };
-    let flow = FlowArgs {
-        baseline: Some("2s".into()),
-        settle: Some("3s".into()),
-        rollout_timeout: Some("40s".into()),
-    };
-    Plan::build(
+/// The demo's plan: the same load and phases for both halves; every other setting at its
+/// default. Replicas are told apart by the header the demo app names itself in.
+pub fn plan() -> Plan {
+    let mut plan = Plan::new(
         PlanKind::Local,
-        &traffic,
-        Some(&flow),
-        &OutputArgs::default(),
-    )
-    .map_err(|e| e.to_string())
+        Pattern::Rate {
+            rate: RATE,
+            duration_s: None,
+        },
+    );
+    plan.request.pod_header = Some(REPLICA_HEADER.into());
+    plan.flow = FlowPlan {
+        baseline: Duration::from_secs(2),
+        settle: Duration::from_secs(3),
+        rollout_timeout: Duration::from_secs(40),
+    };
+    plan
 }
 
 /// Three demo-app replicas, rolled one at a time with a surge (Kubernetes' defaults on three
@@ -75,8 +73,8 @@ pub fn config(exe: &str, fixed: bool) -> LocalConfig {
     });
     c.name = if fixed { "fixed" } else { "naive" }.to_string();
     c.replicas = 3;
-    c.max_surge = IntOrPercent::Count(1);
-    c.max_unavailable = IntOrPercent::Count(0);
+    c.max_surge = CountOrPercent::Count(1);
+    c.max_unavailable = CountOrPercent::Count(0);
     c.readiness_probe = Some(ProbeSpec {
         period: Duration::from_millis(250),
         ..ProbeSpec::new(ProbeAction::Http {
@@ -185,13 +183,7 @@ pub fn run() -> u8 {
             return exit::COULD_NOT_RUN;
         }
     };
-    let plan = match plan() {
-        Ok(p) => p,
-        Err(e) => {
-            error(e);
-            return exit::BAD_INPUT;
-        }
-    };
+    let plan = plan();
     with_runtime(|rt| {
         let code = rt.block_on(async {
             let interrupt = Interrupt::install();
@@ -238,4 +230,32 @@ pub fn run() -> u8 {
         rt.shutdown_background();
         code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FlowFlags, OutputFlags, TrafficFlags};
+
+    #[test]
+    fn the_demo_plan_is_the_one_its_flags_would_give() {
+        let traffic = TrafficFlags {
+            rate: Some("1000".into()),
+            pod_header: Some(REPLICA_HEADER.into()),
+            ..TrafficFlags::default()
+        };
+        let flow = FlowFlags {
+            baseline: Some("2s".into()),
+            settle: Some("3s".into()),
+            rollout_timeout: Some("40s".into()),
+        };
+        let flagged = Plan::build(
+            PlanKind::Local,
+            &traffic,
+            Some(&flow),
+            &OutputFlags::default(),
+        )
+        .expect("valid");
+        assert_eq!(plan().masked_json(), flagged.masked_json());
+    }
 }

@@ -5,18 +5,20 @@ use std::time::Duration;
 use crate::cli::LoadArgs;
 use crate::commands::output::finish;
 use crate::commands::{error, with_runtime};
+use crate::config::{Pattern, Plan, PlanKind};
 use crate::load::EngineError;
 use crate::model::clock::{At, RunClock};
 use crate::model::exit;
 use crate::model::result::{Command, SCHEMA_VERSION};
-use crate::plan::{Pattern, Plan, PlanKind};
 use crate::record::PhaseMarks;
 use crate::result::RunResult;
 use crate::run::interrupt::Interrupt;
-use crate::run::progress::{Progress, ProgressMode};
+use crate::run::progress::{ProgressDisplay, ProgressMode};
 
 pub fn run(args: LoadArgs) -> u8 {
-    let plan = match Plan::build(PlanKind::Load, &args.traffic, None, &args.output) {
+    let traffic = super::flags::traffic(&args.traffic);
+    let output = super::flags::output(&args.output);
+    let plan = match Plan::build(PlanKind::Load, &traffic, None, &output) {
         Ok(p) => p,
         Err(e) => {
             error(e);
@@ -84,7 +86,7 @@ async fn run_plan(plan: Plan) -> u8 {
         }
         Pattern::Stages { points } => points.last().map(|p| Duration::from_secs_f64(p.0)),
     };
-    let progress = Progress::start(
+    let progress = ProgressDisplay::start(
         engine.live.clone(),
         total,
         ProgressMode::detect(plan.output.quiet),

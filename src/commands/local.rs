@@ -1,50 +1,29 @@
 //! `zerodrop local`: the user's own server, run as replicas behind the local Service proxy and
-//! rolled under load through the shared run flow. Validates the plan and the runtime's flags in
-//! one pass (every problem at once, exit 2), then runs, reports, and returns the exit code.
+//! rolled under load through the shared run flow. Has `config` validate the plan and the
+//! runtime's flags in one pass (every problem at once, exit 2), then runs, reports, and returns
+//! the exit code.
 
 use crate::cli::LocalArgs;
 use crate::cluster::ClusterError;
 use crate::cluster::local::{LocalCluster, LocalConfig};
 use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, with_runtime};
+use crate::config::{Plan, PlanError};
 use crate::model::clock::RunClock;
 use crate::model::exit;
 use crate::model::result::Command;
-use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
 use crate::result::RunResult;
 use crate::run::flow::{Flow, Stop};
 use crate::run::interrupt::Interrupt;
 use crate::timeline::TimelineRecorder;
 
 /// Validates `zerodrop local`'s flags into a plan and the runtime's configuration.
-pub fn build(args: LocalArgs) -> Result<(Plan, LocalConfig), PlanError> {
-    let scenario = load_scenario(&args.traffic)?;
-    let mut input = Input::new(scenario.as_ref());
-    let plan = Plan::build_with(
-        &mut input,
-        PlanKind::Local,
-        &args.traffic,
-        Some(&args.flow),
-        &args.output,
-    );
-    let config = match args.runtime.into_config(&args.command) {
-        Ok(c) => Some(c),
-        Err(problems) => {
-            for p in problems {
-                input.problem(p.place, p.message);
-            }
-            None
-        }
-    };
-    input.finish(())?;
-    // `finish` succeeded, so the runtime's flags had no problem either.
-    config
-        .map(|c| (plan, c))
-        .ok_or_else(|| PlanError::single("command", "invalid local runtime flags"))
+pub fn build(args: &LocalArgs) -> Result<(Plan, LocalConfig), PlanError> {
+    crate::config::local(&super::flags::local_input(args))
 }
 
 pub fn run(args: LocalArgs) -> u8 {
-    let (plan, config) = match build(args) {
+    let (plan, config) = match build(&args) {
         Ok(x) => x,
         Err(e) => {
             error(e);
@@ -125,5 +104,147 @@ fn analysis_input(c: &LocalConfig) -> crate::analysis::AnalysisInput {
             target: None,
         },
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cli::LocalRuntimeArgs;
+    use crate::cluster::local::config::PreStop;
+    use crate::cluster::local::probe::ProbeAction;
+    use crate::cluster::local::rollout::CountOrPercent;
+    use crate::config::{LocalFlags, Problem, Problems};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        local: LocalRuntimeArgs,
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut argv = vec!["zerodrop"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("parses")
+    }
+
+    /// The runtime's flags through clap, the conversion and `config`, on their own.
+    fn config(args: &[&str]) -> Result<LocalConfig, Vec<Problem>> {
+        let cli = parse(args);
+        let mut p = Problems::new(None);
+        let c = crate::config::local::from_args(
+            &super::super::flags::local(&cli.local),
+            &cli.cmd,
+            &mut p,
+        );
+        p.finish(c)
+            .map_err(|e| e.problems)
+            .map(|c| c.expect("a config when there is no problem"))
+    }
+
+    #[test]
+    fn the_flags_defaults_are_configs_defaults() {
+        let cli = parse(&["--", "srv"]);
+        assert_eq!(
+            super::super::flags::local(&cli.local),
+            LocalFlags::default()
+        );
+    }
+
+    #[test]
+    fn defaults_are_kubernetes_defaults() {
+        let c = config(&["--", "./srv", "--port", "{port}"]).expect("valid");
+        assert_eq!(c.replicas, 3);
+        assert_eq!(c.max_surge, CountOrPercent::Percent(25));
+        assert_eq!(c.max_unavailable, CountOrPercent::Percent(25));
+        assert_eq!(c.termination.grace_period, Duration::from_secs(30));
+        assert_eq!(c.termination.stop_signal, nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(c.propagation_delay, Duration::from_secs(1));
+        assert_eq!(c.readiness_probe, None);
+        assert_eq!(c.name, "srv");
+        assert_eq!(c.command.args, vec!["--port", "{port}"]);
+    }
+
+    #[test]
+    fn probe_flags_build_a_probe_with_kubernetes_default_timing() {
+        let c = config(&[
+            "--readiness-path",
+            "/ready",
+            "--readiness-failure-threshold",
+            "2",
+            "--",
+            "srv",
+        ])
+        .expect("valid");
+        let p = c.readiness_probe.expect("probe");
+        assert_eq!(
+            p.action,
+            ProbeAction::Http {
+                path: "/ready".into()
+            }
+        );
+        assert_eq!(p.period, Duration::from_secs(10));
+        assert_eq!(p.timeout, Duration::from_secs(1));
+        assert_eq!(p.failure_threshold, 2);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_naming_its_flag() {
+        let errs = config(&[
+            "--replicas",
+            "0",
+            "--max-surge",
+            "0",
+            "--max-unavailable",
+            "0%",
+            "--grace-period",
+            "soon",
+            "--readiness-period",
+            "1s",
+            "--stop-signal",
+            "NOPE",
+        ])
+        .expect_err("invalid");
+        let all: Vec<String> = errs.iter().map(|p| p.to_string()).collect();
+        let all = all.join("\n");
+        assert!(errs.iter().any(|p| p.place == "--replicas"));
+        for needle in [
+            "command to run",
+            "--replicas",
+            "may not be 0 when --max-unavailable is 0",
+            "--grace-period",
+            "--readiness-*: timing flags",
+            "--stop-signal",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn prestop_sleep_and_new_command_are_parsed() {
+        let c = config(&[
+            "--prestop-sleep",
+            "1500ms",
+            "--new-cmd",
+            "srv --version 'two words' \"v\\\"2\"",
+            "--stop-signal",
+            "QUIT",
+            "--",
+            "srv",
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.termination.prestop,
+            Some(PreStop::Sleep(Duration::from_millis(1500)))
+        );
+        assert_eq!(c.termination.stop_signal, nix::sys::signal::Signal::SIGQUIT);
+        let new = c.new_command.expect("new command");
+        assert_eq!(new.program, "srv");
+        assert_eq!(new.args, vec!["--version", "two words", "v\"2"]);
     }
 }

@@ -12,53 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::RunArgs;
+use crate::cli::{JobArgs, RunArgs};
 use crate::cluster::kube::rbac::{self, Extras};
 use crate::cluster::kube::rendezvous;
 use crate::cluster::kube::{KubeConfig, Trigger};
 use crate::commands::error;
+use crate::config::parse::dns_subdomain;
+use crate::config::{Plan, PlanError, Problems};
 use crate::distributed::manifest::{
     self, FILES_DIR, JOB_NAME_LABEL, JobInput, MountedFile, sizing,
 };
 use crate::model::exit;
-use crate::plan::{Plan, PlanError, Problem};
-
-/// `zerodrop manifest`.
-#[derive(Debug, clap::Args)]
-pub struct ManifestArgs {
-    #[command(subcommand)]
-    pub kind: ManifestKind,
-}
-
-/// What to generate.
-#[derive(Debug, clap::Subcommand)]
-pub enum ManifestKind {
-    /// A Job (Indexed with --workers N) running `zerodrop run` with these flags in-cluster, with
-    /// its least-privilege ServiceAccount, Role and RoleBinding:
-    /// `zerodrop manifest job -n shop deploy/web --rate 200 | kubectl apply -f -`.
-    Job(Box<JobArgs>),
-}
-
-/// `zerodrop manifest job`: `zerodrop run`'s flags plus the Job's own.
-#[derive(Debug, clap::Args)]
-pub struct JobArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    #[command(flatten)]
-    pub job: JobFlags,
-}
-
-/// Flags of the Job itself.
-#[derive(Clone, Debug, clap::Args)]
-#[command(next_help_heading = "Job")]
-pub struct JobFlags {
-    /// Name of the Job and of the objects it needs (default: zerodrop-WORKLOADNAME).
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Container image with zerodrop as its entrypoint (scripts/build-image.sh builds it).
-    #[arg(long, value_name = "IMAGE", default_value = concat!("zerodrop:", env!("CARGO_PKG_VERSION")))]
-    pub image: String,
-}
 
 /// Prints the manifest; returns the exit code.
 pub fn run(args: JobArgs) -> u8 {
@@ -74,33 +38,25 @@ pub fn run(args: JobArgs) -> u8 {
     }
 }
 
-fn problem(place: &str, message: impl Into<String>) -> Problem {
-    Problem {
-        place: place.to_string(),
-        message: message.into(),
-    }
-}
-
 /// Flags that cannot mean the same thing in the pod.
-fn refused(run: &RunArgs, name: &str) -> Vec<Problem> {
-    let mut out = Vec::new();
+fn refused(run: &RunArgs, name: &str, p: &mut Problems<'_>) {
     if run.kube.namespace.is_none() {
-        out.push(problem(
+        p.push(
             "--namespace",
             "required: the Job, its Role and the RoleBinding naming its ServiceAccount live in \
              the workload's namespace",
-        ));
+        );
     }
     for (flag, given) in [
         ("--context", run.kube.context.is_some()),
         ("--kubeconfig", run.kube.kubeconfig.is_some()),
     ] {
         if given {
-            out.push(problem(
+            p.push(
                 flag,
                 "the Job talks to its own cluster with its ServiceAccount; choose the cluster \
                  where you run `kubectl apply` (kubectl --context)",
-            ));
+            );
         }
     }
     for (flag, given) in [
@@ -109,24 +65,21 @@ fn refused(run: &RunArgs, name: &str) -> Vec<Problem> {
         ("--junit", run.output.junit.is_some()),
     ] {
         if given {
-            out.push(problem(
+            p.push(
                 flag,
                 format!(
                     "a pod keeps no files: the result goes to its log; render it where you are \
                      with `kubectl logs job/{name} | zerodrop report - {flag} FILE`"
                 ),
-            ));
+            );
         }
     }
-    if let Err(m) = dns_label(name) {
-        out.push(problem("--name", m));
-    }
-    out
+    p.check("--name", dns_label(name));
 }
 
 /// A DNS-1123 label (what a Job name must be, as it becomes a label value).
 fn dns_label(s: &str) -> Result<(), String> {
-    crate::distributed::worker::dns_subdomain(s)?;
+    dns_subdomain(s)?;
     if s.len() > 63 || s.contains('.') {
         return Err(format!(
             "`{s}` is not a valid Job name: at most 63 lower-case letters, digits and '-'"
@@ -145,7 +98,8 @@ fn job_name(args: &JobArgs) -> String {
 /// Validates the flags and renders the manifest.
 pub fn render(args: &JobArgs) -> Result<String, PlanError> {
     let name = job_name(args);
-    let mut problems = refused(&args.run, &name);
+    let mut problems = Problems::new(None);
+    refused(&args.run, &name, &mut problems);
     // Validate as generator 0 would run: the Role must allow what it does, and the sizing is
     // per generator. Each pod gets its own index from the Indexed Job.
     let mut as_lead = clone_run(&args.run);
@@ -154,15 +108,14 @@ pub fn render(args: &JobArgs) -> Result<String, PlanError> {
     let (plan, config, worker) = match built {
         Ok(x) => x,
         Err(e) => {
-            problems.extend(e.problems);
-            return Err(PlanError { problems });
+            // The refusals first, then what `run` itself would say.
+            let mut all = problems.finish(()).err().map_or(Vec::new(), |r| r.problems);
+            all.extend(e.problems);
+            return Err(PlanError { problems: all });
         }
     };
-    if !problems.is_empty() {
-        return Err(PlanError { problems });
-    }
-    let (job_args, files) = job_args(args, &name, &plan, &config, worker.count)
-        .map_err(|p| PlanError { problems: vec![p] })?;
+    problems.finish(())?;
+    let (job_args, files) = job_args(args, &name, &plan, &config, worker.count)?;
     let share = plan
         .traffic
         .pattern
@@ -260,8 +213,9 @@ fn clone_run(r: &RunArgs) -> RunArgs {
     }
 }
 
-fn read(path: &Path, place: &str) -> Result<Vec<u8>, Problem> {
-    std::fs::read(path).map_err(|e| problem(place, format!("cannot read {}: {e}", path.display())))
+fn read(path: &Path, place: &str) -> Result<Vec<u8>, PlanError> {
+    std::fs::read(path)
+        .map_err(|e| PlanError::single(place, format!("cannot read {}: {e}", path.display())))
 }
 
 /// The Job's arguments — the user's run flags with the files they name moved to where the
@@ -272,7 +226,7 @@ fn job_args(
     plan: &Plan,
     config: &KubeConfig,
     workers: u32,
-) -> Result<(Vec<String>, Vec<MountedFile>), Problem> {
+) -> Result<(Vec<String>, Vec<MountedFile>), PlanError> {
     let mut run = clone_run(&args.run);
     let mut files = Vec::new();
     let mounted = |key: &str| PathBuf::from(FILES_DIR).join(key);

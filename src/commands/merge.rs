@@ -9,34 +9,16 @@
 
 use std::io::Read as _;
 
-use crate::cli::OutputArgs;
+use crate::cli::MergeArgs;
 use crate::commands::error;
 use crate::commands::output::{Reports, print_summary, write_reports};
-use crate::distributed::merge::{self, Input, results_in};
+use crate::distributed::merge::{self, MergeInput, results_in};
 use crate::model::exit;
 use crate::report::redact::Redactor;
 use crate::report::{ReportError, parse_result};
 
-/// `zerodrop merge`.
-#[derive(Debug, clap::Args)]
-pub struct MergeArgs {
-    /// Results to merge: JSON files written by --out, or logs holding results after zerodrop's
-    /// marker line; `-` reads standard input (several generators' logs at once).
-    #[arg(value_name = "RESULT", required = true)]
-    pub inputs: Vec<String>,
-    /// Merge even when some generators' results are missing (the merged result then fails).
-    #[arg(long)]
-    pub partial: bool,
-    /// Mask the value of this request header in every output (repeatable; Authorization,
-    /// Proxy-Authorization, Cookie and Set-Cookie always are).
-    #[arg(long = "redact-header", value_name = "NAME")]
-    pub redact_headers: Vec<String>,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
 /// Every result in one input's text; `origin` names the input in errors.
-pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
+pub fn parse_all(text: &str, origin: &str) -> Result<Vec<MergeInput>, ReportError> {
     let docs = results_in(text);
     if docs.is_empty() {
         return Err(ReportError::NotFound {
@@ -53,7 +35,7 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Input>, ReportError> {
                 origin.to_string()
             };
             let result = parse_result(doc, &origin)?;
-            Ok(Input { origin, result })
+            Ok(MergeInput { origin, result })
         })
         .collect()
 }

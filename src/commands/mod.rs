@@ -1,8 +1,13 @@
-//! One function per subcommand: turn parsed flags into a plan, run the library, write the
-//! outputs, and return the exit code. `main` calls [`dispatch`] and nothing else.
+//! One function per subcommand: hand the parsed flags (`cli`) to `config` for a validated plan,
+//! run the library, write the outputs, and return the exit code. `main` calls [`dispatch`] and
+//! nothing else. This is the only module that sees `cli`; [`flags`] carries its values into
+//! `config`'s first stage.
 
 pub mod completions;
 mod demo;
+mod demo_app;
+mod flags;
+pub mod lint;
 mod load;
 mod local;
 pub mod manifest;
@@ -23,30 +28,13 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo => demo::run(),
-        CliCommand::Lint(args) => {
-            match crate::lint::run(&args, &mut std::io::stdin(), &mut std::io::stdout()) {
-                Ok(code) => code,
-                Err(e) => {
-                    error(&e);
-                    e.exit_code()
-                }
-            }
-        }
+        CliCommand::Lint(args) => lint::run(args),
         CliCommand::Manifest(args) => match args.kind {
-            manifest::ManifestKind::Job(job) => manifest::run(*job),
+            crate::cli::ManifestKind::Job(job) => manifest::run(*job),
         },
         CliCommand::Merge(args) => merge::run(args),
         CliCommand::Completions(args) => completions::run(args),
-        CliCommand::DemoApp(args) => match crate::demo_app::run(args) {
-            Ok(()) => crate::model::exit::PASSED,
-            Err(e) => {
-                eprintln!("{e}");
-                match e {
-                    crate::demo_app::DemoAppError::Bind { .. } => crate::model::exit::BAD_INPUT,
-                    crate::demo_app::DemoAppError::Setup(_) => crate::model::exit::COULD_NOT_RUN,
-                }
-            }
-        },
+        CliCommand::DemoApp(args) => demo_app::run(args),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 
-use crate::plan::Plan;
+use crate::config::Plan;
 use crate::report;
 use crate::report::redact::Redactor;
 use crate::result::RunResult;

@@ -1,13 +1,14 @@
 //! `zerodrop report`: re-render a saved result (a file, standard input, or a Job's log) without
 //! running again, optionally judging it against other thresholds; exits with its verdict's code.
 
+use crate::cli::ReportArgs;
 use crate::commands::error;
 use crate::commands::output::{Reports, print_summary, write_reports};
 use crate::report::redact::Redactor;
-use crate::report::{self, ReportArgs, ReportError};
+use crate::report::{self, ReportError};
 
 pub fn run(args: ReportArgs) -> u8 {
-    let result = match report::reload(&args) {
+    let result = match report::reload(&args.result, &args.thresholds) {
         Ok(r) => r,
         Err(ReportError::Thresholds(errors)) => {
             for e in errors {

@@ -1,24 +1,23 @@
 //! `zerodrop run`: roll a Kubernetes workload under load through the shared run flow.
 //!
-//! Validates the plan, the Kubernetes flags and the workload argument in one pass (every
-//! problem at once, exit 2), then runs the flow against a [`KubeCluster`], adds what only the
-//! Kubernetes side knows to the result (the trigger command's output, what undo did), prints
-//! the summary, writes the outputs and returns the exit code. It owns no rollout logic.
+//! Has `config` validate the plan, the Kubernetes flags and the workload argument in one pass
+//! (every problem at once, exit 2), then runs the flow against a [`KubeCluster`], adds what only
+//! the Kubernetes side knows to the result (the trigger command's output, what undo did),
+//! prints the summary, writes the outputs and returns the exit code. It owns no rollout logic.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::cluster::LifecycleEvent;
-use crate::cluster::kube::{KubeCluster, KubeConfig, args::in_cluster};
+use crate::cluster::kube::{KubeCluster, KubeConfig};
 use crate::cluster::{EventKind, kube::CommandOutcome};
 use crate::commands::output::{print_summary, write_outputs};
 use crate::commands::{error, with_runtime};
-use crate::distributed::worker::Worker;
+use crate::config::{Plan, PlanError, Worker, in_cluster};
 use crate::model::clock::RunClock;
 use crate::model::exit;
 use crate::model::result::{RolloutInfo, TriggerCommand};
-use crate::plan::{Input, Plan, PlanError, PlanKind, load_scenario};
 use crate::report::redact::Redactor;
 use crate::result::RunResult;
 use crate::run::flow::{Flow, Stop};
@@ -34,60 +33,7 @@ pub fn build(args: &RunArgs) -> Result<(Plan, KubeConfig, Worker), PlanError> {
 /// [`build`] as if running inside the cluster (`in_cluster`) or not: `zerodrop manifest`
 /// validates flags here that will run in a pod.
 pub fn build_in(args: &RunArgs, in_cluster: bool) -> Result<(Plan, KubeConfig, Worker), PlanError> {
-    let scenario = load_scenario(&args.traffic)?;
-    let mut input = Input::new(scenario.as_ref());
-    let mut plan = Plan::build_with(
-        &mut input,
-        PlanKind::Run,
-        &args.traffic,
-        Some(&args.flow),
-        &args.output,
-    );
-    let config = match args.kube.into_config(
-        &args.workload,
-        &args.command,
-        plan.flow.rollout_timeout,
-        plan.target.is_some(),
-        in_cluster,
-    ) {
-        Ok(c) => Some(c),
-        Err(problems) => {
-            for p in problems {
-                // The plan already said what is wrong with a --target it could not parse.
-                if p.place == "--target"
-                    && (args.traffic.target.is_some()
-                        || scenario.as_ref().is_some_and(|s| s.file.target.is_some()))
-                {
-                    continue;
-                }
-                input.problem(p.place, p.message);
-            }
-            None
-        }
-    };
-    let worker = match args.worker.check() {
-        Ok(w) => Some(w),
-        Err(problems) => {
-            for p in problems {
-                input.problem(p.place, p.message);
-            }
-            None
-        }
-    };
-    if let (Some(w), Some(c)) = (&worker, &config)
-        && let Err(p) = w.check_trigger(&c.trigger)
-    {
-        input.problem(p.place, p.message);
-    }
-    input.finish(())?;
-    // `finish` succeeded, so the Kubernetes and worker flags had no problem either.
-    match (config, worker) {
-        (Some(mut c), Some(w)) => {
-            w.shape(&mut plan, &mut c);
-            Ok((plan, c, w))
-        }
-        _ => Err(PlanError::single("--target", "invalid Kubernetes flags")),
-    }
+    crate::config::run(&super::flags::run_input(args), in_cluster)
 }
 
 pub fn run(args: RunArgs) -> u8 {
@@ -182,7 +128,7 @@ async fn preflight(
     let Ok(conn) = crate::cluster::kube::connect::connect(&config.connect).await else {
         return (KubeCluster::new(config, timeline.clone()), analysis);
     };
-    match crate::lint::live::lint_workload(&conn, &config.workload).await {
+    match super::lint::lint_workload(&conn, &config.workload).await {
         Ok(lint) => {
             if !plan.output.quiet {
                 for line in crate::lint::summary_lines(&lint.findings) {

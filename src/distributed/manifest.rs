@@ -49,10 +49,11 @@ pub struct Sizing {
     pub memory_mib: u32,
 }
 
-/// What one generator's load costs, from this project's measurements (FACTS.md: raw hyper
-/// connections cost about 10 µs of CPU per request with keep-alive; a new connection per
-/// request several times that). Requests are sized at 2.5 times the measured cost so a busy
-/// node does not make the generator late, plus a base for the runtime and the watches.
+/// What one generator's load costs, from this project's measurements: about 10 µs of CPU per
+/// request with keep-alive (the README's benchmark: 0.107–0.113 CPU-s per 10,000 requests at
+/// 20,000 req/s), several times that with a new connection per request. Requests are sized at
+/// 2.5 times the measured cost so a busy node does not make the generator late, plus a base for
+/// the runtime and the watches.
 ///
 /// Memory: a base for the runtime and the cluster state, about 2 KiB per logged failure, and
 /// 32 KiB per request that may be in flight (socket and buffers).
@@ -199,79 +200,12 @@ pub fn objects(input: &JobInput) -> Objects {
 
 fn job(input: &JobInput) -> Job {
     let name = input.name.as_str();
-    let s = input.sizing;
-    let memory = Quantity(format!("{}Mi", s.memory_mib));
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if !input.files.is_empty() {
-        mounts.push(VolumeMount {
-            name: "files".into(),
-            mount_path: FILES_DIR.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
-        volumes.push(Volume {
-            name: "files".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: files_config_map_name(name),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-    }
-    let container = Container {
-        name: "zerodrop".into(),
-        image: Some(input.image.clone()),
-        image_pull_policy: Some("IfNotPresent".into()),
-        args: Some(input.args.clone()),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity(format!("{}m", s.cpu_millis))),
-                ("memory".to_string(), memory.clone()),
-            ])),
-            // No CPU limit: throttling would delay sends and show up as latency of the
-            // service under test. Memory is bounded (the failure log and in-flight cap are).
-            limits: Some(BTreeMap::from([("memory".to_string(), memory)])),
-            ..ResourceRequirements::default()
-        }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(mounts).filter(|m| !m.is_empty()),
-        ..Container::default()
-    };
+    let (mounts, volumes) = files_volume(input);
+    let container = container(input, mounts);
     let indexed = input.workers > 1;
     // Spread the generators over nodes when possible: one node's CPU or network must not be
     // the bottleneck that the split was meant to remove.
-    let affinity = indexed.then(|| Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(BTreeMap::from([(
-                                JOB_NAME_LABEL.to_string(),
-                                name.to_string(),
-                            )])),
-                            ..LabelSelector::default()
-                        }),
-                        topology_key: "kubernetes.io/hostname".into(),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        }),
-        ..Affinity::default()
-    });
+    let affinity = indexed.then(|| spread_over_nodes(name));
     let pod = PodSpec {
         service_account_name: Some(name.to_string()),
         restart_policy: Some("Never".into()),
@@ -311,6 +245,90 @@ fn job(input: &JobInput) -> Job {
             ..JobSpec::default()
         }),
         status: None,
+    }
+}
+
+/// The run's files as a read-only volume under [`FILES_DIR`], when there are any.
+fn files_volume(input: &JobInput) -> (Vec<VolumeMount>, Vec<Volume>) {
+    let name = input.name.as_str();
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    if !input.files.is_empty() {
+        mounts.push(VolumeMount {
+            name: "files".into(),
+            mount_path: FILES_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(Volume {
+            name: "files".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: files_config_map_name(name),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    (mounts, volumes)
+}
+
+/// The zerodrop container: its arguments, resources sized to its share, locked down.
+fn container(input: &JobInput, mounts: Vec<VolumeMount>) -> Container {
+    let s = input.sizing;
+    let memory = Quantity(format!("{}Mi", s.memory_mib));
+    Container {
+        name: "zerodrop".into(),
+        image: Some(input.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        args: Some(input.args.clone()),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity(format!("{}m", s.cpu_millis))),
+                ("memory".to_string(), memory.clone()),
+            ])),
+            // No CPU limit: throttling would delay sends and show up as latency of the
+            // service under test. Memory is bounded (the failure log and in-flight cap are).
+            limits: Some(BTreeMap::from([("memory".to_string(), memory)])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(mounts).filter(|m| !m.is_empty()),
+        ..Container::default()
+    }
+}
+
+/// Prefers nodes with no other pod of this Job.
+fn spread_over_nodes(name: &str) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(BTreeMap::from([(
+                                JOB_NAME_LABEL.to_string(),
+                                name.to_string(),
+                            )])),
+                            ..LabelSelector::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
     }
 }
 

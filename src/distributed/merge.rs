@@ -26,7 +26,7 @@ use crate::cluster::LifecycleEvent;
 use crate::gate::{self, Stopped};
 use crate::model::clock::At;
 use crate::model::exit;
-use crate::model::result::{Command, SCHEMA_VERSION, Verdict};
+use crate::model::result::{Command, LoadReport, SCHEMA_VERSION, Verdict};
 use crate::record::{MergeError as RecordMergeError, Recorded};
 use crate::report::RESULT_MARKER;
 use crate::result::RunResult;
@@ -226,66 +226,16 @@ fn severity(code: u8) -> u8 {
 }
 
 /// One input to [`merge`]: a result and where it came from (for messages).
-pub struct Input {
+pub struct MergeInput {
     pub origin: String,
     pub result: RunResult,
 }
 
 /// Merges the generators' results into one. With `partial`, missing generators are allowed
 /// and make the merged result fail.
-pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError> {
-    let first = inputs.first().ok_or(MergeError::Empty)?;
-    let first_plan = plan_without_shard(&first.result);
-    let first_origin = first.origin.clone();
-    let count = shard_of(&first.result).1;
-    let mut seen: Vec<(u32, String)> = Vec::new();
-    for i in &inputs {
-        if let Some(at) = first_difference(&first_plan, &plan_without_shard(&i.result), "") {
-            return Err(MergeError::DifferentRuns {
-                first: first_origin,
-                other: i.origin.clone(),
-                at,
-            });
-        }
-        let (index, c) = shard_of(&i.result);
-        // A result that is itself a merge covers every generator; its plan has no shard.
-        if c > 1
-            && let Some((_, o)) = seen.iter().find(|(k, _)| *k == index)
-        {
-            return Err(MergeError::Duplicate {
-                index,
-                count: c,
-                first: o.clone(),
-                other: i.origin.clone(),
-            });
-        }
-        seen.push((index, i.origin.clone()));
-    }
-    let missing: Vec<u32> = (0..count)
-        .filter(|k| count > 1 && !seen.iter().any(|(i, _)| i == k))
-        .collect();
-    if !missing.is_empty() && !partial {
-        return Err(MergeError::Missing { missing, count });
-    }
-
-    // One axis: the earliest start.
-    let base = inputs
-        .iter()
-        .map(|i| i.result.started_at)
-        .min()
-        .ok_or(MergeError::Empty)?;
-    let mut parts: Vec<(u32, RunResult)> = inputs
-        .into_iter()
-        .map(|i| {
-            let mut r = i.result;
-            let d = r.started_at.duration_since(base);
-            shift(&mut r, Duration::try_from(d).unwrap_or_default());
-            (shard_of(&r).0, r)
-        })
-        .collect();
-    // Generator 0 first: it triggered the rollout, so its account of it leads.
-    parts.sort_by_key(|(k, _)| *k);
-
+pub fn merge(inputs: Vec<MergeInput>, partial: bool) -> Result<RunResult, MergeError> {
+    let (count, missing) = check_inputs(&inputs, partial)?;
+    let (base, parts) = on_one_axis(inputs)?;
     let stopped = stopped(&parts, &missing, count);
     let lead = &parts[0].1;
     let plan = plan_without_shard(lead);
@@ -294,31 +244,9 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
     let started_at = base;
     let interrupted = parts.iter().any(|(_, r)| r.interrupted);
     let workers = parts.iter().map(|(_, r)| r.workers.max(1)).sum();
-    let mut load = lead.load.clone();
-    for (_, r) in &parts[1..] {
-        load.start = load.start.min(r.load.start);
-        load.end = load.end.max(r.load.end);
-        load.requests_due += r.load.requests_due;
-        load.connections_opened += r.load.connections_opened;
-        load.completed &= r.load.completed;
-        load.precise_timer &= r.load.precise_timer;
-        for a in &r.load.addresses {
-            if !load.addresses.contains(a) {
-                load.addresses.push(*a);
-            }
-        }
-    }
-    // The thresholds the generators ran with (they are one run's: the plans are equal).
-    let expressions: Vec<String> = plan
-        .get("thresholds")
-        .and_then(|t| t.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let thresholds = gate::parse_all(&expressions).map_err(MergeError::Thresholds)?;
+    let load = merged_load(&parts);
+    let thresholds =
+        gate::parse_all(&threshold_expressions(&plan)).map_err(MergeError::Thresholds)?;
     let recorded = Recorded::merge(parts.into_iter().map(|(_, r)| r.recorded).collect())?;
     let input = AnalysisInput {
         pod_header: plan
@@ -346,6 +274,102 @@ pub fn merge(inputs: Vec<Input>, partial: bool) -> Result<RunResult, MergeError>
     };
     gate::apply_stopped(&thresholds, &mut merged, stopped.as_ref());
     Ok(merged)
+}
+
+/// Checks that the inputs are one run's, each generator at most once, and none missing unless
+/// `partial`; returns the run's generator count and the missing generators.
+fn check_inputs(inputs: &[MergeInput], partial: bool) -> Result<(u32, Vec<u32>), MergeError> {
+    let first = inputs.first().ok_or(MergeError::Empty)?;
+    let first_plan = plan_without_shard(&first.result);
+    let first_origin = first.origin.clone();
+    let count = shard_of(&first.result).1;
+    let mut seen: Vec<(u32, String)> = Vec::new();
+    for i in inputs {
+        if let Some(at) = first_difference(&first_plan, &plan_without_shard(&i.result), "") {
+            return Err(MergeError::DifferentRuns {
+                first: first_origin,
+                other: i.origin.clone(),
+                at,
+            });
+        }
+        let (index, c) = shard_of(&i.result);
+        // A result that is itself a merge covers every generator; its plan has no shard.
+        if c > 1
+            && let Some((_, o)) = seen.iter().find(|(k, _)| *k == index)
+        {
+            return Err(MergeError::Duplicate {
+                index,
+                count: c,
+                first: o.clone(),
+                other: i.origin.clone(),
+            });
+        }
+        seen.push((index, i.origin.clone()));
+    }
+    let missing: Vec<u32> = (0..count)
+        .filter(|k| count > 1 && !seen.iter().any(|(i, _)| i == k))
+        .collect();
+    if !missing.is_empty() && !partial {
+        return Err(MergeError::Missing { missing, count });
+    }
+    Ok((count, missing))
+}
+
+/// The results on one axis, the earliest start (returned with them), generator 0 first.
+fn on_one_axis(
+    inputs: Vec<MergeInput>,
+) -> Result<(jiff::Timestamp, Vec<(u32, RunResult)>), MergeError> {
+    // One axis: the earliest start.
+    let base = inputs
+        .iter()
+        .map(|i| i.result.started_at)
+        .min()
+        .ok_or(MergeError::Empty)?;
+    let mut parts: Vec<(u32, RunResult)> = inputs
+        .into_iter()
+        .map(|i| {
+            let mut r = i.result;
+            let d = r.started_at.duration_since(base);
+            shift(&mut r, Duration::try_from(d).unwrap_or_default());
+            (shard_of(&r).0, r)
+        })
+        .collect();
+    // Generator 0 first: it triggered the rollout, so its account of it leads.
+    parts.sort_by_key(|(k, _)| *k);
+    Ok((base, parts))
+}
+
+/// The generators' load reports as one: the widest span, every count added, every address once.
+/// `parts` is not empty: [`check_inputs`] refused an empty list.
+fn merged_load(parts: &[(u32, RunResult)]) -> LoadReport {
+    let lead = &parts[0].1;
+    let mut load = lead.load.clone();
+    for (_, r) in &parts[1..] {
+        load.start = load.start.min(r.load.start);
+        load.end = load.end.max(r.load.end);
+        load.requests_due += r.load.requests_due;
+        load.connections_opened += r.load.connections_opened;
+        load.completed &= r.load.completed;
+        load.precise_timer &= r.load.precise_timer;
+        for a in &r.load.addresses {
+            if !load.addresses.contains(a) {
+                load.addresses.push(*a);
+            }
+        }
+    }
+    load
+}
+
+/// The thresholds the generators ran with (they are one run's: the plans are equal).
+fn threshold_expressions(plan: &serde_json::Value) -> Vec<String> {
+    plan.get("thresholds")
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Why the merged run stopped early, when a generator did (bad input, could not run, rollout

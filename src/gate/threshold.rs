@@ -17,8 +17,12 @@
 //! value       ::= duration                  ; after a latency-agg
 //!               | number                    ; after "rate" or "p99_ratio"
 //!               | integer                   ; after a count
-//! duration    ::= number [ "us" | "µs" | "ms" | "s" | "m" ]   ; no unit means milliseconds, as in k6
+//! duration    ::= number unit { number unit } | "0"   ; model::units, as every flag's
+//! unit        ::= "us" | "µs" | "ms" | "s" | "m" | "h"
 //! ```
+//!
+//! A latency value needs its unit (`p(99)<500` is refused with the fix, `500ms`): durations
+//! follow the one grammar of `model::units`, where a bare number means nothing.
 //!
 //! Blanks around the operator are allowed. Latency is measured from each request's *due* time
 //! (coordinated-omission free); `p(N)` takes 0 < N ≤ 100. `rate` is failed ÷ sent (requests the
@@ -29,6 +33,7 @@
 use std::fmt;
 
 use crate::model::outcome::OutcomeClass;
+use crate::model::units::{self, DurationError};
 
 /// What a threshold measures.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -198,6 +203,9 @@ pub enum ThresholdError {
         value: String,
         expected: &'static str,
     },
+    /// A latency value without a unit; the message shows the fix.
+    #[error("`{expr}`: {reason}")]
+    MissingUnit { expr: String, reason: String },
     /// A unit on a value that has none (rate, ratios, counts), or an unknown unit.
     #[error("`{expr}`: `{value}` has a unit, but {metric} is {what}")]
     UnexpectedUnit {
@@ -346,19 +354,14 @@ fn parse_value(expr: &str, metric: &str, kind: Kind, value: &str) -> Result<f64,
         expected,
     };
     match kind {
-        Kind::Latency => {
-            let n: f64 = num_text
-                .parse()
-                .map_err(|_| bad("a duration such as 500ms, 1.5s or 800us"))?;
-            let scale = match unit {
-                "" | "ms" => 1_000.0,
-                "us" | "µs" => 1.0,
-                "s" => 1_000_000.0,
-                "m" => 60_000_000.0,
-                _ => return Err(bad("a duration such as 500ms, 1.5s or 800us")),
-            };
-            Ok(n * scale)
-        }
+        Kind::Latency => match units::duration(value) {
+            Ok(d) => Ok(d.as_nanos() as f64 / 1_000.0),
+            Err(e @ DurationError::NoUnit { .. }) => Err(ThresholdError::MissingUnit {
+                expr: expr.to_string(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(bad("a duration such as 500ms, 1.5s or 800us")),
+        },
         Kind::Ratio | Kind::Count => {
             let (expected, what) = if kind == Kind::Ratio {
                 ("a plain number such as 0.001", "a ratio")

@@ -1,10 +1,10 @@
-//! The static checks of `zerodrop lint`: the rollout risks PRODUCT.md lists, read from a
-//! workload's spec, reported with the same finding ids and fix snippets as the analysis of a
-//! run. Pure: objects in, findings out.
+//! The static checks of `zerodrop lint`: rollout risks read from a workload's spec, before
+//! anything runs, reported with the same finding ids and fix snippets as the analysis of a run.
+//! Pure: objects in, findings out.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Probe;
+use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -171,55 +171,10 @@ impl<'a> Check<'a> {
                 max_surge,
                 max_unavailable,
                 default,
-            } => {
-                let written = max_unavailable
-                    .clone()
-                    .unwrap_or_else(|| IntOrString::String((*default).into()));
-                let surge = max_surge
-                    .clone()
-                    .unwrap_or_else(|| IntOrString::String((*default).into()));
-                let base = if self.w.replicas.is_some() {
-                    replicas
-                } else {
-                    1
-                };
-                let mut unavailable = resolve(&written, base, false).unwrap_or(1);
-                // Kubernetes refuses both at zero by making one pod unavailable.
-                if unavailable == 0 && resolve(&surge, base, true) == Some(0) {
-                    unavailable = 1;
-                }
-                let source = if max_unavailable.is_none() {
-                    format!("maxUnavailable not set: the default {default} applies")
-                } else {
-                    format!("maxUnavailable: {}", show(&written))
-                };
-                if unavailable > 0 {
-                    let severity = if self.w.replicas.is_some_and(|r| unavailable >= r) {
-                        Severity::Error
-                    } else {
-                        Severity::Warning
-                    };
-                    (
-                        format!("up to {unavailable} pod(s) may be unavailable during a rollout"),
-                        severity,
-                        vec![source],
-                    )
-                } else if matches!(written, IntOrString::String(_)) {
-                    (
-                        format!(
-                            "maxUnavailable {} is 0 pods at {replicas} replicas, but grows with them",
-                            show(&written)
-                        ),
-                        Severity::Info,
-                        vec![
-                            source,
-                            "a percentage grows with the replica count (an autoscaler, a later edit): at 4 or more replicas 25% lets a pod go before its replacement is ready".into(),
-                        ],
-                    )
-                } else {
-                    return;
-                }
-            }
+            } => match self.rolling(max_surge, max_unavailable, default) {
+                Some(risk) => risk,
+                None => return,
+            },
         };
         self.push(
             out,
@@ -234,104 +189,192 @@ impl<'a> Check<'a> {
         );
     }
 
+    /// What a rolling update with these settings risks: up to how many pods may be unavailable
+    /// (or a percentage that rounds to none today), as a title, severity and details; `None`
+    /// when no pod may be unavailable.
+    fn rolling(
+        &self,
+        max_surge: &Option<IntOrString>,
+        max_unavailable: &Option<IntOrString>,
+        default: &str,
+    ) -> Option<(String, Severity, Vec<String>)> {
+        let replicas = self.w.replicas.unwrap_or(1);
+        let written = max_unavailable
+            .clone()
+            .unwrap_or_else(|| IntOrString::String(default.into()));
+        let surge = max_surge
+            .clone()
+            .unwrap_or_else(|| IntOrString::String(default.into()));
+        let base = if self.w.replicas.is_some() {
+            replicas
+        } else {
+            1
+        };
+        let mut unavailable = resolve(&written, base, false).unwrap_or(1);
+        // Kubernetes refuses both at zero by making one pod unavailable.
+        if unavailable == 0 && resolve(&surge, base, true) == Some(0) {
+            unavailable = 1;
+        }
+        let source = if max_unavailable.is_none() {
+            format!("maxUnavailable not set: the default {default} applies")
+        } else {
+            format!("maxUnavailable: {}", show(&written))
+        };
+        if unavailable > 0 {
+            let severity = if self.w.replicas.is_some_and(|r| unavailable >= r) {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            Some((
+                format!("up to {unavailable} pod(s) may be unavailable during a rollout"),
+                severity,
+                vec![source],
+            ))
+        } else if matches!(written, IntOrString::String(_)) {
+            Some((
+                format!(
+                    "maxUnavailable {} is 0 pods at {replicas} replicas, but grows with them",
+                    show(&written)
+                ),
+                Severity::Info,
+                vec![
+                    source,
+                    "a percentage grows with the replica count (an autoscaler, a later edit): at 4 or more replicas 25% lets a pod go before its replacement is ready".into(),
+                ],
+            ))
+        } else {
+            None
+        }
+    }
+
     fn containers(&self, out: &mut Vec<Finding>) {
         let spec = self.w.template.spec.as_ref();
         let grace = spec.and_then(|s| s.termination_grace_period_seconds);
         for c in serving(self.w.template) {
-            let name = &c.name;
-            if c.readiness_probe.is_none() {
-                self.push(
-                    out,
-                    (FindingId::NoReadinessProbe, Severity::Error),
-                    format!("container {name} has no readiness probe"),
-                    vec![if c.liveness_probe.is_none() && c.startup_probe.is_none() {
-                        "no probes at all: the pod is ready the moment its container starts".into()
-                    } else {
-                        "the pod is ready the moment its container starts".into()
-                    }],
-                    (
-                        "Without a readiness probe the Service sends traffic before the app can serve it.",
-                        "Add a readiness probe that checks what the app needs before it serves.",
-                    ),
-                    Some(fixes::readiness_probe(&self.target)),
-                );
-            }
-            if let (Some(r), Some(l)) = (&c.readiness_probe, &c.liveness_probe)
-                && handler(r) == handler(l)
-            {
-                self.push(
-                    out,
-                    (FindingId::ReadinessEqualsLiveness, Severity::Warning),
-                    format!("container {name}: readiness probe checks the same thing as liveness"),
-                    Vec::new(),
-                    (
-                        "Readiness then cannot say \"alive but not ready\" (warming up, draining, a dependency down), and a dependency check in liveness restarts every pod at once.",
-                        "Give readiness its own endpoint that checks dependencies and draining; keep liveness cheap and local.",
-                    ),
-                    Some(fixes::distinct_probes(&self.target)),
-                );
-            }
-            let sleep = prestop_sleep(c);
-            let has_prestop = c.lifecycle.as_ref().is_some_and(|l| l.pre_stop.is_some());
-            if !has_prestop {
-                let mut details = vec![
-                    "termination and endpoint removal start together; without a delay the app stops while traffic still arrives".to_string(),
-                ];
-                details.push(match grace {
-                    None => format!(
-                        "terminationGracePeriodSeconds not set: the default {DEFAULT_GRACE_SECS} s applies and no graceful shutdown period was chosen"
-                    ),
-                    Some(g) => format!("terminationGracePeriodSeconds: {g}"),
-                });
-                self.push(
-                    out,
-                    (FindingId::NoPrestop, Severity::Error),
-                    format!("container {name} has no preStop hook"),
-                    details,
-                    (
-                        "The pod stops serving before kube-proxy and load balancers stop sending it traffic.",
-                        "Add a preStop sleep longer than the endpoint de-registration lag (`zerodrop run` measures it), and a grace period that covers it plus the drain.",
-                    ),
-                    Some(fixes::prestop(&self.target, 5, DEFAULT_GRACE_SECS as u64)),
-                );
-            }
-            let g = grace.unwrap_or(DEFAULT_GRACE_SECS);
-            if let Some(s) = sleep
-                && g <= s
-            {
-                self.push(
-                    out,
-                    (FindingId::GracePeriodTooShort, Severity::Error),
-                    format!("container {name}: grace period {g} s is not longer than its preStop sleep {s} s"),
-                    vec![format!("the app gets {} s between SIGTERM and SIGKILL", (g - s).max(0))],
-                    (
-                        "The grace period counts from the start of termination, preStop included, so the app is killed before it can drain.",
-                        "Set terminationGracePeriodSeconds to the preStop sleep plus the longest drain.",
-                    ),
-                    Some(fixes::grace_period(s.max(0) as u64, DEFAULT_GRACE_SECS as u64)),
-                );
-            }
-            let slow = [&c.readiness_probe, &c.liveness_probe]
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.initial_delay_seconds)
-                .max()
-                .filter(|d| *d >= SLOW_START_SECS);
-            if c.startup_probe.is_none()
-                && let Some(delay) = slow
-            {
-                self.push(
-                    out,
-                    (FindingId::NoStartupProbe, Severity::Warning),
-                    format!("container {name} starts slowly but has no startup probe"),
-                    vec![format!("a probe waits {delay} s before its first check")],
-                    (
-                        "A fixed initial delay is a guess: too short and liveness kills a slow boot, too long and readiness lags.",
-                        "Add a startup probe; readiness and liveness begin once it passes.",
-                    ),
-                    Some(fixes::startup_probe(&self.target)),
-                );
-            }
+            self.readiness_probe(c, out);
+            self.distinct_probes(c, out);
+            self.prestop_hook(c, grace, out);
+            self.grace_period(c, grace, out);
+            self.startup_probe(c, out);
+        }
+    }
+
+    /// A serving container needs a readiness probe.
+    fn readiness_probe(&self, c: &Container, out: &mut Vec<Finding>) {
+        let name = &c.name;
+        if c.readiness_probe.is_none() {
+            self.push(
+                out,
+                (FindingId::NoReadinessProbe, Severity::Error),
+                format!("container {name} has no readiness probe"),
+                vec![if c.liveness_probe.is_none() && c.startup_probe.is_none() {
+                    "no probes at all: the pod is ready the moment its container starts".into()
+                } else {
+                    "the pod is ready the moment its container starts".into()
+                }],
+                (
+                    "Without a readiness probe the Service sends traffic before the app can serve it.",
+                    "Add a readiness probe that checks what the app needs before it serves.",
+                ),
+                Some(fixes::readiness_probe(&self.target)),
+            );
+        }
+    }
+
+    /// Readiness and liveness should not check the same thing.
+    fn distinct_probes(&self, c: &Container, out: &mut Vec<Finding>) {
+        let name = &c.name;
+        if let (Some(r), Some(l)) = (&c.readiness_probe, &c.liveness_probe)
+            && handler(r) == handler(l)
+        {
+            self.push(
+                out,
+                (FindingId::ReadinessEqualsLiveness, Severity::Warning),
+                format!("container {name}: readiness probe checks the same thing as liveness"),
+                Vec::new(),
+                (
+                    "Readiness then cannot say \"alive but not ready\" (warming up, draining, a dependency down), and a dependency check in liveness restarts every pod at once.",
+                    "Give readiness its own endpoint that checks dependencies and draining; keep liveness cheap and local.",
+                ),
+                Some(fixes::distinct_probes(&self.target)),
+            );
+        }
+    }
+
+    /// A preStop hook gives the endpoint time to leave before the app stops.
+    fn prestop_hook(&self, c: &Container, grace: Option<i64>, out: &mut Vec<Finding>) {
+        let name = &c.name;
+        let has_prestop = c.lifecycle.as_ref().is_some_and(|l| l.pre_stop.is_some());
+        if !has_prestop {
+            let mut details = vec![
+                "termination and endpoint removal start together; without a delay the app stops while traffic still arrives".to_string(),
+            ];
+            details.push(match grace {
+                None => format!(
+                    "terminationGracePeriodSeconds not set: the default {DEFAULT_GRACE_SECS} s applies and no graceful shutdown period was chosen"
+                ),
+                Some(g) => format!("terminationGracePeriodSeconds: {g}"),
+            });
+            self.push(
+                out,
+                (FindingId::NoPrestop, Severity::Error),
+                format!("container {name} has no preStop hook"),
+                details,
+                (
+                    "The pod stops serving before kube-proxy and load balancers stop sending it traffic.",
+                    "Add a preStop sleep longer than the endpoint de-registration lag (`zerodrop run` measures it), and a grace period that covers it plus the drain.",
+                ),
+                Some(fixes::prestop(&self.target, 5, DEFAULT_GRACE_SECS as u64)),
+            );
+        }
+    }
+
+    /// The grace period must outlast the preStop sleep, or the app gets no time to drain.
+    fn grace_period(&self, c: &Container, grace: Option<i64>, out: &mut Vec<Finding>) {
+        let name = &c.name;
+        let sleep = prestop_sleep(c);
+        let g = grace.unwrap_or(DEFAULT_GRACE_SECS);
+        if let Some(s) = sleep
+            && g <= s
+        {
+            self.push(
+                out,
+                (FindingId::GracePeriodTooShort, Severity::Error),
+                format!("container {name}: grace period {g} s is not longer than its preStop sleep {s} s"),
+                vec![format!("the app gets {} s between SIGTERM and SIGKILL", (g - s).max(0))],
+                (
+                    "The grace period counts from the start of termination, preStop included, so the app is killed before it can drain.",
+                    "Set terminationGracePeriodSeconds to the preStop sleep plus the longest drain.",
+                ),
+                Some(fixes::grace_period(s.max(0) as u64, DEFAULT_GRACE_SECS as u64)),
+            );
+        }
+    }
+
+    /// A slow starter wants a startup probe rather than a long initial delay.
+    fn startup_probe(&self, c: &Container, out: &mut Vec<Finding>) {
+        let name = &c.name;
+        let slow = [&c.readiness_probe, &c.liveness_probe]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.initial_delay_seconds)
+            .max()
+            .filter(|d| *d >= SLOW_START_SECS);
+        if c.startup_probe.is_none()
+            && let Some(delay) = slow
+        {
+            self.push(
+                out,
+                (FindingId::NoStartupProbe, Severity::Warning),
+                format!("container {name} starts slowly but has no startup probe"),
+                vec![format!("a probe waits {delay} s before its first check")],
+                (
+                    "A fixed initial delay is a guess: too short and liveness kills a slow boot, too long and readiness lags.",
+                    "Add a startup probe; readiness and liveness begin once it passes.",
+                ),
+                Some(fixes::startup_probe(&self.target)),
+            );
         }
     }
 

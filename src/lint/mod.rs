@@ -2,12 +2,14 @@
 //! before anything runs — the same finding ids and fix snippets as the analysis of a run.
 //!
 //! - `parse`: manifests (multi-document YAML, Helm output, `kind: List`) into typed objects.
-//! - `live`: one live workload and its namespace's PodDisruptionBudgets, read-only.
+//! - `live`: a live workload and its namespace's PodDisruptionBudgets, as the kube runtime read
+//!   them (`cluster::kube::read_workload`): checked knowing the PDB list is complete.
 //! - `workload`: what lint reads of a workload, whatever its kind.
 //! - `checks`: the pure core, [`lint_objects`].
 //!
-//! This module reads the files or the workload it is given and writes the report it is asked
-//! for; it never writes to a cluster and never decides the process exit (it returns the code).
+//! This module reads the manifest files it is given and writes the report it is asked for; it
+//! never calls a cluster (a live workload is read by its caller, `commands::lint`) and never
+//! decides the process exit (it returns the code).
 
 mod checks;
 pub mod live;
@@ -25,7 +27,7 @@ pub use workload::{prestop_sleep, workload_config};
 
 use crate::model::finding::{Finding, Severity};
 
-/// Why lint could not check anything. Every variant is bad input (exit 2).
+/// Why lint could not check anything. Every variant but `Write` is bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
     /// No manifest was given.
@@ -52,36 +54,15 @@ pub enum LintError {
     /// The input holds no Deployment, StatefulSet or DaemonSet.
     #[error("no Deployment, StatefulSet or DaemonSet in {0}")]
     NoWorkload(String),
-    /// Reading a live workload failed: no cluster, RBAC, not found (the message says which).
-    #[error("{0}")]
-    /// Boxed: it is large, and every other result of lint would pay for its size.
-    Kube(Box<crate::cluster::kube::KubeError>),
-    /// The async runtime for a live read could not start.
-    #[error("cannot start the runtime for a live read: {0}")]
-    Runtime(std::io::Error),
     /// The report could not be written.
     #[error("cannot write the report: {0}")]
     Write(#[from] std::io::Error),
 }
 
-impl From<crate::cluster::kube::KubeError> for LintError {
-    fn from(e: crate::cluster::kube::KubeError) -> LintError {
-        LintError::Kube(Box::new(e))
-    }
-}
-
 impl LintError {
     pub fn exit_code(&self) -> u8 {
-        use crate::cluster::kube::KubeError;
         match self {
-            LintError::Kube(e)
-                if matches!(**e, KubeError::NotFound { .. } | KubeError::BadInput(_)) =>
-            {
-                crate::model::exit::BAD_INPUT
-            }
-            LintError::Write(_) | LintError::Kube(_) | LintError::Runtime(_) => {
-                crate::model::exit::COULD_NOT_RUN
-            }
+            LintError::Write(_) => crate::model::exit::COULD_NOT_RUN,
             _ => crate::model::exit::BAD_INPUT,
         }
     }
@@ -117,60 +98,49 @@ pub enum LintFormat {
     Json,
 }
 
-/// Flags of `zerodrop lint`, for the CLI to flatten.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct LintArgs {
-    /// Manifest file to check (multi-document YAML, Helm output welcome; `-` reads standard
-    /// input). Repeatable.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE",
-        conflicts_with = "workload"
-    )]
+/// What `zerodrop lint` checks and how it reports (its flags, once parsed).
+#[derive(Clone, Debug, Default)]
+pub struct LintOptions {
+    /// Manifest files to check (`-` reads standard input).
     pub files: Vec<PathBuf>,
     /// A live workload to check instead, read-only: deploy/NAME, sts/NAME or ds/NAME.
-    #[arg(value_name = "WORKLOAD")]
     pub workload: Option<String>,
     /// Namespace of the live workload (default: the context's).
-    #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Kubeconfig context to use.
-    #[arg(long)]
     pub context: Option<String>,
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity fires.
-    #[arg(long, value_enum, default_value = "error")]
     pub fail_on: FailOn,
     /// Report format.
-    #[arg(long = "format", value_enum, default_value = "text")]
     pub format: LintFormat,
 }
 
-/// Runs `lint`: on manifest files (standard input for `-`), or on a live workload. Writes the
-/// report and returns the exit code: 0, or 1 when a finding reaches `--fail-on`.
-pub fn run(args: &LintArgs, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
-    let findings = match &args.workload {
-        Some(w) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(LintError::Runtime)?;
-            rt.block_on(lint_live(args, w))?
-        }
-        None => lint_objects(&read_manifests(&args.files, stdin)?),
-    };
-    match args.format {
-        LintFormat::Text => write_text(&findings, out)?,
+/// Runs `lint` on manifest files (standard input for `-`). Writes the report and returns the
+/// exit code: 0, or 1 when a finding reaches `--fail-on`. A live workload (`args.workload`) is
+/// read by the caller and checked with [`live::lint_live_objects`].
+pub fn run(args: &LintOptions, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<u8, LintError> {
+    let findings = lint_objects(&read_manifests(&args.files, stdin)?);
+    write_report(&findings, args.format, out)?;
+    Ok(exit_code(&findings, args.fail_on))
+}
+
+/// Writes the report of `findings` in `format`.
+pub fn write_report(
+    findings: &[Finding],
+    format: LintFormat,
+    out: &mut dyn Write,
+) -> Result<(), LintError> {
+    match format {
+        LintFormat::Text => write_text(findings, out)?,
         LintFormat::Json => {
             let doc = serde_json::json!({ "findings": findings });
             serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
             writeln!(out)?;
         }
     }
-    Ok(exit_code(&findings, args.fail_on))
+    Ok(())
 }
 
 /// Reads and parses every manifest file; at least one workload must be among them.
@@ -205,19 +175,6 @@ pub fn read_manifests(files: &[PathBuf], stdin: &mut dyn Read) -> Result<Vec<Obj
         return Err(LintError::NoWorkload(names.join(", ")));
     }
     Ok(objects)
-}
-
-/// Lints a live workload: its spec and every PodDisruptionBudget of its namespace.
-pub async fn lint_live(args: &LintArgs, workload: &str) -> Result<Vec<Finding>, LintError> {
-    use crate::cluster::kube::{ConnectOptions, WorkloadRef, connect::connect};
-    let workload = WorkloadRef::parse(workload)?;
-    let conn = connect(&ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-    })
-    .await?;
-    Ok(live::lint_workload(&conn, &workload).await?.findings)
 }
 
 /// One line per finding, most serious first ("error no-prestop deploy/web: …"), for a

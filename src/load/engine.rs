@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
+use rustls::pki_types::ServerName;
 
 use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
 use super::request::{StatusSet, Template};
 use super::schedule::Schedule;
-use super::shared::{Shared, resolve, spawn_resolver};
+use super::state::{RunState, resolve, spawn_resolver};
 use super::timer::PreciseTimer;
 use crate::model::clock::{At, RunClock};
 use crate::model::request::{LiveStats, Sink};
@@ -96,20 +97,13 @@ pub enum EngineError {
 }
 
 /// How long the dispatcher may hold due requests back to send them together, at `rate`
-/// requests per second.
+/// requests per second: `rate² / 200,000` microseconds, between 250 µs and 2 ms.
 ///
-/// Every wake-up of an idle thread costs a context switch — on this project's 2-core VM about
-/// half the CPU of a 5,000 req/s run goes to switching (perf: `finish_task_switch` and the irq
-/// restore after it), more than the requests' own work — so at high rates requests leave in
-/// small batches: those due within one window of the last wake-up go together at the next. The
-/// window is `rate² / 200,000` microseconds between 250 µs and 2 ms: up to about 7,000 req/s
-/// requests leave within a quarter millisecond of their due instant (5,000 req/s measured:
-/// send lateness p99 0.32–0.39 ms, where a 500 µs window gave 0.58–1.4 ms, some runs over
-/// 1 ms, for 0.36–0.41 instead of 0.52 CPU-s per 10k requests); 10,000 req/s within half a
-/// millisecond; from 14,000 req/s in batches 2 ms apart — at 20,000 req/s, batches of forty cost
-/// 0.103–0.110 CPU-s per 10k requests against 0.125–0.132 with a 1 ms window. Exactness first
-/// where it is cheap, cost first where batches are large anyway. Requests due further apart
-/// than the window leave at their exact due instant, and never early. Send lateness is always
+/// Every wake-up of an idle thread costs a context switch, at high rates more CPU than the
+/// requests' own work, so requests due within one window of the last wake-up leave together at
+/// the next: exactness first where it is cheap, cost first where batches are large anyway (the
+/// measurements behind the bounds are in `docs/benchmarks.md`). Requests due further apart than
+/// the window leave at their exact due instant, and never early. Send lateness is always
 /// measured and reported, and latency is measured from the due instant either way.
 pub fn dispatch_window(rate: f64) -> Duration {
     let micros = (rate * rate / 200_000.0).clamp(250.0, 2_000.0);
@@ -130,6 +124,39 @@ enum Carrier {
     NewConnection,
 }
 
+impl Carrier {
+    /// Chooses how requests are carried and opens the connections the run starts with
+    /// (`connections` of them, keep-alive only). Fails only if not one could be opened.
+    async fn open(
+        spec: &LoadSpec,
+        sh: &Rc<RunState>,
+        connections: usize,
+    ) -> Result<Carrier, EngineError> {
+        if !spec.keepalive {
+            Ok(Carrier::NewConnection)
+        } else if spec.http2 {
+            Ok(Carrier::H2(open_h2(sh, connections).await?))
+        } else {
+            let pool = Pool::new(connections);
+            let workers = start_workers(sh, &pool).await?;
+            Ok(Carrier::Pool(pool, workers))
+        }
+    }
+
+    /// Closes the connections once no request is in flight.
+    async fn close(self) {
+        match self {
+            Carrier::Pool(pool, workers) => {
+                pool.close();
+                // Workers end once woken; wait so their connections close now.
+                futures::future::join_all(workers).await;
+            }
+            Carrier::H2(slots) => h2::close(&slots),
+            Carrier::NewConnection => {}
+        }
+    }
+}
+
 /// Runs the load described by `spec` until its schedule ends or `stop` resolves, then waits for
 /// in-flight requests (each bounded by its timeouts). Must run inside a `LocalSet`.
 pub async fn run_load(
@@ -140,6 +167,57 @@ pub async fn run_load(
     on_start: Option<OnStart>,
     stop: impl Future<Output = ()>,
 ) -> Result<LoadReport, EngineError> {
+    let sh = Rc::new(setup(spec, clock, sink, live).await?);
+    // The addresses the run started with, whatever the resolver finds later.
+    let addrs = sh.addrs.borrow().clone();
+    let resolver = spawn_resolver(sh.clone());
+    let (start, requests_due, completed) = match &spec.mode {
+        Mode::Open {
+            schedule,
+            max_in_flight,
+            connections,
+        } => {
+            let carrier = Carrier::open(spec, &sh, *connections).await?;
+            let start = begin(&sh, on_start);
+            let (due, completed) =
+                open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
+            sh.drained().await;
+            carrier.close().await;
+            (start, due, completed)
+        }
+        Mode::Closed {
+            connections,
+            duration,
+        } => {
+            let start = begin(&sh, on_start);
+            let (due, completed) = closed_loop(&sh, *connections, *duration, start, stop).await;
+            sh.drained().await;
+            (start, due, completed)
+        }
+    };
+    if let Some(r) = resolver {
+        r.abort();
+        let _ = r.await;
+    }
+    Ok(LoadReport {
+        start,
+        end: sh.now(),
+        requests_due,
+        connections_opened: sh.conns_opened.get(),
+        completed,
+        precise_timer: PreciseTimer::new().is_precise(),
+        addresses: addrs,
+    })
+}
+
+/// Everything before the first connection: the target taken from the URL, TLS, the first
+/// lookup of its addresses, the request serialised once, and the run's state.
+async fn setup(
+    spec: &LoadSpec,
+    clock: RunClock,
+    sink: Rc<RefCell<dyn Sink>>,
+    live: Arc<LiveStats>,
+) -> Result<RunState, EngineError> {
     let url = &spec.request.url;
     let https = match url.scheme_str() {
         Some("http") => false,
@@ -152,18 +230,8 @@ pub async fn run_load(
         .to_string();
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let (tls, server_name) = if https {
-        let cfg =
-            tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
-        let bare = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let name = rustls::pki_types::ServerName::try_from(bare)
-            .map_err(|e| EngineError::Tls(e.to_string()))?;
-        (
-            Some(tokio_rustls::TlsConnector::from(Arc::new(cfg))),
-            Some(name),
-        )
+        let (connector, name) = tls_for(spec, &host)?;
+        (Some(connector), Some(name))
     } else {
         (None, None)
     };
@@ -180,100 +248,65 @@ pub async fn run_load(
         connect_timeout: spec.connect_timeout,
     };
     let template = Template::new(&spec.request, spec.keepalive)?;
-    let sh = Rc::new(Shared::new(
+    Ok(RunState::new(
         clock,
         sink,
         live,
         dialer,
         host,
         port,
-        addrs.clone(),
+        addrs,
         spec.keepalive,
         spec.timeout,
         template,
-    ));
-    let resolver = spawn_resolver(sh.clone());
+    ))
+}
 
-    let result = match &spec.mode {
-        Mode::Open {
-            schedule,
-            max_in_flight,
-            connections,
-        } => {
-            let carrier = if !spec.keepalive {
-                Carrier::NewConnection
-            } else if spec.http2 {
-                let slots: Rc<[H2Slot]> = (0..(*connections).max(1))
-                    .map(|_| H2Slot::default())
-                    .collect();
-                // Open every connection ahead of the first request.
-                for k in 0..slots.len() {
-                    if let Err(e) = h2::connection(&sh, &slots, k as u64).await {
-                        if k == 0 {
-                            return Err(EngineError::Unreachable {
-                                addr: e.peer.to_string(),
-                                error: e.error,
-                            });
-                        }
-                    }
-                }
-                Carrier::H2(slots)
-            } else {
-                let pool = Pool::new(*connections);
-                let workers = start_workers(&sh, &pool).await?;
-                Carrier::Pool(pool, workers)
-            };
-            let start = sh.now();
-            if let Some(f) = on_start {
-                f(start);
-            }
-            let (due, completed) =
-                open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
-            sh.drained().await;
-            match carrier {
-                Carrier::Pool(pool, workers) => {
-                    pool.close();
-                    // Workers end once woken; wait so their connections close now.
-                    futures::future::join_all(workers).await;
-                }
-                Carrier::H2(slots) => h2::close(&slots),
-                Carrier::NewConnection => {}
-            }
-            (start, due, completed)
-        }
-        Mode::Closed {
-            connections,
-            duration,
-        } => {
-            let start = sh.now();
-            if let Some(f) = on_start {
-                f(start);
-            }
-            let (due, completed) = closed_loop(&sh, *connections, *duration, start, stop).await;
-            sh.drained().await;
-            (start, due, completed)
-        }
-    };
-    if let Some(r) = resolver {
-        r.abort();
-        let _ = r.await;
+/// The TLS connector and the server name (SNI, certificate checks) for an https target.
+fn tls_for(
+    spec: &LoadSpec,
+    host: &str,
+) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
+    let cfg = tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
+}
+
+/// Marks the schedule's start: the instant every due time counts from, handed to `on_start`.
+fn begin(sh: &RunState, on_start: Option<OnStart>) -> At {
+    let start = sh.now();
+    if let Some(f) = on_start {
+        f(start);
     }
-    let (start, requests_due, completed) = result;
-    Ok(LoadReport {
-        start,
-        end: sh.now(),
-        requests_due,
-        connections_opened: sh.conns_opened.get(),
-        completed,
-        precise_timer: PreciseTimer::new().is_precise(),
-        addresses: addrs,
-    })
+    start
+}
+
+/// Opens every HTTP/2 connection ahead of the first request. Fails only if the first could not
+/// be opened; a slot that could not be dialled now is dialled by the first request that needs
+/// it.
+async fn open_h2(sh: &RunState, connections: usize) -> Result<Rc<[H2Slot]>, EngineError> {
+    let slots: Rc<[H2Slot]> = (0..connections.max(1)).map(|_| H2Slot::default()).collect();
+    for k in 0..slots.len() {
+        if let Err(e) = h2::connection(sh, &slots, k as u64).await {
+            if k == 0 {
+                return Err(EngineError::Unreachable {
+                    addr: e.peer.to_string(),
+                    error: e.error,
+                });
+            }
+        }
+    }
+    Ok(slots)
 }
 
 /// Opens the pool's connections ahead of the first request and starts one worker per slot.
 /// Fails only if not one connection could be opened.
 async fn start_workers(
-    sh: &Rc<Shared>,
+    sh: &Rc<RunState>,
     pool: &Rc<Pool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
     let dials: Vec<_> = (0..pool.size()).map(|_| sh.open_h1()).collect();
@@ -295,13 +328,13 @@ async fn start_workers(
 }
 
 /// One request on a connection of its own, closed afterwards (`--no-keepalive`).
-async fn new_connection_request(sh: Rc<Shared>, seq: u64, due: At) {
+async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At) {
     Line::new(None).serve(&sh, seq, due).await;
 }
 
 /// Dispatches request *i* at `start + due(i)`; returns (requests due, schedule completed).
 async fn open_loop(
-    sh: &Rc<Shared>,
+    sh: &Rc<RunState>,
     carrier: &Carrier,
     schedule: &Schedule,
     max_in_flight: usize,
@@ -356,7 +389,7 @@ async fn open_loop(
 
 /// `connections` workers, each sending back to back; returns (requests sent, completed).
 async fn closed_loop(
-    sh: &Rc<Shared>,
+    sh: &Rc<RunState>,
     connections: usize,
     duration: Option<Duration>,
     start: At,

@@ -3,10 +3,10 @@
 //! the body framed (Content-Length, chunked, or until close) and discarded. Nothing is
 //! allocated per request.
 //!
-//! Why not hyper here: measured on this project's machine, hyper's client connection costs
-//! about 20,000 instructions per request (its dispatch channel, a oneshot per request, a header
-//! map per response, a channel for the body) against about 4,500 for wrk, which kept zerodrop's
-//! closed loop at ~105k req/s against wrk's 112–140k on the same nginx. HTTP/2 stays on hyper.
+//! Why not hyper here: its client connection does work per request that this one does not (a
+//! dispatch channel, a oneshot per request, a header map per response, a channel for the body),
+//! which held zerodrop's closed loop below wrk's on the same server (measurements in
+//! `docs/benchmarks.md`). HTTP/2 stays on hyper.
 //!
 //! It also sees the socket as it is, so outcomes are exact: a FIN before any response byte is
 //! `closed_before_response`, a reset is `connection_reset`, a response cut after it began is

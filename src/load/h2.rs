@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
 use super::request::{Exchange, Template, remember_identity};
-use super::shared::Shared;
+use super::state::RunState;
 use crate::model::clock::At;
 use crate::model::outcome::{ConnId, OutcomeClass};
 
@@ -48,12 +48,12 @@ fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
 }
 
 /// Makes sure slot `seq % slots` (or another) has a live connection.
-pub(super) async fn connection(sh: &Shared, slots: &[H2Slot], seq: u64) -> Result<(), DialError> {
+pub(super) async fn connection(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<(), DialError> {
     conn(sh, slots, seq).await.map(|_| ())
 }
 
 /// Opens a connection and performs the HTTP/2 handshake; its driver runs as a local task.
-async fn dial(sh: &Shared) -> Result<H2Conn, DialError> {
+async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
     let (id, opened) = sh.open().await?;
     let peer = opened.peer;
     if !opened.h2 {
@@ -84,7 +84,7 @@ async fn dial(sh: &Shared) -> Result<H2Conn, DialError> {
     })
 }
 
-async fn conn(sh: &Shared, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, DialError> {
+async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, DialError> {
     let n = slots.len();
     for k in 0..n {
         if let Some(c) = live(&slots[(seq as usize + k) % n]) {
@@ -170,7 +170,7 @@ async fn exchange(t: &Template, sender: &mut Sender, timeout: Duration) -> Excha
 }
 
 /// One HTTP/2 request: a stream on a shared connection.
-pub(super) async fn request(sh: Rc<Shared>, slots: Rc<[H2Slot]>, seq: u64, due: At) {
+pub(super) async fn request(sh: Rc<RunState>, slots: Rc<[H2Slot]>, seq: u64, due: At) {
     let started = sh.now();
     let c = match conn(&sh, &slots, seq).await {
         Ok(c) => c,

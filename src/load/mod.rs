@@ -10,7 +10,8 @@
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
 //! - `request`: what every request looks like, built once; the result of one exchange.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
-//! - `shared`: state every request path of a run shares (clock, sink, addresses, in-flight).
+//! - `state`: `RunState`, what every request path of a run shares (clock, sink,
+//!   addresses, in-flight).
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
 //! - [`thread`]: runs the engine on a thread of its own.
@@ -25,7 +26,7 @@ mod h2;
 mod pool;
 mod request;
 pub mod schedule;
-mod shared;
+mod state;
 pub mod thread;
 pub mod timer;
 

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use super::h1::H1Conn;
-use super::shared::Shared;
+use super::state::RunState;
 use crate::model::clock::At;
 
 /// A request that is due: its schedule index and due instant.
@@ -139,7 +139,7 @@ impl Line {
 
     /// Serves request `seq` due at `due` and records it; returns false if no connection could
     /// be opened for it (its failure is recorded).
-    pub(super) async fn serve(&mut self, sh: &Shared, seq: u64, due: At) -> bool {
+    pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At) -> bool {
         let usable = self.conn.take().filter(|c| sh.keepalive && c.usable());
         let mut c = match usable {
             Some(c) => c,
@@ -168,7 +168,7 @@ impl Line {
 
 /// One worker: serves tickets on its connection (dialling when it has none) until the pool
 /// closes. `opened` is the connection opened for it ahead of the run, if any.
-pub(super) async fn worker(sh: Rc<Shared>, pool: Rc<Pool>, me: usize, opened: Option<H1Conn>) {
+pub(super) async fn worker(sh: Rc<RunState>, pool: Rc<Pool>, me: usize, opened: Option<H1Conn>) {
     let mut line = Line::new(opened);
     while let Some(t) = line.idle(pool.next(me)).await {
         line.serve(&sh, t.seq, t.due).await;

@@ -1,7 +1,8 @@
 //! The CI contract: process exit codes, named.
 //!
 //! `main` maps a run's verdict or error to one of these and nothing else does; the numbers are
-//! documented in PRODUCT.md and the README and must never change meaning.
+//! documented in the README's exit-code table (and docs/reports.md) and must never change
+//! meaning.
 
 /// The run passed its gate.
 pub const PASSED: u8 = 0;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::clock::At;
 use super::outcome::OutcomeClass;
 
-/// Stable identifiers of every finding zerodrop can report (PRODUCT.md's table, plus the
-/// static checks of `lint`).
+/// Stable identifiers of every finding zerodrop can report: the causes the analysis of a run
+/// finds, plus the static checks of `lint`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingId {

@@ -12,14 +12,19 @@
 //! - [`finding`]: finding ids, severities and the shape of a finding.
 //! - [`phase`]: the phase names of a rollout run.
 //! - [`result`]: the small saved parts of a result (verdict, thresholds, rollout, load report).
+//! - [`units`]: the one grammar of durations, rates and counts every flag, scenario key and
+//!   threshold is read with.
 //! - [`exit`]: the exit codes of the CI contract.
+//! - [`numbers`]: how every text spells counts and durations.
 
 pub mod clock;
 pub mod connection;
 pub mod event;
 pub mod exit;
 pub mod finding;
+pub mod numbers;
 pub mod outcome;
 pub mod phase;
 pub mod request;
 pub mod result;
+pub mod units;

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::model::finding::{Finding, Severity};
+use crate::model::result::ZeroDropCheck;
 use crate::result::RunResult;
 
 use super::fmt;
@@ -44,6 +45,57 @@ enum CaseOutcome {
 
 /// The JUnit XML document.
 pub fn render(result: &RunResult, redactor: &Redactor) -> String {
+    let cases = cases(result);
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Failed { .. }))
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Error { .. }))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Skipped { .. }))
+        .count();
+    let secs = result
+        .load
+        .end
+        .saturating_sub(result.load.start)
+        .as_secs_f64();
+    let suite_name = match &result.rollout {
+        Some(ro) => format!("zerodrop: {}", ro.description),
+        None => "zerodrop".to_string(),
+    };
+
+    let mut x = String::new();
+    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        x,
+        r#"<testsuites name="zerodrop" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}">"#,
+        cases.len()
+    );
+    let _ = writeln!(
+        x,
+        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}" timestamp="{}" hostname="zerodrop">"#,
+        attr(&redactor.text(&suite_name)),
+        cases.len(),
+        result.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
+    );
+    properties(&mut x, result, redactor);
+    for c in &cases {
+        testcase(&mut x, c, redactor);
+    }
+    let summary = text::render_with(result, false, redactor);
+    let _ = writeln!(x, "    <system-out>{}</system-out>", body_text(&summary));
+    let _ = writeln!(x, "  </testsuite>");
+    let _ = writeln!(x, "</testsuites>");
+    x
+}
+
+/// Every test case: no dropped requests, the rollout, the run's end, each threshold, each
+/// finding of error severity.
+fn cases(result: &RunResult) -> Vec<Case> {
     let mut cases = vec![no_dropped_requests(result)];
     if let Some(ro) = &result.rollout {
         // The run flow writes "complete" or "complete: <summary>".
@@ -95,43 +147,11 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     {
         cases.push(finding_case(f));
     }
+    cases
+}
 
-    let failures = cases
-        .iter()
-        .filter(|c| matches!(c.outcome, CaseOutcome::Failed { .. }))
-        .count();
-    let errors = cases
-        .iter()
-        .filter(|c| matches!(c.outcome, CaseOutcome::Error { .. }))
-        .count();
-    let skipped = cases
-        .iter()
-        .filter(|c| matches!(c.outcome, CaseOutcome::Skipped { .. }))
-        .count();
-    let secs = result
-        .load
-        .end
-        .saturating_sub(result.load.start)
-        .as_secs_f64();
-    let suite_name = match &result.rollout {
-        Some(ro) => format!("zerodrop: {}", ro.description),
-        None => "zerodrop".to_string(),
-    };
-
-    let mut x = String::new();
-    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        x,
-        r#"<testsuites name="zerodrop" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}">"#,
-        cases.len()
-    );
-    let _ = writeln!(
-        x,
-        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}" time="{secs:.3}" timestamp="{}" hostname="zerodrop">"#,
-        attr(&redactor.text(&suite_name)),
-        cases.len(),
-        result.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
-    );
+/// The suite's `<properties>`: versions, the exit code and verdict, the rollout's outcome.
+fn properties(x: &mut String, result: &RunResult, redactor: &Redactor) {
     let _ = writeln!(x, "    <properties>");
     let mut props = vec![
         ("zerodrop_version", result.zerodrop_version.clone()),
@@ -158,48 +178,45 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
         );
     }
     let _ = writeln!(x, "    </properties>");
-    for c in &cases {
-        let open = format!(
-            r#"    <testcase classname="{}" name="{}" time="0""#,
-            c.classname,
-            attr(&redactor.text(&c.name))
-        );
-        match &c.outcome {
-            CaseOutcome::Passed => {
-                let _ = writeln!(x, "{open}/>");
-            }
-            CaseOutcome::Failed {
-                kind,
-                message,
-                body,
-            } => {
-                let _ = writeln!(x, "{open}>");
-                let _ = writeln!(
-                    x,
-                    r#"      <failure type="{}" message="{}">{}</failure>"#,
-                    attr(kind),
-                    attr(&redactor.text(message)),
-                    body_text(&redactor.text(body))
-                );
-                let _ = writeln!(x, "    </testcase>");
-            }
-            CaseOutcome::Error { message } => {
-                let _ = writeln!(x, "{open}>");
-                let _ = writeln!(x, r#"      <error message="{}"/>"#, attr(message));
-                let _ = writeln!(x, "    </testcase>");
-            }
-            CaseOutcome::Skipped { message } => {
-                let _ = writeln!(x, "{open}>");
-                let _ = writeln!(x, r#"      <skipped message="{}"/>"#, attr(message));
-                let _ = writeln!(x, "    </testcase>");
-            }
+}
+
+/// One `<testcase>` with its failure, error or skip.
+fn testcase(x: &mut String, c: &Case, redactor: &Redactor) {
+    let open = format!(
+        r#"    <testcase classname="{}" name="{}" time="0""#,
+        c.classname,
+        attr(&redactor.text(&c.name))
+    );
+    match &c.outcome {
+        CaseOutcome::Passed => {
+            let _ = writeln!(x, "{open}/>");
+        }
+        CaseOutcome::Failed {
+            kind,
+            message,
+            body,
+        } => {
+            let _ = writeln!(x, "{open}>");
+            let _ = writeln!(
+                x,
+                r#"      <failure type="{}" message="{}">{}</failure>"#,
+                attr(kind),
+                attr(&redactor.text(message)),
+                body_text(&redactor.text(body))
+            );
+            let _ = writeln!(x, "    </testcase>");
+        }
+        CaseOutcome::Error { message } => {
+            let _ = writeln!(x, "{open}>");
+            let _ = writeln!(x, r#"      <error message="{}"/>"#, attr(message));
+            let _ = writeln!(x, "    </testcase>");
+        }
+        CaseOutcome::Skipped { message } => {
+            let _ = writeln!(x, "{open}>");
+            let _ = writeln!(x, r#"      <skipped message="{}"/>"#, attr(message));
+            let _ = writeln!(x, "    </testcase>");
         }
     }
-    let summary = text::render_with(result, false, redactor);
-    let _ = writeln!(x, "    <system-out>{}</system-out>", body_text(&summary));
-    let _ = writeln!(x, "  </testsuite>");
-    let _ = writeln!(x, "</testsuites>");
-    x
 }
 
 fn no_dropped_requests(result: &RunResult) -> Case {
@@ -220,6 +237,21 @@ fn no_dropped_requests(result: &RunResult) -> Case {
             outcome: CaseOutcome::Passed,
         };
     }
+    let message = dropped_message(z);
+    let body = dropped_body(result, z);
+    Case {
+        classname: "zerodrop.gate",
+        name,
+        outcome: CaseOutcome::Failed {
+            kind: "dropped_requests".into(),
+            message,
+            body,
+        },
+    }
+}
+
+/// What the zero-drop check counted, in one line: the failures and the generator's drops.
+fn dropped_message(z: &ZeroDropCheck) -> String {
     let mut message = Vec::new();
     if z.failed_outside_baseline > 0 {
         let classes: Vec<String> = z
@@ -230,7 +262,7 @@ fn no_dropped_requests(result: &RunResult) -> Case {
         message.push(format!(
             "{} of {} failed{} ({})",
             fmt::count(z.failed_outside_baseline),
-            crate::gate::requests(z.requests),
+            fmt::requests(z.requests),
             if z.has_baseline {
                 " outside the baseline"
             } else {
@@ -242,9 +274,14 @@ fn no_dropped_requests(result: &RunResult) -> Case {
     if z.dropped_by_generator > 0 {
         message.push(format!(
             "{} never sent by the generator (in-flight cap reached): the requested load did not happen",
-            crate::gate::requests(z.dropped_by_generator)
+            fmt::requests(z.dropped_by_generator)
         ));
     }
+    message.join("; ")
+}
+
+/// The failures by phase and by pod, and the first examples of the failure log.
+fn dropped_body(result: &RunResult, z: &ZeroDropCheck) -> String {
     let mut body = String::new();
     for (phase, n) in &z.failed_by_phase {
         let _ = writeln!(body, "{phase}: {n} failed");
@@ -279,15 +316,7 @@ fn no_dropped_requests(result: &RunResult) -> Case {
             f.error.as_deref().unwrap_or("")
         );
     }
-    Case {
-        classname: "zerodrop.gate",
-        name,
-        outcome: CaseOutcome::Failed {
-            kind: "dropped_requests".into(),
-            message: message.join("; "),
-            body,
-        },
-    }
+    body
 }
 
 fn finding_case(f: &Finding) -> Case {

@@ -2,9 +2,8 @@
 //! ([`text`]), JSON ([`json`], with its schema), JUnit XML ([`junit`]) and the self-contained
 //! HTML page ([`html`]); secrets are masked in every one ([`redact`]).
 //!
-//! This module also owns `zerodrop report`'s flags ([`ReportArgs`]) and reading a saved result
-//! back — from a file, standard input, or a log in which the result follows [`RESULT_MARKER`]
-//! (an in-cluster Job's output). Writing files is the commands' job (`commands::output`).
+//! This module also owns reading a saved result back — from a file, standard input, or a log in
+//! which the result follows [`RESULT_MARKER`] (an in-cluster Job's output). Writing files is the commands' job (`commands::output`).
 //!
 //! Renderers format what the analysis and the gate decided; they never aggregate or re-decide.
 
@@ -27,25 +26,6 @@ use redact::Redactor;
 /// The line a run prints before its result as one line of JSON, so the result can be recovered
 /// from a log (`kubectl logs job/zerodrop | zerodrop report -`).
 pub const RESULT_MARKER: &str = "=== zerodrop result (JSON on the next line) ===";
-
-/// `zerodrop report`: re-render a saved result without running again.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ReportArgs {
-    /// The saved result: a JSON file written by --out, `-` for standard input, or a log in which
-    /// the result follows zerodrop's marker line (an in-cluster Job's log)
-    #[arg(value_name = "RESULT")]
-    pub result: String,
-    /// Judge the result against these thresholds instead of the ones it was run with
-    /// (repeatable; k6 style, e.g. 'p(99)<500ms', 'rollout:rate<0.001')
-    #[arg(long = "threshold", value_name = "EXPR")]
-    pub thresholds: Vec<String>,
-    /// Mask the value of this request header in every output (repeatable; Authorization,
-    /// Proxy-Authorization, Cookie and Set-Cookie are always masked)
-    #[arg(long = "redact-header", value_name = "NAME")]
-    pub redact_headers: Vec<String>,
-    #[command(flatten)]
-    pub output: crate::cli::OutputArgs,
-}
 
 /// Why a report could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -193,12 +173,12 @@ pub fn write_to_log(
         })
 }
 
-/// Reads the saved result `args` names and, when thresholds are given, judges it again
-/// against them (replacing the thresholds it was run with).
-pub fn reload(args: &ReportArgs) -> Result<RunResult, ReportError> {
-    let mut result = load(&args.result)?;
-    if !args.thresholds.is_empty() {
-        let thresholds = gate::parse_all(&args.thresholds).map_err(ReportError::Thresholds)?;
+/// Reads the saved result at `path` and, when `thresholds` are given, judges it again against
+/// them (replacing the thresholds it was run with).
+pub fn reload(path: &str, thresholds: &[String]) -> Result<RunResult, ReportError> {
+    let mut result = load(path)?;
+    if !thresholds.is_empty() {
+        let thresholds = gate::parse_all(thresholds).map_err(ReportError::Thresholds)?;
         // A run the flow stopped early (bad input, could not run, rollout failed, interrupted)
         // keeps that outcome: new thresholds cannot turn it into a pass.
         let saved = &result.verdict;
@@ -213,48 +193,4 @@ pub fn reload(args: &ReportArgs) -> Result<RunResult, ReportError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bare_json_document_is_taken_whole() {
-        assert_eq!(extract_json("  {\"a\": 1}\n"), Some("{\"a\": 1}"));
-    }
-
-    #[test]
-    fn the_json_after_the_marker_is_found_in_a_log() {
-        let log = format!(
-            "starting load\n{{\"not\": \"this\"}}\n{RESULT_MARKER}\n2026-11-01T10:00:00Z {{\"a\": {{\"b\": [1, 2]}}}}\nshutting down\n"
-        );
-        assert_eq!(extract_json(&log), Some("{\"a\": {\"b\": [1, 2]}}"));
-    }
-
-    #[test]
-    fn the_last_marker_wins_when_a_log_holds_several() {
-        let log = format!("{RESULT_MARKER}\n{{\"n\": 1}}\n{RESULT_MARKER}\n{{\"n\": 2}}\n");
-        assert_eq!(extract_json(&log), Some("{\"n\": 2}"));
-    }
-
-    #[test]
-    fn a_log_without_the_marker_holds_no_result() {
-        assert_eq!(extract_json("INFO starting {\"a\": 1}\n"), None);
-        assert_eq!(extract_json("no json here"), None);
-    }
-
-    #[test]
-    fn a_newer_schema_version_is_refused_with_a_clear_message() {
-        let err = parse_result("{\"schema_version\": 99}", "r.json").expect_err("newer");
-        assert!(matches!(err, ReportError::NewerVersion { found: 99, .. }));
-        assert!(err.to_string().contains("upgrade zerodrop"));
-        assert_eq!(err.exit_code(), exit::BAD_INPUT);
-    }
-
-    #[test]
-    fn colour_needs_a_terminal_and_no_no_color() {
-        use std::ffi::OsStr;
-        assert!(use_color(true, None));
-        assert!(!use_color(false, None));
-        assert!(!use_color(true, Some(OsStr::new("1"))));
-        assert!(use_color(true, Some(OsStr::new(""))));
-    }
-}
+mod tests;

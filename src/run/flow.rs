@@ -13,16 +13,16 @@
 use std::time::Duration;
 
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
+use crate::config::Plan;
 use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
 use crate::model::request::LiveStats;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
-use crate::plan::Plan;
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
 use crate::run::interrupt::Interrupt;
-use crate::run::progress::{Progress, ProgressMode};
+use crate::run::progress::{ProgressDisplay, ProgressMode};
 use crate::timeline::TimelineRecorder;
 
 /// Where the flow stopped early, if it did.
@@ -97,27 +97,54 @@ fn say(plan: &Plan, msg: impl std::fmt::Display) {
 
 /// Runs the whole flow against `cluster` and returns the result (also on failure).
 pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Stop) {
-    let plan = flow.plan;
     let clock = flow.timeline.clock();
     let marks = PhaseMarks::new();
     let mut rollout = RolloutInfo {
         outcome: "not started".into(),
         ..RolloutInfo::default()
     };
-
-    // Prepare: watches up, everything ready.
-    let prepared = tokio::select! {
-        p = cluster.prepare() => p.map_err(Stop::from),
-        _ = flow.interrupt.wait() => Err(Stop::Interrupted),
-    };
-    let prepared: Prepared = match prepared {
-        Ok(p) => p,
+    let load = match prepare(cluster, &flow, &marks, &mut rollout).await {
+        Ok(load) => load,
         Err(stop) => {
             cluster.shutdown().await;
             let end = clock.now();
             return (assemble(&flow, rollout, None, None, end), stop);
         }
     };
+    // Baseline, rollout, settle: the first that cannot go on says why the flow stops.
+    let phases = async {
+        baseline(&flow, &load).await?;
+        roll(cluster, &flow, &marks, &load, &mut rollout).await?;
+        settle(&flow, &marks, &load).await
+    };
+    let stop = match phases.await {
+        Ok(()) => Stop::Completed,
+        Err(stop) => stop,
+    };
+    finish(cluster, &flow, load, rollout, stop).await
+}
+
+/// The load under way: its engine and the progress shown of it.
+struct Load {
+    engine: EngineThread<Recorder>,
+    progress: ProgressDisplay,
+}
+
+/// Prepares the cluster (watches up, everything ready), then starts the load; the baseline
+/// phase begins with the first request due.
+async fn prepare<C: Cluster>(
+    cluster: &mut C,
+    flow: &Flow<'_>,
+    marks: &PhaseMarks,
+    rollout: &mut RolloutInfo,
+) -> Result<Load, Stop> {
+    let plan = flow.plan;
+    let clock = flow.timeline.clock();
+    // Prepare: watches up, everything ready.
+    let prepared: Prepared = tokio::select! {
+        p = cluster.prepare() => p.map_err(Stop::from),
+        _ = flow.interrupt.wait() => Err(Stop::Interrupted),
+    }?;
     rollout.description = prepared.description.clone();
     flow.timeline
         .set_desired_replicas(prepared.desired_replicas);
@@ -130,104 +157,117 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
     );
 
     // Load.
-    let spec = match plan.load_spec(prepared.target.as_deref()) {
-        Ok(s) => s,
-        Err(m) => {
-            cluster.shutdown().await;
-            let end = clock.now();
-            return (assemble(&flow, rollout, None, None, end), Stop::BadInput(m));
-        }
-    };
+    let spec = plan
+        .load_spec(prepared.target.as_deref())
+        .map_err(Stop::BadInput)?;
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
     });
-    let engine = match start_engine(plan, spec, clock, marks.clone(), Some(on_start)) {
-        Ok(e) => e,
-        Err(e) => {
-            cluster.shutdown().await;
-            let end = clock.now();
-            return (
-                assemble(&flow, rollout, None, None, end),
-                Stop::CouldNotRun(e.to_string()),
-            );
-        }
-    };
-    let progress = Progress::start(
+    let engine = start_engine(plan, spec, clock, marks.clone(), Some(on_start))
+        .map_err(|e| Stop::CouldNotRun(e.to_string()))?;
+    let progress = ProgressDisplay::start(
         engine.live.clone(),
         None,
         ProgressMode::detect(plan.output.quiet),
     );
     progress.set_phase(BASELINE);
-    let stopper = engine.stopper();
-    let live = engine.live.clone();
+    Ok(Load { engine, progress })
+}
 
-    let stop = 'flow: {
-        // Baseline: the service must be healthy before anything is rolled.
-        if !wait(&flow.interrupt, plan.flow.baseline).await {
-            break 'flow Stop::Interrupted;
-        }
-        if engine.is_finished() {
-            break 'flow Stop::CouldNotRun("the load engine stopped during the baseline".into());
-        }
-        let failed = live.failed.load(std::sync::atomic::Ordering::Relaxed);
-        let ok = live.ok.load(std::sync::atomic::Ordering::Relaxed);
-        if failed > 0 {
-            break 'flow Stop::CouldNotRun(format!(
-                "the baseline was not healthy: {failed} of {} requests failed before anything was rolled; \
-                 fix the service (or the target) first — see the baseline phase in the report",
-                failed + ok
-            ));
-        }
-        if plan.flow.baseline > Duration::ZERO && ok == 0 {
-            break 'flow Stop::CouldNotRun("no request completed during the baseline".into());
-        }
-        if flow.timeline.ready_endpoints().is_empty() {
-            break 'flow Stop::CouldNotRun(
-                "the service has no ready endpoints at the end of the baseline".into(),
-            );
-        }
+/// Baseline: the service must be healthy before anything is rolled.
+async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
+    let plan = flow.plan;
+    let live = &load.engine.live;
+    if !wait(&flow.interrupt, plan.flow.baseline).await {
+        return Err(Stop::Interrupted);
+    }
+    if load.engine.is_finished() {
+        return Err(Stop::CouldNotRun(
+            "the load engine stopped during the baseline".into(),
+        ));
+    }
+    let failed = live.failed.load(std::sync::atomic::Ordering::Relaxed);
+    let ok = live.ok.load(std::sync::atomic::Ordering::Relaxed);
+    if failed > 0 {
+        return Err(Stop::CouldNotRun(format!(
+            "the baseline was not healthy: {failed} of {} requests failed before anything was rolled; \
+             fix the service (or the target) first — see the baseline phase in the report",
+            failed + ok
+        )));
+    }
+    if plan.flow.baseline > Duration::ZERO && ok == 0 {
+        return Err(Stop::CouldNotRun(
+            "no request completed during the baseline".into(),
+        ));
+    }
+    if flow.timeline.ready_endpoints().is_empty() {
+        return Err(Stop::CouldNotRun(
+            "the service has no ready endpoints at the end of the baseline".into(),
+        ));
+    }
+    Ok(())
+}
 
-        // Rollout.
-        marks.begin(ROLLOUT, || clock.now());
-        progress.set_phase(ROLLOUT);
-        let triggered = tokio::select! {
-            t = cluster.trigger() => t.map_err(Stop::from),
-            _ = flow.interrupt.wait() => Err(Stop::Interrupted),
-        };
-        if let Err(stop) = triggered {
-            break 'flow stop;
-        }
-        rollout.triggered_at = first_trigger(&flow.timeline).or(Some(clock.now()));
-        rollout.outcome = "in progress".into();
-        let done = tokio::select! {
-            // The cluster first: at a shared deadline its own timeout error says what the
-            // rollout was still waiting for, which this flow's cannot.
-            biased;
-            d = cluster.wait_complete() => d.map_err(Stop::from),
-            _ = tokio::time::sleep(plan.flow.rollout_timeout) => Err(Stop::RolloutFailed(format!(
-                "the rollout did not complete within --rollout-timeout {:?}", plan.flow.rollout_timeout
-            ))),
-            _ = flow.interrupt.wait() => Err(Stop::Interrupted),
-        };
-        match done {
-            Ok(d) => {
-                rollout.completed_at = Some(clock.now());
-                rollout.outcome = format!("complete: {}", d.summary);
-                say(plan, format!("rollout complete: {}", d.summary));
-            }
-            Err(stop) => break 'flow stop,
-        }
-
-        // Settle: the new version under the same load.
-        marks.begin(SETTLE, || clock.now());
-        progress.set_phase(SETTLE);
-        if !wait(&flow.interrupt, plan.flow.settle).await {
-            break 'flow Stop::Interrupted;
-        }
-        Stop::Completed
+/// Rollout: trigger it, then wait for the cluster to say it is complete, within
+/// `--rollout-timeout`.
+async fn roll<C: Cluster>(
+    cluster: &mut C,
+    flow: &Flow<'_>,
+    marks: &PhaseMarks,
+    load: &Load,
+    rollout: &mut RolloutInfo,
+) -> Result<(), Stop> {
+    let plan = flow.plan;
+    let clock = flow.timeline.clock();
+    marks.begin(ROLLOUT, || clock.now());
+    load.progress.set_phase(ROLLOUT);
+    let triggered = tokio::select! {
+        t = cluster.trigger() => t.map_err(Stop::from),
+        _ = flow.interrupt.wait() => Err(Stop::Interrupted),
     };
+    triggered?;
+    rollout.triggered_at = first_trigger(&flow.timeline).or(Some(clock.now()));
+    rollout.outcome = "in progress".into();
+    // A runtime that enforces the timeout itself says what the rollout was still waiting
+    // for, which this flow cannot: the flow's timer is for the others only.
+    let flow_timeout = !cluster.enforces_rollout_timeout();
+    let done = tokio::select! {
+        // A rollout that ended counts over an interrupt at the same instant.
+        biased;
+        d = cluster.wait_complete() => d.map_err(Stop::from),
+        _ = tokio::time::sleep(plan.flow.rollout_timeout), if flow_timeout => Err(Stop::RolloutFailed(format!(
+            "the rollout did not complete within --rollout-timeout {:?}", plan.flow.rollout_timeout
+        ))),
+        _ = flow.interrupt.wait() => Err(Stop::Interrupted),
+    };
+    let d = done?;
+    rollout.completed_at = Some(clock.now());
+    rollout.outcome = format!("complete: {}", d.summary);
+    say(plan, format!("rollout complete: {}", d.summary));
+    Ok(())
+}
 
+/// Settle: the new version under the same load.
+async fn settle(flow: &Flow<'_>, marks: &PhaseMarks, load: &Load) -> Result<(), Stop> {
+    let clock = flow.timeline.clock();
+    marks.begin(SETTLE, || clock.now());
+    load.progress.set_phase(SETTLE);
+    if !wait(&flow.interrupt, flow.plan.flow.settle).await {
+        return Err(Stop::Interrupted);
+    }
+    Ok(())
+}
+
+/// Records how the rollout ended, stops the load and the cluster, and builds the result.
+async fn finish<C: Cluster>(
+    cluster: &mut C,
+    flow: &Flow<'_>,
+    load: Load,
+    mut rollout: RolloutInfo,
+    stop: Stop,
+) -> (RunResult, Stop) {
+    let clock = flow.timeline.clock();
     match &stop {
         Stop::RolloutFailed(m) => {
             rollout.outcome = format!("failed: {m}");
@@ -239,14 +279,15 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
         }
         _ => {}
     }
-    stopper.stop();
+    let Load { engine, progress } = load;
+    engine.stopper().stop();
     let joined = finish_engine(engine).await;
     progress.finish();
     cluster.shutdown().await;
     let end = clock.now();
     match joined {
         Ok((report, recorded)) => (
-            assemble(&flow, rollout, Some(report), Some(recorded), end),
+            assemble(flow, rollout, Some(report), Some(recorded), end),
             stop,
         ),
         Err(e) => {
@@ -255,7 +296,7 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
             } else {
                 stop
             };
-            (assemble(&flow, rollout, None, None, end), stop)
+            (assemble(flow, rollout, None, None, end), stop)
         }
     }
 }

@@ -33,7 +33,7 @@ impl ProgressMode {
 }
 
 /// A running progress display; stops when finished or dropped.
-pub struct Progress {
+pub struct ProgressDisplay {
     stop: Arc<AtomicBool>,
     phase: Arc<Mutex<String>>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -75,13 +75,17 @@ fn line(live: &LiveStats, phase: &str, rate: f64) -> String {
     s
 }
 
-impl Progress {
+impl ProgressDisplay {
     /// Starts showing progress. `total` is the planned length when known.
-    pub fn start(live: Arc<LiveStats>, total: Option<Duration>, mode: ProgressMode) -> Progress {
+    pub fn start(
+        live: Arc<LiveStats>,
+        total: Option<Duration>,
+        mode: ProgressMode,
+    ) -> ProgressDisplay {
         let stop = Arc::new(AtomicBool::new(false));
         let phase = Arc::new(Mutex::new(String::new()));
         if mode == ProgressMode::Off {
-            return Progress {
+            return ProgressDisplay {
                 stop,
                 phase,
                 handle: None,
@@ -90,79 +94,9 @@ impl Progress {
         let (stop2, phase2) = (stop.clone(), phase.clone());
         let handle = std::thread::Builder::new()
             .name("zerodrop-progress".into())
-            .spawn(move || {
-                let started = Instant::now();
-                let bar = match (mode, total) {
-                    (ProgressMode::Bar, Some(t)) => {
-                        let b = ProgressBar::with_draw_target(
-                            Some(t.as_millis() as u64),
-                            ProgressDrawTarget::stderr(),
-                        );
-                        b.set_style(
-                            ProgressStyle::with_template(
-                                "{elapsed_precise} [{bar:25}] {percent:>3}%  {msg}",
-                            )
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
-                        );
-                        Some(b)
-                    }
-                    (ProgressMode::Bar, None) => {
-                        let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                        b.set_style(
-                            ProgressStyle::with_template("{elapsed_precise} {spinner}  {msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        Some(b)
-                    }
-                    _ => None,
-                };
-                let tick = if bar.is_some() {
-                    Duration::from_millis(200)
-                } else {
-                    Duration::from_secs(5)
-                };
-                let mut window = std::collections::VecDeque::from([Sample {
-                    at: started,
-                    done: 0,
-                }]);
-                let mut last_line = Instant::now();
-                while !stop2.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    let now = Instant::now();
-                    let done =
-                        live.ok.load(Ordering::Relaxed) + live.failed.load(Ordering::Relaxed);
-                    window.push_back(Sample { at: now, done });
-                    while window.len() > 2
-                        && now.duration_since(window[0].at) > Duration::from_secs(1)
-                    {
-                        window.pop_front();
-                    }
-                    let span = now.duration_since(window[0].at).as_secs_f64();
-                    let rate = if span > 0.0 {
-                        (done - window[0].done) as f64 / span
-                    } else {
-                        0.0
-                    };
-                    let phase = phase2.lock().map(|p| p.clone()).unwrap_or_default();
-                    let text = line(&live, &phase, rate);
-                    if let Some(b) = &bar {
-                        b.set_position(now.duration_since(started).as_millis() as u64);
-                        b.set_message(text);
-                    } else if now.duration_since(last_line) >= tick {
-                        last_line = now;
-                        eprintln!(
-                            "[{:>6.1}s] {text}",
-                            now.duration_since(started).as_secs_f64()
-                        );
-                    }
-                }
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-            })
+            .spawn(move || show(&live, &stop2, &phase2, mode, total))
             .ok();
-        Progress {
+        ProgressDisplay {
             stop,
             phase,
             handle,
@@ -188,8 +122,89 @@ impl Progress {
     }
 }
 
-impl Drop for Progress {
+impl Drop for ProgressDisplay {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+/// The progress thread: samples the live figures every 100 ms and shows them (the rate over the
+/// last second) until `stop` is set.
+fn show(
+    live: &LiveStats,
+    stop: &AtomicBool,
+    phase: &Mutex<String>,
+    mode: ProgressMode,
+    total: Option<Duration>,
+) {
+    let started = Instant::now();
+    let bar = progress_bar(mode, total);
+    let tick = if bar.is_some() {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(5)
+    };
+    let mut window = std::collections::VecDeque::from([Sample {
+        at: started,
+        done: 0,
+    }]);
+    let mut last_line = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Instant::now();
+        let done = live.ok.load(Ordering::Relaxed) + live.failed.load(Ordering::Relaxed);
+        window.push_back(Sample { at: now, done });
+        while window.len() > 2 && now.duration_since(window[0].at) > Duration::from_secs(1) {
+            window.pop_front();
+        }
+        let span = now.duration_since(window[0].at).as_secs_f64();
+        let rate = if span > 0.0 {
+            (done - window[0].done) as f64 / span
+        } else {
+            0.0
+        };
+        let name = phase.lock().map(|p| p.clone()).unwrap_or_default();
+        let text = line(live, &name, rate);
+        if let Some(b) = &bar {
+            b.set_position(now.duration_since(started).as_millis() as u64);
+            b.set_message(text);
+        } else if now.duration_since(last_line) >= tick {
+            last_line = now;
+            eprintln!(
+                "[{:>6.1}s] {text}",
+                now.duration_since(started).as_secs_f64()
+            );
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+}
+
+/// The indicatif bar for `mode`: with a length when the run's is known, a spinner otherwise;
+/// none for plain lines.
+fn progress_bar(mode: ProgressMode, total: Option<Duration>) -> Option<ProgressBar> {
+    match (mode, total) {
+        (ProgressMode::Bar, Some(t)) => {
+            let b = ProgressBar::with_draw_target(
+                Some(t.as_millis() as u64),
+                ProgressDrawTarget::stderr(),
+            );
+            b.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:25}] {percent:>3}%  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            Some(b)
+        }
+        (ProgressMode::Bar, None) => {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{elapsed_precise} {spinner}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            Some(b)
+        }
+        _ => None,
     }
 }

@@ -1,24 +1,36 @@
-//! Shared harness of the `local_*` integration tests: runs a rollout of the local runtime under
-//! bounded open-model load from the real engine, and checks the results against the timeline.
-//! Until the run flow exists as a library call, this reproduces its order: prepare, load,
-//! baseline, trigger, wait for completion, settle, stop, shutdown.
+//! Shared harness of the `local_*` integration tests: a rollout of the local runtime under
+//! bounded open-model load, two ways.
+//!
+//! - [`rollout_through_flow`] runs the real run flow, `zerodrop::run::flow::run` — what
+//!   `zerodrop local` does — with a plan built from flags; the cluster is wrapped only to keep
+//!   the replicas' logs, which the runtime drops at shutdown.
+//! - [`rollout_under_load`] drives the engine itself, with a sink that keeps every request
+//!   record, in the flow's order (prepare, load, baseline, trigger, wait for completion,
+//!   settle, stop load, shutdown). It exists because the flow's recorder keeps failures only
+//!   and counts the rest, while [`assert_accounts_agree`] checks *every* answer, successes
+//!   included, against the proxy's routes.
 #![allow(dead_code)]
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use zerodrop::cluster::local::process::CommandSpec;
 use zerodrop::cluster::local::{LocalCluster, LocalConfig};
-use zerodrop::cluster::{Cluster, ClusterError, EventKind};
-use zerodrop::load::StatusSet;
+use zerodrop::cluster::{Cluster, ClusterError, EventKind, Prepared, RolloutDone};
+use zerodrop::config::{FlowFlags, OutputFlags, Plan, PlanKind, TrafficFlags};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::load::{LoadSpec, Mode, RequestSpec, run_load};
+use zerodrop::load::{EngineThread, LoadSpec, Mode, RequestSpec, StatusSet};
 use zerodrop::model::clock::{At, RunClock};
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::result::{Command, RolloutInfo};
+use zerodrop::run::flow::{Flow, Stop};
+use zerodrop::run::interrupt::Interrupt;
 use zerodrop::timeline::{Timeline, TimelineRecorder};
+
+/// The header the demo app names its replica in.
+const IDENTITY_HEADER: &str = "x-zerodrop-replica";
 
 pub fn zerodrop_bin() -> String {
     env!("CARGO_BIN_EXE_zerodrop").to_string()
@@ -38,14 +50,6 @@ pub fn command(program: &str, args: &[&str]) -> CommandSpec {
     CommandSpec {
         program: program.to_string(),
         args: args.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-struct Collect(Vec<RequestRecord>);
-
-impl Sink for Collect {
-    fn record(&mut self, r: &RequestRecord) {
-        self.0.push(r.clone());
     }
 }
 
@@ -71,13 +75,131 @@ impl Default for Traffic {
     }
 }
 
-/// What a run produced.
+/// A local configuration with quick probes, suited to tests.
+pub fn config(command: CommandSpec) -> LocalConfig {
+    let mut c = LocalConfig::new(command);
+    c.replicas = 3;
+    c.progress_deadline = Duration::from_secs(30);
+    c
+}
+
+/// The timeline as one line per event, for assertion messages.
+pub fn events_text(timeline: &Timeline) -> String {
+    let mut s = String::new();
+    for e in &timeline.events {
+        let kind = serde_json::to_string(&e.kind).unwrap_or_default();
+        s.push_str(&format!("\n  {} {:?} {kind}", e.at, e.pod));
+    }
+    s
+}
+
+// ---- through the run flow ----
+
+/// What a run through the flow produced, plus what only the runtime can tell.
+pub struct FlowRun {
+    /// Where the flow stopped (`Completed` when every step ran).
+    pub stop: Stop,
+    pub rollout: RolloutInfo,
+    pub timeline: Timeline,
+    /// The replicas' last log lines, by pod, as they were just before shutdown.
+    pub logs: BTreeMap<String, Vec<String>>,
+    pub live_groups_after_shutdown: Vec<i32>,
+}
+
+impl FlowRun {
+    pub fn events_text(&self) -> String {
+        events_text(&self.timeline)
+    }
+}
+
+/// The local runtime as the flow sees it, keeping the replicas' logs at shutdown.
+struct KeepLogs {
+    cluster: LocalCluster,
+    logs: BTreeMap<String, Vec<String>>,
+}
+
+impl Cluster for KeepLogs {
+    async fn prepare(&mut self) -> Result<Prepared, ClusterError> {
+        self.cluster.prepare().await
+    }
+
+    async fn trigger(&mut self) -> Result<(), ClusterError> {
+        self.cluster.trigger().await
+    }
+
+    async fn wait_complete(&mut self) -> Result<RolloutDone, ClusterError> {
+        self.cluster.wait_complete().await
+    }
+
+    async fn shutdown(&mut self) {
+        self.logs = self.cluster.replica_logs();
+        self.cluster.shutdown().await;
+    }
+}
+
+/// The plan `zerodrop local` would build from these flags.
+fn plan(t: &Traffic) -> Plan {
+    let traffic = TrafficFlags {
+        rate: Some(t.rate.to_string()),
+        connections: Some(t.connections.to_string()),
+        no_keepalive: !t.keepalive,
+        pod_header: Some(IDENTITY_HEADER.into()),
+        ..TrafficFlags::default()
+    };
+    let flow = FlowFlags {
+        baseline: Some(format!("{}ms", t.baseline.as_millis())),
+        settle: Some(format!("{}ms", t.settle.as_millis())),
+        rollout_timeout: None,
+    };
+    let output = OutputFlags {
+        quiet: true,
+        ..OutputFlags::default()
+    };
+    Plan::build(PlanKind::Local, &traffic, Some(&flow), &output).expect("valid plan")
+}
+
+/// Runs `config`'s rollout through the real run flow.
+pub async fn rollout_through_flow(config: LocalConfig, traffic: Traffic) -> FlowRun {
+    let plan = plan(&traffic);
+    let timeline = TimelineRecorder::new(RunClock::start());
+    let cluster = LocalCluster::new(config, timeline.clone()).expect("the runtime accepts it");
+    let mut cluster = KeepLogs {
+        cluster,
+        logs: BTreeMap::new(),
+    };
+    let flow = Flow {
+        plan: &plan,
+        command: Command::Local,
+        timeline,
+        interrupt: Interrupt::never(),
+        analysis: Default::default(),
+    };
+    let (result, stop) = zerodrop::run::flow::run(&mut cluster, flow).await;
+    FlowRun {
+        stop,
+        rollout: result.rollout.unwrap_or_default(),
+        timeline: result.timeline,
+        logs: cluster.logs,
+        live_groups_after_shutdown: cluster.cluster.live_process_groups(),
+    }
+}
+
+// ---- the engine with every record kept ----
+
+struct Collect(Vec<RequestRecord>);
+
+impl Sink for Collect {
+    fn record(&mut self, r: &RequestRecord) {
+        self.0.push(r.clone());
+    }
+}
+
+/// What a run with every record kept produced.
 pub struct Run {
     pub records: Vec<RequestRecord>,
     pub timeline: Timeline,
     pub rollout: Result<String, String>,
     pub live_groups_after_shutdown: Vec<i32>,
-    pub logs: std::collections::BTreeMap<String, Vec<String>>,
     /// The proxy's counters: (accepted, no endpoint, backend unreachable, to terminating).
     pub proxy: (u64, u64, u64, u64),
 }
@@ -112,14 +234,8 @@ impl Run {
         self.timeline.first(pod, "pod_terminating").map(|e| e.at)
     }
 
-    /// The timeline as one line per event, for assertion messages.
     pub fn events_text(&self) -> String {
-        let mut s = String::new();
-        for e in &self.timeline.events {
-            let kind = serde_json::to_string(&e.kind).unwrap_or_default();
-            s.push_str(&format!("\n  {} {:?} {kind}", e.at, e.pod));
-        }
-        s
+        events_text(&self.timeline)
     }
 
     pub fn describe_failures(&self) -> String {
@@ -141,21 +257,15 @@ impl Run {
     }
 }
 
-/// Runs the engine on its own thread (it needs a `LocalSet`) until told to stop.
-struct Load {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: std::thread::JoinHandle<Vec<RequestRecord>>,
-}
-
-fn start_load(clock: RunClock, target: &str, t: &Traffic) -> Load {
-    let spec = LoadSpec {
+fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
+    LoadSpec {
         request: RequestSpec {
             method: http::Method::GET,
             url: format!("{target}/").parse().expect("target URL"),
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::new(),
             accept: StatusSet::default(),
-            identity_header: Some(http::HeaderName::from_static("x-zerodrop-replica")),
+            identity_header: Some(http::HeaderName::from_static(IDENTITY_HEADER)),
         },
         mode: Mode::Open {
             schedule: Schedule::constant(t.rate, Some(Duration::from_secs(120))),
@@ -167,50 +277,10 @@ fn start_load(clock: RunClock, target: &str, t: &Traffic) -> Load {
         insecure: false,
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let local = tokio::task::LocalSet::new();
-        let sink = Rc::new(RefCell::new(Collect(Vec::new())));
-        let s2: Rc<RefCell<dyn Sink>> = sink.clone();
-        local.block_on(&rt, async move {
-            let stop = async move {
-                let _ = rx.await;
-            };
-            run_load(&spec, clock, s2, Arc::new(LiveStats::default()), None, stop)
-                .await
-                .expect("load ran");
-        });
-        std::mem::take(&mut sink.borrow_mut().0)
-    });
-    Load {
-        stop: Some(tx),
-        thread,
     }
 }
 
-impl Load {
-    fn finish(mut self) -> Vec<RequestRecord> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.thread.join().expect("load thread")
-    }
-}
-
-/// A local configuration with quick probes, suited to tests.
-pub fn config(command: CommandSpec) -> LocalConfig {
-    let mut c = LocalConfig::new(command);
-    c.replicas = 3;
-    c.progress_deadline = Duration::from_secs(30);
-    c
-}
-
-/// Prepare, load, baseline, trigger, wait, settle, stop, shutdown.
+/// Prepare, load, baseline, trigger, wait, settle, stop, shutdown — with every record kept.
 pub async fn rollout_under_load(
     config: LocalConfig,
     traffic: Traffic,
@@ -229,7 +299,10 @@ pub async fn rollout_under_load(
         .target
         .clone()
         .expect("local runtime gives a target");
-    let load = start_load(clock, &target, &traffic);
+    let spec = load_spec(&target, &traffic);
+    let live = Arc::new(LiveStats::default());
+    let engine =
+        EngineThread::spawn(spec, clock, Collect(Vec::new()), live, None).expect("load starts");
     tokio::time::sleep(traffic.baseline).await;
     cluster.trigger().await?;
     let rollout = cluster
@@ -238,10 +311,8 @@ pub async fn rollout_under_load(
         .map(|d| d.summary)
         .map_err(|e| e.to_string());
     tokio::time::sleep(traffic.settle).await;
-    let records = tokio::task::spawn_blocking(move || load.finish())
-        .await
-        .expect("join");
-    let logs = cluster.replica_logs();
+    engine.stopper().stop();
+    let (_, Collect(records)) = engine.wait().await.expect("load ran");
     let proxy = cluster.proxy_stats().map_or((0, 0, 0, 0), |s| {
         use std::sync::atomic::Ordering::Relaxed;
         (
@@ -257,7 +328,6 @@ pub async fn rollout_under_load(
         timeline: rec.finish(),
         rollout,
         live_groups_after_shutdown: cluster.live_process_groups(),
-        logs,
         proxy,
     })
 }
@@ -285,7 +355,7 @@ pub fn assert_accounts_agree(run: &Run) {
     }
 }
 
-/// No failure before the trigger.
+/// When the rollout was triggered.
 pub fn trigger_at(run: &Run) -> At {
     run.timeline
         .events
@@ -293,35 +363,4 @@ pub fn trigger_at(run: &Run) -> At {
         .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
         .map(|e| e.at)
         .expect("trigger recorded")
-}
-
-/// Processes whose process group is one of `groups`, still alive (zombies excluded).
-pub fn survivors(groups: &[i32]) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised command: state, ppid, pgrp.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.trim().to_string()) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() < 3 || fields[0] == "Z" {
-            continue;
-        }
-        if let Ok(pgrp) = fields[2].parse::<i32>() {
-            if groups.contains(&pgrp) {
-                out.push(stat);
-            }
-        }
-    }
-    out
 }

@@ -1,23 +1,19 @@
 //! A recorded rollout for the report tests: 3 old pods replaced one by one by 3 new ones under
-//! 50 requests/s for 40 s. Requests are spread round-robin over the pods that are endpoints at
-//! their due time and recorded through the real recorder; the old pods exit right after SIGTERM
-//! while still endpoints (connection refused, keep-alive close races), new pods answer 503 just
-//! after becoming ready, two baseline requests fail, and two failures happen while a watch was
-//! down. The analysis part (attribution, lag, findings) is written out as the analysis would
-//! report it; the verdict comes from the real gate.
+//! 50 requests/s for 40 s. Requests are spread round-robin over the pods that are ready
+//! endpoints at their due time and recorded through the real recorder; the old pods exit right
+//! after SIGTERM while still endpoints (connection refused, connections closed unanswered), new
+//! pods answer 503 just after becoming ready, two baseline requests fail, and five failures
+//! happen while a watch was down. The analysis is the real one (`analysis::analyse`) of those
+//! records and that timeline; the verdict comes from the real gate.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zerodrop::analysis::{
-    Analysis, Attribution, AttributionMethod, LagStats, PhaseReport, PodLag, PodReport,
-};
+use zerodrop::analysis::{AnalysisInput, WorkloadConfig, analyse};
 use zerodrop::model::clock::At;
 use zerodrop::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
-use zerodrop::model::finding::{Evidence, Finding, FindingId, Severity};
 use zerodrop::model::outcome::{ConnId, OutcomeClass};
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 use zerodrop::model::result::LoadReport;
@@ -62,7 +58,9 @@ impl Pod {
                 None => return false,
             }
         };
-        t >= from && self.endpoint_removed.is_none_or(|r| t < r)
+        // A not-ready endpoint gets no new traffic: routing ends when it turns not ready.
+        let until = self.not_ready_endpoint.or(self.endpoint_removed);
+        t >= from && until.is_none_or(|r| t < r)
     }
 }
 
@@ -116,10 +114,10 @@ fn timeline(pods: &[Pod]) -> Timeline {
         ),
         LifecycleEvent::workload(s(20.5), EventKind::RolloutComplete),
         LifecycleEvent::workload(
-            s(25.2),
+            s(31.2),
             EventKind::WatchGap {
                 resource: "endpointslices".into(),
-                from: s(24.0),
+                from: s(30.0),
             },
         ),
     ];
@@ -160,8 +158,12 @@ fn timeline(pods: &[Pod]) -> Timeline {
         }
         if let Some(r) = p.ready {
             push(r, EventKind::PodReady);
+        }
+        // A pod running before the run is a ready endpoint in the first list of endpoints.
+        let listed = p.created.is_none().then_some(0.0);
+        if let Some(t) = listed.or(p.ready.map(|_| p.endpoint_from())) {
             push(
-                p.endpoint_from(),
+                t,
                 EventKind::EndpointAdded {
                     address: address.clone(),
                     conditions: EndpointConditions {
@@ -227,8 +229,8 @@ fn timeline(pods: &[Pod]) -> Timeline {
     }
 }
 
-/// Simulates every request and returns what was recorded and which pod each failure hit.
-fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
+/// Simulates every request and returns what the recorder made of them.
+fn simulate(pods: &[Pod], failing: bool) -> Recorded {
     let marks = PhaseMarks::new();
     marks.begin("baseline", || At::ZERO);
     marks.begin("rollout", || s(8.0));
@@ -241,7 +243,6 @@ fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
         marks,
         Arc::new(LiveStats::default()),
     );
-    let mut attributions = Vec::new();
     let total = RATE * SECONDS;
     for i in 0..total {
         let t = i as f64 / RATE as f64;
@@ -257,7 +258,7 @@ fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
         };
         let mut latency = 0.004 + jitter + busy + spike;
         let reused = i >= 50;
-        let conn = ConnId {
+        let mut conn = ConnId {
             id: i % 50,
             local: addr("10.244.0.5", 40_000 + (i % 50) as u16),
             peer: addr(pod.ip, 8080),
@@ -276,7 +277,10 @@ fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
             latency = 0.001;
             error = Some("tcp connect error: Connection refused (os error 111)".to_string());
         } else if failing && terminating && i % 2 == 0 {
+            // A fresh connection the terminating pod accepted and closed unanswered (on a
+            // reused one this would be a keep-alive race instead).
             class = OutcomeClass::ClosedBeforeResponse;
+            conn.reused = false;
             status = None;
             latency = 0.002;
             error = Some("connection closed before message completed".to_string());
@@ -293,7 +297,7 @@ fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
         } else if (3.0..3.1).contains(&t) && i % 3 == 0 {
             class = OutcomeClass::Http5xx;
             status = Some(500);
-        } else if failing && (24.5..24.6).contains(&t) {
+        } else if failing && (30.5..30.6).contains(&t) {
             class = OutcomeClass::Other;
             status = None;
             with_conn = false;
@@ -312,277 +316,9 @@ fn simulate(pods: &[Pod], failing: bool) -> (Recorded, Vec<Attribution>) {
             error,
             identity: None,
         };
-        if class != OutcomeClass::Ok
-            && class != OutcomeClass::Other
-            && (record.conn.is_some() || record.dialed.is_some())
-        {
-            attributions.push(Attribution {
-                seq: i,
-                pod: pod.name.to_string(),
-                method: AttributionMethod::PeerAddress,
-                confidence: 1.0,
-            });
-        }
         rec.record(&record);
     }
-    (rec.finish(s(SECONDS as f64 + 0.1)), attributions)
-}
-
-fn phase_reports(r: &Recorded) -> Vec<PhaseReport> {
-    r.phases
-        .iter()
-        .map(|p| PhaseReport {
-            name: p.name.clone(),
-            start: p.start,
-            end: p.end,
-            requests: p.counts.total(),
-            ok: p.counts.ok(),
-            failed: p.counts.failed(),
-            dropped_by_generator: p.counts.get(OutcomeClass::DroppedByGenerator),
-            classes: p
-                .counts
-                .iter()
-                .filter(|(c, n)| *c != OutcomeClass::Ok && *n > 0)
-                .collect(),
-            latency: p.latency,
-            service_time: p.service_time,
-        })
-        .collect()
-}
-
-fn classes_of(recorded: &Recorded, seqs: &[u64]) -> BTreeMap<OutcomeClass, u64> {
-    let mut m = BTreeMap::new();
-    for f in recorded.failures.iter().filter(|f| seqs.contains(&f.seq)) {
-        *m.entry(f.class).or_insert(0) += 1;
-    }
-    m
-}
-
-fn window(recorded: &Recorded, seqs: &[u64]) -> Option<(At, At)> {
-    let dues: Vec<At> = recorded
-        .failures
-        .iter()
-        .filter(|f| seqs.contains(&f.seq))
-        .map(|f| f.due)
-        .collect();
-    Some((*dues.iter().min()?, *dues.iter().max()?))
-}
-
-fn analysis(pods: &[Pod], recorded: &Recorded, attributions: Vec<Attribution>) -> Analysis {
-    let class_of = |seq: u64| {
-        recorded
-            .failures
-            .iter()
-            .find(|f| f.seq == seq)
-            .map(|f| f.class)
-    };
-    let seqs_where = |pred: &dyn Fn(&Attribution, OutcomeClass) -> bool| -> Vec<u64> {
-        attributions
-            .iter()
-            .filter(|a| class_of(a.seq).is_some_and(|c| pred(a, c)))
-            .map(|a| a.seq)
-            .collect()
-    };
-    let is_old = |a: &Attribution| {
-        pods.iter()
-            .any(|p| p.name == a.pod && p.revision == Revision::Old)
-    };
-    let terminating = seqs_where(&|a, c| {
-        is_old(a)
-            && matches!(
-                c,
-                OutcomeClass::ConnectRefused | OutcomeClass::ClosedBeforeResponse
-            )
-    });
-    let race = seqs_where(&|a, c| is_old(a) && c == OutcomeClass::ClosedBeforeResponse);
-    let early = seqs_where(&|a, c| !is_old(a) && c == OutcomeClass::Http5xx);
-    let baseline: Vec<u64> = recorded
-        .failures
-        .iter()
-        .filter(|f| f.due < s(8.0))
-        .map(|f| f.seq)
-        .collect();
-    let unexplained: Vec<u64> = recorded
-        .failures
-        .iter()
-        .filter(|f| f.class == OutcomeClass::Other)
-        .map(|f| f.seq)
-        .collect();
-
-    let lag: Vec<PodLag> = pods
-        .iter()
-        .filter_map(|p| {
-            let t = p.terminating?;
-            Some(PodLag {
-                pod: p.name.to_string(),
-                to_not_ready: p.not_ready_endpoint.map(|x| Duration::from_secs_f64(x - t)),
-                to_removed: p.endpoint_removed.map(|x| Duration::from_secs_f64(x - t)),
-            })
-        })
-        .collect();
-    let pod_reports = pods
-        .iter()
-        .map(|p| PodReport {
-            name: p.name.to_string(),
-            revision: p.revision,
-            created: p.created.map(s),
-            ready: p.ready.map(s),
-            terminating: p.terminating.map(s),
-            endpoint_removed: p.endpoint_removed.map(s),
-            exited: p.exited.map(s),
-            failures: attributions.iter().filter(|a| a.pod == p.name).count() as u64,
-            possible_failures: 0,
-        })
-        .collect();
-    let ratio = match (recorded.phase("baseline"), recorded.phase("rollout")) {
-        (Some(b), Some(r)) if b.latency.p99_us > 0 => {
-            Some(r.latency.p99_us as f64 / b.latency.p99_us as f64)
-        }
-        _ => None,
-    };
-    let mut findings = Vec::new();
-    let pods_of = |seqs: &[u64]| -> Vec<String> {
-        let mut v: Vec<String> = attributions
-            .iter()
-            .filter(|a| seqs.contains(&a.seq))
-            .map(|a| a.pod.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    if !terminating.is_empty() {
-        findings.push(Finding {
-            id: FindingId::TrafficToTerminatingPod,
-            severity: Severity::Error,
-            title: format!(
-                "{} requests went to pods after their termination began, while they were still endpoints",
-                terminating.len()
-            ),
-            evidence: Evidence {
-                failures: terminating.len() as u64,
-                window: window(recorded, &terminating),
-                pods: pods_of(&terminating),
-                classes: classes_of(recorded, &terminating),
-                examples: terminating.iter().take(5).copied().collect(),
-                details: vec![
-                    "endpoints stayed ready 1.20 s (median) after termination began; removed after 1.50 s".into(),
-                    "containers exited 0.20 s after SIGTERM, before their endpoints were removed".into(),
-                ],
-            },
-            cause: "The pods stopped serving as soon as they got SIGTERM, but kube-proxy kept routing to them until their endpoints were removed.".into(),
-            fix: "Add a preStop sleep of at least the measured de-registration lag (1.50 s; use 3 s) and keep terminationGracePeriodSeconds above preStop plus drain time.".into(),
-            fix_yaml: Some(
-                "spec:\n  template:\n    spec:\n      terminationGracePeriodSeconds: 35\n      containers:\n        - name: web\n          lifecycle:\n            preStop:\n              sleep:\n                seconds: 3\n"
-                    .into(),
-            ),
-        });
-    }
-    if !race.is_empty() {
-        findings.push(Finding {
-            id: FindingId::KeepaliveCloseRace,
-            severity: Severity::Warning,
-            title: format!(
-                "{} requests on reused keep-alive connections were closed before a response",
-                race.len()
-            ),
-            evidence: Evidence {
-                failures: race.len() as u64,
-                window: window(recorded, &race),
-                pods: pods_of(&race),
-                classes: classes_of(recorded, &race),
-                examples: race.iter().take(3).copied().collect(),
-                details: vec![],
-            },
-            cause: "The server closed idle keep-alive connections while the client was sending on them.".into(),
-            fix: "While draining, answer with `Connection: close` and close idle connections gracefully; retry idempotent requests.".into(),
-            fix_yaml: None,
-        });
-    }
-    if !early.is_empty() {
-        findings.push(Finding {
-            id: FindingId::EarlyTraffic,
-            severity: Severity::Error,
-            title: format!("{} requests failed on new pods just after they became ready", early.len()),
-            evidence: Evidence {
-                failures: early.len() as u64,
-                window: window(recorded, &early),
-                pods: pods_of(&early),
-                classes: classes_of(recorded, &early),
-                examples: early.iter().take(3).copied().collect(),
-                details: vec!["503 within 0.7 s of readiness".into()],
-            },
-            cause: "The readiness probe passes before the application can serve.".into(),
-            fix: "Make the readiness probe check what the app needs to serve (caches, connections) before reporting ready.".into(),
-            fix_yaml: Some(
-                "readinessProbe:\n  httpGet:\n    path: /ready\n    port: 8080\n  periodSeconds: 2\n".into(),
-            ),
-        });
-    }
-    if !baseline.is_empty() {
-        findings.push(Finding {
-            id: FindingId::BaselineErrors,
-            severity: Severity::Info,
-            title: format!(
-                "{} requests failed before the rollout began",
-                baseline.len()
-            ),
-            evidence: Evidence {
-                failures: baseline.len() as u64,
-                window: window(recorded, &baseline),
-                pods: pods_of(&baseline),
-                classes: classes_of(recorded, &baseline),
-                examples: baseline.clone(),
-                details: vec![],
-            },
-            cause:
-                "The service failed these before anything was rolled: not caused by the rollout."
-                    .into(),
-            fix: "Look at the service's own errors; they are not counted against the rollout."
-                .into(),
-            fix_yaml: None,
-        });
-    }
-    if !unexplained.is_empty() {
-        findings.push(Finding {
-            id: FindingId::Unexplained,
-            severity: Severity::Warning,
-            title: format!("{} failures match no known cause", unexplained.len()),
-            evidence: Evidence {
-                failures: unexplained.len() as u64,
-                window: window(recorded, &unexplained),
-                pods: vec![],
-                classes: classes_of(recorded, &unexplained),
-                examples: unexplained.clone(),
-                details: vec!["the endpointslices watch was down from 24.0s to 25.2s".into()],
-            },
-            cause: "Unknown: see the failure log for each request's error.".into(),
-            fix: "Inspect the listed failures.".into(),
-            fix_yaml: None,
-        });
-    }
-    let secs = |v: Vec<Option<Duration>>| -> (Option<Duration>, Option<Duration>) {
-        let mut v: Vec<Duration> = v.into_iter().flatten().collect();
-        v.sort();
-        (v.get(v.len() / 2).copied(), v.last().copied())
-    };
-    let (med_nr, max_nr) = secs(lag.iter().map(|l| l.to_not_ready).collect());
-    let (med_rm, max_rm) = secs(lag.iter().map(|l| l.to_removed).collect());
-    Analysis {
-        phases: phase_reports(recorded),
-        p99_ratio: ratio,
-        pods: pod_reports,
-        attributions,
-        deregistration: LagStats {
-            pods: lag,
-            median_to_not_ready: med_nr,
-            max_to_not_ready: max_nr,
-            median_to_removed: med_rm,
-            max_to_removed: max_rm,
-        },
-        findings,
-        unexplained_failures: unexplained.len() as u64,
-    }
+    rec.finish(s(SECONDS as f64 + 0.1))
 }
 
 /// The plan as a careless writer might store it: secrets in the clear, so tests can check that
@@ -614,8 +350,19 @@ pub const THRESHOLDS: [&str; 5] = [
 
 fn build(failing: bool, thresholds: &[&str]) -> RunResult {
     let pods = pods(failing);
-    let (recorded, attributions) = simulate(&pods, failing);
-    let analysis = analysis(&pods, &recorded, attributions);
+    let recorded = simulate(&pods, failing);
+    let timeline = timeline(&pods);
+    // What a `zerodrop run` knows of a Deployment whose pod spec sets no preStop hook.
+    let input = AnalysisInput {
+        workload: WorkloadConfig {
+            prestop: None,
+            grace_period: Some(Duration::from_secs(30)),
+            readiness_probe: Some(true),
+            ..WorkloadConfig::default()
+        },
+        ..AnalysisInput::default()
+    };
+    let analysis = analyse(&recorded, &timeline, &input);
     let mut r = RunResult {
         schema_version: SCHEMA_VERSION,
         zerodrop_version: env!("CARGO_PKG_VERSION").into(),
@@ -634,7 +381,7 @@ fn build(failing: bool, thresholds: &[&str]) -> RunResult {
             precise_timer: true,
             addresses: vec![addr("10.96.0.42", 8080)],
         },
-        timeline: timeline(&pods),
+        timeline,
         rollout: Some(RolloutInfo {
             description: "deploy/web in shop".into(),
             triggered_at: Some(s(8.0)),

@@ -1,5 +1,5 @@
 //! Shared test support: the fake API server and the scripted cluster scenarios built on it,
-//! and a private nginx.
+//! a private nginx, and the one way tests find the external programs they drive (`tool`).
 
 #![allow(dead_code)]
 
@@ -7,3 +7,4 @@ pub mod fake_apiserver;
 pub mod nginx;
 pub mod run;
 pub mod scenario;
+pub mod tool;

@@ -1,10 +1,11 @@
 //! A private nginx for tests: its own config, pid file and port in a temp dir, one worker,
-//! `return 200`. Tests that need it skip (with a message) only when nginx is not installed;
-//! CI installs it.
+//! `return 200`. A test finds the binary with `tool::require_tool(tool::NGINX, nginx_binary())`
+//! (a failure under CI, a printed SKIP elsewhere, when nginx is not installed); once it is
+//! found, nginx failing to start fails the test.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,11 +14,9 @@ pub struct Nginx {
     pub port: u16,
 }
 
+/// Debian's nginx (`nginx-light` and its siblings install it in /usr/sbin).
 pub fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    super::tool::first_file(&["/usr/sbin/nginx", "/usr/bin/nginx"])
 }
 
 fn free_port() -> u16 {
@@ -28,10 +27,14 @@ fn free_port() -> u16 {
 }
 
 impl Nginx {
-    /// Starts nginx in the background (master + one worker); `None` if nginx is not installed.
-    pub fn start() -> Option<Nginx> {
-        let bin = nginx_binary()?;
-        let dir = tempfile::tempdir().ok()?;
+    /// Starts `bin` in the background (master + one worker); panics, saying why, if it does
+    /// not start and answer.
+    pub fn start(bin: &Path) -> Nginx {
+        Self::try_start(bin).unwrap_or_else(|why| panic!("nginx ({}) {why}", bin.display()))
+    }
+
+    fn try_start(bin: &Path) -> Result<Nginx, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("has no temp dir: {e}"))?;
         let port = free_port();
         let d = dir.path().display();
         let conf = format!(
@@ -40,7 +43,8 @@ impl Nginx {
              http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
                keepalive_requests 100000000;\n  server {{ listen 127.0.0.1:{port} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n"
         );
-        std::fs::write(dir.path().join("nginx.conf"), conf).ok()?;
+        std::fs::write(dir.path().join("nginx.conf"), conf)
+            .map_err(|e| format!("config not written: {e}"))?;
         let status = Command::new(bin)
             .arg("-c")
             .arg(dir.path().join("nginx.conf"))
@@ -49,9 +53,10 @@ impl Nginx {
             .arg("-e")
             .arg(dir.path().join("error.log"))
             .status()
-            .ok()?;
+            .map_err(|e| format!("did not run: {e}"))?;
         if !status.success() {
-            return None;
+            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+            return Err(format!("exited with {status}:\n{log}"));
         }
         let nginx = Nginx { dir, port };
         // Ready when it answers and its worker exists (the master forks it after the pid file).
@@ -59,11 +64,14 @@ impl Nginx {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && !nginx.worker_pids().is_empty()
             {
-                return Some(nginx);
+                return Ok(nginx);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
+        Err(format!(
+            "did not answer on port {} with a worker within 2 s",
+            nginx.port
+        ))
     }
 
     pub fn url(&self) -> String {

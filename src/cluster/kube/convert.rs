@@ -187,80 +187,89 @@ pub fn pod_events(
             pod_events(None, Some(n), revision, now, out);
         }
         (o, Some(n)) => {
-            let name = n.name.as_str();
             if o.is_none() {
-                out.push(ev(now, n.created, name, EventKind::PodCreated { revision }));
+                let kind = EventKind::PodCreated { revision };
+                out.push(ev(now, n.created, &n.name, kind));
             }
-            let was_running = o.is_some_and(|o| o.running);
-            if n.running && !was_running {
-                out.push(ev(
-                    now,
-                    n.started_at,
-                    name,
-                    EventKind::PodStarted {
-                        address: n.address(),
-                    },
-                ));
-            }
-            let was_ready = o.is_some_and(|o| o.ready);
-            if n.ready && !was_ready {
-                out.push(ev(now, n.ready_changed, name, EventKind::PodReady));
-            } else if !n.ready && was_ready {
-                let reason = n
-                    .ready_reason
-                    .clone()
-                    .or_else(|| n.deletion.map(|_| "terminating".to_string()));
-                out.push(ev(
-                    now,
-                    n.ready_changed,
-                    name,
-                    EventKind::PodNotReady { reason },
-                ));
-            }
-            if n.deletion.is_some() && o.is_none_or(|o| o.deletion.is_none()) {
-                let grace_period = n
-                    .grace_seconds
-                    .and_then(|s| u64::try_from(s).ok())
-                    .map(std::time::Duration::from_secs);
-                out.push(ev(
-                    now,
-                    n.terminating_since(),
-                    name,
-                    EventKind::PodTerminating { grace_period },
-                ));
-            }
-            for t in &n.terminations {
-                let seen = o.is_some_and(|o| {
-                    o.terminations
-                        .iter()
-                        .any(|x| x.container == t.container && x.run == t.run)
-                });
-                if seen {
-                    continue;
-                }
-                out.push(ev(
-                    now,
-                    t.finished_at,
-                    name,
-                    EventKind::ContainerExited {
-                        code: Some(t.code),
-                        signal: t.signal,
-                        reason: t.reason.clone(),
-                    },
-                ));
-                // SIGKILL of a terminating pod, not by the OOM killer: the grace period ran out.
-                if n.deletion.is_some()
-                    && t.signal == Some(9)
-                    && t.reason.as_deref() != Some("OOMKilled")
-                {
-                    out.push(ev(
-                        now,
-                        t.finished_at,
-                        name,
-                        EventKind::KilledAtGraceDeadline,
-                    ));
-                }
-            }
+            pod_changes(o, n, now, out);
+            container_exits(o, n, now, out);
+        }
+    }
+}
+
+/// Started, ready or not, terminating: what changed from `o` (`None`: just seen) to `n`.
+fn pod_changes(o: Option<&PodView>, n: &PodView, now: At, out: &mut Vec<LifecycleEvent>) {
+    let name = n.name.as_str();
+    let was_running = o.is_some_and(|o| o.running);
+    if n.running && !was_running {
+        out.push(ev(
+            now,
+            n.started_at,
+            name,
+            EventKind::PodStarted {
+                address: n.address(),
+            },
+        ));
+    }
+    let was_ready = o.is_some_and(|o| o.ready);
+    if n.ready && !was_ready {
+        out.push(ev(now, n.ready_changed, name, EventKind::PodReady));
+    } else if !n.ready && was_ready {
+        let reason = n
+            .ready_reason
+            .clone()
+            .or_else(|| n.deletion.map(|_| "terminating".to_string()));
+        out.push(ev(
+            now,
+            n.ready_changed,
+            name,
+            EventKind::PodNotReady { reason },
+        ));
+    }
+    if n.deletion.is_some() && o.is_none_or(|o| o.deletion.is_none()) {
+        let grace_period = n
+            .grace_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(std::time::Duration::from_secs);
+        out.push(ev(
+            now,
+            n.terminating_since(),
+            name,
+            EventKind::PodTerminating { grace_period },
+        ));
+    }
+}
+
+/// Container terminations `n` reports that `o` did not, each once.
+fn container_exits(o: Option<&PodView>, n: &PodView, now: At, out: &mut Vec<LifecycleEvent>) {
+    let name = n.name.as_str();
+    for t in &n.terminations {
+        let seen = o.is_some_and(|o| {
+            o.terminations
+                .iter()
+                .any(|x| x.container == t.container && x.run == t.run)
+        });
+        if seen {
+            continue;
+        }
+        out.push(ev(
+            now,
+            t.finished_at,
+            name,
+            EventKind::ContainerExited {
+                code: Some(t.code),
+                signal: t.signal,
+                reason: t.reason.clone(),
+            },
+        ));
+        // SIGKILL of a terminating pod, not by the OOM killer: the grace period ran out.
+        if n.deletion.is_some() && t.signal == Some(9) && t.reason.as_deref() != Some("OOMKilled") {
+            out.push(ev(
+                now,
+                t.finished_at,
+                name,
+                EventKind::KilledAtGraceDeadline,
+            ));
         }
     }
 }

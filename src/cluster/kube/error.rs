@@ -103,6 +103,15 @@ pub enum KubeError {
     /// The rollout failed, timed out, or its trigger failed (exit 3).
     #[error("{0}")]
     Rollout(String),
+    /// A `Cluster` call came in the wrong phase of the run, e.g. `trigger` before `prepare`
+    /// (exit 4). The run flow never does this; a caller driving the runtime by hand can.
+    #[error(
+        "{call} was called while the cluster was {phase}: the calls go prepare, trigger, wait_complete, shutdown"
+    )]
+    OutOfOrder {
+        call: &'static str,
+        phase: &'static str,
+    },
 }
 
 impl KubeError {
@@ -160,7 +169,8 @@ impl From<KubeError> for ClusterError {
             | KubeError::Forbidden { .. }
             | KubeError::Unhealthy(_)
             | KubeError::Api { .. }
-            | KubeError::Slow { .. } => ClusterError::CouldNotRun(text),
+            | KubeError::Slow { .. }
+            | KubeError::OutOfOrder { .. } => ClusterError::CouldNotRun(text),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The least-privilege Role rules of one `zerodrop run`: exactly the API calls the runtime will
 //! make for a given workload, Service, trigger and undo setting, and nothing more.
 //!
-//! The rules mirror the calls in `mod.rs`, `service.rs` and `watch.rs` one by one (each is an
+//! The rules mirror the calls in the phase files (`prepare.rs`, `start.rs`, `shutdown.rs`, most
+//! through `calls.rs`), `service.rs` and `watch.rs` one by one (each is an
 //! [`super::ApiCall`] there): the workload is read (get, and the watcher's list + watch), its
 //! pods, Events and the Service's EndpointSlices are listed and watched, the Service is read by
 //! name (`--service`) or found in a list, and the trigger and `--undo-on-failure` add their own
@@ -76,7 +77,7 @@ pub fn rules(cfg: &KubeConfig, extras: &Extras) -> Vec<PolicyRule> {
     if matches!(cfg.trigger, Trigger::Selector { .. }) {
         out.push(rule("", &["services"], &["patch"], service));
     }
-    // The pre-flight lint reads the namespace's PodDisruptionBudgets (`lint::live`).
+    // The pre-flight lint reads the namespace's PodDisruptionBudgets (`read_workload`).
     out.push(rule("policy", &["poddisruptionbudgets"], &["list"], None));
     if cfg.undo_on_failure && !matches!(cfg.trigger, Trigger::Selector { .. }) {
         // `kubectl rollout undo` reads the rollout history: ReplicaSets for a Deployment,

@@ -4,7 +4,7 @@
 //! kubectl sends: `restart` is `kubectl rollout restart`'s strategic merge patch of the pod
 //! template annotation `kubectl.kubernetes.io/restartedAt` (kube-rs' `Api::restart` uses a
 //! different key and is deliberately not used); `image` is `kubectl set image`'s strategic merge
-//! patch on the container list, matched by name. Sending them is `mod.rs`'s job.
+//! patch on the container list, matched by name. Sending them is `start.rs`'s job.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //!   `data` is already a strategic merge patch (`{"spec":{"template":{…,"$patch":"replace"}}}`);
 //!   the previous revision's data is sent as is, unless the current template already matches it.
 //!
-//! Pure: choosing the revision and building the patch. `mod.rs` lists and sends.
+//! Pure: choosing the revision and building the patch. `shutdown.rs` lists and sends.
 
 use std::collections::BTreeMap;
 

@@ -2,8 +2,8 @@
 //! `watcher` feeding a [`Tracker`], whose events go to the run's `TimelineRecorder`.
 //!
 //! This module owns the background tasks and the per-resource differs; it decides nothing about
-//! the rollout. `mod.rs` reads the trackers' last known state to judge completion and is woken
-//! through [`Watches::changed`] whenever any of them moves.
+//! the rollout. The phase files read the trackers' last known state to judge readiness and
+//! completion and are woken through [`Watches::changed`] whenever any of them moves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -56,7 +56,7 @@ pub struct PodDiffer {
     pub triggered: bool,
     /// Every pod name the watch has seen during the run, for [`EventDiffer`] to tell the
     /// workload's pods from their neighbours'.
-    pub seen: Shared<BTreeSet<String>>,
+    pub seen: Locked<BTreeSet<String>>,
 }
 
 impl Differ<PodView> for PodDiffer {
@@ -111,7 +111,7 @@ pub struct EventDiffer {
     pub kind: &'static str,
     pub name: String,
     /// The pods the pod watch has seen (shared with its [`PodDiffer`]).
-    pub pods: Shared<BTreeSet<String>>,
+    pub pods: Locked<BTreeSet<String>>,
 }
 
 impl EventDiffer {
@@ -221,7 +221,7 @@ impl Differ<WorkloadView> for WorkloadDiffer {
     }
 }
 
-pub type Shared<T> = Arc<Mutex<T>>;
+pub type Locked<T> = Arc<Mutex<T>>;
 
 /// Locks a tracker; a panic elsewhere while holding it leaves consistent maps behind.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,14 +239,14 @@ pub struct WatchSpec {
 
 /// The running watches and their shared state.
 pub struct Watches {
-    pub pods: Shared<Tracker<PodView, PodDiffer>>,
-    pub slices: Shared<Tracker<SliceView, SliceDiffer>>,
-    pub events: Shared<Tracker<EventView, EventDiffer>>,
-    pub workload: Shared<Tracker<WorkloadView, WorkloadDiffer>>,
+    pub pods: Locked<Tracker<PodView, PodDiffer>>,
+    pub slices: Locked<Tracker<SliceView, SliceDiffer>>,
+    pub events: Locked<Tracker<EventView, EventDiffer>>,
+    pub workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
     /// Bumped after every step of any watch.
     pub changed: tokio::sync::watch::Receiver<u64>,
     /// A failure no retry will cure (RBAC refused the watch).
-    pub fatal: Shared<Option<KubeError>>,
+    pub fatal: Locked<Option<KubeError>>,
     tasks: Vec<JoinHandle<()>>,
     recorder: TimelineRecorder,
 }
@@ -254,7 +254,7 @@ pub struct Watches {
 struct Sink {
     recorder: TimelineRecorder,
     bump: Arc<tokio::sync::watch::Sender<u64>>,
-    fatal: Shared<Option<KubeError>>,
+    fatal: Locked<Option<KubeError>>,
 }
 
 impl Watches {
@@ -263,95 +263,49 @@ impl Watches {
     pub fn start(client: &kube::Client, spec: &WatchSpec, recorder: &TimelineRecorder) -> Watches {
         let (tx, rx) = tokio::sync::watch::channel(0u64);
         let bump = Arc::new(tx);
-        let fatal: Shared<Option<KubeError>> = Arc::default();
+        let fatal: Locked<Option<KubeError>> = Arc::default();
         let sink = || Sink {
             recorder: recorder.clone(),
             bump: bump.clone(),
             fatal: fatal.clone(),
         };
         let ns = spec.namespace.as_str();
-        let seen: Shared<BTreeSet<String>> = Arc::default();
-        let pods = Arc::new(Mutex::new(Tracker::new(
-            "pods",
-            PodDiffer {
-                triggered: false,
-                seen: seen.clone(),
-            },
-        )));
-        let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
-        let events = Arc::new(Mutex::new(Tracker::new(
-            "events",
-            EventDiffer {
-                kind: match spec.kind {
-                    WorkloadKind::Deployment => "Deployment",
-                    WorkloadKind::StatefulSet => "StatefulSet",
-                    WorkloadKind::DaemonSet => "DaemonSet",
-                },
-                name: spec.workload.clone(),
-                pods: seen,
-            },
-        )));
-        let workload = Arc::new(Mutex::new(Tracker::new(
-            spec.kind.resource(),
-            WorkloadDiffer,
-        )));
-        let mut tasks = Vec::new();
+        let Trackers {
+            pods,
+            slices,
+            events,
+            workload,
+        } = trackers(spec);
         let pod_cfg = watcher::Config::default().labels(&spec.pod_selector);
-        tasks.push(spawn_watch(
-            Api::<Pod>::namespaced(client.clone(), ns),
-            pod_cfg,
-            ApiCall::new("watch", "pods", "", ns),
-            pods.clone(),
-            PodView::from_pod,
-            sink(),
-        ));
         let slice_cfg = watcher::Config::default()
             .labels(&format!("kubernetes.io/service-name={}", spec.service));
-        tasks.push(spawn_watch(
-            Api::<EndpointSlice>::namespaced(client.clone(), ns),
-            slice_cfg,
-            ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
-            slices.clone(),
-            SliceView::from_slice,
-            sink(),
-        ));
-        tasks.push(spawn_watch(
-            Api::<Event>::namespaced(client.clone(), ns),
-            watcher::Config::default(),
-            ApiCall::new("watch", "events", "", ns),
-            events.clone(),
-            EventView::from_event,
-            sink(),
-        ));
-        let wl_cfg = watcher::Config::default().fields(&format!("metadata.name={}", spec.workload));
-        let wl_call = ApiCall::new("watch", spec.kind.resource(), "apps", ns);
-        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-        tasks.push(match spec.kind {
-            WorkloadKind::Deployment => spawn_watch(
-                Api::<Deployment>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_deployment,
+        let tasks = vec![
+            spawn_watch(
+                Api::<Pod>::namespaced(client.clone(), ns),
+                pod_cfg,
+                ApiCall::new("watch", "pods", "", ns),
+                pods.clone(),
+                PodView::from_pod,
                 sink(),
             ),
-            WorkloadKind::StatefulSet => spawn_watch(
-                Api::<StatefulSet>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_stateful_set,
+            spawn_watch(
+                Api::<EndpointSlice>::namespaced(client.clone(), ns),
+                slice_cfg,
+                ApiCall::new("watch", "endpointslices", "discovery.k8s.io", ns),
+                slices.clone(),
+                SliceView::from_slice,
                 sink(),
             ),
-            WorkloadKind::DaemonSet => spawn_watch(
-                Api::<DaemonSet>::namespaced(client.clone(), ns),
-                wl_cfg,
-                wl_call,
-                workload.clone(),
-                WorkloadView::from_daemon_set,
+            spawn_watch(
+                Api::<Event>::namespaced(client.clone(), ns),
+                watcher::Config::default(),
+                ApiCall::new("watch", "events", "", ns),
+                events.clone(),
+                EventView::from_event,
                 sink(),
             ),
-        });
+            spawn_workload_watch(client, spec, workload.clone(), sink()),
+        ];
         Watches {
             pods,
             slices,
@@ -445,11 +399,94 @@ fn forbidden(call: &ApiCall, err: &watcher::Error) -> Option<KubeError> {
     Some(KubeError::Forbidden { call, message })
 }
 
+/// The four trackers of a run.
+struct Trackers {
+    pods: Locked<Tracker<PodView, PodDiffer>>,
+    slices: Locked<Tracker<SliceView, SliceDiffer>>,
+    events: Locked<Tracker<EventView, EventDiffer>>,
+    workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
+}
+
+/// The four trackers, empty; the event differ shares the pod differ's seen names.
+fn trackers(spec: &WatchSpec) -> Trackers {
+    let seen: Locked<BTreeSet<String>> = Arc::default();
+    let pods = Arc::new(Mutex::new(Tracker::new(
+        "pods",
+        PodDiffer {
+            triggered: false,
+            seen: seen.clone(),
+        },
+    )));
+    let slices = Arc::new(Mutex::new(Tracker::new("endpointslices", SliceDiffer)));
+    let events = Arc::new(Mutex::new(Tracker::new(
+        "events",
+        EventDiffer {
+            kind: match spec.kind {
+                WorkloadKind::Deployment => "Deployment",
+                WorkloadKind::StatefulSet => "StatefulSet",
+                WorkloadKind::DaemonSet => "DaemonSet",
+            },
+            name: spec.workload.clone(),
+            pods: seen,
+        },
+    )));
+    let workload = Arc::new(Mutex::new(Tracker::new(
+        spec.kind.resource(),
+        WorkloadDiffer,
+    )));
+    Trackers {
+        pods,
+        slices,
+        events,
+        workload,
+    }
+}
+
+/// The watch of the workload itself, by name, typed by its kind.
+fn spawn_workload_watch(
+    client: &kube::Client,
+    spec: &WatchSpec,
+    workload: Locked<Tracker<WorkloadView, WorkloadDiffer>>,
+    sink: Sink,
+) -> JoinHandle<()> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+    let ns = spec.namespace.as_str();
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", spec.workload));
+    let call = ApiCall::new("watch", spec.kind.resource(), "apps", ns);
+    let c = client.clone();
+    match spec.kind {
+        WorkloadKind::Deployment => spawn_watch(
+            Api::<Deployment>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_deployment,
+            sink,
+        ),
+        WorkloadKind::StatefulSet => spawn_watch(
+            Api::<StatefulSet>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_stateful_set,
+            sink,
+        ),
+        WorkloadKind::DaemonSet => spawn_watch(
+            Api::<DaemonSet>::namespaced(c, ns),
+            cfg,
+            call,
+            workload,
+            WorkloadView::from_daemon_set,
+            sink,
+        ),
+    }
+}
+
 fn spawn_watch<K, V, D>(
     api: Api<K>,
     cfg: watcher::Config,
     call: ApiCall,
-    tracker: Shared<Tracker<V, D>>,
+    tracker: Locked<Tracker<V, D>>,
     view: fn(&K) -> V,
     sink: Sink,
 ) -> JoinHandle<()>

@@ -1,9 +1,9 @@
-//! What is rolled: workload references (`deploy/web`), the three supported kinds, a
-//! kind-neutral view of their status, and rollout completion decided exactly as
-//! `kubectl rollout status` decides it.
+//! What is rolled: workload references (`deploy/web`), the three supported kinds, and a
+//! kind-neutral view of their status, holding the fields `kubectl rollout status` reads (its
+//! rules are [`status`](super::status)'s).
 //!
-//! Everything here is pure: parsing, extraction from k8s objects, and the status rules. No API
-//! calls; `mod.rs` fetches, this module judges.
+//! Everything here is pure: parsing and extraction from k8s objects. No API calls; the phase
+//! files fetch.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -167,36 +167,48 @@ impl Workload {
 /// The status fields `kubectl rollout status` reads, per kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KindStatus {
-    Deployment {
-        spec_replicas: Option<i32>,
-        replicas: i32,
-        updated: i32,
-        ready: i32,
-        available: i32,
-        /// The Progressing condition's reason is ProgressDeadlineExceeded.
-        progress_deadline_exceeded: bool,
-    },
-    StatefulSet {
-        /// `spec.updateStrategy.type`; the API server defaults it to RollingUpdate.
-        strategy: String,
-        spec_replicas: Option<i32>,
-        ready: i32,
-        updated: i32,
-        available: i32,
-        current_replicas: i32,
-        /// `spec.updateStrategy.rollingUpdate` is present (the API server defaults it).
-        rolling_update_set: bool,
-        partition: Option<i32>,
-        current_revision: String,
-        update_revision: String,
-    },
-    DaemonSet {
-        strategy: String,
-        desired_scheduled: i32,
-        updated_scheduled: i32,
-        ready: i32,
-        available: i32,
-    },
+    Deployment(DeploymentStatus),
+    StatefulSet(StatefulSetStatus),
+    DaemonSet(DaemonSetStatus),
+}
+
+/// What `kubectl rollout status deploy/…` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    pub spec_replicas: Option<i32>,
+    pub replicas: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// The Progressing condition's reason is ProgressDeadlineExceeded.
+    pub progress_deadline_exceeded: bool,
+}
+
+/// What `kubectl rollout status sts/…` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSetStatus {
+    /// `spec.updateStrategy.type`; the API server defaults it to RollingUpdate.
+    pub strategy: String,
+    pub spec_replicas: Option<i32>,
+    pub ready: i32,
+    pub updated: i32,
+    pub available: i32,
+    pub current_replicas: i32,
+    /// `spec.updateStrategy.rollingUpdate` is present (the API server defaults it).
+    pub rolling_update_set: bool,
+    pub partition: Option<i32>,
+    pub current_revision: String,
+    pub update_revision: String,
+}
+
+/// What `kubectl rollout status ds/…` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSetStatus {
+    pub strategy: String,
+    pub desired_scheduled: i32,
+    pub updated_scheduled: i32,
+    pub ready: i32,
+    pub available: i32,
 }
 
 /// A kind-neutral snapshot of a workload: what rollout status and the timeline need.
@@ -223,14 +235,14 @@ impl WorkloadView {
             name: d.metadata.name.clone().unwrap_or_default(),
             generation: d.metadata.generation.unwrap_or(0),
             observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::Deployment {
+            status: KindStatus::Deployment(DeploymentStatus {
                 spec_replicas: spec.and_then(|s| s.replicas),
                 replicas: n(st.replicas),
                 updated: n(st.updated_replicas),
                 ready: n(st.ready_replicas),
                 available: n(st.available_replicas),
                 progress_deadline_exceeded: timed_out,
-            },
+            }),
         }
     }
 
@@ -242,7 +254,7 @@ impl WorkloadView {
             name: s.metadata.name.clone().unwrap_or_default(),
             generation: s.metadata.generation.unwrap_or(0),
             observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::StatefulSet {
+            status: KindStatus::StatefulSet(StatefulSetStatus {
                 strategy: strategy
                     .and_then(|u| u.type_.clone())
                     .unwrap_or_else(|| "RollingUpdate".into()),
@@ -257,7 +269,7 @@ impl WorkloadView {
                     .and_then(|r| r.partition),
                 current_revision: st.current_revision.unwrap_or_default(),
                 update_revision: st.update_revision.unwrap_or_default(),
-            },
+            }),
         }
     }
 
@@ -268,7 +280,7 @@ impl WorkloadView {
             name: d.metadata.name.clone().unwrap_or_default(),
             generation: d.metadata.generation.unwrap_or(0),
             observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::DaemonSet {
+            status: KindStatus::DaemonSet(DaemonSetStatus {
                 strategy: spec
                     .and_then(|s| s.update_strategy.as_ref())
                     .and_then(|u| u.type_.clone())
@@ -277,7 +289,7 @@ impl WorkloadView {
                 updated_scheduled: n(st.updated_number_scheduled),
                 ready: st.number_ready,
                 available: n(st.number_available),
-            },
+            }),
         }
     }
 
@@ -285,161 +297,24 @@ impl WorkloadView {
     pub fn counts(&self) -> (u32, u32, u32, u32) {
         let u = |v: i32| u32::try_from(v).unwrap_or(0);
         match &self.status {
-            KindStatus::Deployment {
-                spec_replicas,
-                updated,
-                ready,
-                available,
-                ..
-            } => (u(n(*spec_replicas)), u(*updated), u(*ready), u(*available)),
-            KindStatus::StatefulSet {
-                spec_replicas,
-                updated,
-                ready,
-                available,
-                ..
-            } => (u(n(*spec_replicas)), u(*updated), u(*ready), u(*available)),
-            KindStatus::DaemonSet {
-                desired_scheduled,
-                updated_scheduled,
-                ready,
-                available,
-                ..
-            } => (
-                u(*desired_scheduled),
-                u(*updated_scheduled),
-                u(*ready),
-                u(*available),
+            KindStatus::Deployment(d) => (
+                u(n(d.spec_replicas)),
+                u(d.updated),
+                u(d.ready),
+                u(d.available),
             ),
-        }
-    }
-}
-
-/// What `kubectl rollout status` would conclude from one snapshot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RolloutStatus {
-    /// Still rolling; the message is kubectl's "Waiting for …" line.
-    Waiting(String),
-    /// kubectl would print "successfully rolled out" (old pods may still be terminating).
-    Done(String),
-    /// kubectl would exit with an error (progress deadline exceeded, unsupported strategy).
-    Failed(String),
-}
-
-/// The rules of `kubectl rollout status`, kind by kind, in kubectl's order.
-pub fn rollout_status(v: &WorkloadView) -> RolloutStatus {
-    use RolloutStatus::{Done, Failed, Waiting};
-    let name = &v.name;
-    match &v.status {
-        KindStatus::Deployment {
-            spec_replicas,
-            replicas,
-            updated,
-            available,
-            progress_deadline_exceeded,
-            ..
-        } => {
-            if v.generation > v.observed_generation {
-                return Waiting("Waiting for deployment spec update to be observed...".into());
-            }
-            if *progress_deadline_exceeded {
-                return Failed(format!(
-                    "deployment \"{name}\" exceeded its progress deadline"
-                ));
-            }
-            if let Some(want) = spec_replicas
-                && updated < want
-            {
-                return Waiting(format!(
-                    "Waiting for deployment \"{name}\" rollout to finish: {updated} out of {want} new replicas have been updated..."
-                ));
-            }
-            if replicas > updated {
-                return Waiting(format!(
-                    "Waiting for deployment \"{name}\" rollout to finish: {} old replicas are pending termination...",
-                    replicas - updated
-                ));
-            }
-            if available < updated {
-                return Waiting(format!(
-                    "Waiting for deployment \"{name}\" rollout to finish: {available} of {updated} updated replicas are available..."
-                ));
-            }
-            Done(format!("deployment \"{name}\" successfully rolled out"))
-        }
-        KindStatus::DaemonSet {
-            strategy,
-            desired_scheduled,
-            updated_scheduled,
-            available,
-            ..
-        } => {
-            if strategy != "RollingUpdate" {
-                return Failed(
-                    "rollout status is only available for RollingUpdate strategy type".into(),
-                );
-            }
-            if v.generation > v.observed_generation {
-                return Waiting("Waiting for daemon set spec update to be observed...".into());
-            }
-            if updated_scheduled < desired_scheduled {
-                return Waiting(format!(
-                    "Waiting for daemon set \"{name}\" rollout to finish: {updated_scheduled} out of {desired_scheduled} new pods have been updated..."
-                ));
-            }
-            if available < desired_scheduled {
-                return Waiting(format!(
-                    "Waiting for daemon set \"{name}\" rollout to finish: {available} of {desired_scheduled} updated pods are available..."
-                ));
-            }
-            Done(format!("daemon set \"{name}\" successfully rolled out"))
-        }
-        KindStatus::StatefulSet {
-            strategy,
-            spec_replicas,
-            ready,
-            updated,
-            current_replicas,
-            rolling_update_set,
-            partition,
-            current_revision,
-            update_revision,
-            ..
-        } => {
-            if strategy != "RollingUpdate" {
-                return Failed(
-                    "rollout status is only available for RollingUpdate strategy type".into(),
-                );
-            }
-            if v.observed_generation == 0 || v.generation > v.observed_generation {
-                return Waiting("Waiting for statefulset spec update to be observed...".into());
-            }
-            if let Some(want) = spec_replicas
-                && ready < want
-            {
-                return Waiting(format!("Waiting for {} pods to be ready...", want - ready));
-            }
-            if *rolling_update_set {
-                if let (Some(want), Some(p)) = (spec_replicas, partition)
-                    && *updated < want - p
-                {
-                    return Waiting(format!(
-                        "Waiting for partitioned roll out to finish: {updated} out of {} new pods have been updated...",
-                        want - p
-                    ));
-                }
-                return Done(format!(
-                    "partitioned roll out complete: {updated} new pods have been updated..."
-                ));
-            }
-            if update_revision != current_revision {
-                return Waiting(format!(
-                    "waiting for statefulset rolling update to complete {updated} pods at revision {update_revision}..."
-                ));
-            }
-            Done(format!(
-                "statefulset rolling update complete {current_replicas} pods at revision {current_revision}..."
-            ))
+            KindStatus::StatefulSet(s) => (
+                u(n(s.spec_replicas)),
+                u(s.updated),
+                u(s.ready),
+                u(s.available),
+            ),
+            KindStatus::DaemonSet(d) => (
+                u(d.desired_scheduled),
+                u(d.updated_scheduled),
+                u(d.ready),
+                u(d.available),
+            ),
         }
     }
 }
@@ -468,22 +343,6 @@ pub fn selector_string(sel: &LabelSelector) -> String {
 mod tests {
     use super::*;
 
-    fn deploy(gen_: i64, observed: i64, spec: i32, st: (i32, i32, i32)) -> WorkloadView {
-        WorkloadView {
-            name: "web".into(),
-            generation: gen_,
-            observed_generation: observed,
-            status: KindStatus::Deployment {
-                spec_replicas: Some(spec),
-                replicas: st.0,
-                updated: st.1,
-                ready: st.2,
-                available: st.2,
-                progress_deadline_exceeded: false,
-            },
-        }
-    }
-
     #[test]
     fn workload_refs_accept_kubectl_short_and_long_forms() {
         for (s, kind) in [
@@ -506,126 +365,6 @@ mod tests {
         assert!(e.to_string().contains("unsupported workload kind 'rs'"));
         assert!(WorkloadRef::parse("web").is_err());
         assert!(WorkloadRef::parse("deploy/").is_err());
-    }
-
-    #[test]
-    fn deployment_waits_until_the_controller_observed_the_new_generation() {
-        let v = deploy(3, 2, 3, (3, 3, 3));
-        assert!(
-            matches!(rollout_status(&v), RolloutStatus::Waiting(m) if m.contains("spec update"))
-        );
-    }
-
-    #[test]
-    fn deployment_waits_for_updated_then_old_then_available_replicas() {
-        let st = |s| rollout_status(&deploy(2, 2, 3, s));
-        assert!(
-            matches!(st((4, 1, 3)), RolloutStatus::Waiting(m) if m.contains("1 out of 3 new replicas"))
-        );
-        assert!(
-            matches!(st((4, 3, 3)), RolloutStatus::Waiting(m) if m.contains("1 old replicas are pending termination"))
-        );
-        assert!(
-            matches!(st((3, 3, 2)), RolloutStatus::Waiting(m) if m.contains("2 of 3 updated replicas are available"))
-        );
-        assert_eq!(
-            st((3, 3, 3)),
-            RolloutStatus::Done("deployment \"web\" successfully rolled out".into())
-        );
-    }
-
-    #[test]
-    fn deployment_past_its_progress_deadline_fails() {
-        let mut v = deploy(2, 2, 3, (4, 1, 3));
-        if let KindStatus::Deployment {
-            progress_deadline_exceeded,
-            ..
-        } = &mut v.status
-        {
-            *progress_deadline_exceeded = true;
-        }
-        assert!(
-            matches!(rollout_status(&v), RolloutStatus::Failed(m) if m.contains("exceeded its progress deadline"))
-        );
-    }
-
-    fn sts(partition: Option<i32>, rolling: bool, updated: i32, ready: i32) -> WorkloadView {
-        WorkloadView {
-            name: "db".into(),
-            generation: 2,
-            observed_generation: 2,
-            status: KindStatus::StatefulSet {
-                strategy: "RollingUpdate".into(),
-                spec_replicas: Some(3),
-                ready,
-                updated,
-                available: ready,
-                current_replicas: 3 - updated,
-                rolling_update_set: rolling,
-                partition,
-                current_revision: "db-1".into(),
-                update_revision: "db-2".into(),
-            },
-        }
-    }
-
-    #[test]
-    fn statefulset_honours_its_partition() {
-        assert!(
-            matches!(rollout_status(&sts(Some(1), true, 1, 3)), RolloutStatus::Waiting(m) if m.contains("1 out of 2 new pods"))
-        );
-        assert!(
-            matches!(rollout_status(&sts(Some(1), true, 2, 3)), RolloutStatus::Done(m) if m.contains("partitioned roll out complete"))
-        );
-        assert!(
-            matches!(rollout_status(&sts(Some(0), true, 3, 2)), RolloutStatus::Waiting(m) if m.contains("1 pods to be ready"))
-        );
-    }
-
-    #[test]
-    fn statefulset_without_rolling_update_block_compares_revisions() {
-        assert!(
-            matches!(rollout_status(&sts(None, false, 1, 3)), RolloutStatus::Waiting(m) if m.contains("revision db-2"))
-        );
-    }
-
-    #[test]
-    fn statefulset_not_yet_observed_waits() {
-        let mut v = sts(Some(0), true, 3, 3);
-        v.observed_generation = 0;
-        assert!(
-            matches!(rollout_status(&v), RolloutStatus::Waiting(m) if m.contains("spec update"))
-        );
-    }
-
-    #[test]
-    fn daemonset_waits_for_updated_then_available_pods() {
-        let ds = |updated, available, strategy: &str| WorkloadView {
-            name: "agent".into(),
-            generation: 4,
-            observed_generation: 4,
-            status: KindStatus::DaemonSet {
-                strategy: strategy.into(),
-                desired_scheduled: 5,
-                updated_scheduled: updated,
-                ready: available,
-                available,
-            },
-        };
-        assert!(
-            matches!(rollout_status(&ds(4, 5, "RollingUpdate")), RolloutStatus::Waiting(m) if m.contains("4 out of 5 new pods"))
-        );
-        assert!(
-            matches!(rollout_status(&ds(5, 4, "RollingUpdate")), RolloutStatus::Waiting(m) if m.contains("4 of 5 updated pods"))
-        );
-        assert!(matches!(
-            rollout_status(&ds(5, 5, "RollingUpdate")),
-            RolloutStatus::Done(_)
-        ));
-        assert!(matches!(
-            rollout_status(&ds(5, 5, "OnDelete")),
-            RolloutStatus::Failed(_)
-        ));
     }
 
     #[test]

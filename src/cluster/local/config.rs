@@ -1,6 +1,6 @@
 //! The validated configuration of the local runtime: what `zerodrop local` flags (and the demo)
 //! become once every problem has been reported. Only plain data; building it from flags is
-//! [`super::args`]' job, using it is the runtime's.
+//! `crate::config::local`'s job, using it is the runtime's.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 
 use super::probe::ProbeSpec;
 use super::process::CommandSpec;
-use super::rollout::IntOrPercent;
+use super::rollout::CountOrPercent;
 
 /// The preStop hook.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -57,8 +57,8 @@ pub struct LocalConfig {
     pub replicas: u32,
     pub startup_probe: Option<ProbeSpec>,
     pub readiness_probe: Option<ProbeSpec>,
-    pub max_surge: IntOrPercent,
-    pub max_unavailable: IntOrPercent,
+    pub max_surge: CountOrPercent,
+    pub max_unavailable: CountOrPercent,
     #[serde(with = "secs")]
     pub min_ready: Duration,
     pub termination: Termination,
@@ -85,8 +85,8 @@ impl LocalConfig {
             replicas: 3,
             startup_probe: None,
             readiness_probe: None,
-            max_surge: IntOrPercent::Percent(25),
-            max_unavailable: IntOrPercent::Percent(25),
+            max_surge: CountOrPercent::Percent(25),
+            max_unavailable: CountOrPercent::Percent(25),
             min_ready: Duration::ZERO,
             termination: Termination::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

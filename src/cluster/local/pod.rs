@@ -6,7 +6,7 @@
 //! out. Every step is recorded on the timeline as it happens.
 //!
 //! This module does not decide *when* a pod is created or terminated (the rollout controller in
-//! `mod.rs` does) and never touches the proxy directly (it proposes endpoint changes).
+//! `controller.rs` does) and never touches the proxy directly (it proposes endpoint changes).
 
 use std::net::SocketAddr;
 use std::process::ExitStatus;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::config::PreStop;
 use super::probe::{Tracker, Transition, probe_once};
 use super::process::{self, LogTail, SpawnError};
-use super::{Fatal, Shared};
+use super::state::{Fatal, RuntimeState};
 use crate::model::event::{EventKind, Revision};
 
 /// The kubelet never gives a container less than this after preStop.
@@ -58,7 +58,11 @@ enum Outcome {
 }
 
 /// Runs the pod until it is terminated (by the controller or at shutdown) and gone.
-pub(super) async fn run_pod(sh: Arc<Shared>, p: PodSpec, mut terminate: oneshot::Receiver<()>) {
+pub(super) async fn run_pod(
+    sh: Arc<RuntimeState>,
+    p: PodSpec,
+    mut terminate: oneshot::Receiver<()>,
+) {
     let addr = p.addr();
     let name = p.name.as_str();
     sh.record(
@@ -69,31 +73,10 @@ pub(super) async fn run_pod(sh: Arc<Shared>, p: PodSpec, mut terminate: oneshot:
     );
     let mut backoff = FIRST_BACKOFF;
     let mut endpoint_added = false;
+    // Each turn runs the container once; a `break` leaves a pod that cannot go on.
     loop {
-        let args = p.command.args_for(p.port);
-        let env = p.env(&sh.config.port_env);
-        let mut proc = match process::spawn(&p.command.program, &args, &env, &sh.groups, &p.logs) {
-            Ok(proc) => proc,
-            Err(e) => {
-                let fatal = match &e {
-                    SpawnError::NotFound(_) | SpawnError::NotExecutable(_) => {
-                        Fatal::BadInput(e.to_string())
-                    }
-                    SpawnError::Other { .. } => Fatal::Failed(e.to_string()),
-                };
-                p.logs.note(&e.to_string());
-                sh.record(
-                    name,
-                    EventKind::Note {
-                        reason: "Failed".into(),
-                        message: e.to_string(),
-                    },
-                );
-                sh.update(name, |v| v.fatal = Some(fatal));
-                let _ = terminate.await;
-                finish_dead(&sh, &p).await;
-                return;
-            }
+        let Some(mut proc) = start_container(&sh, &p) else {
+            break;
         };
         sh.record(
             name,
@@ -120,62 +103,111 @@ pub(super) async fn run_pod(sh: Arc<Shared>, p: PodSpec, mut terminate: oneshot:
                 return;
             }
             Outcome::StartupFailed(reason) => {
-                // The kubelet kills a container whose startup probe is exhausted.
-                sh.groups.kill_group(proc.pid);
-                let status = proc.child.wait().await.ok();
-                record_exit(&sh, name, status, Some("failed its startup probe".into()));
-                set_ready(&sh, name, addr, false, "container exited");
-                let msg = format!("replica {name} failed its startup probe: {reason}");
-                p.logs.note(&msg);
-                sh.update(name, |v| v.fatal = Some(Fatal::Failed(msg)));
-                let _ = terminate.await;
-                finish_dead(&sh, &p).await;
-                return;
+                startup_failed(&sh, &p, &mut proc, &reason).await;
+                break;
             }
             Outcome::Exited(status) => {
                 // The probes are no longer polled: a dead container is not probed.
-                sh.groups.kill_group(proc.pid);
-                let how = status.map_or("an unknown status".to_string(), process::describe_exit);
-                record_exit(&sh, name, status, Some("exited while running".into()));
-                set_ready(&sh, name, addr, false, "container exited");
-                p.logs.note(&format!("exited with {how}"));
-                if !sh.view(name).is_some_and(|v| v.served) {
-                    // Locally a crash before readiness is a bug to report now, not a crash loop
-                    // to wait out until the progress deadline.
-                    let msg = format!(
-                        "replica {name} (`{}`) exited with {how} before it became ready to serve",
-                        p.command.display()
-                    );
-                    sh.update(name, |v| v.fatal = Some(Fatal::Failed(msg)));
-                    let _ = terminate.await;
+                if !crashed(&sh, &p, proc.pid, status) {
+                    break;
+                }
+                if !back_off(&sh, name, backoff, &mut terminate).await {
                     finish_dead(&sh, &p).await;
                     return;
                 }
-                sh.update(name, |v| v.restarts += 1);
-                sh.record(
-                    name,
-                    EventKind::Note {
-                        reason: "BackOff".into(),
-                        message: format!("restarting the container in {}s", backoff.as_secs()),
-                    },
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                    _ = &mut terminate => {
-                        finish_dead(&sh, &p).await;
-                        return;
-                    }
-                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
+    // The pod cannot go on (its fatal error is set): it stays until it is terminated.
+    let _ = terminate.await;
+    finish_dead(&sh, &p).await;
+}
+
+/// Counts the restart and waits out the crash-loop back-off; false when the pod is terminated
+/// meanwhile.
+async fn back_off(
+    sh: &RuntimeState,
+    name: &str,
+    backoff: Duration,
+    terminate: &mut oneshot::Receiver<()>,
+) -> bool {
+    sh.update(name, |v| v.restarts += 1);
+    sh.record(
+        name,
+        EventKind::Note {
+            reason: "BackOff".into(),
+            message: format!("restarting the container in {}s", backoff.as_secs()),
+        },
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(backoff) => true,
+        _ = terminate => false,
+    }
+}
+
+/// Starts the pod's container. `None` when the command could not be spawned: the failure is
+/// recorded and set as the pod's fatal error.
+fn start_container(sh: &RuntimeState, p: &PodSpec) -> Option<process::Process> {
+    let args = p.command.args_for(p.port);
+    let env = p.env(&sh.config.port_env);
+    let e = match process::spawn(&p.command.program, &args, &env, &sh.groups, &p.logs) {
+        Ok(proc) => return Some(proc),
+        Err(e) => e,
+    };
+    let fatal = match &e {
+        SpawnError::NotFound(_) | SpawnError::NotExecutable(_) => Fatal::BadInput(e.to_string()),
+        SpawnError::Other { .. } => Fatal::Failed(e.to_string()),
+    };
+    p.logs.note(&e.to_string());
+    sh.record(
+        &p.name,
+        EventKind::Note {
+            reason: "Failed".into(),
+            message: e.to_string(),
+        },
+    );
+    sh.update(&p.name, |v| v.fatal = Some(fatal));
+    None
+}
+
+/// The kubelet kills a container whose startup probe is exhausted; the pod cannot go on.
+async fn startup_failed(sh: &RuntimeState, p: &PodSpec, proc: &mut process::Process, reason: &str) {
+    let name = p.name.as_str();
+    sh.groups.kill_group(proc.pid);
+    let status = proc.child.wait().await.ok();
+    record_exit(sh, name, status, Some("failed its startup probe".into()));
+    set_ready(sh, name, p.addr(), false, "container exited");
+    let msg = format!("replica {name} failed its startup probe: {reason}");
+    p.logs.note(&msg);
+    sh.update(name, |v| v.fatal = Some(Fatal::Failed(msg)));
+}
+
+/// A container that exited on its own, recorded and taken out of service. Returns whether it
+/// is restarted: only one that got as far as serving is. Locally a crash before readiness is a
+/// bug to report now (the pod's fatal error), not a crash loop to wait out until the progress
+/// deadline.
+fn crashed(sh: &RuntimeState, p: &PodSpec, pid: i32, status: Option<ExitStatus>) -> bool {
+    let name = p.name.as_str();
+    sh.groups.kill_group(pid);
+    let how = status.map_or("an unknown status".to_string(), process::describe_exit);
+    record_exit(sh, name, status, Some("exited while running".into()));
+    set_ready(sh, name, p.addr(), false, "container exited");
+    p.logs.note(&format!("exited with {how}"));
+    if sh.view(name).is_some_and(|v| v.served) {
+        return true;
+    }
+    let msg = format!(
+        "replica {name} (`{}`) exited with {how} before it became ready to serve",
+        p.command.display()
+    );
+    sh.update(name, |v| v.fatal = Some(Fatal::Failed(msg)));
+    false
 }
 
 /// Termination of a running container, in the kubelet's order.
 async fn terminate_pod(
-    sh: &Arc<Shared>,
+    sh: &Arc<RuntimeState>,
     p: &PodSpec,
     proc: &mut process::Process,
     mut probes: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = String>>>,
@@ -252,7 +284,7 @@ async fn terminate_pod(
 }
 
 /// A pod whose container is not running is terminated: nothing to signal, just cleanup.
-async fn finish_dead(sh: &Arc<Shared>, p: &PodSpec) {
+async fn finish_dead(sh: &Arc<RuntimeState>, p: &PodSpec) {
     let name = p.name.as_str();
     sh.update(name, |v| v.terminating = true);
     sh.record(
@@ -268,7 +300,7 @@ async fn finish_dead(sh: &Arc<Shared>, p: &PodSpec) {
 
 /// The preStop hook, bounded by the grace deadline. A failing hook is recorded and termination
 /// goes on, as the kubelet does.
-async fn run_prestop(sh: &Arc<Shared>, p: &PodSpec, deadline: Instant) {
+async fn run_prestop(sh: &Arc<RuntimeState>, p: &PodSpec, deadline: Instant) {
     let name = p.name.as_str();
     match &sh.config.termination.prestop {
         None => {}
@@ -312,7 +344,7 @@ async fn run_prestop(sh: &Arc<Shared>, p: &PodSpec, deadline: Instant) {
     }
 }
 
-fn record_exit(sh: &Shared, name: &str, status: Option<ExitStatus>, reason: Option<String>) {
+fn record_exit(sh: &RuntimeState, name: &str, status: Option<ExitStatus>, reason: Option<String>) {
     let (code, signal) = status.map_or((None, None), process::exit_parts);
     sh.record(
         name,
@@ -325,7 +357,7 @@ fn record_exit(sh: &Shared, name: &str, status: Option<ExitStatus>, reason: Opti
 }
 
 /// Marks the pod ready or not, records it, and proposes the endpoint's new conditions.
-fn set_ready(sh: &Shared, name: &str, addr: SocketAddr, ready: bool, reason: &str) {
+fn set_ready(sh: &RuntimeState, name: &str, addr: SocketAddr, ready: bool, reason: &str) {
     let mut changed = false;
     sh.update(name, |v| {
         if ready && v.ready_since.is_none() {
@@ -357,7 +389,7 @@ fn set_ready(sh: &Shared, name: &str, addr: SocketAddr, ready: bool, reason: &st
 
 /// The startup probe until it passes, then the readiness probe forever. Returns only when the
 /// startup probe is exhausted, with the reason.
-async fn probe_loop(sh: Arc<Shared>, name: String, addr: SocketAddr) -> String {
+async fn probe_loop(sh: Arc<RuntimeState>, name: String, addr: SocketAddr) -> String {
     let cfg = sh.config.clone();
     if let Some(sp) = &cfg.startup_probe {
         tokio::time::sleep(sp.initial_delay).await;

@@ -2,14 +2,18 @@
 //! in 200..400, or a TCP connect; a timeout per attempt; a period between attempts; and
 //! consecutive success / failure thresholds before the result flips.
 //!
-//! This module owns one probe attempt ([`probe_once`]) and the threshold bookkeeping
+//! This module owns one probe attempt ([`probe_once`]; an HTTP attempt is one GET on hyper's
+//! HTTP/1 client connection, the client the crate already has) and the threshold bookkeeping
 //! ([`Tracker`], pure). It does not decide what a result means for the pod, record events, or
 //! schedule attempts: the pod's lifecycle task does that.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// What a probe does.
@@ -141,38 +145,14 @@ pub async fn probe_once(
 }
 
 async fn attempt(action: &ProbeAction, addr: SocketAddr) -> Result<(), String> {
-    let mut stream = TcpStream::connect(addr)
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect to {addr}: {e}"))?;
     let path = match action {
         ProbeAction::Tcp => return Ok(()),
         ProbeAction::Http { path } => path,
     };
-    // The kubelet sends a plain GET with its own user agent and does not reuse connections.
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/zerodrop\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending GET {path}: {e}"))?;
-    let mut head = Vec::with_capacity(256);
-    let mut buf = [0u8; 256];
-    // Only the status line matters; read until it is complete.
-    while !head.contains(&b'\n') {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("reading the response to GET {path}: {e}"))?;
-        if n == 0 {
-            return Err(format!("connection closed before a response to GET {path}"));
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > 8192 {
-            break;
-        }
-    }
-    let status = parse_status(&head).ok_or_else(|| format!("GET {path}: malformed response"))?;
+    let status = get_status(stream, addr, path).await?;
     if (200..400).contains(&status) {
         Ok(())
     } else {
@@ -180,21 +160,40 @@ async fn attempt(action: &ProbeAction, addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// The status code of an HTTP/1.x status line.
-fn parse_status(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    parts.next()?.parse().ok()
+/// One GET on `stream` with hyper's HTTP/1 client connection; the status of its response.
+/// Only the head is read: dropping the connection at the end closes it, body unread.
+async fn get_status(stream: TcpStream, addr: SocketAddr, path: &str) -> Result<u16, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("GET {path}: {e}");
+    // The kubelet sends a plain GET with its own user agent and does not reuse connections.
+    let request = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::USER_AGENT, "kube-probe/zerodrop")
+        .header(http::header::ACCEPT, "*/*")
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failed(&e))?;
+    // The connection is driven here, not on a task of its own, so nothing outlives the attempt
+    // (or its timeout).
+    let mut conn = std::pin::pin!(conn);
+    let mut response = std::pin::pin!(sender.send_request(request));
+    let response = tokio::select! {
+        biased;
+        r = &mut response => r,
+        // The connection ended: the response it read (or its error) is waiting already.
+        _ = &mut conn => response.await,
+    };
+    response
+        .map(|r| r.status().as_u16())
+        .map_err(|e| failed(&e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     fn spec(success: u32, failure: u32) -> ProbeSpec {
         ProbeSpec {
@@ -236,38 +235,89 @@ mod tests {
         assert!(t.exhausted());
     }
 
-    #[test]
-    fn status_lines_parse() {
-        assert_eq!(parse_status(b"HTTP/1.1 204 No Content\r\n"), Some(204));
-        assert_eq!(parse_status(b"HTTP/1.0 503 x\r\n"), Some(503));
-        assert_eq!(parse_status(b"garbage\r\n"), None);
+    /// An HTTP probe of `/ready` against a server that answers its first connection with
+    /// `response` as raw bytes and holds the connection open until the probe has ended; an
+    /// empty `response` closes the connection without answering.
+    async fn probe_answered_with(response: String, timeout: Duration) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            if response.is_empty() {
+                return None;
+            }
+            let _ = s.write_all(response.as_bytes()).await;
+            Some(s)
+        });
+        let action = ProbeAction::Http {
+            path: "/ready".into(),
+        };
+        let r = probe_once(&action, addr, timeout).await;
+        server.abort();
+        let _ = server.await;
+        r
+    }
+
+    #[tokio::test]
+    async fn status_lines_of_http_1_0_and_1_1_are_read_and_garbage_fails() {
+        let wait = Duration::from_secs(5);
+        let ok = probe_answered_with("HTTP/1.1 204 No Content\r\n\r\n".into(), wait).await;
+        assert_eq!(ok, Ok(()));
+        let r = probe_answered_with("HTTP/1.0 503 x\r\n\r\n".into(), wait).await;
+        assert!(
+            r.as_ref().is_err_and(|e| e == "GET /ready returned 503"),
+            "{r:?}"
+        );
+        let r = probe_answered_with("garbage\r\n\r\n".into(), wait).await;
+        assert!(
+            r.as_ref().is_err_and(|e| e.starts_with("GET /ready: ")),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]
     async fn an_http_probe_passes_on_2xx_and_3xx_and_fails_otherwise() {
         for (status, ok) in [(200, true), (302, true), (404, false), (503, false)] {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let server = tokio::spawn(async move {
-                let (mut s, _) = listener.accept().await.expect("accept");
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf).await;
-                let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-            let r = probe_once(
-                &ProbeAction::Http {
-                    path: "/ready".into(),
-                },
-                addr,
-                Duration::from_secs(5),
-            )
-            .await;
+            let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+            let r = probe_answered_with(resp, Duration::from_secs(5)).await;
             assert_eq!(r.is_ok(), ok, "status {status}: {r:?}");
-            let _ = server.await;
         }
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_passes_on_its_status_whatever_the_body() {
+        // The status decides; a body that never ends must not hold the probe to its timeout.
+        let resp = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        let r = probe_answered_with(resp.into(), Duration::from_secs(5)).await;
+        assert_eq!(r, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_a_response_fails_the_probe() {
+        let r = probe_answered_with(String::new(), Duration::from_secs(5)).await;
+        assert!(
+            r.as_ref().is_err_and(|e| e.starts_with("GET /ready: ")),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_probe_with_no_answer_fails_at_its_timeout() {
+        // Accepted by the kernel's backlog, never answered.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let action = ProbeAction::Http {
+            path: "/ready".into(),
+        };
+        let r = probe_once(&action, addr, Duration::from_millis(200)).await;
+        assert_eq!(r, Err("timed out after 200ms".to_string()));
+        drop(listener);
     }
 
     #[tokio::test]

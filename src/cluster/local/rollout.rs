@@ -10,73 +10,14 @@
 //! the surge nor availability), which is why a real rollout can briefly run more processes than
 //! `replicas + maxSurge` while old pods drain.
 
-use std::fmt;
-use std::str::FromStr;
-
-/// A count or a percentage of the replica count (Kubernetes' `IntOrString`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum IntOrPercent {
-    Count(u32),
-    Percent(u32),
-}
+pub use crate::model::units::CountOrPercent;
 
 /// Why a `maxSurge` / `maxUnavailable` value was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StrategyError {
-    /// Not a non-negative integer nor an integer followed by `%`.
-    #[error("`{0}` is not a count or a percentage (e.g. 1 or 25%)")]
-    Malformed(String),
     /// Both were given as zero: no pod could ever be replaced (the API server rejects this too).
     #[error("maxSurge and maxUnavailable may not both be 0")]
     BothZero,
-}
-
-impl FromStr for IntOrPercent {
-    type Err = StrategyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || StrategyError::Malformed(s.to_string());
-        let t = s.trim();
-        if let Some(p) = t.strip_suffix('%') {
-            p.trim()
-                .parse()
-                .map(IntOrPercent::Percent)
-                .map_err(|_| bad())
-        } else {
-            t.parse().map(IntOrPercent::Count).map_err(|_| bad())
-        }
-    }
-}
-
-impl fmt::Display for IntOrPercent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IntOrPercent::Count(n) => write!(f, "{n}"),
-            IntOrPercent::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-impl IntOrPercent {
-    fn is_zero(self) -> bool {
-        matches!(self, IntOrPercent::Count(0) | IntOrPercent::Percent(0))
-    }
-
-    /// The value against `total`, rounding a percentage up or down.
-    pub fn resolve(self, total: u32, round_up: bool) -> u32 {
-        match self {
-            IntOrPercent::Count(n) => n,
-            IntOrPercent::Percent(p) => {
-                let scaled = u64::from(p) * u64::from(total);
-                let v = if round_up {
-                    scaled.div_ceil(100)
-                } else {
-                    scaled / 100
-                };
-                u32::try_from(v).unwrap_or(u32::MAX)
-            }
-        }
-    }
 }
 
 /// `maxSurge` and `maxUnavailable` resolved against the replica count.
@@ -91,8 +32,8 @@ pub struct Fenceposts {
 /// Both *given* as zero is an error, as the API server's validation says.
 pub fn resolve_fenceposts(
     replicas: u32,
-    max_surge: IntOrPercent,
-    max_unavailable: IntOrPercent,
+    max_surge: CountOrPercent,
+    max_unavailable: CountOrPercent,
 ) -> Result<Fenceposts, StrategyError> {
     if max_surge.is_zero() && max_unavailable.is_zero() {
         return Err(StrategyError::BothZero);
@@ -174,19 +115,8 @@ pub fn is_complete(c: Counts) -> bool {
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> IntOrPercent {
-        s.parse().expect("valid")
-    }
-
-    #[test]
-    fn percentages_parse_with_and_without_percent_sign() {
-        assert_eq!(p("25%"), IntOrPercent::Percent(25));
-        assert_eq!(p("3"), IntOrPercent::Count(3));
-        assert!(matches!(
-            "x%".parse::<IntOrPercent>(),
-            Err(StrategyError::Malformed(_))
-        ));
-        assert!("-1".parse::<IntOrPercent>().is_err());
+    fn p(s: &str) -> CountOrPercent {
+        crate::model::units::count_or_percent(s).expect("valid")
     }
 
     #[test]

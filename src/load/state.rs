@@ -1,6 +1,6 @@
-//! State every request path of one engine run shares: the clock and the sink, the target's
-//! addresses (refreshed in the background), dialling, the in-flight count, and the builders of
-//! request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
+//! target's addresses (refreshed in the background), dialling, the in-flight count, and the
+//! builders of request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -18,7 +18,8 @@ use crate::model::clock::{At, RunClock};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
-pub(super) struct Shared {
+/// The state of one engine run, shared by the dispatcher and every request path.
+pub(super) struct RunState {
     pub(super) clock: RunClock,
     pub(super) sink: Rc<RefCell<dyn Sink>>,
     pub(super) live: Arc<LiveStats>,
@@ -37,7 +38,7 @@ pub(super) struct Shared {
     pub(super) template: Template,
 }
 
-impl Shared {
+impl RunState {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         clock: RunClock,
@@ -50,8 +51,8 @@ impl Shared {
         keepalive: bool,
         timeout: Duration,
         template: Template,
-    ) -> Shared {
-        Shared {
+    ) -> RunState {
+        RunState {
             clock,
             sink,
             live,
@@ -265,7 +266,7 @@ pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, St
 /// flip behind a name) is followed by new connections, as a real client would; a failed
 /// lookup makes new dials fail as `dns` until a lookup succeeds again.
 /// Returns the task, to abort at the end of the run; `None` for an IP literal.
-pub(super) fn spawn_resolver(sh: Rc<Shared>) -> Option<tokio::task::JoinHandle<()>> {
+pub(super) fn spawn_resolver(sh: Rc<RunState>) -> Option<tokio::task::JoinHandle<()>> {
     if is_ip(&sh.host) {
         return None;
     }

@@ -1,9 +1,11 @@
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 
-fn traffic(args: &[(&str, &str)]) -> TrafficArgs {
-    let mut t = TrafficArgs::default();
+fn traffic(args: &[(&str, &str)]) -> TrafficFlags {
+    let mut t = TrafficFlags::default();
     for (k, v) in args {
         let text = v.to_string();
         let v = Some(text.clone());
@@ -27,7 +29,12 @@ fn traffic(args: &[(&str, &str)]) -> TrafficArgs {
 }
 
 fn load(args: &[(&str, &str)]) -> Result<Plan, PlanError> {
-    Plan::build(PlanKind::Load, &traffic(args), None, &OutputArgs::default())
+    Plan::build(
+        PlanKind::Load,
+        &traffic(args),
+        None,
+        &OutputFlags::default(),
+    )
 }
 
 fn scenario_file(text: &str) -> tempfile::NamedTempFile {
@@ -176,7 +183,7 @@ fn stages_can_be_written_as_a_list_in_a_scenario() {
 fn a_missing_body_file_is_named() {
     let mut t = traffic(&[("target", "http://h/"), ("rate", "1"), ("duration", "1s")]);
     t.body_file = Some(PathBuf::from("/nonexistent/body.json"));
-    let e = Plan::build(PlanKind::Load, &t, None, &OutputArgs::default()).unwrap_err();
+    let e = Plan::build(PlanKind::Load, &t, None, &OutputFlags::default()).unwrap_err();
     assert!(
         e.to_string()
             .contains("--body-file: cannot read /nonexistent/body.json"),
@@ -186,9 +193,9 @@ fn a_missing_body_file_is_named() {
 
 #[test]
 fn an_output_into_a_missing_directory_is_caught_before_the_run() {
-    let out = OutputArgs {
+    let out = OutputFlags {
         out: Some(PathBuf::from("/nonexistent/dir/r.json")),
-        ..OutputArgs::default()
+        ..OutputFlags::default()
     };
     let e = Plan::build(
         PlanKind::Load,
@@ -210,7 +217,7 @@ fn local_rejects_a_target_and_rollout_runs_reject_duration() {
         PlanKind::Local,
         &traffic(&[("target", "http://h/"), ("duration", "5s")]),
         None,
-        &OutputArgs::default(),
+        &OutputFlags::default(),
     )
     .unwrap_err();
     let text = e.to_string();
@@ -266,19 +273,136 @@ fn shipped_scenarios_are_valid() {
     for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let t = TrafficArgs {
+            let t = TrafficFlags {
                 scenario: Some(path.clone()),
-                ..TrafficArgs::default()
+                ..TrafficFlags::default()
             };
             let kind = if path.to_string_lossy().contains("load") {
                 PlanKind::Load
             } else {
                 PlanKind::Run
             };
-            Plan::build(kind, &t, None, &OutputArgs::default())
+            Plan::build(kind, &t, None, &OutputFlags::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
         }
     }
     assert!(seen >= 2, "at least two scenario examples ship");
+}
+
+#[test]
+fn a_duration_flag_without_a_unit_is_rejected_with_the_fix() {
+    let e = load(&[
+        ("target", "http://h/"),
+        ("rate", "1"),
+        ("duration", "1s"),
+        ("timeout", "2"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![Problem {
+            place: "--timeout".into(),
+            message: "`2` needs a unit: 2s, 2ms or 1m30s".into()
+        }]
+    );
+}
+
+#[test]
+fn a_scenario_duration_without_a_unit_is_rejected_with_the_fix_at_its_line() {
+    let f = scenario_file("target: http://h/\nrate: 1\nduration: 1s\nconnect_timeout: 2\n");
+    let path = f.path().to_string_lossy().to_string();
+    let e = load(&[("scenario", &path)]).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("line 4 (connect_timeout): `2` needs a unit: 2s, 2ms or 1m30s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_threshold_latency_without_a_unit_is_rejected_with_the_fix() {
+    let mut t = traffic(&[("target", "http://h/"), ("rate", "1"), ("duration", "1s")]);
+    t.threshold.push("p(99)<500".into());
+    let e = Plan::build(PlanKind::Load, &t, None, &OutputFlags::default()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("--threshold: `p(99)<500`: `500` needs a unit: 500s, 500ms or 1m30s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bare_rate_is_per_second_in_flags_and_scenario_stages() {
+    let p = load(&[("target", "http://h/"), ("rate", "60"), ("duration", "1s")]).expect("valid");
+    assert_eq!(p.traffic.pattern.peak_rate(), Some(60.0));
+    let f = scenario_file(
+        "target: http://h/\nstages:\n  - {at: 0s, rate: 1}\n  - {at: 1s, rate: 60}\n",
+    );
+    let path = f.path().to_string_lossy().to_string();
+    let p = load(&[("scenario", &path)]).expect("valid");
+    assert_eq!(p.traffic.pattern.peak_rate(), Some(60.0));
+}
+
+#[test]
+fn a_plan_built_from_typed_values_is_the_one_the_same_flags_give() {
+    let typed = {
+        let mut p = Plan::new(
+            PlanKind::Local,
+            Pattern::Rate {
+                rate: 1000.0,
+                duration_s: None,
+            },
+        );
+        p.request.pod_header = Some("x-pod".into());
+        p.flow = FlowPlan {
+            baseline: Duration::from_secs(2),
+            settle: Duration::from_secs(3),
+            rollout_timeout: Duration::from_secs(40),
+        };
+        p
+    };
+    let t = TrafficFlags {
+        rate: Some("1000".into()),
+        pod_header: Some("x-pod".into()),
+        ..TrafficFlags::default()
+    };
+    let flow = FlowFlags {
+        baseline: Some("2s".into()),
+        settle: Some("3s".into()),
+        rollout_timeout: Some("40s".into()),
+    };
+    let flagged =
+        Plan::build(PlanKind::Local, &t, Some(&flow), &OutputFlags::default()).expect("valid");
+    assert_eq!(typed.masked_json(), flagged.masked_json());
+    let load = Plan::new(
+        PlanKind::Load,
+        Pattern::Rate {
+            rate: 20_000.0,
+            duration_s: Some(1.0),
+        },
+    );
+    let flagged = self::load(&[
+        ("target", "http://h/"),
+        ("rate", "20000"),
+        ("duration", "1s"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        (load.traffic.connections, load.traffic.max_in_flight),
+        (flagged.traffic.connections, flagged.traffic.max_in_flight)
+    );
+    assert_eq!(
+        load.output.failure_log_limit,
+        flagged.output.failure_log_limit
+    );
+}
+
+#[test]
+fn the_kube_runtimes_default_rollout_timeout_is_the_plans() {
+    let w = crate::cluster::kube::WorkloadRef::parse("deploy/web").expect("valid");
+    assert_eq!(
+        KubeConfig::new(w).rollout_timeout,
+        FlowPlan::default().rollout_timeout
+    );
 }

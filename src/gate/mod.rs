@@ -23,9 +23,10 @@ mod threshold;
 use std::collections::BTreeMap;
 
 use crate::model::exit;
+use crate::model::numbers::{fmt_us, requests, thousands};
 use crate::model::outcome::OutcomeClass;
 use crate::model::phase::{BASELINE, ROLLOUT};
-use crate::model::result::{ThresholdResult, Verdict, ZeroDropCheck};
+use crate::model::result::{RolloutInfo, ThresholdResult, Verdict, ZeroDropCheck};
 use crate::record::SpanStats;
 use crate::result::RunResult;
 
@@ -258,11 +259,11 @@ pub fn judge(thresholds: &[Threshold], result: &RunResult) -> (Vec<ThresholdResu
 
 /// Evaluates the thresholds and the default gate and decides the verdict.
 ///
-/// The exit code follows PRODUCT.md. A run the flow stopped early takes `stopped`'s code. Else,
-/// from what the result itself shows: 130 when it was interrupted (its data is partial), 3 when
-/// the rollout failed or timed out, 4 when no request succeeded during the baseline (nothing to
-/// compare the rollout with), 1 when the default gate or a threshold failed, 0 otherwise.
-/// Reasons list every cause, most important first.
+/// The exit code follows the README's table. A run the flow stopped early takes `stopped`'s
+/// code. Else, from what the result itself shows: 130 when it was interrupted (its data is
+/// partial), 3 when the rollout failed or timed out, 4 when no request succeeded during the
+/// baseline (nothing to compare the rollout with), 1 when the default gate or a threshold
+/// failed, 0 otherwise. Reasons list every cause, most important first.
 pub fn judge_stopped(
     thresholds: &[Threshold],
     result: &RunResult,
@@ -270,6 +271,57 @@ pub fn judge_stopped(
 ) -> (Vec<ThresholdResult>, Verdict) {
     let results = evaluate(thresholds, result);
     let check = zero_drop(result);
+    let rollout_failed = result
+        .rollout
+        .as_ref()
+        .filter(|r| r.outcome.starts_with("failed") || r.outcome.starts_with("timed out"))
+        .filter(|_| stopped.is_none());
+    let dead_baseline = result
+        .recorded
+        .phase(BASELINE)
+        .filter(|b| b.counts.sent() > 0 && b.counts.ok() == 0);
+    let causes = Causes {
+        stopped,
+        rollout_failed,
+        dead_baseline,
+    };
+    let mut reasons = reasons(result, &causes, &check, &results);
+    let gate_passed = check.passed && results.iter().all(|r| r.passed);
+    let exit_code = exit_code(result, &causes, gate_passed);
+    if exit_code == exit::PASSED {
+        reasons.insert(0, passed_reason(&check, &results));
+    }
+    let verdict = Verdict {
+        passed: exit_code == exit::PASSED,
+        exit_code,
+        reasons,
+        zero_drop: Some(check),
+    };
+    (results, verdict)
+}
+
+/// What can end a run before the gate judges it, as [`judge_stopped`] found them.
+#[derive(Clone, Copy)]
+struct Causes<'a> {
+    stopped: Option<&'a Stopped>,
+    /// The rollout failed or timed out (when the flow did not stop the run for it).
+    rollout_failed: Option<&'a RolloutInfo>,
+    /// The baseline sent requests and not one succeeded.
+    dead_baseline: Option<&'a SpanStats>,
+}
+
+/// Every cause of the verdict, most important first.
+fn reasons(
+    result: &RunResult,
+    causes: &Causes<'_>,
+    check: &ZeroDropCheck,
+    results: &[ThresholdResult],
+) -> Vec<String> {
+    let Causes {
+        stopped,
+        rollout_failed,
+        dead_baseline,
+    } = *causes;
     let mut reasons = Vec::new();
 
     if let Some(s) = stopped {
@@ -278,18 +330,9 @@ pub fn judge_stopped(
     if result.interrupted && stopped.is_none_or(|s| s.exit_code != exit::INTERRUPTED) {
         reasons.push("the run was interrupted: its data is partial".to_string());
     }
-    let rollout_failed = result
-        .rollout
-        .as_ref()
-        .filter(|r| r.outcome.starts_with("failed") || r.outcome.starts_with("timed out"))
-        .filter(|_| stopped.is_none());
     if let Some(r) = rollout_failed {
         reasons.push(format!("the rollout {}", r.outcome));
     }
-    let dead_baseline = result
-        .recorded
-        .phase(BASELINE)
-        .filter(|b| b.counts.sent() > 0 && b.counts.ok() == 0);
     if let Some(b) = dead_baseline.filter(|_| stopped.is_none()) {
         reasons.push(format!(
             "all {} requests failed during the baseline, before the rollout began: the target \
@@ -298,7 +341,7 @@ pub fn judge_stopped(
         ));
     }
     if check.failed_outside_baseline > 0 {
-        reasons.push(failed_reason(&check));
+        reasons.push(failed_reason(check));
     }
     if check.dropped_by_generator > 0 {
         reasons.push(format!(
@@ -316,46 +359,45 @@ pub fn judge_stopped(
             requests(check.baseline_failures)
         ));
     }
-    let gate_passed = check.passed && results.iter().all(|r| r.passed);
-    let exit_code = if let Some(s) = stopped {
+    reasons
+}
+
+/// The exit code, the most serious cause first.
+fn exit_code(result: &RunResult, causes: &Causes<'_>, gate_passed: bool) -> u8 {
+    if let Some(s) = causes.stopped {
         s.exit_code
     } else if result.interrupted {
         exit::INTERRUPTED
-    } else if rollout_failed.is_some() {
+    } else if causes.rollout_failed.is_some() {
         exit::ROLLOUT_FAILED
-    } else if dead_baseline.is_some() {
+    } else if causes.dead_baseline.is_some() {
         exit::COULD_NOT_RUN
     } else if !gate_passed {
         exit::GATE_FAILED
     } else {
         exit::PASSED
-    };
-    if exit_code == exit::PASSED {
-        let mut line = format!(
-            "no request failed or was dropped{} ({})",
-            if check.has_baseline {
-                " outside the baseline"
-            } else {
-                ""
-            },
-            requests(check.requests)
-        );
-        if !results.is_empty() {
-            line.push_str(&if results.len() == 1 {
-                "; the threshold passed".to_string()
-            } else {
-                format!("; all {} thresholds passed", results.len())
-            });
-        }
-        reasons.insert(0, line);
     }
-    let verdict = Verdict {
-        passed: exit_code == exit::PASSED,
-        exit_code,
-        reasons,
-        zero_drop: Some(check),
-    };
-    (results, verdict)
+}
+
+/// The first reason of a passing verdict: what was checked, and that it held.
+fn passed_reason(check: &ZeroDropCheck, results: &[ThresholdResult]) -> String {
+    let mut line = format!(
+        "no request failed or was dropped{} ({})",
+        if check.has_baseline {
+            " outside the baseline"
+        } else {
+            ""
+        },
+        requests(check.requests)
+    );
+    if !results.is_empty() {
+        line.push_str(&if results.len() == 1 {
+            "; the threshold passed".to_string()
+        } else {
+            format!("; all {} thresholds passed", results.len())
+        });
+    }
+    line
 }
 
 /// Runs [`judge_stopped`] and stores its thresholds and verdict in the result.
@@ -406,43 +448,6 @@ fn failed_reason(check: &ZeroDropCheck) -> String {
         s.push_str(&format!(": {}", classes.join(", ")));
     }
     s
-}
-
-/// "1 request", "3 requests", "12,345 requests".
-pub fn requests(n: u64) -> String {
-    if n == 1 {
-        "1 request".to_string()
-    } else {
-        format!("{} requests", thousands(n))
-    }
-}
-
-/// A count with thousands separators ("12,345"), as every report prints counts.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A duration in microseconds with a unit that keeps three significant figures readable.
-pub fn fmt_us(us: u64) -> String {
-    if us < 1_000 {
-        format!("{us}µs")
-    } else if us < 10_000 {
-        format!("{:.2}ms", us as f64 / 1e3)
-    } else if us < 1_000_000 {
-        format!("{:.0}ms", us as f64 / 1e3)
-    } else if us < 60_000_000 {
-        format!("{:.2}s", us as f64 / 1e6)
-    } else {
-        format!("{:.1}m", us as f64 / 6e7)
-    }
 }
 
 /// A ratio with enough digits that small failure rates do not print as zero.

@@ -1,79 +1,42 @@
-//! Parsers for the values users type: durations, rates, stages, status sets, headers, counts.
-//! Each returns a message that says what was expected; the caller names the field.
+//! Parsers for the structured values users type: stages, status sets, headers, switches and
+//! command lines. Quantities inside them (the instants and rates of stages) are read by the one
+//! unit grammar, [`super::units`]. Each returns a message that says what was expected; the
+//! caller names the field.
 
 use std::time::Duration;
 
 use crate::load::StatusSet;
+use crate::model::units::{duration, rate};
 
-/// `30s`, `1m30s`, `500ms`, `2h`, `1.5s`, `250us`; a bare `0` is zero.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
+/// An absolute http:// or https:// URL.
+pub fn url(s: &str) -> Result<String, String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a URL"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(s.to_string()),
+        (Some(other), _) if other != "http" && other != "https" => {
+            Err(format!("`{s}`: only http:// and https:// are supported"))
+        }
+        _ => Err(format!(
+            "`{s}` must be an absolute URL such as http://127.0.0.1:8080/"
+        )),
     }
-    if t.is_empty() {
-        return Err("expected a duration such as 30s, 1m30s or 500ms, got nothing".into());
-    }
-    let mut total = 0f64;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("expected a duration such as 30s, 1m30s or 500ms, got `{t}`"))?;
-        let scale = match unit {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "" => return Err(format!("`{t}` has no unit: write e.g. {num}s or {num}ms")),
-            _ => {
-                return Err(format!(
-                    "unknown unit `{unit}` in `{t}` (use h, m, s, ms or us)"
-                ));
-            }
-        };
-        total += n * scale;
-        rest = next;
-    }
-    if !total.is_finite() || total > 1e9 {
-        return Err(format!("`{t}` is too long"));
-    }
-    Ok(Duration::from_secs_f64(total))
 }
 
-/// A rate per second: `1000`, `1000/s`, `60/m`, `0.5`.
-pub fn rate(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, per) = match t.split_once('/') {
-        Some((n, u)) => (n.trim(), u.trim()),
-        None => (t, "s"),
-    };
-    let scale = match per {
-        "s" => 1.0,
-        "m" => 1.0 / 60.0,
-        "h" => 1.0 / 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown rate unit `/{per}` in `{t}` (use /s, /m or /h)"
-            ));
-        }
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("expected requests per second such as 1000 or 60/m, got `{t}`"))?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(format!("must be a non-negative number, got `{t}`"));
+/// A request path (and query), starting with `/`.
+pub fn path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("`{s}` must start with /"));
     }
-    Ok(n * scale)
+    s.parse::<http::uri::PathAndQuery>()
+        .map(|_| s.to_string())
+        .map_err(|_| format!("`{s}` is not a valid path"))
+}
+
+/// An HTTP method, upper-cased.
+pub fn method(s: &str) -> Result<String, String> {
+    http::Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
+        .map(|m| m.to_string())
+        .map_err(|_| format!("`{s}` is not an HTTP method"))
 }
 
 /// `0s:100,30s:1000,90s:1000`: the arrival rate at each instant, linear in between.
@@ -171,24 +134,20 @@ pub fn header_name(s: &str) -> Result<http::HeaderName, String> {
         .map_err(|_| format!("`{s}` is not a valid header name"))
 }
 
-/// A positive whole number.
-pub fn count(s: &str) -> Result<usize, String> {
-    let v: usize = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a whole number, got `{s}`"))?;
-    if v == 0 {
-        Err("must be at least 1".into())
-    } else {
-        Ok(v)
+/// A DNS-1123 subdomain, what Kubernetes requires of a ConfigMap's name.
+pub fn dns_subdomain(s: &str) -> Result<(), String> {
+    let ok_chars = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ends_ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if s.is_empty() || s.len() > 253 || !ok_chars || !ends_ok {
+        return Err(format!(
+            "`{s}` is not a valid Kubernetes name: lower-case letters, digits, '-' and '.', \
+             starting and ending with a letter or digit, at most 253 characters"
+        ));
     }
-}
-
-/// A whole number that may be zero.
-pub fn count0(s: &str) -> Result<usize, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("expected a whole number, got `{s}`"))
+    Ok(())
 }
 
 pub fn boolean(s: &str) -> Result<bool, String> {
@@ -199,34 +158,72 @@ pub fn boolean(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Splits a command line into words: whitespace separates, single quotes keep everything,
+/// double quotes keep everything but `\"` and `\\`, a backslash outside quotes escapes a
+/// character. No variables, globs or other shell syntax.
+pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated ' in `{s}`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err(format!("unterminated \" in `{s}`")),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated \" in `{s}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => return Err(format!("trailing backslash in `{s}`")),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_accept_compound_and_fractional_forms() {
-        assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(duration("0"), Ok(Duration::ZERO));
-    }
-
-    #[test]
-    fn a_duration_without_unit_says_which_unit_to_add() {
-        let e = duration("30").unwrap_err();
-        assert!(e.contains("30s"), "{e}");
-        assert!(duration("3x").unwrap_err().contains("unknown unit"));
-    }
-
-    #[test]
-    fn rates_accept_per_second_and_per_minute() {
-        assert_eq!(rate("1000"), Ok(1000.0));
-        assert_eq!(rate("1000/s"), Ok(1000.0));
-        assert_eq!(rate("60/m"), Ok(1.0));
-        assert!(rate("-3").is_err());
-        assert!(rate("fast").is_err());
-    }
 
     #[test]
     fn stages_are_instants_from_the_start() {
@@ -274,5 +271,11 @@ mod tests {
         assert_eq!((n.as_str(), v.to_str().unwrap_or("")), ("x-env", "staging"));
         assert!(header("no colon").is_err());
         assert!(header("bad name: x").is_err());
+    }
+
+    #[test]
+    fn unterminated_quotes_are_errors() {
+        assert!(split_command("srv 'oops").is_err());
+        assert_eq!(split_command("  a  b ").expect("ok"), vec!["a", "b"]);
     }
 }

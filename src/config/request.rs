@@ -1,0 +1,182 @@
+//! What each request looks like, and where it goes: the target, path, method, headers, body,
+//! accepted statuses and pod header of [`TrafficFlags`] and the scenario file, validated into
+//! the plan's target and [`RequestPlan`]. Problems go to the shared collector.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use super::parse;
+use super::plan::{PlanKind, RequestPlan};
+use super::problems::Problems;
+use super::scenario::Headers;
+use super::traffic::TrafficFlags;
+use crate::load::StatusSet;
+
+/// The target URL (`None` for `local`, whose target is its own proxy) and the request.
+pub fn from_args(
+    kind: PlanKind,
+    t: &TrafficFlags,
+    p: &mut Problems<'_>,
+) -> (Option<String>, RequestPlan) {
+    let f = p.file();
+    let target = target(kind, t, p);
+    let path = p
+        .value(
+            t.path.as_deref(),
+            "--path",
+            f.path.as_ref(),
+            "path",
+            parse::path,
+        )
+        .map(|(v, _)| v);
+    let method = p
+        .value(
+            t.method.as_deref(),
+            "--method",
+            f.method.as_ref(),
+            "method",
+            parse::method,
+        )
+        .map_or_else(|| "GET".to_string(), |(m, _)| m);
+    let headers = headers(t, p);
+    let (body, body_file) = body(t, p);
+    let (accept, accept_status) = p
+        .value(
+            t.accept_status.as_deref(),
+            "--accept-status",
+            f.accept_status.as_ref(),
+            "accept_status",
+            parse::status_set,
+        )
+        .map_or_else(
+            || (StatusSet::default(), "200-299".to_string()),
+            |(s, _)| {
+                let text = s.to_string();
+                (s, text)
+            },
+        );
+    let pod_header = p
+        .value(
+            t.pod_header.as_deref(),
+            "--pod-header",
+            f.pod_header.as_ref(),
+            "pod_header",
+            |s| parse::header_name(s).map(|n| n.to_string()),
+        )
+        .map(|(v, _)| v);
+    let request = RequestPlan {
+        method,
+        path,
+        headers,
+        body_bytes: body.len(),
+        body,
+        body_file,
+        accept_status,
+        accept,
+        pod_header,
+    };
+    (target, request)
+}
+
+/// `--target`: required by `load`, refused by `local`.
+fn target(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Option<String> {
+    let f = p.file();
+    let target = p
+        .value(
+            t.target.as_deref(),
+            "--target",
+            f.target.as_ref(),
+            "target",
+            parse::url,
+        )
+        .map(|(v, _)| v);
+    match kind {
+        PlanKind::Load if target.is_none() && t.target.is_none() && f.target.is_none() => {
+            p.push(
+                "--target",
+                "required: the URL to load (e.g. --target http://127.0.0.1:8080/)",
+            );
+        }
+        PlanKind::Local if t.target.is_some() || f.target.is_some() => {
+            p.push(
+                "--target",
+                "`local` sends load to its own service proxy; give the path with --path instead",
+            );
+        }
+        _ => {}
+    }
+    target
+}
+
+/// The file's headers, then the flags'; a flag replaces the file's headers of the same name,
+/// repeated flags are all kept.
+fn headers(t: &TrafficFlags, p: &mut Problems<'_>) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    if let Some(h) = &p.file().headers {
+        let place = p.file_place("headers", h.referenced.line());
+        let items: Vec<String> = match &h.value {
+            Headers::Map(m) => m.iter().map(|(k, v)| format!("{k}: {}", v.0)).collect(),
+            Headers::List(l) => l.clone(),
+        };
+        for item in items {
+            if let Some(pair) = p.check(&place, header_pair(&item)) {
+                headers.push(pair);
+            }
+        }
+    }
+    let mut flag_headers = Vec::new();
+    for item in &t.header {
+        if let Some(pair) = p.check("--header", header_pair(item)) {
+            flag_headers.push(pair);
+        }
+    }
+    headers.retain(|(k, _)| !flag_headers.iter().any(|(f, _)| f == k));
+    headers.extend(flag_headers);
+    headers
+}
+
+fn header_pair(item: &str) -> Result<(String, String), String> {
+    let (n, v) = parse::header(item)?;
+    Ok((n.to_string(), v.to_str().unwrap_or_default().to_string()))
+}
+
+/// `--body` or `--body-file` (a file named in the scenario is relative to the scenario).
+fn body(t: &TrafficFlags, p: &mut Problems<'_>) -> (Bytes, Option<PathBuf>) {
+    let f = p.file();
+    let text = p.value(t.body.as_deref(), "--body", f.body.as_ref(), "body", |s| {
+        Ok(s.to_string())
+    });
+    let file_flag = t
+        .body_file
+        .as_ref()
+        .map(|p| p.to_string_lossy().to_string());
+    let file = p.value(
+        file_flag.as_deref(),
+        "--body-file",
+        f.body_file.as_ref(),
+        "body_file",
+        |s| Ok(s.to_string()),
+    );
+    match (text, file) {
+        (Some(_), Some((_, place))) => {
+            p.push(place, "give either a body or a body file, not both");
+            (Bytes::new(), None)
+        }
+        (Some((text, _)), None) => (Bytes::from(text), None),
+        (None, Some((file, place))) => {
+            let path = match p.scenario() {
+                Some(s) if t.body_file.is_none() => s.resolve(&file),
+                _ => PathBuf::from(&file),
+            };
+            match std::fs::read(&path) {
+                Ok(b) => (Bytes::from(b), Some(path)),
+                Err(e) => {
+                    p.push(place, format!("cannot read {}: {e}", path.display()));
+                    (Bytes::new(), None)
+                }
+            }
+        }
+        (None, None) => (Bytes::new(), None),
+    }
+}
