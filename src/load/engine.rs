@@ -346,6 +346,7 @@ async fn closed_loop(
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
+            line.release(&sh);
         }));
     }
     let all = futures::future::join_all(workers);

@@ -18,6 +18,7 @@ use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
 use crate::model::clock::{At, RunClock};
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -162,7 +163,7 @@ impl RunState {
     /// Opens an HTTP/1.1 connection.
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io))
+        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
     }
 
     pub(super) fn start_request(&self) {
@@ -189,6 +190,24 @@ impl RunState {
             }
             notified.await;
         }
+    }
+
+    /// Reports the life of an HTTP/1 connection that is being let go: ended the way it
+    /// recorded, or still open (`OpenAtEnd`) when the load is over.
+    pub(super) fn h1_ended(&self, c: &H1Conn) {
+        let life = ConnectionLife {
+            id: c.id,
+            local: c.local,
+            peer: c.peer,
+            opened: c.opened,
+            first_request: c.first_sent,
+            last_request: c.last_sent,
+            requests: u32::try_from(c.uses).unwrap_or(u32::MAX),
+            failures: c.failures,
+            ended: self.now(),
+            end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
+        };
+        self.sink.borrow_mut().connection(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -258,10 +277,15 @@ impl RunState {
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
+        conn.first_sent.get_or_insert(sent);
+        conn.last_sent = Some(sent);
         let t = &self.template;
         let ex = conn
             .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
             .await;
+        if ex.class.is_failure() {
+            conn.failures += 1;
+        }
         let reusable = ex.reusable;
         let id = ConnId {
             id: conn.id,
