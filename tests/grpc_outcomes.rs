@@ -18,6 +18,7 @@ use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
 use zerodrop::load::schedule::Schedule;
 use zerodrop::load::{GrpcCall, StatusSet};
 use zerodrop::model::clock::RunClock;
+use zerodrop::model::connection::{ConnectionEnd, ConnectionLife};
 use zerodrop::model::grpc::{GrpcClass, GrpcCode};
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
@@ -25,11 +26,14 @@ use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 use support::tool::{GRPCIO, python_with, require_tool};
 
 #[derive(Default)]
-struct Collect(Vec<RequestRecord>);
+struct Collect(Vec<RequestRecord>, Vec<ConnectionLife>);
 
 impl Sink for Collect {
     fn record(&mut self, r: &RequestRecord) {
         self.0.push(r.clone());
+    }
+    fn connection(&mut self, c: &ConnectionLife) {
+        self.1.push(c.clone());
     }
 }
 
@@ -62,6 +66,11 @@ fn spec(addr: SocketAddr, path: &str, message: &[u8], calls: u64, timeout: Durat
 }
 
 async fn run(spec: LoadSpec) -> Vec<RequestRecord> {
+    run_with_lives(spec).await.0
+}
+
+/// The calls' records in schedule order, and the lives of the connections they used.
+async fn run_with_lives(spec: LoadSpec) -> (Vec<RequestRecord>, Vec<ConnectionLife>) {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
@@ -79,9 +88,20 @@ async fn run(spec: LoadSpec) -> Vec<RequestRecord> {
             .expect("engine runs");
             let mut v = sink.borrow().0.clone();
             v.sort_by_key(|r| r.seq);
-            v
+            let mut lives = sink.borrow().1.clone();
+            lives.sort_by_key(|c| c.id);
+            (v, lives)
         })
         .await
+}
+
+/// How connection `id` ended, by its life.
+fn end_of(lives: &[ConnectionLife], id: u64) -> ConnectionEnd {
+    lives
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.end)
+        .unwrap_or_else(|| panic!("no life for connection {id}: {lives:#?}"))
 }
 
 fn grpc(c: GrpcClass) -> OutcomeClass {
@@ -222,11 +242,15 @@ async fn a_complete_answer_with_status_zero_is_ok_with_its_connection() {
         hold(raw).await;
     })
     .await;
-    let recs = run(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
+    let (recs, lives) = run_with_lives(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].class, OutcomeClass::Ok, "{:?}", recs[0]);
     assert_eq!(recs[0].status, Some(200));
     assert_eq!(recs[0].conn.map(|c| c.peer), Some(addr));
+    // Its life: one call, still open when the load ended.
+    assert_eq!(lives.len(), 1, "{lives:#?}");
+    assert_eq!((lives[0].requests, lives[0].failures), (1, 0));
+    assert_eq!(lives[0].end, ConnectionEnd::OpenAtEnd);
 }
 
 #[tokio::test]
@@ -285,7 +309,7 @@ async fn a_goaway_refuses_the_streams_above_it_and_a_cut_after_it_is_abrupt() {
         raw.close().await;
     })
     .await;
-    let recs = run(spec(addr, METHOD, b"", 2, Duration::from_secs(2))).await;
+    let (recs, lives) = run_with_lives(spec(addr, METHOD, b"", 2, Duration::from_secs(2))).await;
     let got: Vec<_> = recs.iter().map(|r| r.class).collect();
     assert_eq!(
         got,
@@ -295,6 +319,8 @@ async fn a_goaway_refuses_the_streams_above_it_and_a_cut_after_it_is_abrupt() {
         ],
         "{recs:#?}"
     );
+    // The connection's life says the server announced its end.
+    assert_eq!(end_of(&lives, 0), ConnectionEnd::PeerAnnounced);
     assert!(recs.iter().all(|r| r.conn.is_some()), "{recs:#?}");
     let graceful = recs[1].error.as_deref().unwrap_or("");
     assert!(
@@ -313,12 +339,13 @@ async fn a_connection_reset_with_no_goaway_is_reset_without_goaway() {
         raw.reset();
     })
     .await;
-    let recs = run(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
+    let (recs, lives) = run_with_lives(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
     assert_eq!(
         recs[0].class,
         grpc(GrpcClass::ResetWithoutGoaway),
         "{recs:#?}"
     );
+    assert_eq!(end_of(&lives, 0), ConnectionEnd::PeerReset);
     let conn = recs[0].conn.expect("the connection is known");
     assert_eq!(conn.peer, addr);
 }
@@ -333,12 +360,13 @@ async fn a_connection_closed_with_no_goaway_is_closed_without_goaway() {
         raw.close().await;
     })
     .await;
-    let recs = run(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
+    let (recs, lives) = run_with_lives(spec(addr, METHOD, b"", 1, Duration::from_secs(2))).await;
     assert_eq!(
         recs[0].class,
         grpc(GrpcClass::ClosedWithoutGoaway),
         "{recs:#?}"
     );
+    assert_eq!(end_of(&lives, 0), ConnectionEnd::PeerClosed);
 }
 
 #[tokio::test]

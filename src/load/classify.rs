@@ -3,7 +3,7 @@
 //! gRPC calls are classed here too, from h2's error and what their connection had seen.
 //! Classification looks only at the error chain and the stage the request was in.
 
-use super::grpc::sniff::Seen;
+use super::sniff::Seen;
 use crate::model::grpc::GrpcClass;
 use crate::model::outcome::OutcomeClass;
 

@@ -1,9 +1,11 @@
 //! HTTP/2 on hyper: a few shared connections (slots) carrying one stream per request. A dead
 //! slot is re-dialled by the first request that needs it; the others wait for that dial rather
-//! than opening connections of their own.
+//! than opening connections of their own. Each connection's life is reported when it is
+//! replaced or the load ends, its end read off its frames (`sniff`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use tokio::sync::Notify;
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
 use super::request::{Exchange, Template};
+use super::sniff::{Seen, Sniffed};
 use super::state::{RunState, SharedConn};
 use crate::model::clock::At;
 use crate::model::outcome::OutcomeClass;
@@ -31,6 +34,8 @@ pub(super) struct H2Slot {
 struct H2Conn {
     shared: SharedConn,
     sender: Sender,
+    /// How the server ended it (GOAWAY, reset, close), for its life's record.
+    seen: Arc<Seen>,
 }
 
 fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
@@ -51,20 +56,23 @@ async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
     let (id, opened) = sh.open().await?;
     let peer = opened.peer;
     opened.require_h2()?;
+    let seen = Arc::new(Seen::default());
+    let io = Sniffed::new(opened.io, seen.clone());
     let (sender, driver) = http2::Builder::new(TokioExecutor::new())
-        .handshake(TokioIo::new(opened.io))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(|e| DialError {
             class: classify(Stage::Exchange, &e),
             peer,
             error: error_chain(&e),
         })?;
-    tokio::task::spawn_local(async move {
+    seen.drive(async move {
         let _ = driver.await;
     });
     Ok(H2Conn {
-        shared: SharedConn::new(id, opened.local, peer),
+        shared: SharedConn::new(id, opened.local, peer, sh.now()),
         sender,
+        seen,
     })
 }
 
@@ -87,7 +95,10 @@ async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, D
     let dialed = dial(sh).await.map(Rc::new);
     slot.dialing.set(false);
     if let Ok(c) = &dialed {
-        *slot.conn.borrow_mut() = Some(c.clone());
+        let old = slot.conn.borrow_mut().replace(c.clone());
+        if let Some(old) = old {
+            old.shared.report_seen(sh, &old.seen, false);
+        }
     }
     slot.ready.notify_waiters();
     dialed
@@ -161,15 +172,17 @@ pub(super) async fn request(sh: Rc<RunState>, slots: Rc<[H2Slot]>, seq: u64, due
         Err(e) => return sh.end_without_connection(seq, due, started, e),
     };
     let sent = sh.now();
-    let reused = c.shared.take_turn();
+    let reused = c.shared.take_turn(sent);
     let mut sender = c.sender.clone();
     let ex = exchange(&sh.template, &mut sender, sh.timeout).await;
     c.shared.end(&sh, (seq, due, sent), reused, ex);
 }
 
-/// Drops every slot's connection (end of run).
-pub(super) fn close(slots: &[H2Slot]) {
+/// Drops every slot's connection (end of run), reporting each one's life.
+pub(super) fn close(sh: &RunState, slots: &[H2Slot]) {
     for s in slots {
-        s.conn.borrow_mut().take();
+        if let Some(c) = s.conn.borrow_mut().take() {
+            c.shared.report_seen(sh, &c.seen, true);
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
+//! - [`sniff`]: what an HTTP/2 server said about its connection (GOAWAY, reset, close).
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
 //! - [`thread`]: runs the engine on a thread of its own.
@@ -29,6 +30,7 @@ mod h2;
 mod pool;
 mod request;
 pub mod schedule;
+pub mod sniff;
 mod state;
 pub mod thread;
 pub mod timer;

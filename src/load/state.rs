@@ -1,6 +1,7 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
 //! target's addresses (refreshed in the background), dialling, the in-flight count, and the
-//! builders of request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! builders of request records; set up once from the `LoadSpec` before the first connection.
+//! Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -9,12 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened};
+use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
+use super::sniff::Seen;
 use crate::model::clock::{At, RunClock};
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -39,20 +44,45 @@ pub(super) struct RunState {
 }
 
 impl RunState {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    /// Everything before the first connection: the target taken from the URL, TLS, the first
+    /// lookup of its addresses, the request serialised once, and the run's state.
+    pub(super) async fn setup(
+        spec: &LoadSpec,
         clock: RunClock,
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
-        dialer: Dialer,
-        host: String,
-        port: u16,
-        addrs: Vec<SocketAddr>,
-        keepalive: bool,
-        timeout: Duration,
-        template: Template,
-    ) -> RunState {
-        RunState {
+    ) -> Result<RunState, EngineError> {
+        let url = &spec.request.url;
+        let https = match url.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(EngineError::BadUrl(url.to_string())),
+        };
+        let host = url
+            .host()
+            .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
+            .to_string();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (tls, server_name) = if https {
+            let (connector, name) = RunState::tls_for(spec, &host)?;
+            (Some(connector), Some(name))
+        } else {
+            (None, None)
+        };
+        let addrs = resolve(&host, port)
+            .await
+            .map_err(|error| EngineError::Resolve {
+                host: host.clone(),
+                error,
+            })?;
+        let dialer = Dialer {
+            tls,
+            server_name,
+            http2: spec.http2,
+            connect_timeout: spec.connect_timeout,
+        };
+        let template = Template::new(&spec.request, spec.keepalive)?;
+        Ok(RunState {
             clock,
             sink,
             live,
@@ -66,10 +96,25 @@ impl RunState {
             in_flight: Cell::new(0),
             drained: Notify::new(),
             conns_opened: Cell::new(0),
-            keepalive,
-            timeout,
+            keepalive: spec.keepalive,
+            timeout: spec.timeout,
             template,
-        }
+        })
+    }
+
+    /// The TLS connector and the server name (SNI, certificate checks) for an https target.
+    fn tls_for(
+        spec: &LoadSpec,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
+        let cfg =
+            tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
+        Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
     }
 
     #[inline]
@@ -119,7 +164,7 @@ impl RunState {
     /// Opens an HTTP/1.1 connection.
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io))
+        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
     }
 
     pub(super) fn start_request(&self) {
@@ -146,6 +191,24 @@ impl RunState {
             }
             notified.await;
         }
+    }
+
+    /// Reports the life of an HTTP/1 connection that is being let go: ended the way it
+    /// recorded, or still open (`OpenAtEnd`) when the load is over.
+    pub(super) fn h1_ended(&self, c: &H1Conn) {
+        let life = ConnectionLife {
+            id: c.id,
+            local: c.local,
+            peer: c.peer,
+            opened: c.opened,
+            first_request: c.first_sent,
+            last_request: c.last_sent,
+            requests: u32::try_from(c.uses).unwrap_or(u32::MAX),
+            failures: c.failures,
+            ended: self.now(),
+            end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
+        };
+        self.sink.borrow_mut().connection(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -222,10 +285,15 @@ impl RunState {
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
+        conn.first_sent.get_or_insert(sent);
+        conn.last_sent = Some(sent);
         let t = &self.template;
         let ex = conn
             .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
             .await;
+        if ex.class.is_failure() {
+            conn.failures += 1;
+        }
         let reusable = ex.reusable;
         let id = ConnId {
             id: conn.id,
@@ -240,31 +308,43 @@ impl RunState {
     }
 }
 
-/// A connection many requests share at once (HTTP/2, gRPC): who it is, how often it was used,
-/// and the identity header it last carried.
+/// A connection many requests share at once (HTTP/2, gRPC): who it is, what it carried, and
+/// the identity header it last carried.
 pub(super) struct SharedConn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
+    opened: At,
     uses: Cell<u64>,
+    failures: Cell<u32>,
+    first_sent: Cell<Option<At>>,
+    last_sent: Cell<Option<At>>,
     identity: RefCell<Option<Arc<str>>>,
 }
 
 impl SharedConn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr) -> SharedConn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, opened: At) -> SharedConn {
         SharedConn {
             id,
             local,
             peer,
+            opened,
             uses: Cell::new(0),
+            failures: Cell::new(0),
+            first_sent: Cell::new(None),
+            last_sent: Cell::new(None),
             identity: RefCell::new(None),
         }
     }
 
-    /// Counts one more request on it; true if it had carried one before.
-    pub(super) fn take_turn(&self) -> bool {
+    /// Counts one more request on it, sent at `sent`; true if it had carried one before.
+    pub(super) fn take_turn(&self, sent: At) -> bool {
         let n = self.uses.get();
         self.uses.set(n + 1);
+        if self.first_sent.get().is_none() {
+            self.first_sent.set(Some(sent));
+        }
+        self.last_sent.set(Some(sent));
         n > 0
     }
 
@@ -278,6 +358,9 @@ impl SharedConn {
         mut ex: Exchange,
     ) {
         super::request::remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
+        if ex.class.is_failure() {
+            self.failures.set(self.failures.get().saturating_add(1));
+        }
         let id = ConnId {
             id: self.id,
             local: self.local,
@@ -287,6 +370,35 @@ impl SharedConn {
         let identity = self.identity.borrow().clone();
         sh.record(sh.completed(seq, due, sent, id, identity, ex));
         sh.finish_request();
+    }
+
+    /// Reports its life once it is let go: how the peer ended it as `seen` (its frames and
+    /// reads) says, or else by us (`at_end`: the load is over and it was still open).
+    pub(super) fn report_seen(&self, sh: &RunState, seen: &Seen, at_end: bool) {
+        let ended = seen.ended(&sh.clock).unwrap_or_else(|| sh.now());
+        let end = seen.peer_end().unwrap_or(if at_end {
+            ConnectionEnd::OpenAtEnd
+        } else {
+            ConnectionEnd::LocalClose
+        });
+        self.report(sh, ended, end);
+    }
+
+    /// Reports its life to the sink: it ended at `ended`, as `end` says.
+    fn report(&self, sh: &RunState, ended: At, end: ConnectionEnd) {
+        let life = ConnectionLife {
+            id: self.id,
+            local: self.local,
+            peer: self.peer,
+            opened: self.opened,
+            first_request: self.first_sent.get(),
+            last_request: self.last_sent.get(),
+            requests: u32::try_from(self.uses.get()).unwrap_or(u32::MAX),
+            failures: self.failures.get(),
+            ended,
+            end,
+        };
+        sh.sink.borrow_mut().connection(&life);
     }
 }
 

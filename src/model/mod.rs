@@ -8,6 +8,7 @@
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
 //! - [`grpc`]: the gRPC classes of the taxonomy (grpc-status names, refused and reset streams,
 //!   GOAWAY graceful or abrupt, connections cut without one, our deadline).
+//! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
@@ -19,6 +20,7 @@
 //! - [`numbers`]: how every text spells counts and durations.
 
 pub mod clock;
+pub mod connection;
 pub mod event;
 pub mod exit;
 pub mod finding;

@@ -24,6 +24,7 @@ pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
 
 use crate::model::clock::At;
+use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -260,6 +261,10 @@ impl PhaseMarks {
     }
 }
 
+/// Connection lives kept at most (a keep-alive pool has a few hundred; a connection per request
+/// keeps only the failed ones).
+pub const CONNECTION_LOG_LIMIT: usize = 50_000;
+
 /// Settings of the recorder.
 #[derive(Clone, Debug)]
 pub struct RecorderConfig {
@@ -285,6 +290,8 @@ pub struct Recorder {
     closed: Vec<Second>,
     failures: Vec<RequestRecord>,
     failures_not_kept: u64,
+    connections: Vec<ConnectionLife>,
+    connections_not_kept: u64,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -306,6 +313,8 @@ impl Recorder {
             closed: Vec::new(),
             failures: Vec::new(),
             failures_not_kept: 0,
+            connections: Vec::new(),
+            connections_not_kept: 0,
             live,
             last_live_second: 0,
             spare: Vec::new(),
@@ -425,12 +434,15 @@ impl Recorder {
             .first()
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
+        self.connections.sort_by_key(|c| (c.opened, c.id));
         Recorded {
             series: self.closed,
             phases,
             overall: overall.finish("overall".to_string(), start, end),
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            connections: self.connections,
+            connections_not_kept: self.connections_not_kept,
         }
     }
 }
@@ -476,6 +488,20 @@ impl Sink for Recorder {
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
+
+    /// Keeps the lives that can say which pod a connection was on: those that carried a
+    /// failure, were ended by the peer, or carried more than one request (a keep-alive pool's
+    /// connections, which are few). A connection per request that ended as asked says nothing.
+    fn connection(&mut self, c: &ConnectionLife) {
+        if c.failures == 0 && !c.end.by_peer() && c.requests <= 1 {
+            return;
+        }
+        if self.connections.len() < CONNECTION_LOG_LIMIT {
+            self.connections.push(c.clone());
+        } else {
+            self.connections_not_kept += 1;
+        }
+    }
 }
 
 /// What a load run recorded: the input of analysis and reports, mergeable across generators.
@@ -491,6 +517,13 @@ pub struct Recorded {
     pub failures: Vec<RequestRecord>,
     /// Failures beyond the log's limit: counted, not kept.
     pub failures_not_kept: u64,
+    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
+    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionLife>,
+    /// Connection lives beyond the limit: counted, not kept.
+    #[serde(default)]
+    pub connections_not_kept: u64,
 }
 
 impl Recorded {

@@ -34,7 +34,7 @@ pub(crate) async fn call(
         }
     };
     let sent = sh.now();
-    let reused = c.shared.take_turn();
+    let reused = c.shared.take_turn(sent);
     let ex = exchange(&template, &c, sh.timeout).await;
     c.shared.end(&sh, (seq, due, sent), reused, ex);
     true

@@ -12,15 +12,16 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::sniff::{Seen, Sniffed};
 use crate::load::classify::grpc_dial_failure;
 use crate::load::conn::DialError;
 use crate::load::engine::EngineError;
+use crate::load::sniff::{Seen, Sniffed};
 use crate::load::state::{RunState, SharedConn};
 use crate::model::outcome::OutcomeClass;
 
@@ -28,16 +29,19 @@ use crate::model::outcome::OutcomeClass;
 pub(super) struct Conn {
     pub(super) shared: SharedConn,
     pub(super) sender: h2::client::SendRequest<Bytes>,
-    /// What the server said about it (GOAWAY, reset, close).
-    pub(super) seen: Rc<Seen>,
-    /// Its driver has ended: the connection is gone.
-    ended: Rc<Cell<bool>>,
+    /// What the server said about it (GOAWAY, reset, close), and whether it is gone.
+    pub(super) seen: Arc<Seen>,
 }
 
 impl Conn {
     /// It may take a new call.
     fn usable(&self) -> bool {
-        !self.seen.closing() && !self.ended.get()
+        !self.seen.closing()
+    }
+
+    /// Reports its life once it is let go (`at_end`: the load is over).
+    fn report(&self, sh: &RunState, at_end: bool) {
+        self.shared.report_seen(sh, &self.seen, at_end);
     }
 }
 
@@ -76,10 +80,13 @@ pub(crate) async fn open(sh: &RunState, connections: usize) -> Result<Rc<[Slot]>
     Ok(slots)
 }
 
-/// Drops every slot's connection (end of run): h2 closes each once its streams are done.
-pub(crate) fn close(slots: &[Slot]) {
+/// Drops every slot's connection (end of run), reporting each one's life: h2 closes each once
+/// its streams are done.
+pub(crate) fn close(sh: &RunState, slots: &[Slot]) {
     for s in slots {
-        s.conn.borrow_mut().take();
+        if let Some(c) = s.conn.borrow_mut().take() {
+            c.report(sh, true);
+        }
     }
 }
 
@@ -89,7 +96,7 @@ async fn dial(sh: &RunState) -> Result<Conn, DialError> {
     let (id, opened) = sh.open().await?;
     let peer = opened.peer;
     opened.require_h2()?;
-    let seen = Rc::new(Seen::default());
+    let seen = Arc::new(Seen::default());
     let io = Sniffed::new(opened.io, seen.clone());
     let (sender, driver) = h2::client::Builder::new()
         .enable_push(false)
@@ -101,17 +108,13 @@ async fn dial(sh: &RunState) -> Result<Conn, DialError> {
             let (class, error) = grpc_dial_failure(&e, &seen);
             DialError { class, peer, error }
         })?;
-    let ended = Rc::new(Cell::new(false));
-    let done = ended.clone();
-    tokio::task::spawn_local(async move {
+    seen.drive(async move {
         let _ = driver.await;
-        done.set(true);
     });
     Ok(Conn {
-        shared: SharedConn::new(id, opened.local, peer),
+        shared: SharedConn::new(id, opened.local, peer, sh.now()),
         sender,
         seen,
-        ended,
     })
 }
 
@@ -119,15 +122,16 @@ async fn dial(sh: &RunState) -> Result<Conn, DialError> {
 async fn redial(sh: Rc<RunState>, slots: Rc<[Slot]>, k: usize) {
     let slot = &slots[k];
     slot.dialing.set(true);
+    let old = slot.conn.borrow_mut().take();
+    if let Some(c) = old {
+        c.report(&sh, false);
+    }
     match dial(&sh).await {
         Ok(c) => {
             *slot.conn.borrow_mut() = Some(Rc::new(c));
             slot.failed.borrow_mut().take();
         }
-        Err(e) => {
-            slot.conn.borrow_mut().take();
-            *slot.failed.borrow_mut() = Some((e.class, e.peer, e.error));
-        }
+        Err(e) => *slot.failed.borrow_mut() = Some((e.class, e.peer, e.error)),
     }
     slot.dialing.set(false);
     slot.ready.notify_waiters();

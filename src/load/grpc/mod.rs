@@ -13,9 +13,9 @@
 //! Why h2 and not tonic: tonic's client is a tower stack (buffer, reconnect, a codec that
 //! encodes per call, a `Streaming` decoder) on top of hyper on top of h2; a load generator
 //! needs none of it, and its retries and reconnects would hide exactly what zerodrop measures.
-//! The per-call cost of both is in the README.
+//! The per-call cost of both is in the README. What the server says about each connection
+//! (GOAWAY, reset, close) is read off its frames by `load::sniff`.
 //!
-//! - [`sniff`]: watches the server's frames for GOAWAY, resets and closes.
 //! - `conn`: the pool: slots, dialling, which connection a call takes.
 //! - `call`: one call and its outcome.
 //! - [`reflect`]: server reflection, for a method with no `.proto` at hand.
@@ -23,7 +23,6 @@
 mod call;
 mod conn;
 pub mod reflect;
-pub mod sniff;
 
 use std::time::Duration;
 

@@ -7,14 +7,20 @@
 //! [`Sniffed`] sits between the socket (after TLS) and h2 and walks the frame headers of the
 //! server's byte stream — nine bytes per frame, the payload skipped unread, except a GOAWAY's
 //! first eight bytes — recording what it sees in a [`Seen`] the connection's callers share.
-//! It never changes a byte.
+//! It never changes a byte. Used by every HTTP/2 client of the engine (`h2`, `grpc`), whose
+//! connection lives say how each ended: announced by a GOAWAY, reset, or closed.
 
-use std::cell::Cell;
+use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::model::clock::RunClock;
+use crate::model::connection::ConnectionEnd;
 
 /// HTTP/2 frame type of GOAWAY (RFC 9113 §6.8).
 const GOAWAY: u8 = 0x7;
@@ -38,39 +44,95 @@ impl GoAway {
     }
 }
 
-/// What was seen on one connection, shared between its driver and its callers.
+/// What was seen on one connection, shared between its driver and its callers. Atomics, since
+/// hyper's HTTP/2 client wants its I/O `Send` (nothing here is contended: one thread reads and
+/// writes it).
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// The latest GOAWAY.
-    goaway: Cell<Option<GoAway>>,
+    /// The latest GOAWAY, packed: bit 63 set when one came, the last-stream-id in bits 32–62,
+    /// the error code below.
+    goaway: AtomicU64,
     /// GOAWAY frames received.
-    goaways: Cell<u32>,
+    goaways: AtomicU32,
     /// A read failed with a reset (RST from the peer).
-    reset: Cell<bool>,
+    reset: AtomicBool,
     /// A read returned the end of the stream (FIN from the peer).
-    eof: Cell<bool>,
+    eof: AtomicBool,
+    /// When the peer reset or closed it.
+    closed_at: OnceLock<Instant>,
+    /// When its driver ended (the connection is gone, whoever closed it).
+    driver_ended: OnceLock<Instant>,
 }
 
 impl Seen {
     pub fn goaway(&self) -> Option<GoAway> {
-        self.goaway.get()
+        let packed = self.goaway.load(Ordering::Relaxed);
+        (packed >> 63 == 1).then_some(GoAway {
+            last_stream_id: (packed >> 32) as u32 & 0x7fff_ffff,
+            code: packed as u32,
+        })
+    }
+
+    fn set_goaway(&self, g: GoAway) {
+        let packed = 1 << 63 | u64::from(g.last_stream_id & 0x7fff_ffff) << 32 | u64::from(g.code);
+        self.goaway.store(packed, Ordering::Relaxed);
+        self.goaways.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn goaways(&self) -> u32 {
-        self.goaways.get()
+        self.goaways.load(Ordering::Relaxed)
     }
 
     pub fn reset(&self) -> bool {
-        self.reset.get()
+        self.reset.load(Ordering::Relaxed)
     }
 
     pub fn eof(&self) -> bool {
-        self.eof.get()
+        self.eof.load(Ordering::Relaxed)
     }
 
     /// The connection can take no new call: the server asked us to go away, or it is gone.
     pub fn closing(&self) -> bool {
-        self.goaway.get().is_some() || self.reset.get() || self.eof.get()
+        self.goaway().is_some() || self.reset() || self.eof() || self.driver_ended.get().is_some()
+    }
+
+    /// How the peer ended it, as far as seen: announced by a GOAWAY, reset, or closed.
+    pub fn peer_end(&self) -> Option<ConnectionEnd> {
+        if self.goaway().is_some() {
+            Some(ConnectionEnd::PeerAnnounced)
+        } else if self.reset() {
+            Some(ConnectionEnd::PeerReset)
+        } else if self.eof() {
+            Some(ConnectionEnd::PeerClosed)
+        } else {
+            None
+        }
+    }
+
+    /// When it ended, if it has (its close or reset, else its driver's end).
+    pub fn ended(&self, clock: &RunClock) -> Option<crate::model::clock::At> {
+        self.closed_at
+            .get()
+            .or(self.driver_ended.get())
+            .map(|i| clock.at(*i))
+    }
+
+    fn closed(&self, reset: bool) {
+        if reset {
+            self.reset.store(true, Ordering::Relaxed);
+        } else {
+            self.eof.store(true, Ordering::Relaxed);
+        }
+        let _ = self.closed_at.set(Instant::now());
+    }
+
+    /// Runs a connection's driver as a local task, noting when it ends.
+    pub fn drive(self: &Arc<Self>, driver: impl Future<Output = ()> + 'static) {
+        let seen = self.clone();
+        tokio::task::spawn_local(async move {
+            driver.await;
+            let _ = seen.driver_ended.set(Instant::now());
+        });
     }
 }
 
@@ -124,11 +186,10 @@ impl Scan {
         if let Some((b, 8)) = self.goaway.take() {
             let last = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
             let code = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            seen.goaway.set(Some(GoAway {
+            seen.set_goaway(GoAway {
                 last_stream_id: last,
                 code,
-            }));
-            seen.goaways.set(seen.goaways.get() + 1);
+            });
         }
     }
 }
@@ -137,11 +198,11 @@ impl Scan {
 pub struct Sniffed<T> {
     inner: T,
     scan: Scan,
-    seen: Rc<Seen>,
+    seen: Arc<Seen>,
 }
 
 impl<T> Sniffed<T> {
-    pub fn new(inner: T, seen: Rc<Seen>) -> Sniffed<T> {
+    pub fn new(inner: T, seen: Arc<Seen>) -> Sniffed<T> {
         Sniffed {
             inner,
             scan: Scan::default(),
@@ -163,21 +224,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniffed<T> {
             Poll::Ready(Ok(())) => {
                 let new = &buf.filled()[before..];
                 if new.is_empty() && buf.remaining() > 0 {
-                    me.seen.eof.set(true);
+                    me.seen.closed(false);
                 } else {
                     me.scan.feed(new, &me.seen);
                 }
             }
-            Poll::Ready(Err(e)) => {
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-                ) {
-                    me.seen.reset.set(true);
-                } else {
-                    me.seen.eof.set(true);
-                }
-            }
+            Poll::Ready(Err(e)) => me.seen.closed(matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            )),
             Poll::Pending => {}
         }
         r
