@@ -5,8 +5,10 @@
 //!
 //! 1. before the trigger: baseline errors, whatever the pod did;
 //! 2. a request in flight when its pod was SIGKILLed at the grace deadline;
-//! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown;
-//! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
+//! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown — or, for
+//!    a gRPC call whose HTTP/2 connection was cut with no GOAWAY, no GOAWAY on shutdown;
+//! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race
+//!    (HTTP/2: no GOAWAY on shutdown when no GOAWAY came, ungraceful shutdown when one did);
 //! 5. sent while the Service had no ready endpoint: no endpoints;
 //! 6. sent to a pod after its termination began, while it was still routed: traffic to a
 //!    terminating pod;
@@ -29,6 +31,7 @@ use crate::analysis::endpoints::Window;
 use crate::analysis::pods::PodLife;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
+use crate::model::grpc::GrpcClass;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
 
@@ -68,7 +71,7 @@ fn rank(id: FindingId) -> u8 {
     match id {
         FindingId::BaselineErrors => 0,
         FindingId::KilledAtGraceDeadline => 1,
-        FindingId::UngracefulShutdown => 2,
+        FindingId::UngracefulShutdown | FindingId::NoGoawayOnShutdown => 2,
         FindingId::KeepaliveCloseRace => 3,
         FindingId::NoEndpoints => 4,
         FindingId::TrafficToTerminatingPod => 5,
@@ -141,6 +144,16 @@ fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(
     Some((best, sharing.first().map(|p| (p.name.clone(), confidence))))
 }
 
+/// What a request cut by its pod's shutdown says of the shutdown: an HTTP/2 connection that
+/// ended with no GOAWAY (the server never said it was going), or an app that did not finish
+/// what it was serving (everything else, GOAWAY'd streams cut or refused included).
+fn shutdown_cut(class: OutcomeClass) -> FindingId {
+    match class {
+        OutcomeClass::Grpc(g) if g.cut_without_goaway() => FindingId::NoGoawayOnShutdown,
+        _ => FindingId::UngracefulShutdown,
+    }
+}
+
 /// The pod-specific cause of a failure served by `p`, if its lifecycle explains it.
 ///
 /// `unobserved` widens the window in which a terminating pod may still receive traffic beyond
@@ -173,7 +186,7 @@ fn pod_cause(
         let cut_at_stop = stop.is_some_and(|s| s >= t && in_flight_at(s));
         let cut_at_exit = exit.is_some_and(|x| x >= t && sent_before_stop && in_flight_at(x));
         if cut_at_stop || cut_at_exit {
-            return Some(FindingId::UngracefulShutdown);
+            return Some(shutdown_cut(f.class));
         }
         // Deregistered (as the data path sees it) at this instant, or never observed.
         let out_of_service = p
@@ -195,15 +208,22 @@ fn pod_cause(
         let shutting_down = f.sent.plus(RACE) >= stop.unwrap_or(t);
         // The connection went away under the request (`other` covers a request cancelled
         // because its connection closed before it was written).
-        let cut_connection = matches!(
-            f.class,
+        let cut_connection = match f.class {
             OutcomeClass::ClosedBeforeResponse
-                | OutcomeClass::ConnectionReset
-                | OutcomeClass::Other
-        );
+            | OutcomeClass::ConnectionReset
+            | OutcomeClass::Other => true,
+            // HTTP/2: cut, cut after a GOAWAY, or refused unprocessed as the pod went.
+            OutcomeClass::Grpc(g) => {
+                g.cut_without_goaway() || g.provably_unprocessed() || g == GrpcClass::GoawayAbrupt
+            }
+            _ => false,
+        };
         let alive = exit.is_none_or(|x| f.sent <= x.plus(RACE));
         if reused && cut_connection && shutting_down && (alive || !still_routed) {
-            return Some(FindingId::KeepaliveCloseRace);
+            return Some(match f.class {
+                OutcomeClass::Grpc(_) => shutdown_cut(f.class),
+                _ => FindingId::KeepaliveCloseRace,
+            });
         }
         // During its preStop a terminating pod still serves normally: traffic reaching it
         // only fails once the app has been told to stop.

@@ -12,6 +12,7 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`load_by_pod`]: each pod's load per second, from long-lived connections tied to pods.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -22,6 +23,7 @@ pub mod fixes;
 pub mod infer;
 pub mod input;
 mod lag;
+pub mod load_by_pod;
 mod phases;
 mod pods;
 pub mod sustain;
@@ -155,6 +157,16 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// Each pod's requests per second, from the long-lived connections tied to it (gRPC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_load: Vec<load_by_pod::PodLoad>,
+    /// Requests on connections tied to no pod (not in `pod_load`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pod_load_unattributed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
@@ -224,7 +236,10 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
             })
         })
         .collect();
+    let (pod_load, pod_load_unattributed) = load_by_pod::pod_loads(recorded, timeline, &pods);
     Analysis {
+        pod_load,
+        pod_load_unattributed,
         phases: phases::phase_reports(recorded),
         p99_ratio,
         pods: pod_reports(&pods, &attributions),

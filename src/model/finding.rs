@@ -34,6 +34,10 @@ pub enum FindingId {
     LatencyRegression,
     /// Failures before the trigger: not caused by the rollout.
     BaselineErrors,
+    /// HTTP/2 (gRPC) connections cut without a GOAWAY as their pod shut down.
+    NoGoawayOnShutdown,
+    /// After the rollout, load per pod far from even: long-lived connections stayed pinned.
+    ConnectionsNotRebalanced,
     /// Failures that match nothing else.
     Unexplained,
     // Static checks of `lint`.
@@ -70,6 +74,8 @@ impl FindingId {
             FindingId::NoEndpoints => "no-endpoints",
             FindingId::LatencyRegression => "latency-regression",
             FindingId::BaselineErrors => "baseline-errors",
+            FindingId::NoGoawayOnShutdown => "no-goaway-on-shutdown",
+            FindingId::ConnectionsNotRebalanced => "connections-not-rebalanced",
             FindingId::Unexplained => "unexplained",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",

@@ -111,6 +111,9 @@ impl Recorded {
         for c in &mut self.connections {
             c.id += offset;
         }
+        for c in &mut self.load_by_connection {
+            c.id += offset;
+        }
     }
 
     fn merge_from(&mut self, other: Recorded) -> Result<(), MergeError> {
@@ -141,6 +144,8 @@ impl Recorded {
         self.connections.extend(other.connections);
         self.connections.sort_by_key(|c| (c.opened, c.id));
         self.connections_not_kept += other.connections_not_kept;
+        self.load_by_connection.extend(other.load_by_connection);
+        self.load_by_connection_not_kept += other.load_by_connection_not_kept;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! Phases (baseline, rollout, settle, or load stages) are marked by whoever orchestrates the run
 //! through a [`PhaseMarks`] handle; a request belongs to the phase in force at its *due* time.
 
+mod by_connection;
 mod hist;
 mod merge;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use by_connection::{CONNECTIONS_LIMIT, ConnSecond, ConnectionLoad};
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
 
@@ -292,6 +294,8 @@ pub struct Recorder {
     failures_not_kept: u64,
     connections: Vec<ConnectionLife>,
     connections_not_kept: u64,
+    /// Requests per connection per second, when asked for ([`Recorder::with_load_by_connection`]).
+    by_connection: Option<by_connection::ByConnection>,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -315,11 +319,20 @@ impl Recorder {
             failures_not_kept: 0,
             connections: Vec::new(),
             connections_not_kept: 0,
+            by_connection: None,
             live,
             last_live_second: 0,
             spare: Vec::new(),
             live_scratch: Hist::new(),
         }
+    }
+
+    /// Also keeps each connection's requests per second (at most [`CONNECTIONS_LIMIT`]
+    /// connections), from which the analysis builds each pod's load: for runs over a few
+    /// long-lived connections (gRPC), never on the HTTP/1 path.
+    pub fn with_load_by_connection(mut self) -> Recorder {
+        self.by_connection = Some(by_connection::ByConnection::default());
+        self
     }
 
     pub fn live(&self) -> Arc<LiveStats> {
@@ -435,6 +448,8 @@ impl Recorder {
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
         self.connections.sort_by_key(|c| (c.opened, c.id));
+        let by_connection = self.by_connection.take().unwrap_or_default();
+        let load_by_connection_not_kept = by_connection.not_kept;
         Recorded {
             series: self.closed,
             phases,
@@ -443,6 +458,8 @@ impl Recorder {
             failures_not_kept: self.failures_not_kept,
             connections: self.connections,
             connections_not_kept: self.connections_not_kept,
+            load_by_connection: by_connection.finish(),
+            load_by_connection_not_kept,
         }
     }
 }
@@ -485,6 +502,9 @@ impl Sink for Recorder {
         } else if not_kept {
             self.failures_not_kept += 1;
         }
+        if let Some(b) = self.by_connection.as_mut() {
+            b.add(r);
+        }
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
@@ -524,6 +544,17 @@ pub struct Recorded {
     /// Connection lives beyond the limit: counted, not kept.
     #[serde(default)]
     pub connections_not_kept: u64,
+    /// Requests per connection per second (runs over a few long-lived connections: gRPC), for
+    /// each pod's load; at most [`CONNECTIONS_LIMIT`] connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_by_connection: Vec<ConnectionLoad>,
+    /// Requests on connections past that limit: counted, not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub load_by_connection_not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Recorded {

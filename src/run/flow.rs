@@ -319,7 +319,11 @@ pub fn start_engine(
         max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
     };
     let live = std::sync::Arc::new(LiveStats::default());
-    let recorder = Recorder::new(config, marks, live.clone());
+    let mut recorder = Recorder::new(config, marks, live.clone());
+    if spec.grpc.is_some() {
+        // A few long-lived connections: each pod's load is read from theirs.
+        recorder = recorder.with_load_by_connection();
+    }
     EngineThread::spawn(spec, clock, recorder, live, on_start)
 }
 

@@ -3,6 +3,7 @@
 
 mod attribution;
 mod capacity;
+mod connections;
 mod shutdown;
 
 use super::Analysis;
