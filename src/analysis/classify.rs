@@ -31,7 +31,7 @@ use crate::analysis::endpoints::Window;
 use crate::analysis::pods::PodLife;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
-use crate::model::grpc::GrpcClass;
+use crate::model::grpc::{GrpcClass, GrpcCode};
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
 
@@ -212,9 +212,19 @@ fn pod_cause(
             OutcomeClass::ClosedBeforeResponse
             | OutcomeClass::ConnectionReset
             | OutcomeClass::Other => true,
-            // HTTP/2: cut, cut after a GOAWAY, or refused unprocessed as the pod went.
+            // HTTP/2: cut, cut after a GOAWAY, refused unprocessed as the pod went, or
+            // cancelled or refused by a server that was stopping (grpcio cancels calls that
+            // race its GOAWAY).
             OutcomeClass::Grpc(g) => {
-                g.cut_without_goaway() || g.provably_unprocessed() || g == GrpcClass::GoawayAbrupt
+                g.cut_without_goaway()
+                    || g.provably_unprocessed()
+                    || matches!(
+                        g,
+                        GrpcClass::GoawayAbrupt
+                            | GrpcClass::Status(
+                                GrpcCode::Cancelled | GrpcCode::Unavailable | GrpcCode::Aborted
+                            )
+                    )
             }
             _ => false,
         };

@@ -4,7 +4,7 @@
 use super::{T0, get, ids};
 use crate::analysis::fixtures::{Roll, Run, STEP, TRIGGER, Via};
 use crate::model::finding::{FindingId, Severity};
-use crate::model::grpc::GrpcClass;
+use crate::model::grpc::{GrpcClass, GrpcCode};
 use crate::model::outcome::OutcomeClass;
 
 /// A rolling restart whose old pods stop at once (no preStop).
@@ -56,6 +56,19 @@ fn grpc_calls_cut_with_no_goaway_as_their_pod_stops_are_no_goaway_on_shutdown() 
             .any(|d| d.starts_with("old-0: 3 calls on 3 connection(s) cut with no GOAWAY")),
         "{:#?}",
         f.evidence.details
+    );
+}
+
+#[test]
+fn a_call_a_stopping_server_cancels_as_it_races_the_goaway_is_an_ungraceful_shutdown() {
+    let mut run = no_prestop();
+    on_old_0(&mut run, T0 + 1, 2, GrpcClass::Status(GrpcCode::Cancelled));
+    let a = run.analyse();
+    assert_eq!(
+        ids(&a),
+        [FindingId::UngracefulShutdown],
+        "{:#?}",
+        a.findings
     );
 }
 

@@ -160,14 +160,16 @@ pub(super) async fn pick(
     // Nothing usable anywhere: this call waits for its slot's dial (bounded by the dial's own
     // timeouts, TCP and TLS, plus a margin).
     let bound = sh.dialer.connect_timeout * 2 + Duration::from_secs(1);
-    let _ = tokio::time::timeout(bound, woken).await;
-    if let Some(c) = slots[k].usable() {
+    let woke = tokio::time::timeout(bound, woken).await.is_ok();
+    // The dial's connection, even one already cut again (a proxy that accepted for a backend
+    // gone away): the call then goes out on it and meets what it met, with its identity.
+    if let Some(c) = slots[k].conn.borrow().clone() {
         return Ok(c);
     }
     let failed = slots[k].failed.borrow().clone();
     Err(match failed {
-        Some((class, peer, error)) => DialError { class, peer, error },
-        None => DialError {
+        Some((class, peer, error)) if woke => DialError { class, peer, error },
+        _ => DialError {
             class: OutcomeClass::ConnectTimeout,
             peer: SocketAddr::from(([0, 0, 0, 0], sh.port)),
             error: format!("no HTTP/2 connection could be opened within {bound:?}"),
