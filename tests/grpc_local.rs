@@ -17,9 +17,11 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use zerodrop::analysis::AttributionMethod;
 use zerodrop::model::finding::FindingId;
 use zerodrop::result::RunResult;
 
+mod report_support;
 #[path = "support/tool.rs"]
 mod tool;
 
@@ -58,8 +60,22 @@ fn local(dir: &Path, name: &str, args: &[&str], cmd: &[&str]) -> (i32, RunResult
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = std::fs::read(&out_json).unwrap_or_else(|e| panic!("no result ({e}):\n{text}"));
+    // Every field of a gRPC run (its outcome classes, connection lives, pod loads, findings,
+    // notes) is documented in the schema.
+    let v: serde_json::Value = serde_json::from_slice(&doc).expect("json parses");
+    report_support::assert_valid_closed(&v);
     let result: RunResult = serde_json::from_slice(&doc).expect("result parses");
     (out.status.code().unwrap_or(-1), result, text)
+}
+
+/// The new replicas (`*-v2-*`) that carried calls.
+fn new_replicas_with_load(r: &RunResult) -> Vec<&str> {
+    r.analysis
+        .pod_load
+        .iter()
+        .filter(|p| p.pod.contains("-v2-"))
+        .map(|p| p.pod.as_str())
+        .collect()
 }
 
 fn findings(r: &RunResult) -> Vec<FindingId> {
@@ -226,13 +242,7 @@ fn connections_pinned_to_the_first_new_replica_are_not_rebalanced_unless_their_a
         "{:#?}",
         r.analysis.findings
     );
-    let serving: Vec<&str> = r
-        .analysis
-        .pod_load
-        .iter()
-        .filter(|p| p.pod.contains("-v2-"))
-        .map(|p| p.pod.as_str())
-        .collect();
+    let serving = new_replicas_with_load(&r);
     assert_eq!(
         serving.len(),
         3,
@@ -258,4 +268,45 @@ fn the_demo_apps_connections_rebalance_only_with_a_max_connection_age() {
     let r = rebalance_run(dir.path(), "demo-aged", &aged, &readiness);
     assert!(findings(&r).is_empty(), "{:#?}", r.analysis.findings);
     assert!(r.verdict.passed, "the graceful demo app drops nothing");
+}
+
+/// `--via endpoints` on the rollout that pins every connection to the first new replica:
+/// zerodrop balances over the pods' addresses itself, so connections leave each old pod as its
+/// endpoint stops being ready and spread over the new ones as they become ready; every
+/// connection is tied to its pod by its peer address (no proxy route exists for it), and every
+/// report says the Service's proxy path was not exercised.
+#[test]
+fn via_endpoints_balances_over_pod_addresses_attributes_by_peer_and_says_the_proxy_was_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let zd = env!("CARGO_BIN_EXE_zerodrop");
+    let server = format!("{zd} demo-app --port \"$PORT\" --delay 2ms");
+    let cmd = first_new_replica_ready_alone(&server);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let html = dir.path().join("via.html");
+    let html_arg = html.to_string_lossy().to_string();
+    let mut args = vec!["--readiness-path", "/readyz", "--readiness-period", "250ms"];
+    args.extend(ROLL);
+    args.extend(["--via", "endpoints", "--html", &html_arg]);
+    let (code, r, text) = local(dir.path(), "via", &args, &cmd);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(r.recorded.overall.counts.failed(), 0, "{text}");
+    // No connection went through the proxy: each went to a pod's own address.
+    let proxy_routes = r.timeline.routes.len();
+    assert_eq!(proxy_routes, 0, "{:#?}", r.timeline.routes);
+    assert!(!r.analysis.pod_load.is_empty());
+    assert_eq!(r.analysis.pod_load_unattributed, 0, "{:#?}", r.analysis);
+    for p in &r.analysis.pod_load {
+        assert_eq!(p.method, AttributionMethod::PeerAddress, "{p:?}");
+    }
+    // Connections followed the endpoints: every new replica carried calls, and the load
+    // after the rollout is even, so the pinning finding does not fire.
+    let serving = new_replicas_with_load(&r);
+    assert_eq!(serving.len(), 3, "{:#?}", r.analysis.pod_load);
+    assert!(findings(&r).is_empty(), "{:#?}", r.analysis.findings);
+    // The note, in the JSON, the summary and the HTML.
+    let note = r.analysis.notes.first().expect("a note");
+    assert!(note.contains("proxy path"), "{note}");
+    assert!(text.contains("proxy path"), "{text}");
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.contains("proxy path"), "the HTML says it too");
 }

@@ -62,6 +62,7 @@ fn spec(addr: SocketAddr, path: &str, message: &[u8], calls: u64, timeout: Durat
         insecure: false,
         timeout,
         connect_timeout: Duration::from_millis(500),
+        addresses: None,
     }
 }
 

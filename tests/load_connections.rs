@@ -57,6 +57,7 @@ fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

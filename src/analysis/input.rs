@@ -32,6 +32,8 @@ pub struct AnalysisInput {
     pub unobserved_lag: Duration,
     /// What is known of the workload's configuration.
     pub workload: WorkloadConfig,
+    /// The load went straight to the endpoints (`--via endpoints`), not through the Service.
+    pub via_endpoints: bool,
 }
 
 impl Default for AnalysisInput {
@@ -44,6 +46,7 @@ impl Default for AnalysisInput {
             slack: Duration::from_millis(200),
             unobserved_lag: Duration::from_secs(2),
             workload: WorkloadConfig::default(),
+            via_endpoints: false,
         }
     }
 }

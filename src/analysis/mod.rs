@@ -157,6 +157,9 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// What this run did not test, in words, for every report to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Each pod's requests per second, from the long-lived connections tied to it (gRPC).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_load: Vec<load_by_pod::PodLoad>,
@@ -238,6 +241,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         .collect();
     let (pod_load, pod_load_unattributed) = load_by_pod::pod_loads(recorded, timeline, &pods);
     Analysis {
+        notes: notes(input),
         pod_load,
         pod_load_unattributed,
         phases: phases::phase_reports(recorded),
@@ -248,6 +252,20 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         findings,
         unexplained_failures,
     }
+}
+
+/// What the run did not test.
+fn notes(input: &AnalysisInput) -> Vec<String> {
+    let mut out = Vec::new();
+    if input.via_endpoints {
+        out.push(
+            "the load went straight to the Service's endpoints (--via endpoints), balanced by \
+             zerodrop: the Service's own proxy path (kube-proxy, the ClusterIP, an ingress) was \
+             not exercised, so its de-registration lag could not cause a failure here"
+                .to_string(),
+        );
+    }
+    out
 }
 
 fn pod_reports(

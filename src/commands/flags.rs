@@ -38,6 +38,7 @@ pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
         threshold: a.threshold,
         redact_header: a.redact_header,
         failure_log_limit: a.failure_log_limit,
+        via: a.via,
         grpc: grpc(a.grpc),
     }
 }

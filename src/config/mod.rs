@@ -39,7 +39,9 @@ pub use flow::FlowFlags;
 pub use kube::{KubeContext, KubeFlags, in_cluster};
 pub use local::{LocalFlags, ProbeFlags};
 pub use output::OutputFlags;
-pub use plan::{FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan};
+pub use plan::{
+    FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan, Via,
+};
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
 pub use worker::{Worker, WorkerFlags};

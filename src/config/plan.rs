@@ -117,6 +117,9 @@ pub struct TrafficPlan {
     pub keepalive: bool,
     pub http2: bool,
     pub insecure: bool,
+    /// How the load reaches the pods in a rollout run: through the Service, or straight to its
+    /// routable endpoints, balanced by zerodrop (`--via endpoints`).
+    pub via: Via,
     /// This generator's share of the schedule when several generators split it (an Indexed
     /// Job's workers); `None` for the whole schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,9 +145,24 @@ impl TrafficPlan {
             keepalive: true,
             http2: false,
             insecure: false,
+            via: Via::Service,
             shard: None,
         }
     }
+}
+
+/// How the load reaches the pods (`--via`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// Through the target: the Service (ClusterIP), an ingress, a load balancer — the path
+    /// real traffic takes.
+    #[default]
+    Service,
+    /// Straight to the Service's routable endpoints (pod addresses), round robin over new
+    /// connections, following the endpoints as kube-proxy does (ready ones; serving-terminating
+    /// ones only when none is ready) — the way gRPC clients balance over a headless Service.
+    Endpoints,
 }
 
 /// Generator `index` of `count` takes the schedule's requests `index`, `index + count`, …
@@ -364,6 +382,7 @@ impl Plan {
             insecure: self.traffic.insecure,
             timeout: self.traffic.timeout,
             connect_timeout: self.traffic.connect_timeout,
+            addresses: None,
         })
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::parse;
 use super::plan::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRPC_CONNECTIONS, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern,
-    PlanKind, TrafficPlan, default_connections, default_max_in_flight,
+    PlanKind, TrafficPlan, Via, default_connections, default_max_in_flight,
 };
 use super::problems::Problems;
 use super::scenario::Stages;
@@ -41,6 +41,8 @@ pub struct TrafficFlags {
     pub threshold: Vec<String>,
     pub redact_header: Vec<String>,
     pub failure_log_limit: Option<String>,
+    /// `--via service|endpoints`.
+    pub via: Option<String>,
     /// gRPC calls instead of HTTP requests.
     pub grpc: super::grpc::GrpcFlags,
 }
@@ -63,7 +65,9 @@ pub fn from_args(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Traf
     conflicts(kind, &arrival, p);
     let connections = arrival.connections;
     let pattern = pattern(kind, arrival, p);
-    limits(t, pattern, connections, p)
+    let mut plan = limits(t, pattern, connections, p);
+    plan.via = via(kind, t, p);
+    plan
 }
 
 fn read_arrival(t: &TrafficFlags, p: &mut Problems<'_>) -> Arrival {
@@ -200,6 +204,35 @@ fn pattern(kind: PlanKind, a: Arrival, p: &mut Problems<'_>) -> Pattern {
     }
 }
 
+/// `--via`: through the Service (the default), or straight to its endpoints, which only a
+/// rollout run knows.
+fn via(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Via {
+    let f = p.file();
+    let v = p.value(
+        t.via.as_deref(),
+        "--via",
+        f.via.as_ref(),
+        "via",
+        |s| match s.trim().to_ascii_lowercase().as_str() {
+            "service" => Ok(Via::Service),
+            "endpoints" => Ok(Via::Endpoints),
+            other => Err(format!("`{other}` is neither `service` nor `endpoints`")),
+        },
+    );
+    match v {
+        Some((Via::Endpoints, place)) if kind == PlanKind::Load => {
+            p.push(
+                place,
+                "`endpoints` needs a rollout run (`local` or `run`), which knows the Service's \
+                 endpoints; `load` sends to --target",
+            );
+            Via::Service
+        }
+        Some((via, _)) => via,
+        None => Via::Service,
+    }
+}
+
 /// The in-flight cap, the connection pool, the protocol switches and the timeouts.
 fn limits(
     t: &TrafficFlags,
@@ -269,6 +302,7 @@ fn limits(
         keepalive,
         http2,
         insecure,
+        via: Via::Service,
         shard: None,
     }
 }

@@ -77,7 +77,14 @@ pub struct LoadSpec {
     pub timeout: Duration,
     /// Bound on establishing a connection (TCP and TLS).
     pub connect_timeout: Duration,
+    /// Where new connections go, fed by the caller as it changes (`--via endpoints`: the
+    /// Service's routable endpoints), instead of the URL's host looked up in DNS every second.
+    /// The URL still names the target (Host, SNI).
+    pub addresses: Option<AddressFeed>,
 }
+
+/// The addresses new connections go to, as they change.
+pub type AddressFeed = tokio::sync::watch::Receiver<Vec<std::net::SocketAddr>>;
 
 /// Why the engine could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +186,7 @@ pub async fn run_load(
     let sh = Rc::new(RunState::setup(spec, clock, sink, live).await?);
     // The addresses the run started with, whatever the resolver finds later.
     let addrs = sh.addrs.borrow().clone();
-    let resolver = spawn_resolver(sh.clone());
+    let resolver = spawn_resolver(sh.clone(), spec.addresses.clone());
     let (start, requests_due, completed) = match &spec.mode {
         Mode::Open {
             schedule,

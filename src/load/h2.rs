@@ -38,11 +38,13 @@ struct H2Conn {
     seen: Arc<Seen>,
 }
 
-fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
+/// The slot's connection, if it may take a new request: open, and (`--via endpoints`) still
+/// to a routable endpoint.
+fn live(sh: &RunState, slot: &H2Slot) -> Option<Rc<H2Conn>> {
     slot.conn
         .borrow()
         .as_ref()
-        .filter(|c| !c.sender.is_closed())
+        .filter(|c| !c.sender.is_closed() && !sh.retired(c.shared.id))
         .cloned()
 }
 
@@ -78,16 +80,25 @@ async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
 
 async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, DialError> {
     let n = slots.len();
-    for k in 0..n {
-        if let Some(c) = live(&slots[(seq as usize + k) % n]) {
-            return Ok(c);
+    let slot = &slots[seq as usize % n];
+    // A retired connection (`--via endpoints`) is replaced by the first request of its slot;
+    // a dead one only when no other slot is live.
+    let replace = slot
+        .conn
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| sh.retired(c.shared.id));
+    if !replace || slot.dialing.get() {
+        for k in 0..n {
+            if let Some(c) = live(sh, &slots[(seq as usize + k) % n]) {
+                return Ok(c);
+            }
         }
     }
-    let slot = &slots[seq as usize % n];
     if slot.dialing.get() {
         let wait = slot.ready.notified();
         let _ = tokio::time::timeout(sh.dialer.connect_timeout, wait).await;
-        if let Some(c) = live(slot) {
+        if let Some(c) = live(sh, slot) {
             return Ok(c);
         }
     }

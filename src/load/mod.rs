@@ -14,6 +14,8 @@
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
+//! - `endpoints`: `--via endpoints`: connections balanced over fed addresses, retired when
+//!   their address leaves the feed.
 //! - [`sniff`]: what an HTTP/2 server said about its connection (GOAWAY, reset, close).
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
@@ -23,6 +25,7 @@
 
 pub mod classify;
 pub mod conn;
+mod endpoints;
 pub mod engine;
 pub mod grpc;
 mod h1;
@@ -35,7 +38,7 @@ mod state;
 pub mod thread;
 pub mod timer;
 
-pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use engine::{AddressFeed, EngineError, LoadSpec, Mode, RequestSpec, run_load};
 pub use grpc::GrpcCall;
 pub use request::StatusSet;
 pub use thread::{EngineThread, StopHandle};

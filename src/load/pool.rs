@@ -150,7 +150,7 @@ impl Line {
         if !self
             .conn
             .as_ref()
-            .is_some_and(|c| sh.keepalive && c.usable())
+            .is_some_and(|c| sh.keepalive && c.usable() && !sh.retired(c.id))
         {
             self.release(sh);
         }

@@ -14,7 +14,8 @@ use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
 use super::conn::{DialError, Dialer, Opened, tls_config};
-use super::engine::{EngineError, LoadSpec};
+use super::endpoints::Fed;
+use super::engine::{AddressFeed, EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
 use super::sniff::Seen;
@@ -32,6 +33,9 @@ pub(super) struct RunState {
     pub(super) host: String,
     pub(super) port: u16,
     pub(super) addrs: RefCell<Vec<SocketAddr>>,
+    /// The addresses are fed by the caller (`LoadSpec::addresses`, `--via endpoints`), not
+    /// looked up: the connections open to each.
+    fed: Option<Fed>,
     pub(super) resolve_error: RefCell<Option<String>>,
     rr: Cell<usize>,
     next_conn: Cell<u64>,
@@ -69,12 +73,26 @@ impl RunState {
         } else {
             (None, None)
         };
-        let addrs = resolve(&host, port)
-            .await
-            .map_err(|error| EngineError::Resolve {
-                host: host.clone(),
-                error,
-            })?;
+        let addrs = match &spec.addresses {
+            // Fed by the caller: only what it says (none yet is a target that cannot be
+            // reached, not a name that did not resolve).
+            Some(feed) => {
+                let now = feed.borrow().clone();
+                if now.is_empty() {
+                    return Err(EngineError::Unreachable {
+                        addr: host.clone(),
+                        error: super::endpoints::NO_ENDPOINT.into(),
+                    });
+                }
+                now
+            }
+            None => resolve(&host, port)
+                .await
+                .map_err(|error| EngineError::Resolve {
+                    host: host.clone(),
+                    error,
+                })?,
+        };
         let dialer = Dialer {
             tls,
             server_name,
@@ -90,6 +108,7 @@ impl RunState {
             host,
             port,
             addrs: RefCell::new(addrs),
+            fed: spec.addresses.as_ref().map(|_| Fed::default()),
             resolve_error: RefCell::new(None),
             rr: Cell::new(0),
             next_conn: Cell::new(0),
@@ -138,7 +157,29 @@ impl RunState {
         }
         let i = self.rr.get();
         self.rr.set(i.wrapping_add(1));
-        Ok(addrs[i % addrs.len()])
+        match &self.fed {
+            Some(fed) => Ok(fed.pick(&addrs, i).unwrap_or(addrs[0])),
+            None => Ok(addrs[i % addrs.len()]),
+        }
+    }
+
+    /// With `--via endpoints`, connection `id` takes no new request once retired
+    /// ([`super::endpoints`]); never otherwise.
+    #[inline]
+    pub(super) fn retired(&self, id: u64) -> bool {
+        self.fed.as_ref().is_some_and(|f| f.retired(id))
+    }
+
+    /// The connections of a `--via endpoints` run.
+    pub(super) fn fed(&self) -> Option<&Fed> {
+        self.fed.as_ref()
+    }
+
+    /// Connection `id` to `peer` is let go (its life reported).
+    fn let_go(&self, id: u64, peer: SocketAddr) {
+        if let Some(fed) = &self.fed {
+            fed.closed(id, peer);
+        }
     }
 
     /// Opens a stream to the next address of the target; returns the connection's number too.
@@ -147,17 +188,23 @@ impl RunState {
             Ok(a) => a,
             Err(error) => {
                 let peer = SocketAddr::from(([0, 0, 0, 0], self.port));
-                return Err(DialError {
-                    class: OutcomeClass::Dns,
-                    peer,
-                    error,
-                });
+                // No endpoint to route to is what kube-proxy refuses; no address for a name is
+                // DNS's failure.
+                let class = if self.fed.is_some() {
+                    OutcomeClass::ConnectRefused
+                } else {
+                    OutcomeClass::Dns
+                };
+                return Err(DialError { class, peer, error });
             }
         };
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
         let opened = self.dialer.open(peer).await?;
         self.conns_opened.set(self.conns_opened.get() + 1);
+        if let Some(fed) = &self.fed {
+            fed.opened(id, peer);
+        }
         Ok((id, opened))
     }
 
@@ -208,6 +255,7 @@ impl RunState {
             ended: self.now(),
             end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
         };
+        self.let_go(c.id, c.peer);
         self.sink.borrow_mut().connection(&life);
     }
 
@@ -398,6 +446,7 @@ impl SharedConn {
             ended,
             end,
         };
+        sh.let_go(self.id, self.peer);
         sh.sink.borrow_mut().connection(&life);
     }
 }
@@ -435,7 +484,13 @@ pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, St
 /// flip behind a name) is followed by new connections, as a real client would; a failed
 /// lookup makes new dials fail as `dns` until a lookup succeeds again.
 /// Returns the task, to abort at the end of the run; `None` for an IP literal.
-pub(super) fn spawn_resolver(sh: Rc<RunState>) -> Option<tokio::task::JoinHandle<()>> {
+pub(super) fn spawn_resolver(
+    sh: Rc<RunState>,
+    feed: Option<AddressFeed>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if let Some(feed) = feed {
+        return Some(tokio::task::spawn_local(super::endpoints::follow(sh, feed)));
+    }
     if is_ip(&sh.host) {
         return None;
     }

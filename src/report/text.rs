@@ -228,6 +228,10 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         line.push_str(&part);
     }
     out.push(p.paint(&line, Style::Dim));
+    // What the run did not test (`--via endpoints`: the Service's proxy path).
+    for n in &r.analysis.notes {
+        note(p, out, &format!("note: {n}"), Style::Warn);
+    }
     out.push(String::new());
 }
 

@@ -10,10 +10,12 @@
 //! baseline, a failed rollout, an interrupt — the cluster is shut down and a [`RunResult`] is
 //! produced (partial where the run was cut short), so a report is always written.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
-use crate::config::Plan;
+use crate::config::{Plan, Via};
+use crate::load::AddressFeed;
 use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
@@ -157,12 +159,18 @@ async fn prepare<C: Cluster>(
     );
 
     // Load.
-    let spec = crate::config::grpc::load_spec(plan, prepared.target.as_deref())
+    let mut spec = crate::config::grpc::load_spec(plan, prepared.target.as_deref())
         .await
         .map_err(|e| match e {
             crate::config::grpc::SpecError::Unreachable(e) => Stop::CouldNotRun(e.to_string()),
             other => Stop::BadInput(other.to_string()),
         })?;
+    if plan.traffic.via == Via::Endpoints {
+        let url = &spec.request.url;
+        let https = url.scheme_str() == Some("https");
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        spec.addresses = Some(endpoint_feed(&flow.timeline, port));
+    }
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
@@ -176,6 +184,43 @@ async fn prepare<C: Cluster>(
     );
     progress.set_phase(BASELINE);
     Ok(Load { engine, progress })
+}
+
+/// The Service's routable endpoints (kube-proxy's choice: ready, else serving-terminating) as
+/// socket addresses, followed from the timeline every 50 ms for the engine's new connections
+/// (`--via endpoints`): the engine learns addresses, never Kubernetes. An endpoint without a
+/// port takes the target's. The task ends with the engine.
+fn endpoint_feed(timeline: &TimelineRecorder, default_port: u16) -> AddressFeed {
+    let parse = move |all: Vec<String>| -> Vec<SocketAddr> {
+        all.iter()
+            .filter_map(|a| {
+                a.parse().ok().or_else(|| {
+                    a.parse::<IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, default_port))
+                })
+            })
+            .collect()
+    };
+    let (tx, rx) = tokio::sync::watch::channel(parse(timeline.routable_endpoints()));
+    let timeline = timeline.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            let now = parse(timeline.routable_endpoints());
+            tx.send_if_modified(|current| {
+                let changed = *current != now;
+                if changed {
+                    *current = now;
+                }
+                changed
+            });
+        }
+    });
+    rx
 }
 
 /// Baseline: the service must be healthy before anything is rolled.
@@ -366,6 +411,7 @@ fn assemble(
     let timeline = flow.timeline.finish();
     let input = crate::analysis::AnalysisInput {
         pod_header: flow.plan.request.pod_header.clone(),
+        via_endpoints: flow.plan.traffic.via == Via::Endpoints,
         ..flow.analysis.clone()
     };
     let analysis = crate::analysis::analyse(&recorded, &timeline, &input);

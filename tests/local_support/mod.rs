@@ -281,6 +281,7 @@ fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
+        addresses: None,
     }
 }
 

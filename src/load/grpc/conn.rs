@@ -34,9 +34,10 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// It may take a new call.
-    fn usable(&self) -> bool {
-        !self.seen.closing()
+    /// It may take a new call: the server has not asked it to go away, and (`--via
+    /// endpoints`) its pod is still a routable endpoint.
+    fn usable(&self, sh: &RunState) -> bool {
+        !self.seen.closing() && !sh.retired(self.shared.id)
     }
 
     /// Reports its life once it is let go (`at_end`: the load is over).
@@ -56,8 +57,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn usable(&self) -> Option<Rc<Conn>> {
-        self.conn.borrow().as_ref().filter(|c| c.usable()).cloned()
+    fn usable(&self, sh: &RunState) -> Option<Rc<Conn>> {
+        self.conn
+            .borrow()
+            .as_ref()
+            .filter(|c| c.usable(sh))
+            .cloned()
     }
 }
 
@@ -145,7 +150,7 @@ pub(super) async fn pick(
 ) -> Result<Rc<Conn>, DialError> {
     let n = slots.len();
     let k = seq as usize % n;
-    if let Some(c) = slots[k].usable() {
+    if let Some(c) = slots[k].usable(sh) {
         return Ok(c);
     }
     // Registered before the dial can finish, so its wake-up cannot be missed.
@@ -154,7 +159,7 @@ pub(super) async fn pick(
         slots[k].dialing.set(true);
         tokio::task::spawn_local(redial(sh.clone(), slots.clone(), k));
     }
-    if let Some(c) = (1..n).find_map(|j| slots[(k + j) % n].usable()) {
+    if let Some(c) = (1..n).find_map(|j| slots[(k + j) % n].usable(sh)) {
         return Ok(c);
     }
     // Nothing usable anywhere: this call waits for its slot's dial (bounded by the dial's own
