@@ -309,4 +309,51 @@ fn via_endpoints_balances_over_pod_addresses_attributes_by_peer_and_says_the_pro
     assert!(text.contains("proxy path"), "{text}");
     let page = std::fs::read_to_string(&html).expect("html written");
     assert!(page.contains("proxy path"), "the HTML says it too");
+    // Each pod's calls per second are drawn on its lane, and the summary lists each pod's load.
+    assert!(
+        page.contains(r#"class="load-bar""#),
+        "load bars on the lanes"
+    );
+    assert!(text.contains("load by pod over the run:"), "{text}");
+}
+
+/// `zerodrop demo --grpc`: the naive half fails calls, cut with no GOAWAY, with that finding;
+/// the fixed half fails none of thousands, and the side-by-side says so; exit 0.
+#[test]
+fn the_grpc_demo_fails_calls_cut_without_goaway_then_none() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zerodrop"))
+        .args(["demo", "--grpc"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line:\n{stdout}"))
+            .to_string()
+    };
+    let naive = line("naive:");
+    assert!(!naive.starts_with("naive: 0 of"), "{stdout}");
+    assert!(naive.contains("calls failed"), "{naive}");
+    assert!(
+        naive.contains("reset_without_goaway") || naive.contains("closed_without_goaway"),
+        "{naive}"
+    );
+    assert!(stdout.contains("finding no-goaway-on-shutdown"), "{stdout}");
+    let fixed = line("fixed:");
+    assert!(fixed.starts_with("fixed: 0 of"), "{fixed}");
+    let sent: u64 = fixed
+        .split_whitespace()
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(sent >= 5000, "{fixed}");
+    assert!(
+        line("  cut with no GOAWAY").trim_end().ends_with(" 0"),
+        "{stdout}"
+    );
 }

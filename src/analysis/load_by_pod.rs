@@ -30,6 +30,9 @@ pub struct PodLoad {
     pub method: AttributionMethod,
     /// Connections it carried.
     pub connections: u32,
+    /// Requests due on them over the run.
+    #[serde(default)]
+    pub requests: u64,
     pub seconds: Vec<PodSecond>,
 }
 
@@ -61,9 +64,11 @@ pub fn pod_loads(
             pod,
             method,
             connections: 0,
+            requests: 0,
             seconds: Vec::new(),
         });
         load.connections += 1;
+        load.requests += c.requests();
         load.method = load.method.max(method);
         for s in &c.seconds {
             let at = load.seconds.partition_point(|p| p.second < s.second);

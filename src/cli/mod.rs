@@ -48,7 +48,7 @@ pub enum CliCommand {
     /// `zerodrop run -n shop deploy/web --target URL`.
     Run(Box<RunArgs>),
     /// A naive configuration that drops requests, then the fixed one at zero (no cluster, <1 min).
-    Demo,
+    Demo(DemoArgs),
     /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
     DemoApp(DemoAppArgs),
     /// Kubernetes manifests that run `zerodrop run` in-cluster:
@@ -111,6 +111,15 @@ pub struct LoadArgs {
     pub traffic: TrafficArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `zerodrop demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The gRPC demo: calls cut without GOAWAY by a server that dies on SIGTERM, then a
+    /// graceful stop (GOAWAY, drain) behind a preStop with a max connection age.
+    #[arg(long)]
+    pub grpc: bool,
 }
 
 /// `zerodrop completions`.

@@ -13,6 +13,9 @@
 //! outcome-class ::= "ok" | "http_4xx" | "http_5xx" | "connect_refused" | "connect_timeout"
 //!                 | "connection_reset" | "closed_before_response" | "request_timeout"
 //!                 | "dns" | "tls" | "other"
+//!                 | "grpc_" status-name       ; grpc_unavailable, grpc_deadline_exceeded, …
+//!                 | "refused_stream" | "stream_reset" | "goaway_graceful" | "goaway_abrupt"
+//!                 | "reset_without_goaway" | "closed_without_goaway" | "client_deadline"
 //! operator    ::= "<" | "<=" | ">" | ">=" | "==" | "===" | "!="
 //! value       ::= duration                  ; after a latency-agg
 //!               | number                    ; after "rate" or "p99_ratio"
@@ -29,6 +32,9 @@
 //! generator dropped were not sent and are counted by `dropped_by_generator`). `p99_ratio` is the
 //! scope's p99 over the baseline's p99; without a phase its scope is `rollout`. Without a phase,
 //! every other metric covers the whole run.
+//!
+//! With `--grpc` every call is a request: `failed`, `rate`, `requests` and the latency
+//! aggregates count calls.
 
 use std::fmt;
 

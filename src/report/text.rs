@@ -5,6 +5,8 @@
 //! ([`super::use_color`]: a terminal and no `NO_COLOR`). Every line fits 100 columns. It formats
 //! what the analysis and the gate decided; it never re-decides or adds anything up.
 
+mod pod_load;
+
 use std::fmt::Write as _;
 
 use crate::model::finding::{Finding, Severity};
@@ -408,6 +410,9 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             ),
             Style::Plain,
         );
+    }
+    if let Some(line) = pod_load::shares(a) {
+        note(p, out, &line, Style::Plain);
     }
     if a.unexplained_failures > 0 {
         note(

@@ -95,6 +95,25 @@ impl GrpcPlan {
         g
     }
 
+    /// A call to a built-in service (the health check, the demo app's echo) with `data` as its
+    /// request, encoded now.
+    pub fn built_in(service: &str, method: &str, data: &str) -> Result<GrpcPlan, String> {
+        let found = descriptors::find_method(descriptors::builtin(), service, method)?;
+        let mut g = GrpcPlan {
+            service: service.into(),
+            method: method.into(),
+            descriptors: Descriptors::BuiltIn,
+            proto: Vec::new(),
+            import_paths: Vec::new(),
+            data_file: None,
+            message_bytes: None,
+            data: data.into(),
+            message: None,
+        };
+        g.set_message(descriptors::encode(&found, data)?);
+        Ok(g)
+    }
+
     fn set_message(&mut self, m: Bytes) {
         self.message_bytes = Some(m.len());
         self.message = Some(m);

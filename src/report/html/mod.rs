@@ -196,6 +196,9 @@ fn legend(h: &mut String, r: &RunResult) {
             r#"<span><span class="sw" style="background:{color}"></span>{what}</span>"#
         );
     }
+    if !r.analysis.pod_load.is_empty() {
+        h.push_str("<span>bars atop a lane: requests/s the pod carried on its long-lived connections</span>");
+    }
     h.push_str(
         "<span>ticks on a lane: lifecycle events · pins above a lane: failures attributed to that pod, coloured by outcome (faint: by timing only) · dashed lines: rollout triggered / completed · hatched: a watch was down · hover for details</span></div>",
     );

@@ -14,6 +14,7 @@
 
 mod axes;
 mod lanes;
+mod load_lanes;
 mod panels;
 
 use std::fmt::Write as _;
