@@ -14,10 +14,11 @@
 //! 8. sent while ready endpoints were below desired: capacity dip;
 //! 9. otherwise unexplained.
 //!
-//! Rules 2–4, 6 and 7 need the pod. When it is known (exactly or by identity) only that pod is
-//! examined; otherwise every pod is a candidate and those whose lifecycle explains the failure
-//! share it, with the confidence divided among them and halved, because timing alone never
-//! proves which pod served a request.
+//! Rules 2–4, 6 and 7 need the pod. When it is known (exactly, by identity, or inferred from
+//! its connection) only that pod is examined; otherwise every pod the connection could have
+//! reached is a candidate and those whose lifecycle explains the failure share it, with the
+//! confidence divided among them and halved, because timing alone never proves which pod
+//! served a request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::analysis::AnalysisInput;
 use crate::analysis::AttributionMethod;
 use crate::analysis::attribute::Known;
 use crate::analysis::endpoints::Window;
+use crate::analysis::infer;
 use crate::analysis::pods::PodLife;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
@@ -51,6 +53,10 @@ pub struct Context<'a> {
     pub shift: Duration,
     /// Slowest measured de-registration, for pods whose own was not observed.
     pub slowest_lag: Option<Duration>,
+    /// When each recorded connection opened, by its number; and what makes a pod reachable
+    /// then.
+    pub opened: &'a HashMap<u64, At>,
+    pub reach: infer::Params,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -85,7 +91,7 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         cause: FindingId::Unexplained,
         pod: known.map(|k| k.pod.clone()),
         method: known.map(|k| k.method),
-        confidence: if known.is_some() { 1.0 } else { 0.0 },
+        confidence: known.map_or(0.0, |k| k.confidence),
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
@@ -102,7 +108,16 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         Some(k) => cx
             .pods
             .get(&k.pod)
-            .and_then(|p| pod_cause(f, p, k.route_opened, Duration::ZERO, cx))
+            // Reached through a data path that cannot be observed (identity, inference), the
+            // pod may have been routed to for as long as that path lags.
+            .and_then(|p| {
+                let unobserved = if k.method.is_exact() {
+                    Duration::ZERO
+                } else {
+                    cx.input.unobserved_lag
+                };
+                pod_cause(f, p, k.route_opened, unobserved, cx)
+            })
             .map(|c| (c, None)),
         None => by_timing(f, cx),
     };
@@ -126,9 +141,12 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
 /// Tries every pod; the ones whose lifecycle explains the failure with the best-ranked cause
 /// share it. Returns that cause and the first such pod with its confidence.
 fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(String, f64)>)> {
+    // A connection whose opening is known could only have reached the pods routable then.
+    let opened = f.conn.and_then(|c| cx.opened.get(&c.id)).copied();
     let causes: Vec<(&PodLife, FindingId)> = cx
         .pods
         .values()
+        .filter(|p| opened.is_none_or(|o| infer::routable(p, o, &cx.reach)))
         .filter_map(|p| pod_cause(f, p, None, cx.input.unobserved_lag, cx).map(|c| (p, c)))
         .collect();
     let best = causes.iter().map(|(_, c)| *c).min_by_key(|c| rank(*c))?;

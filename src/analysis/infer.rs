@@ -34,6 +34,10 @@ use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
 
+/// How far a connection's close may trail the pod event that caused it (the process's exit to
+/// the FIN reaching us through a proxy, on a loaded machine).
+pub const TOLERANCE: Duration = Duration::from_millis(100);
+
 /// Connections whose ends are this close belong to one closing (one pod going away).
 pub const TOGETHER: Duration = Duration::from_millis(15);
 
@@ -60,6 +64,9 @@ pub struct Inferred {
     pub pod: String,
     pub rule: Rule,
     pub confidence: f64,
+    /// When the connection that reached the pod was opened (for a fresh connection, when the
+    /// request was sent).
+    pub opened: At,
 }
 
 /// What the inference needs to know about the path and the event source.
@@ -76,11 +83,23 @@ pub struct Params {
     pub event_delay: Duration,
     /// How far a connection's close may trail the event that caused it.
     pub tolerance: Duration,
+    /// The preStop sleep, when known: where no stop signal was observed (a cluster shows none)
+    /// the signal is due this long after termination began.
+    pub prestop: Option<Duration>,
 }
 
-/// The instants at which a pod closes the connections pinned to it.
-fn closing_events(p: &PodLife) -> Vec<At> {
-    let mut v: Vec<At> = [p.stop_signal, p.exit.as_ref().map(|e| e.at), p.killed]
+/// The instant a pod was told to stop: observed, or termination start plus the known preStop.
+fn stop_of(p: &PodLife, x: &Params) -> Option<At> {
+    p.stop_signal
+        .or_else(|| Some(p.terminating?.plus(x.prestop?)))
+}
+
+/// The instants at which a pod closes the connections pinned to it: told to stop, exited,
+/// killed. With no stop signal seen and no preStop known, termination itself stands in for
+/// the stop (without a preStop hook the signal goes out then).
+fn closing_events(p: &PodLife, x: &Params) -> Vec<At> {
+    let stop = stop_of(p, x).or(p.terminating);
+    let mut v: Vec<At> = [stop, p.exit.as_ref().map(|e| e.at), p.killed]
         .into_iter()
         .flatten()
         .collect();
@@ -90,7 +109,7 @@ fn closing_events(p: &PodLife) -> Vec<At> {
 }
 
 /// Whether `p` could have received a new connection at `at`.
-fn routable(p: &PodLife, at: At, x: &Params) -> bool {
+pub fn routable(p: &PodLife, at: At, x: &Params) -> bool {
     let Some(ready) = p.ready else { return false };
     if at.plus(x.slack) < ready {
         return false;
@@ -105,7 +124,7 @@ fn routable(p: &PodLife, at: At, x: &Params) -> bool {
 /// Whether `p` no longer accepted new connections at `at`: past its stop signal (the app was
 /// told to stop), or gone.
 fn refusing(p: &PodLife, at: At, x: &Params) -> bool {
-    let stopped = p.stop_signal.or_else(|| p.gone());
+    let stopped = stop_of(p, x).or_else(|| p.gone());
     stopped.is_some_and(|s| at.plus(x.slack) >= s)
 }
 
@@ -114,7 +133,7 @@ fn matching(pods: &[&PodLife], t: At, x: &Params) -> Vec<(usize, At)> {
     let mut out = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         // The close follows the change; the event may be observed up to `event_delay` later.
-        let hit = closing_events(p)
+        let hit = closing_events(p, x)
             .into_iter()
             .find(|&e| t.plus(x.tolerance) >= e.minus(x.event_delay) && t <= e.plus(x.tolerance));
         if let Some(e) = hit {
@@ -235,6 +254,7 @@ fn pin_connections(
                     pod: all[pod.0].name.clone(),
                     rule: Rule::ConnectionEnd,
                     confidence,
+                    opened: c.opened,
                 },
             );
         }
@@ -267,6 +287,7 @@ fn sole_candidate(
         pod: first.name.clone(),
         rule: Rule::SoleCandidate,
         confidence: SOLE_CANDIDATE / refusing.len() as f64,
+        opened: f.sent,
     })
 }
 
@@ -289,6 +310,7 @@ mod tests {
             slack: Duration::from_millis(200),
             event_delay: Duration::ZERO,
             tolerance: Duration::from_millis(100),
+            prestop: None,
         }
     }
 

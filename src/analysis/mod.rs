@@ -15,6 +15,7 @@
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
+mod check;
 mod classify;
 mod endpoints;
 mod findings;
@@ -31,7 +32,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,12 @@ pub enum AttributionMethod {
     PeerAddress,
     /// The pod named itself in a response header on this connection (`--pod-header`).
     IdentityHeader,
+    /// Inferred: the connection ended (FIN or RST from the peer) as this pod, one of those it
+    /// could have reached, stopped or exited; or it closed together with connections that did.
+    ConnectionEnd,
+    /// Inferred: a fresh connection was refused or cut before any answer while this was the
+    /// one routable pod that no longer accepted connections (shared when there were several).
+    SoleCandidate,
     /// Only timing: this pod's lifecycle changed around the failure.
     TimeWindow,
 }
@@ -135,11 +142,17 @@ pub struct PodReport {
     pub endpoint_removed: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<At>,
-    /// Failures attributed exactly (proxy route, peer address) or by identity header.
+    /// Failures attributed to it near-certainly (confidence at least [`NEAR_CERTAIN`]):
+    /// exactly (proxy route, peer address), by identity header, or inferred from a connection's
+    /// end where that inference is unambiguous.
     pub failures: u64,
-    /// Failures attributed only by timing (shared among candidates).
+    /// Failures attributed less surely: shared with other candidates, or by timing alone.
     pub possible_failures: u64,
 }
+
+/// The confidence from which an attribution is called near-certain: in the opaque local mode
+/// the route map checks that at most 1 in 20 of these is wrong (`attribution_check`).
+pub const NEAR_CERTAIN: f64 = 0.9;
 
 /// What the analysis concluded.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -155,11 +168,25 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// With `--proxy opaque`: the inferred attribution scored against the local proxy's route
+    /// map, which the analysis did not use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_check: Option<AttributionCheck>,
 }
+
+pub use check::{AttributionCheck, MethodScore};
 
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
 /// findings. Pure: the same inputs always give the same analysis.
 pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
+    if input.opaque {
+        return check::opaque(recorded, timeline, input);
+    }
+    analyse_with(recorded, timeline, input)
+}
+
+/// The analysis proper, on whatever evidence `timeline` holds.
+fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
     let shift = input.workload.propagation_delay.unwrap_or(Duration::ZERO);
     let pods = pods::pod_lives(timeline);
     let ready = endpoints::ReadySteps::from_timeline(timeline, shift);
@@ -167,7 +194,22 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let zero = ready.zero_windows(end);
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
-    let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    let reach = infer::Params {
+        lag: shift + input.unobserved_lag,
+        slack: input.slack,
+        event_delay: input.event_delay,
+        tolerance: infer::TOLERANCE,
+        prestop: input.workload.prestop,
+    };
+    let mut known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    // Inferred only where nothing exact or named tied the failure to a pod.
+    let inferred = infer::infer(&recorded.failures, &recorded.connections, &pods, &reach);
+    attribute::add_inferred(&mut known, inferred);
+    let opened: HashMap<u64, At> = recorded
+        .connections
+        .iter()
+        .map(|c| (c.id, c.opened))
+        .collect();
     let trigger = timeline
         .events
         .iter()
@@ -189,6 +231,8 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
+        opened: &opened,
+        reach,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -232,6 +276,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         deregistration,
         findings,
         unexplained_failures,
+        attribution_check: None,
     }
 }
 
@@ -272,7 +317,7 @@ fn pod_reports(
                 out.len() - 1
             }
         };
-        if a.method == AttributionMethod::TimeWindow {
+        if a.confidence < NEAR_CERTAIN {
             out[i].possible_failures += 1;
         } else {
             out[i].failures += 1;

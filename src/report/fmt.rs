@@ -58,6 +58,8 @@ pub fn method(m: AttributionMethod) -> &'static str {
         AttributionMethod::ProxyRoute => "proxy route",
         AttributionMethod::PeerAddress => "peer address",
         AttributionMethod::IdentityHeader => "identity header",
+        AttributionMethod::ConnectionEnd => "connection end (inferred)",
+        AttributionMethod::SoleCandidate => "sole candidate (inferred)",
         AttributionMethod::TimeWindow => "timing only",
     }
 }

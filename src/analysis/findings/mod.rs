@@ -97,6 +97,12 @@ impl<'a> Group<'a> {
                 Some(AttributionMethod::ProxyRoute) => "exactly, by the proxy's connection map",
                 Some(AttributionMethod::PeerAddress) => "exactly, by the pod's address",
                 Some(AttributionMethod::IdentityHeader) => "by the pod's identity header",
+                Some(AttributionMethod::ConnectionEnd) => {
+                    "inferred from how their connection ended (the pod's exit closed it)"
+                }
+                Some(AttributionMethod::SoleCandidate) => {
+                    "inferred: the only pod that could have refused a new connection then"
+                }
                 Some(AttributionMethod::TimeWindow) => {
                     "by timing only (the pod whose lifecycle matched; not certain)"
                 }

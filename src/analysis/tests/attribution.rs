@@ -15,7 +15,9 @@ fn without_a_connection_map_a_failure_is_tied_to_the_pod_whose_lifecycle_matches
         lag: 1000,
         ..Roll::default()
     });
-    run.fail(T0 + 300, 1, OutcomeClass::ConnectRefused, Via::Service);
+    // A 503 from a pod that is shutting down: any pod could have answered it, as far as the
+    // connection shows (a refused connection would narrow it down: see below).
+    run.fail(T0 + 300, 1, OutcomeClass::Http5xx, Via::Service);
     let a = run.analyse();
     assert_eq!(ids(&a), [FindingId::TrafficToTerminatingPod]);
     let at = &a.attributions[0];
@@ -82,11 +84,39 @@ fn by_timing_a_terminating_pod_is_suspected_while_an_unobservable_data_path_may_
     });
     // 1.2 s after termination: long after the EndpointSlice said not ready (0.1 s), within
     // the allowance for kube-proxy.
-    run.fail(T0 + 1200, 1, OutcomeClass::ConnectRefused, Via::Service);
+    run.fail(T0 + 1200, 1, OutcomeClass::Http5xx, Via::Service);
     let a = run.analyse();
     assert_eq!(ids(&a), [FindingId::TrafficToTerminatingPod]);
     assert_eq!(a.attributions[0].method, AttributionMethod::TimeWindow);
     // Without the allowance (a data path whose events are observed), it matches nothing.
     run.input.unobserved_lag = Duration::ZERO;
     assert!(!ids(&run.analyse()).contains(&FindingId::TrafficToTerminatingPod));
+}
+
+#[test]
+fn a_refused_connection_while_one_routable_pod_had_stopped_is_that_pods_near_certainly() {
+    let mut run = Run::rolling(Roll {
+        prestop: 0,
+        lag: 1000,
+        ..Roll::default()
+    });
+    // Through the Service, with no connection established: only a pod that no longer
+    // listens refuses, and old-0 was the one routable pod told to stop.
+    run.fail(T0 + 300, 1, OutcomeClass::ConnectRefused, Via::Service);
+    let a = run.analyse();
+    assert_eq!(ids(&a), [FindingId::TrafficToTerminatingPod]);
+    let at = &a.attributions[0];
+    assert_eq!(
+        (at.pod.as_str(), at.method),
+        ("old-0", AttributionMethod::SoleCandidate)
+    );
+    assert!(at.confidence >= crate::analysis::NEAR_CERTAIN);
+    let old0 = a.pods.iter().find(|p| p.name == "old-0").expect("pod");
+    assert_eq!((old0.failures, old0.possible_failures), (1, 0));
+    let f = get(&a, FindingId::TrafficToTerminatingPod);
+    assert!(
+        f.evidence.details.iter().any(|d| d.contains("inferred")),
+        "{:?}",
+        f.evidence.details
+    );
 }
