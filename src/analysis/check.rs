@@ -4,9 +4,10 @@
 //!
 //! Through a Service, an ingress or a load balancer there is no route map and no stop-signal
 //! event (a cluster shows neither), and the data path's de-registration lag is not observed. So
-//! the timeline loses its routes and stop signals, and the analysis runs with a cluster's
-//! assumptions (an unobserved lag and a watch's event delay) instead of the local runtime's
-//! exact ones. The same run analysed with the route map gives the truth: for each failure the
+//! the timeline loses its routes and stop signals, and the analysis assumes a cluster's
+//! unobserved de-registration lag instead of knowing the proxy's propagation delay. The events
+//! keep the instants the runtime recorded them at: on a cluster a watch sees an exit somewhat
+//! later, which `AnalysisInput::event_delay` allows for there. The same run analysed with the route map gives the truth: for each failure the
 //! pod that served it, and the top finding an exact attribution leads to.
 //!
 //! Pure, like the rest of the analysis.
@@ -78,11 +79,11 @@ pub fn opaque(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -
         opaque: false,
         ..input.clone()
     };
-    let defaults = AnalysisInput::default();
+    // The data path's lag goes unobserved, as on a cluster; the events keep the times the
+    // runtime recorded them at (they are its own actions, not a watch's late view of them).
     let mut cluster_input = AnalysisInput {
         opaque: false,
-        unobserved_lag: defaults.unobserved_lag,
-        event_delay: defaults.event_delay,
+        unobserved_lag: AnalysisInput::default().unobserved_lag,
         ..input.clone()
     };
     cluster_input.workload.propagation_delay = None;

@@ -38,6 +38,10 @@ use crate::model::request::RequestRecord;
 /// the FIN reaching us through a proxy, on a loaded machine).
 pub const TOLERANCE: Duration = Duration::from_millis(100);
 
+/// A connection that lived this long before it ended was established on a pod, even if every
+/// request on it failed.
+pub const ESTABLISHED: Duration = Duration::from_millis(50);
+
 /// Connections whose ends are this close belong to one closing (one pod going away).
 pub const TOGETHER: Duration = Duration::from_millis(15);
 
@@ -169,8 +173,17 @@ struct Closing<'a> {
     members: Vec<&'a ConnectionLife>,
 }
 
+/// Whether a connection's end says a pod went away under it: the peer ended it, and it was an
+/// established connection — it served a request, or lived a while. A fresh connection refused
+/// or reset on its first request ended because nothing took it, not because a pod left then
+/// (the sole-candidate rule reads those).
+fn closed_under_us(c: &ConnectionLife) -> bool {
+    c.end.by_peer() && (c.requests > c.failures || c.ended.saturating_sub(c.opened) >= ESTABLISHED)
+}
+
 fn closings(connections: &[ConnectionLife]) -> Vec<Closing<'_>> {
-    let mut ended: Vec<&ConnectionLife> = connections.iter().filter(|c| c.end.by_peer()).collect();
+    let mut ended: Vec<&ConnectionLife> =
+        connections.iter().filter(|c| closed_under_us(c)).collect();
     ended.sort_by_key(|c| (c.ended, c.id));
     let mut out: Vec<Closing<'_>> = Vec::new();
     for c in ended {
@@ -278,17 +291,44 @@ fn sole_candidate(
     if !fresh || !refused {
         return None;
     }
-    let refusing: Vec<&PodLife> = pods
+    // Each pod that refused then, weighted by how likely the data path still routed to it.
+    let weighted: Vec<(&PodLife, f64)> = pods
         .values()
         .filter(|p| routable(p, f.sent, x) && refusing(p, f.sent, x))
+        .map(|p| (p, still_routed(p, f.sent, x)))
         .collect();
-    let first = refusing.first()?;
+    let total: f64 = weighted.iter().map(|(_, w)| w).sum();
+    let (best, w) = weighted
+        .iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
     Some(Inferred {
-        pod: first.name.clone(),
+        pod: best.name.clone(),
         rule: Rule::SoleCandidate,
-        confidence: SOLE_CANDIDATE / refusing.len() as f64,
+        confidence: if weighted.len() == 1 {
+            SOLE_CANDIDATE
+        } else {
+            SOLE_CANDIDATE * w / total
+        },
         opened: f.sent,
     })
+}
+
+/// How likely the data path still routed new connections to `p` at `at`, its lag being
+/// anywhere up to `x.lag` and no better known: 1 while its endpoint is in service, then
+/// falling to 0 over the lag. Two pods that both refuse are not equally likely: the one that
+/// left the endpoints longer ago is less likely to be routed to still.
+fn still_routed(p: &PodLife, at: At, x: &Params) -> f64 {
+    let out = p
+        .endpoint_not_ready
+        .or(p.endpoint_removed)
+        .or_else(|| p.gone());
+    match out {
+        Some(o) if at > o && !x.lag.is_zero() => {
+            (1.0 - at.saturating_sub(o).as_secs_f64() / x.lag.as_secs_f64()).max(0.05)
+        }
+        _ => 1.0,
+    }
 }
 
 #[cfg(test)]
@@ -501,7 +541,9 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_two_stopped_pods_could_have_made_is_shared() {
+    fn a_refusal_two_stopped_pods_could_have_made_goes_to_the_one_likelier_still_routed() {
+        // a left the endpoints 1 s before the refusal, b 0.5 s before; the data path's lag
+        // is up to 2 s: b is likelier still routed, and nothing is near-certain.
         let pods = pods(vec![
             pod("a", 10_000, 0, 3_000),
             pod("b", 10_500, 0, 3_000),
@@ -515,7 +557,9 @@ mod tests {
             OutcomeClass::ConnectRefused,
         )];
         let got = infer(&failures, &[], &pods, &params());
-        assert_eq!(got[&1].confidence, SOLE_CANDIDATE / 2.0);
+        assert_eq!(got[&1].pod, "b");
+        // 0.9 × 0.75 / (0.75 + 0.5)
+        assert!((got[&1].confidence - 0.54).abs() < 1e-9, "{:?}", got[&1]);
     }
 
     #[test]

@@ -201,33 +201,18 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         tolerance: infer::TOLERANCE,
         prestop: input.workload.prestop,
     };
-    let mut known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
-    // Inferred only where nothing exact or named tied the failure to a pod.
-    let inferred = infer::infer(&recorded.failures, &recorded.connections, &pods, &reach);
-    attribute::add_inferred(&mut known, inferred);
+    let known = known_pods(recorded, timeline, &pods, input, &reach);
     let opened: HashMap<u64, At> = recorded
         .connections
         .iter()
         .map(|c| (c.id, c.opened))
         .collect();
-    let trigger = timeline
-        .events
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
-        .map(|e| e.at)
-        .or_else(|| {
-            recorded
-                .phase(crate::model::phase::ROLLOUT)
-                .map(|p| p.start)
-        })
-        // A run stopped during its baseline never triggered: all of it was before the trigger.
-        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end));
     let cx = classify::Context {
         pods: &pods,
         known: &known,
         zero: &zero,
         dips: &dips,
-        trigger,
+        trigger: trigger_of(recorded, timeline),
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
@@ -278,6 +263,37 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         unexplained_failures,
         attribution_check: None,
     }
+}
+
+/// Every failure's pod where one is known: exactly or by identity, else inferred from the
+/// connection lives where nothing better tied it.
+fn known_pods(
+    recorded: &Recorded,
+    timeline: &Timeline,
+    pods: &BTreeMap<String, pods::PodLife>,
+    input: &AnalysisInput,
+    reach: &infer::Params,
+) -> HashMap<u64, attribute::Known> {
+    let mut known = attribute::known_pods(&recorded.failures, timeline, pods, input.slack);
+    let inferred = infer::infer(&recorded.failures, &recorded.connections, pods, reach);
+    attribute::add_inferred(&mut known, inferred);
+    known
+}
+
+/// When the rollout was triggered: the trigger event, else the rollout phase's start; a run
+/// stopped during its baseline never triggered, so all of it counts as before the trigger.
+fn trigger_of(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
+    timeline
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
+        .map(|e| e.at)
+        .or_else(|| {
+            recorded
+                .phase(crate::model::phase::ROLLOUT)
+                .map(|p| p.start)
+        })
+        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end))
 }
 
 fn pod_reports(
