@@ -23,6 +23,7 @@ pub mod fixes;
 pub mod infer;
 pub mod input;
 mod lag;
+mod overload;
 mod phases;
 mod pods;
 pub mod sustain;
@@ -202,6 +203,8 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         prestop: input.workload.prestop,
     };
     let known = known_pods(recorded, timeline, &pods, input, &reach);
+    let trigger = trigger_of(recorded, timeline);
+    let overload = overload::windows(recorded, trigger, &dips);
     let opened: HashMap<u64, At> = recorded
         .connections
         .iter()
@@ -212,7 +215,8 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         known: &known,
         zero: &zero,
         dips: &dips,
-        trigger: trigger_of(recorded, timeline),
+        overload: &overload,
+        trigger,
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
@@ -233,6 +237,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         lag: &deregistration,
         zero: &zero,
         dips: &dips,
+        overload: &overload,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
     };
@@ -242,17 +247,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         .filter(|f| f.id == FindingId::Unexplained)
         .map(|f| f.evidence.failures)
         .sum();
-    let attributions: Vec<Attribution> = explained
-        .iter()
-        .filter_map(|e| {
-            Some(Attribution {
-                seq: e.seq,
-                pod: e.pod.clone()?,
-                method: e.method?,
-                confidence: e.confidence,
-            })
-        })
-        .collect();
+    let attributions = attributions(&explained);
     Analysis {
         phases: phases::phase_reports(recorded),
         p99_ratio,
@@ -263,6 +258,21 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         unexplained_failures,
         attribution_check: None,
     }
+}
+
+/// The failures tied to a pod, with how and how surely.
+fn attributions(explained: &[classify::Explained]) -> Vec<Attribution> {
+    explained
+        .iter()
+        .filter_map(|e| {
+            Some(Attribution {
+                seq: e.seq,
+                pod: e.pod.clone()?,
+                method: e.method?,
+                confidence: e.confidence,
+            })
+        })
+        .collect()
 }
 
 /// Every failure's pod where one is known: exactly or by identity, else inferred from the

@@ -82,7 +82,7 @@ pub struct Flow<'a> {
 }
 
 /// Waits for `d` unless interrupted first; true if the whole wait elapsed.
-async fn wait(interrupt: &Interrupt, d: Duration) -> bool {
+pub(super) async fn wait(interrupt: &Interrupt, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => true,
         _ = interrupt.wait() => false,
@@ -113,7 +113,7 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
     };
     // Baseline, rollout, settle: the first that cannot go on says why the flow stops.
     let phases = async {
-        baseline(&flow, &load).await?;
+        super::baseline::baseline(&flow, &load).await?;
         roll(cluster, &flow, &marks, &load, &mut rollout).await?;
         settle(&flow, &marks, &load).await
     };
@@ -125,9 +125,9 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
 }
 
 /// The load under way: its engine and the progress shown of it.
-struct Load {
-    engine: EngineThread<Recorder>,
-    progress: ProgressDisplay,
+pub(super) struct Load {
+    pub(super) engine: EngineThread<Recorder>,
+    pub(super) progress: ProgressDisplay,
 }
 
 /// Prepares the cluster (watches up, everything ready), then starts the load; the baseline
@@ -173,40 +173,6 @@ async fn prepare<C: Cluster>(
     );
     progress.set_phase(BASELINE);
     Ok(Load { engine, progress })
-}
-
-/// Baseline: the service must be healthy before anything is rolled.
-async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
-    let plan = flow.plan;
-    let live = &load.engine.live;
-    if !wait(&flow.interrupt, plan.flow.baseline).await {
-        return Err(Stop::Interrupted);
-    }
-    if load.engine.is_finished() {
-        return Err(Stop::CouldNotRun(
-            "the load engine stopped during the baseline".into(),
-        ));
-    }
-    let failed = live.failed.load(std::sync::atomic::Ordering::Relaxed);
-    let ok = live.ok.load(std::sync::atomic::Ordering::Relaxed);
-    if failed > 0 {
-        return Err(Stop::CouldNotRun(format!(
-            "the baseline was not healthy: {failed} of {} requests failed before anything was rolled; \
-             fix the service (or the target) first — see the baseline phase in the report",
-            failed + ok
-        )));
-    }
-    if plan.flow.baseline > Duration::ZERO && ok == 0 {
-        return Err(Stop::CouldNotRun(
-            "no request completed during the baseline".into(),
-        ));
-    }
-    if flow.timeline.ready_endpoints().is_empty() {
-        return Err(Stop::CouldNotRun(
-            "the service has no ready endpoints at the end of the baseline".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Rollout: trigger it, then wait for the cluster to say it is complete, within

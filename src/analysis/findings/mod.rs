@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::analysis::classify::Explained;
 use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
+use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
 use crate::model::clock::At;
@@ -34,6 +35,7 @@ pub struct Facts<'a> {
     pub lag: &'a LagStats,
     pub zero: &'a [Window],
     pub dips: &'a [Window],
+    pub overload: &'a [Overload],
     pub p99_ratio: Option<f64>,
     pub target: Target,
 }
@@ -195,6 +197,9 @@ pub fn build(
     out.extend(capacity::latency_regression(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));
+    }
+    if let Some(g) = groups.remove(&FindingId::Overload) {
+        out.push(other::overload(&g, facts));
     }
     out.sort_by(|a, b| {
         b.evidence
