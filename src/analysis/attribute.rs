@@ -113,8 +113,12 @@ fn known_pod(
             .find(|(at, _)| *at <= f.sent)
             .map(|(_, v)| v.clone())
     })?;
+    let first_label = identity.split('.').next().unwrap_or_default();
     let pod = if pods.contains_key(&identity) {
         identity
+    } else if pods.contains_key(first_label) {
+        // A hostname echo: `web-7d9f-x2.web.shop.svc.cluster.local`.
+        first_label.to_string()
     } else {
         // Some apps name themselves by address (a downward-API pod IP); map it back.
         pods.values()

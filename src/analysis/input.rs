@@ -15,6 +15,8 @@ pub struct AnalysisInput {
     /// The response header that names the pod (`--pod-header`), used in wording only: the
     /// values themselves arrive in each failure's `identity`.
     pub pod_header: Option<String>,
+    /// The run found that header itself (no `--pod-header` was given).
+    pub pod_header_discovered: bool,
     /// Rollout p99 at or above `latency_ratio` × baseline p99 is a regression ...
     pub latency_ratio: f64,
     /// ... provided it is also at least this much higher, so sub-millisecond loopback jitter
@@ -47,6 +49,7 @@ impl Default for AnalysisInput {
     fn default() -> Self {
         AnalysisInput {
             pod_header: None,
+            pod_header_discovered: false,
             latency_ratio: 2.0,
             latency_min_increase: Duration::from_millis(100),
             early_window: Duration::from_secs(10),

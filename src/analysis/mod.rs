@@ -169,6 +169,10 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// The response header that names the pod, when the run read one, and whether it found it
+    /// itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_header: Option<PodHeader>,
     /// With `--proxy opaque`: the inferred attribution scored against the local proxy's route
     /// map, which the analysis did not use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +180,14 @@ pub struct Analysis {
 }
 
 pub use check::{AttributionCheck, MethodScore};
+
+/// The response header in which the app names the pod that answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodHeader {
+    pub name: String,
+    /// Found by the run among the responses, rather than given with `--pod-header`.
+    pub discovered: bool,
+}
 
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
 /// findings. Pure: the same inputs always give the same analysis.
@@ -256,6 +268,10 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         deregistration,
         findings,
         unexplained_failures,
+        pod_header: input.pod_header.clone().map(|name| PodHeader {
+            name,
+            discovered: input.pod_header_discovered,
+        }),
         attribution_check: None,
     }
 }

@@ -74,9 +74,28 @@ pub fn attribution_summary(a: &Analysis) -> Option<String> {
     if by.is_empty() || by.keys().all(|m| m.is_exact()) {
         return None;
     }
+    let header = a.pod_header.as_ref().map(|h| {
+        format!(
+            " (`{}`{})",
+            h.name,
+            if h.discovered {
+                ", which zerodrop found naming the pods before the load"
+            } else {
+                ""
+            }
+        )
+    });
     let parts: Vec<String> = by
         .iter()
-        .map(|(m, n)| format!("{} by {}", count(*n), method(*m)))
+        .map(|(m, n)| match m {
+            AttributionMethod::IdentityHeader => format!(
+                "{} by {}{}",
+                count(*n),
+                method(*m),
+                header.as_deref().unwrap_or_default()
+            ),
+            _ => format!("{} by {}", count(*n), method(*m)),
+        })
         .collect();
     let inferred = by
         .keys()

@@ -21,6 +21,7 @@ use crate::model::request::LiveStats;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
+use crate::run::identity;
 use crate::run::interrupt::Interrupt;
 use crate::run::progress::{ProgressDisplay, ProgressMode};
 use crate::timeline::TimelineRecorder;
@@ -157,9 +158,12 @@ async fn prepare<C: Cluster>(
     );
 
     // Load.
-    let spec = plan
+    let mut spec = plan
         .load_spec(prepared.target.as_deref())
         .map_err(Stop::BadInput)?;
+    if plan.request.pod_header.is_none() && plan.request.discover_pod_header {
+        spec.request.identity_header = discover_pod_header(flow, &spec).await;
+    }
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
@@ -295,6 +299,35 @@ pub async fn finish_engine(
     Ok((report, recorded))
 }
 
+/// Looks for a response header naming the pod that answered; records and says what it found.
+async fn discover_pod_header(
+    flow: &Flow<'_>,
+    spec: &crate::load::LoadSpec,
+) -> Option<http::HeaderName> {
+    let pods = identity::known_pods(&flow.timeline.events());
+    let sample = spec.clone();
+    let samples = tokio::task::spawn_blocking(move || {
+        crate::load::sample::response_headers_blocking(
+            sample,
+            identity::SAMPLES,
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .ok()?
+    .ok()?;
+    let found = identity::discover(&samples, &pods)?;
+    say(flow.plan, found.describe());
+    flow.timeline.now(
+        None,
+        EventKind::Note {
+            reason: identity::DISCOVERED.into(),
+            message: found.header.clone(),
+        },
+    );
+    found.header.parse().ok()
+}
+
 fn first_trigger(t: &TimelineRecorder) -> Option<At> {
     t.events()
         .iter()
@@ -323,8 +356,10 @@ fn assemble(
         .finish(end)
     });
     let timeline = flow.timeline.finish();
+    let discovered = identity::discovered(&timeline.events);
     let input = crate::analysis::AnalysisInput {
-        pod_header: flow.plan.request.pod_header.clone(),
+        pod_header: flow.plan.request.pod_header.clone().or(discovered.clone()),
+        pod_header_discovered: discovered.is_some(),
         ..flow.analysis.clone()
     };
     let analysis = crate::analysis::analyse(&recorded, &timeline, &input);
