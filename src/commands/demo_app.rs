@@ -39,6 +39,8 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
             Readiness::Lie => demo_app::Readiness::Lie,
         },
         delay: a.delay,
+        workers: a.workers,
+        anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
     }

@@ -79,6 +79,9 @@ pub struct RequestPlan {
     pub accept: StatusSet,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_header: Option<String>,
+    /// With no `--pod-header`, look for one before the load starts (`--pod-header none`: do
+    /// not).
+    pub discover_pod_header: bool,
 }
 
 impl Default for RequestPlan {
@@ -94,6 +97,7 @@ impl Default for RequestPlan {
             accept_status: "200-299".to_string(),
             accept: StatusSet::default(),
             pod_header: None,
+            discover_pod_header: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! records, a clock and a stop signal, and reports every request's outcome with its connection
 //! identity.
 //!
+//! - [`sample`]: a few requests whose response headers are kept whole (finding a pod-naming header).
 //! - [`schedule`]: when each request is due (pure).
 //! - [`classify`]: how transport errors map onto the outcome taxonomy.
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
@@ -25,6 +26,7 @@ mod h1;
 mod h2;
 mod pool;
 mod request;
+pub mod sample;
 pub mod schedule;
 mod state;
 pub mod thread;

@@ -34,6 +34,9 @@ pub enum FindingId {
     LatencyRegression,
     /// Failures before the trigger: not caused by the rollout.
     BaselineErrors,
+    /// Latency and requests in flight rising while every endpoint was ready: the service did
+    /// not carry the load; not a rollout problem.
+    Overload,
     /// Failures that match nothing else.
     Unexplained,
     // Static checks of `lint`.
@@ -70,6 +73,7 @@ impl FindingId {
             FindingId::NoEndpoints => "no-endpoints",
             FindingId::LatencyRegression => "latency-regression",
             FindingId::BaselineErrors => "baseline-errors",
+            FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",

@@ -26,7 +26,7 @@ pub use merge::MergeError;
 use crate::model::clock::At;
 use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
-use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::request::{LiveSecond, LiveStats, RequestRecord, Sink};
 
 /// Counts by outcome class, serialised as an object with every class name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -288,6 +288,8 @@ pub struct Recorder {
     /// long run reuses the same few buffers instead of allocating one per second.
     spare: Vec<SecondAcc>,
     live_scratch: Hist,
+    /// Latencies of the requests completed in the current second (by end time).
+    live_window: Hist,
 }
 
 impl Recorder {
@@ -309,6 +311,7 @@ impl Recorder {
             last_live_second: 0,
             spare: Vec::new(),
             live_scratch: Hist::new(),
+            live_window: Hist::new(),
         }
     }
 
@@ -384,11 +387,21 @@ impl Recorder {
         match r.class {
             OutcomeClass::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
             OutcomeClass::DroppedByGenerator => live.dropped.fetch_add(1, Ordering::Relaxed),
+            OutcomeClass::RequestTimeout => {
+                live.timed_out.fetch_add(1, Ordering::Relaxed);
+                live.failed.fetch_add(1, Ordering::Relaxed)
+            }
             _ => live.failed.fetch_add(1, Ordering::Relaxed),
         };
         let s = r.end.second();
         if s != self.last_live_second {
-            // Once a second: the p99 of everything so far.
+            // Once a second: the second that just ended, and the p99 of everything so far.
+            live.push_second(LiveSecond {
+                second: self.last_live_second,
+                completed: self.live_window.len(),
+                p50_us: self.live_window.quantile(0.5),
+            });
+            self.live_window.reset();
             self.last_live_second = s;
             // Summed into a histogram kept for the purpose: no allocation once a second.
             let all = &mut self.live_scratch;
@@ -398,6 +411,9 @@ impl Recorder {
                 all.add(&p.latency);
             }
             live.p99_us.store(all.quantile(0.99), Ordering::Relaxed);
+        }
+        if r.class != OutcomeClass::DroppedByGenerator {
+            self.live_window.record(r.latency().as_micros() as u64);
         }
     }
 
