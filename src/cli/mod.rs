@@ -23,7 +23,7 @@ pub use lint::LintArgs;
 pub use local::LocalRuntimeArgs;
 pub use manifest::{JobArgs, JobFlags, ManifestArgs, ManifestKind};
 pub use results::{MergeArgs, ReportArgs};
-pub use traffic::{FlowArgs, OutputArgs, TrafficArgs};
+pub use traffic::{FlowArgs, OutputArgs, TrafficArgs, WsArgs};
 
 /// Prove a Kubernetes rollout drops zero requests.
 #[derive(Debug, Parser)]

@@ -7,6 +7,7 @@
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
+//! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
 //! - [`phase`]: the phase names of a rollout run.
@@ -25,4 +26,5 @@ pub mod outcome;
 pub mod phase;
 pub mod request;
 pub mod result;
+pub mod session;
 pub mod units;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::At;
 use super::outcome::{ConnId, OutcomeClass};
+use super::session::SessionRecord;
 
 /// Everything known about one request when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,9 +63,14 @@ impl RequestRecord {
     }
 }
 
-/// Where the engine reports each finished request. Implementations aggregate; the engine never does.
+/// Where the engine reports each finished request (and each ended WebSocket session).
+/// Implementations aggregate; the engine never does.
 pub trait Sink {
     fn record(&mut self, r: &RequestRecord);
+
+    /// One WebSocket session ended (its messages arrive through [`Sink::record`]). The
+    /// recorder aggregates sessions; a sink that only looks at requests keeps this default.
+    fn session(&mut self, _s: &SessionRecord) {}
 }
 
 /// Live figures for progress display, updated by the recorder, read from any thread.
@@ -77,4 +83,8 @@ pub struct LiveStats {
     pub in_flight: AtomicU64,
     /// p99 latency so far in microseconds (refreshed once per second).
     pub p99_us: AtomicU64,
+    /// WebSocket sessions open now (the engine's figure).
+    pub sessions_open: AtomicU64,
+    /// WebSocket sessions that ended other than gracefully (the recorder's figure).
+    pub sessions_failed: AtomicU64,
 }

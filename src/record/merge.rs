@@ -20,7 +20,11 @@ pub enum MergeError {
     Empty,
 }
 
-fn add_hist(a: &EncodedHist, b: &EncodedHist, what: &str) -> Result<EncodedHist, MergeError> {
+pub(super) fn add_hist(
+    a: &EncodedHist,
+    b: &EncodedHist,
+    what: &str,
+) -> Result<EncodedHist, MergeError> {
     let mut ha = a.decode().map_err(|source| MergeError::Histogram {
         what: what.to_string(),
         source,
@@ -119,6 +123,7 @@ impl Recorded {
         self.failures.extend(other.failures);
         self.failures.sort_by_key(|f| (f.due, f.seq));
         self.failures_not_kept += other.failures_not_kept;
+        self.sessions.merge_from(other.sessions)?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 
 mod hist;
 mod merge;
+mod sessions;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +23,12 @@ use serde::{Deserialize, Serialize};
 
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 
 use crate::model::clock::At;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::session::SessionRecord;
 
 /// Counts by outcome class, serialised as an object with every class name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -281,6 +284,8 @@ pub struct Recorder {
     /// long run reuses the same few buffers instead of allocating one per second.
     spare: Vec<SecondAcc>,
     live_scratch: Hist,
+    /// WebSocket sessions (none in an HTTP run).
+    sessions: sessions::SessionAcc,
 }
 
 impl Recorder {
@@ -300,6 +305,7 @@ impl Recorder {
             last_live_second: 0,
             spare: Vec::new(),
             live_scratch: Hist::new(),
+            sessions: sessions::SessionAcc::default(),
         }
     }
 
@@ -421,6 +427,7 @@ impl Recorder {
             overall: overall.finish("overall".to_string(), start, end),
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            sessions: self.sessions.finish(),
         }
     }
 }
@@ -466,6 +473,21 @@ impl Sink for Recorder {
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
+
+    /// A session belongs to the phase in force when it *ended*: a drop is the rollout's when
+    /// it happened during the rollout, whenever the session opened.
+    fn session(&mut self, s: &SessionRecord) {
+        self.refresh_marks();
+        let phase = self
+            .phase_of(s.ended)
+            .and_then(|i| self.mark_cache.get(i))
+            .map(|m| m.name.clone());
+        self.sessions
+            .add(s, phase.as_deref(), self.config.failure_log_limit);
+        if s.class.is_failure() {
+            self.live.sessions_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What a load run recorded: the input of analysis and reports, mergeable across generators.
@@ -481,6 +503,9 @@ pub struct Recorded {
     pub failures: Vec<RequestRecord>,
     /// Failures beyond the log's limit: counted, not kept.
     pub failures_not_kept: u64,
+    /// WebSocket sessions (`--ws`); absent from HTTP runs' results.
+    #[serde(default, skip_serializing_if = "Sessions::is_empty")]
+    pub sessions: Sessions,
 }
 
 impl Recorded {

@@ -59,6 +59,11 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
         OutcomeClass::Tls => "#2e86de",
         OutcomeClass::Other => "#7f8c8d",
         OutcomeClass::DroppedByGenerator => "#222222",
+        // WebSocket messages.
+        OutcomeClass::WsMessageLost => "#d35400",
+        OutcomeClass::WsMessageTimeout => "#6e2c00",
+        OutcomeClass::WsUnexpectedReply => "#b7950b",
+        OutcomeClass::WsNotSent => "#5d6d7e",
     }
 }
 

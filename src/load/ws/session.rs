@@ -1,0 +1,360 @@
+//! One open session: sends the client's messages as they fall due, pairs each reply with the
+//! oldest unanswered message, times out the ones left unanswered, and finds out how the session
+//! ended — our close after the last reply, the server's close frame with its code, or the
+//! connection gone without one (1006: tungstenite's `ResetWithoutClosingHandshake` for an EOF,
+//! an io reset otherwise).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::Ctx;
+use super::client::{CLOSE_WAIT, Client, Open, not_sent};
+use crate::load::classify::error_chain;
+use crate::model::clock::At;
+use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::request::RequestRecord;
+use crate::model::session::{PerSecond, SessionClass, SessionRecord};
+
+/// How and when a session ended, for the client's decision to reconnect.
+pub(super) struct Ended {
+    pub(super) at: At,
+    pub(super) class: SessionClass,
+}
+
+/// A message sent and not yet answered.
+struct Pending {
+    seq: u64,
+    due: At,
+    sent: At,
+    payload: Bytes,
+    /// An earlier message went out on this session's connection.
+    reused: bool,
+    /// Already recorded as timed out: its late reply, if any, is dropped.
+    timed_out: bool,
+}
+
+/// The session's own figures, for its record.
+#[derive(Default)]
+struct Tally {
+    sent: u32,
+    answered: u32,
+    lost: u32,
+    per_second: PerSecond,
+}
+
+/// Why the loop stopped.
+enum Outcome {
+    /// We closed after the last reply: the server answered our close, or went away.
+    ClientClose { acknowledged: bool },
+    /// The server sent a close frame.
+    Closed(Option<CloseFrame>),
+    /// The connection ended under the session.
+    Error(WsError),
+}
+
+/// Runs one open session until it ends; emits its messages' records and its own.
+pub(super) async fn run(
+    ctx: &Ctx,
+    c: &mut Client,
+    open: Open,
+    due: At,
+    attempt: u32,
+    previous_end: Option<At>,
+) -> Ended {
+    let Open {
+        ws,
+        conn,
+        identity,
+        opened,
+    } = open;
+    let (mut tx, mut rx) = ws.split();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut tally = Tally::default();
+    let mut closing = false;
+    let rec = Recorder {
+        ctx,
+        conn,
+        identity: identity.clone(),
+    };
+    let outcome = loop {
+        let next = if closing { None } else { c.next_due(ctx) };
+        let deadline = pending
+            .iter()
+            .find(|p| !p.timed_out)
+            .map(|p| p.sent.plus(ctx.sh.timeout));
+        let end = c.limit(ctx).filter(|_| !closing);
+        if closing && deadline.is_none() {
+            break close(&mut tx, &mut rx).await;
+        }
+        tokio::select! {
+            biased;
+            m = rx.next() => match m {
+                Some(Ok(Message::Text(t))) => rec.reply(&mut pending, &mut tally, t.as_bytes()),
+                Some(Ok(Message::Binary(b))) => rec.reply(&mut pending, &mut tally, &b),
+                Some(Ok(Message::Close(frame))) => break Outcome::Closed(frame),
+                Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                Some(Err(e)) => break Outcome::Error(e),
+                None => break Outcome::Error(WsError::ConnectionClosed),
+            },
+            _ = ctx.stop.wait(), if !closing => closing = true,
+            _ = sleep_until(ctx, end), if end.is_some() => closing = true,
+            _ = sleep_until(ctx, deadline), if deadline.is_some() => rec.time_out(&mut pending),
+            _ = sleep_until(ctx, next), if next.is_some() => {
+                if let Err(e) = rec.send_next(c, &mut tx, &mut pending, &mut tally).await {
+                    // The write failed: the read side says how the session ended.
+                    break match tokio::time::timeout(CLOSE_WAIT, rx.next()).await {
+                        Ok(Some(Ok(Message::Close(frame)))) => Outcome::Closed(frame),
+                        Ok(Some(Err(read))) => Outcome::Error(read),
+                        _ => Outcome::Error(e),
+                    };
+                }
+            }
+        }
+    };
+    let ended = ctx.sh.now();
+    if let Outcome::Closed(_) = outcome {
+        // Answer the server's close (tungstenite queues the reply; reading flushes it).
+        let _ = tokio::time::timeout(CLOSE_WAIT, rx.next()).await;
+    }
+    for p in pending.drain(..).filter(|p| !p.timed_out) {
+        tally.lost += 1;
+        rec.emit(
+            &p,
+            ended,
+            OutcomeClass::WsMessageLost,
+            Some(lost_reason(&outcome)),
+        );
+    }
+    let (class, code, detail) = describe(&outcome);
+    ctx.sh.sink.borrow_mut().session(&SessionRecord {
+        client: c.k,
+        attempt,
+        due,
+        opened: Some(opened),
+        ended,
+        class,
+        code,
+        detail,
+        handshake: None,
+        status: None,
+        conn: Some(conn),
+        dialed: None,
+        identity,
+        previous_end,
+        sent: tally.sent,
+        answered: tally.answered,
+        lost: tally.lost,
+        per_second: tally.per_second,
+    });
+    Ended { at: ended, class }
+}
+
+async fn sleep_until(ctx: &Ctx, at: Option<At>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(ctx.sh.clock.instant(at).into()).await;
+    }
+}
+
+type Tx =
+    futures::stream::SplitSink<tokio_tungstenite::WebSocketStream<crate::load::conn::Io>, Message>;
+type Rx = futures::stream::SplitStream<tokio_tungstenite::WebSocketStream<crate::load::conn::Io>>;
+
+/// Sends close 1000 once nothing is awaited, and waits for the server's answer.
+async fn close(tx: &mut Tx, rx: &mut Rx) -> Outcome {
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "zerodrop: session done".into(),
+    };
+    if tx.send(Message::Close(Some(frame))).await.is_err() {
+        return Outcome::ClientClose {
+            acknowledged: false,
+        };
+    }
+    let acknowledged = tokio::time::timeout(CLOSE_WAIT, async {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    Outcome::ClientClose { acknowledged }
+}
+
+/// The session's class, close code and detail.
+fn describe(o: &Outcome) -> (SessionClass, Option<u16>, Option<String>) {
+    match o {
+        Outcome::ClientClose { acknowledged } => (
+            SessionClass::ClientClose,
+            None,
+            (!acknowledged).then(|| "our close 1000 was not answered by the server".into()),
+        ),
+        Outcome::Closed(frame) => {
+            let code = frame.as_ref().map(|f| u16::from(f.code));
+            let reason = frame
+                .as_ref()
+                .map(|f| f.reason.to_string())
+                .filter(|r| !r.is_empty());
+            (SessionClass::of_close_code(code), code, reason)
+        }
+        Outcome::Error(e) => (error_class(e), None, Some(error_detail(e))),
+    }
+}
+
+/// A read or write error: the connection gone without a close frame (1006), or a protocol
+/// violation.
+fn error_class(e: &WsError) -> SessionClass {
+    match e {
+        WsError::Io(_)
+        | WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            SessionClass::Abnormal1006
+        }
+        _ => SessionClass::ProtocolError,
+    }
+}
+
+fn error_detail(e: &WsError) -> String {
+    match e {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+        | WsError::ConnectionClosed => "the connection closed without a close frame (EOF)".into(),
+        _ => error_chain(e),
+    }
+}
+
+fn lost_reason(o: &Outcome) -> String {
+    match describe(o) {
+        (_, Some(code), _) => format!("the server closed the session ({code}) before the reply"),
+        (SessionClass::ClientClose, _, _) => "the session closed before the reply".into(),
+        (class, _, detail) => format!(
+            "the session ended ({class}: {}) before the reply",
+            detail.unwrap_or_default()
+        ),
+    }
+}
+
+/// Emits the session's message records.
+struct Recorder<'a> {
+    ctx: &'a Ctx,
+    conn: ConnId,
+    identity: Option<std::sync::Arc<str>>,
+}
+
+impl Recorder<'_> {
+    fn emit(&self, p: &Pending, end: At, class: OutcomeClass, error: Option<String>) {
+        self.ctx.sh.finish_request();
+        self.ctx.sh.record(RequestRecord {
+            seq: p.seq,
+            due: p.due,
+            sent: p.sent,
+            end,
+            class,
+            status: None,
+            conn: Some(ConnId {
+                reused: p.reused,
+                ..self.conn
+            }),
+            dialed: None,
+            error,
+            identity: self.identity.clone(),
+        });
+    }
+
+    /// Sends the next due message, or records it dropped (in-flight cap) or not sent (it
+    /// waited past its timeout for this session to open).
+    async fn send_next(
+        &self,
+        c: &mut Client,
+        tx: &mut Tx,
+        pending: &mut VecDeque<Pending>,
+        tally: &mut Tally,
+    ) -> Result<(), WsError> {
+        let ctx = self.ctx;
+        let n = c.next;
+        let due = c.due(ctx, n);
+        c.next += 1;
+        c.due_count += 1;
+        ctx.sh.live.due.fetch_add(1, Ordering::Relaxed);
+        let seq = c.seq(n);
+        let now = ctx.sh.now();
+        if now >= due.plus(ctx.sh.timeout) {
+            ctx.sh.record(not_sent(seq, due, due.plus(ctx.sh.timeout)));
+            return Ok(());
+        }
+        if ctx.sh.in_flight.get() >= ctx.spec.max_in_flight {
+            ctx.sh.record(ctx.sh.dropped(seq, due));
+            return Ok(());
+        }
+        let text = c.text(ctx, n);
+        let payload = Bytes::from(text.clone());
+        ctx.sh.start_request();
+        pending.push_back(Pending {
+            seq,
+            due,
+            sent: now,
+            payload,
+            reused: tally.sent > 0,
+            timed_out: false,
+        });
+        tally.sent += 1;
+        tx.send(Message::text(text)).await
+    }
+
+    /// Pairs a reply with the oldest unanswered message and judges it.
+    fn reply(&self, pending: &mut VecDeque<Pending>, tally: &mut Tally, reply: &[u8]) {
+        let Some(p) = pending.pop_front() else {
+            return; // a message the server pushed on its own: not an answer
+        };
+        if p.timed_out {
+            return; // already recorded; its late reply keeps the pairing in order
+        }
+        let end = self.ctx.sh.now();
+        let expect = &self.ctx.spec.expect;
+        if expect.matches(&p.payload, reply) {
+            tally.answered += 1;
+            tally.per_second.add(p.due.second());
+            self.emit(&p, end, OutcomeClass::Ok, None);
+        } else {
+            let shown = String::from_utf8_lossy(&reply[..reply.len().min(120)]).into_owned();
+            self.emit(
+                &p,
+                end,
+                OutcomeClass::WsUnexpectedReply,
+                Some(format!("expected {}, got `{shown}`", expect.describe())),
+            );
+        }
+    }
+
+    /// Records the oldest message still awaited as timed out.
+    fn time_out(&self, pending: &mut VecDeque<Pending>) {
+        let now = self.ctx.sh.now();
+        let timeout = self.ctx.sh.timeout;
+        if let Some(p) = pending
+            .iter_mut()
+            .find(|p| !p.timed_out && now >= p.sent.plus(timeout))
+        {
+            p.timed_out = true;
+            let p = Pending {
+                payload: Bytes::new(),
+                ..*p
+            };
+            self.emit(
+                &p,
+                now,
+                OutcomeClass::WsMessageTimeout,
+                Some(format!("no reply within {timeout:?}")),
+            );
+        }
+    }
+}
