@@ -14,6 +14,10 @@
 //! 8. sent while ready endpoints were below desired: capacity dip;
 //! 9. otherwise unexplained.
 //!
+//! A WebSocket message lost with its session (after step 1) takes its session's cause: the
+//! session dropped (1006) as its pod terminated, or closed by the server with a goodbye while
+//! the message was in flight or while the client reconnected.
+//!
 //! Rules 2–4, 6 and 7 need the pod. When it is known (exactly or by identity) only that pod is
 //! examined; otherwise every pod is a candidate and those whose lifecycle explains the failure
 //! share it, with the confidence divided among them and halved, because timing alone never
@@ -51,6 +55,8 @@ pub struct Context<'a> {
     pub shift: Duration,
     /// Slowest measured de-registration, for pods whose own was not observed.
     pub slowest_lag: Option<Duration>,
+    /// WebSocket sessions, for messages whose session explains them.
+    pub ws: &'a crate::analysis::sessions::WsIndex<'a>,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -89,6 +95,16 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
+        return out;
+    }
+    // A WebSocket message lost with its session: the session's end is the cause.
+    if let Some(w) = cx.ws.cause(f) {
+        out.cause = w.cause;
+        if out.pod.is_none() {
+            out.pod = w.pod;
+            out.method = w.method;
+            out.confidence = w.confidence;
+        }
         return out;
     }
     let global = if cx.zero.iter().any(|w| w.contains(f.sent)) {

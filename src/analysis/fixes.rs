@@ -134,6 +134,34 @@ pub fn readiness_probe(t: &Target) -> String {
     )
 }
 
+/// WebSocket pods that go away politely: readiness fails at the first probe after the stop
+/// signal, a preStop sleep lets the Service stop routing first, and the grace period covers
+/// the sessions' closing handshakes.
+pub fn websocket_shutdown(t: &Target, sleep_secs: u64) -> String {
+    format!(
+        "spec:
+  template:
+    spec:
+      terminationGracePeriodSeconds: {grace}   # preStop {sleep_secs} s + closing the sessions
+      containers:
+        - name: {c}
+          readinessProbe:     # the app answers 503 here from the moment it gets SIGTERM
+            httpGet:
+              path: /ready
+              port: {port}
+            periodSeconds: 1
+            failureThreshold: 1
+          lifecycle:
+            preStop:
+              sleep:          # then SIGTERM: send every session close 1001 and wait for replies
+                seconds: {sleep_secs}
+",
+        grace = sleep_secs + 15,
+        c = t.container,
+        port = t.port
+    )
+}
+
 /// Distinct readiness and liveness endpoints.
 pub fn distinct_probes(t: &Target) -> String {
     format!(

@@ -12,6 +12,7 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -23,6 +24,7 @@ pub mod input;
 mod lag;
 mod phases;
 mod pods;
+pub mod sessions;
 
 #[cfg(test)]
 mod fixtures;
@@ -153,6 +155,9 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// WebSocket sessions on the pods (runs with `--ws` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<sessions::SessionAnalysis>,
 }
 
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
@@ -166,6 +171,8 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
     let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    let session_pods = sessions::attribute(&recorded.sessions, timeline, &pods, input.slack);
+    let ws = sessions::WsIndex::new(&recorded.sessions, &session_pods, &pods, input.slack);
     let trigger = timeline
         .events
         .iter()
@@ -187,6 +194,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
+        ws: &ws,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -204,6 +212,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         dips: &dips,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
+        session_pods: &session_pods,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
     let unexplained_failures = findings
@@ -230,6 +239,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         deregistration,
         findings,
         unexplained_failures,
+        sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
     }
 }
 
