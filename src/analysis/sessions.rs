@@ -34,6 +34,19 @@ pub struct SessionAnalysis {
     pub reconnect_p50_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_max_us: Option<u64>,
+    /// Every session the server ended or that failed, on its pod: when and how.
+    #[serde(default)]
+    pub ends: Vec<SessionEnd>,
+}
+
+/// How and when one session ended on a pod (sessions we closed are left out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnd {
+    pub pod: String,
+    pub at: At,
+    pub class: SessionClass,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
 }
 
 /// One pod's sessions and the messages it answered.
@@ -188,6 +201,14 @@ pub fn analyse(
             out.unattributed += 1;
             continue;
         };
+        if s.class != SessionClass::ClientClose {
+            out.ends.push(SessionEnd {
+                pod: k.pod.clone(),
+                at: s.ended,
+                class: s.class,
+                code: s.code,
+            });
+        }
         let e = by_pod.entry(k.pod.clone()).or_insert_with(|| PodSessions {
             pod: k.pod.clone(),
             ..PodSessions::default()

@@ -63,10 +63,14 @@ pub fn dropped_without_close(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding
         .flatten()
         .filter(|s| facts.session_pods.contains_key(&(s.client, s.attempt)))
         .count();
-    ev.details.push(format!(
-        "{exact} of {dropped} tied to their pod exactly or by identity; the rest by timing only \
-         (the pod that stopped as they ended)"
-    ));
+    ev.details.push(if exact as u64 == dropped {
+        "every one tied to its pod exactly (proxy route, pod address) or by identity".to_string()
+    } else {
+        format!(
+            "{exact} of {dropped} tied to their pod exactly or by identity; the rest by timing \
+             only (the pod that stopped as they ended)"
+        )
+    });
     if g.len() > 0 {
         ev.details.push(format!(
             "{} in flight or due while reconnecting were lost with them",
