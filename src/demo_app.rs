@@ -16,6 +16,9 @@
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
 //! - `--delay`: time spent on each request (requests in flight at shutdown).
 //!
+//! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
+//!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see [`ws`].
+//!
 //! Every response names the replica in `x-zerodrop-replica`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it, nor
@@ -36,6 +39,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+mod ws;
 
 /// The header naming the replica that answered.
 pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
@@ -88,6 +93,8 @@ pub struct DemoAppConfig {
     pub delay: Duration,
     pub ready_path: String,
     pub health_path: String,
+    /// The WebSocket echo endpoint.
+    pub ws_path: String,
 }
 
 impl Default for DemoAppConfig {
@@ -106,6 +113,7 @@ impl Default for DemoAppConfig {
             delay: Duration::ZERO,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
+            ws_path: "/ws".into(),
         }
     }
 }
@@ -129,6 +137,10 @@ struct State {
     name: HeaderValue,
     listening_since: Instant,
     draining: AtomicBool,
+    /// Turns true when the drain begins: WebSocket sessions close with 1001.
+    drain: watch::Receiver<bool>,
+    /// WebSocket sessions still open.
+    sessions: std::sync::atomic::AtomicUsize,
 }
 
 /// Runs the demo app until it has drained after a stop signal (graceful), or forever
@@ -185,13 +197,15 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
         "demo-app {}: listening on {local} (shutdown {:?}, keep-alive on shutdown {:?})",
         args.name, args.shutdown, args.keepalive_on_shutdown
     );
+    let (drain_tx, drain_rx) = watch::channel(false);
     let state = Arc::new(State {
         args,
         name,
         listening_since: Instant::now(),
         draining: AtomicBool::new(false),
+        drain: drain_rx.clone(),
+        sessions: std::sync::atomic::AtomicUsize::new(0),
     });
-    let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -217,6 +231,10 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
     );
     let _ = drain_tx.send(true);
     let deadline = Instant::now() + state.args.drain_timeout + Duration::from_secs(1);
+    // WebSocket sessions run beside the connections that upgraded them: wait for their close.
+    while state.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     while !conns.is_empty() {
         match tokio::time::timeout_at(deadline, conns.join_next()).await {
             Ok(_) => {}
@@ -237,7 +255,7 @@ async fn connection(
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let st = state.clone();
     let service = hyper::service::service_fn(move |req| handle(req, st.clone()));
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
@@ -265,6 +283,9 @@ async fn handle(
     let args = &state.args;
     let warming = state.listening_since.elapsed() < args.warmup;
     let draining = state.draining.load(Ordering::Relaxed);
+    if req.uri().path() == args.ws_path && ws::is_upgrade(&req) {
+        return Ok(ws::accept(req, state.clone()));
+    }
     let path = req.uri().path();
     let (status, body): (StatusCode, String) = if path == args.health_path {
         (StatusCode::OK, "ok\n".into())

@@ -41,6 +41,7 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
         delay: a.delay,
         ready_path: a.ready_path,
         health_path: a.health_path,
+        ws_path: a.ws_path,
     }
 }
 

@@ -77,6 +77,15 @@ pub fn dropped_without_close(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding
             messages(g.len())
         ));
     }
+    let refused = refused_by_stopped_pods(facts);
+    if refused > 0 {
+        ev.failures += refused;
+        ev.details.push(format!(
+            "{} could not open on a pod that had stopped but was still routed (reconnections \
+             landing on the dying pod: its readiness did not fail first)",
+            sessions(refused)
+        ));
+    }
     let s = &facts.recorded.sessions;
     let goodbyes: u64 = [
         SessionClass::Close1000,
@@ -130,6 +139,28 @@ pub fn dropped_without_close(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding
         ),
         Some(fixes::websocket_shutdown(&facts.target, sleep)),
     ))
+}
+
+/// Sessions that never opened because the pod they were routed to had already stopped
+/// serving (its stop signal or exit came before the attempt).
+fn refused_by_stopped_pods(facts: &Facts<'_>) -> u64 {
+    facts
+        .recorded
+        .sessions
+        .log
+        .iter()
+        .filter(|s| s.class == SessionClass::HandshakeFailed)
+        .filter(|s| {
+            let Some(k) = facts.session_pods.get(&(s.client, s.attempt)) else {
+                return false;
+            };
+            facts.pods.get(&k.pod).is_some_and(|p| {
+                p.stop_signal
+                    .or_else(|| p.gone())
+                    .is_some_and(|t| s.due.plus(facts.input.slack) >= t)
+            })
+        })
+        .count() as u64
 }
 
 fn pod_line(facts: &Facts<'_>, pod: &str, list: &[&SessionRecord]) -> String {

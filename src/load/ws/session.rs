@@ -84,15 +84,20 @@ pub(super) async fn run(
         identity: identity.clone(),
     };
     let outcome = loop {
+        // Messages due before the client's end (or the load's stop) still go out; then close.
+        let limit = c.limit(ctx);
         let next = if closing { None } else { c.next_due(ctx) };
+        if !closing && next.is_none() && limit.is_some_and(|l| ctx.sh.now() >= l) {
+            closing = true;
+        }
         let deadline = pending
             .iter()
             .find(|p| !p.timed_out)
             .map(|p| p.sent.plus(ctx.sh.timeout));
-        let end = c.limit(ctx).filter(|_| !closing);
         if closing && deadline.is_none() {
             break close(&mut tx, &mut rx).await;
         }
+        let stopping = ctx.stop.is_set();
         tokio::select! {
             biased;
             m = rx.next() => match m {
@@ -103,8 +108,9 @@ pub(super) async fn run(
                 Some(Err(e)) => break Outcome::Error(e),
                 None => break Outcome::Error(WsError::ConnectionClosed),
             },
-            _ = ctx.stop.wait(), if !closing => closing = true,
-            _ = sleep_until(ctx, end), if end.is_some() => closing = true,
+            // Wake-ups only: the loop's head decides.
+            _ = ctx.stop.wait(), if !stopping => {}
+            _ = sleep_until(ctx, limit), if !closing && next.is_none() && limit.is_some() => {}
             _ = sleep_until(ctx, deadline), if deadline.is_some() => rec.time_out(&mut pending),
             _ = sleep_until(ctx, next), if next.is_some() => {
                 if let Err(e) = rec.send_next(c, &mut tx, &mut pending, &mut tally).await {

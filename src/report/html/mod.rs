@@ -149,8 +149,13 @@ fn verdict(h: &mut String, r: &RunResult) {
     let mut meta = vec![
         format!("exit code {}", r.verdict.exit_code),
         format!(
-            "{} requests over {}",
+            "{} {} over {}",
             fmt::count(o.counts.total()),
+            if r.recorded.sessions.is_empty() {
+                "requests"
+            } else {
+                "messages"
+            },
             fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
         ),
     ];

@@ -26,7 +26,8 @@ pub(super) fn draw(s: &mut String, r: &RunResult, sc: &Scale, pod: &str, y: f64,
     let Some(a) = &r.analysis.sessions else {
         return;
     };
-    let w = sc.xs(1.0).max(1.0);
+    // One second's width (xs is a position).
+    let w = (sc.xs(1.0) - sc.xs(0.0)).max(1.0);
     if let Some(p) = a.pods.iter().find(|p| p.pod == pod) {
         for (second, n) in &p.per_second {
             let h = (PIN_H * *n as f64 / peak.max(1) as f64).max(1.0);
