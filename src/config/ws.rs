@@ -98,14 +98,18 @@ fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S
 }
 
 impl WsPlan {
-    /// Messages per second over every session at the steady state.
-    pub fn peak_message_rate(&self) -> f64 {
-        let concurrent = match (self.sessions, self.session_rate, self.session_duration) {
+    /// Sessions open at once at the steady state.
+    pub fn concurrent_sessions(&self) -> f64 {
+        match (self.sessions, self.session_rate, self.session_duration) {
             (Some(n), _, _) => n as f64,
             (None, Some(r), Some(d)) => (r * d.as_secs_f64()).max(1.0),
             _ => 1.0,
-        };
-        concurrent * self.message_rate
+        }
+    }
+
+    /// Messages per second over every session at the steady state.
+    pub fn peak_message_rate(&self) -> f64 {
+        self.concurrent_sessions() * self.message_rate
     }
 
     /// The engine's input.
@@ -525,8 +529,10 @@ pub fn apply(plan: &mut Plan, ws: WsPlan) {
         }
         *rate = peak;
     }
-    plan.traffic.keepalive = true;
-    plan.traffic.http2 = false;
+    // Each session is a connection of its own.
+    t.connections = ws.concurrent_sessions().ceil() as usize;
+    t.keepalive = true;
+    t.http2 = false;
     plan.ws = Some(ws);
 }
 
@@ -540,3 +546,7 @@ pub fn http_form(url: &str) -> String {
         url.to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "ws_tests.rs"]
+mod tests;

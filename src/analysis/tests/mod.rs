@@ -3,6 +3,7 @@
 
 mod attribution;
 mod capacity;
+mod sessions;
 mod shutdown;
 
 use super::Analysis;
