@@ -118,6 +118,10 @@ pub struct WsArgs {
     /// The longest reconnection wait (default 30s).
     #[arg(long = "reconnect-max-delay", value_name = "DURATION")]
     pub reconnect_max_delay: Option<String>,
+    /// At-least-once clients: messages unanswered when the server ended a session are sent
+    /// again on the next one (needs --reconnect).
+    #[arg(long)]
+    pub resend: bool,
     /// Consecutive failed attempts before a client gives up (default 10).
     #[arg(long = "reconnect-attempts", value_name = "N")]
     pub reconnect_attempts: Option<String>,

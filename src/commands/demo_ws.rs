@@ -46,6 +46,7 @@ pub fn plan() -> Plan {
                 delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(2),
                 attempts: 10,
+                resend: true,
             }),
         },
     );
@@ -233,6 +234,7 @@ mod tests {
                 sessions: Some("30".into()),
                 message_rate: Some("20".into()),
                 reconnect: true,
+                resend: true,
                 reconnect_delay: Some("100ms".into()),
                 reconnect_max_delay: Some("2s".into()),
                 ..WsFlags::default()

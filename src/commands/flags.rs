@@ -51,6 +51,7 @@ pub fn ws(a: WsArgs) -> WsFlags {
         message: a.message,
         expect: a.expect,
         reconnect: a.reconnect,
+        resend: a.resend,
         reconnect_delay: a.reconnect_delay,
         reconnect_max_delay: a.reconnect_max_delay,
         reconnect_attempts: a.reconnect_attempts,

@@ -37,6 +37,7 @@ pub struct WsFlags {
     pub message: Option<String>,
     pub expect: Option<String>,
     pub reconnect: bool,
+    pub resend: bool,
     pub reconnect_delay: Option<String>,
     pub reconnect_max_delay: Option<String>,
     pub reconnect_attempts: Option<String>,
@@ -54,6 +55,7 @@ pub struct WsScenario {
     pub message: Option<Spanned<String>>,
     pub expect: Option<Spanned<String>>,
     pub reconnect: Option<Spanned<String>>,
+    pub resend: Option<Spanned<String>>,
     pub reconnect_delay: Option<Spanned<String>>,
     pub reconnect_max_delay: Option<Spanned<String>>,
     pub reconnect_attempts: Option<Spanned<String>>,
@@ -67,6 +69,8 @@ pub struct ReconnectPlan {
     #[serde(with = "super::plan::secs")]
     pub max_delay: Duration,
     pub attempts: u32,
+    /// Messages unanswered at a session's end are sent again on the next one.
+    pub resend: bool,
 }
 
 /// The validated WebSocket settings.
@@ -138,6 +142,7 @@ impl WsPlan {
                 max: r.max_delay,
                 attempts: r.attempts,
             }),
+            resend: self.reconnect.as_ref().is_some_and(|r| r.resend),
             duration,
             max_in_flight,
             shard,
@@ -312,6 +317,9 @@ fn reconnect(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) -> Option<Reconn
     let on = p
         .switch(w.reconnect, f.reconnect.as_ref(), "websocket.reconnect")
         .unwrap_or(false);
+    let resend = p
+        .switch(w.resend, f.resend.as_ref(), "websocket.resend")
+        .unwrap_or(false);
     let delay = p.value(
         w.reconnect_delay.as_deref(),
         "--reconnect-delay",
@@ -336,6 +344,9 @@ fn reconnect(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) -> Option<Reconn
             n => u32::try_from(n).map_err(|_| "too large".to_string()),
         },
     );
+    if !on && resend {
+        p.push("--resend", "--resend needs --reconnect");
+    }
     if !on {
         for (given, place) in [
             (delay.as_ref().map(|d| d.1.clone()), "--reconnect-delay"),
@@ -366,6 +377,7 @@ fn reconnect(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) -> Option<Reconn
         delay,
         max_delay,
         attempts: attempts.map_or(DEFAULT_RECONNECT_ATTEMPTS, |(a, _)| a),
+        resend,
     })
 }
 
@@ -482,6 +494,7 @@ fn refuse_without_ws(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) {
         (w.message.is_some(), "--message"),
         (w.expect.is_some(), "--expect"),
         (w.reconnect, "--reconnect"),
+        (w.resend, "--resend"),
         (w.reconnect_delay.is_some(), "--reconnect-delay"),
         (w.reconnect_max_delay.is_some(), "--reconnect-max-delay"),
         (w.reconnect_attempts.is_some(), "--reconnect-attempts"),
@@ -497,6 +510,7 @@ fn refuse_without_ws(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) {
         f.message.as_ref(),
         f.expect.as_ref(),
         f.reconnect.as_ref(),
+        f.resend.as_ref(),
         f.reconnect_delay.as_ref(),
         f.reconnect_max_delay.as_ref(),
         f.reconnect_attempts.as_ref(),

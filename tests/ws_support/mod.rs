@@ -65,10 +65,13 @@ impl Drop for NodeWs {
 pub fn zerodrop(dir: &Path, args: &[&str]) -> (i32, RunResult, String) {
     let out_json = dir.join("result.json");
     let _ = std::fs::remove_file(&out_json);
+    // `--out` right after the subcommand: `local` takes the server's command after `--`.
+    let (command, rest) = args.split_first().expect("a subcommand");
     let out = Command::new(env!("CARGO_BIN_EXE_zerodrop"))
-        .args(args)
+        .arg(command)
         .arg("--out")
         .arg(&out_json)
+        .args(rest)
         .stdin(Stdio::null())
         .output()
         .expect("zerodrop runs");

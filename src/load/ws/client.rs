@@ -31,6 +31,16 @@ pub(super) struct Client {
     pub(super) next: u64,
     /// Messages that fell due (sent or not).
     pub(super) due_count: u64,
+    /// `--resend`: messages unanswered when the server ended the last session, to send again
+    /// first on the next one, and why they were unanswered.
+    pub(super) carry: Vec<Carried>,
+}
+
+/// A message to send again on the next session.
+pub(super) struct Carried {
+    pub(super) n: u64,
+    pub(super) due: At,
+    pub(super) why: String,
 }
 
 impl Client {
@@ -69,6 +79,31 @@ impl Client {
             .message
             .replace("{client}", &self.k.to_string())
             .replace("{seq}", &n.to_string())
+    }
+
+    /// Records the carried messages whose timeout passed before a session could take them
+    /// (all of them when `all`), as lost with the session that left them unanswered.
+    pub(super) fn lose_carried(&mut self, ctx: &Ctx, now: At, all: bool) {
+        let timeout = ctx.sh.timeout;
+        let (lost, kept): (Vec<Carried>, Vec<Carried>) = std::mem::take(&mut self.carry)
+            .into_iter()
+            .partition(|m| all || now >= m.due.plus(timeout));
+        self.carry = kept;
+        for m in lost {
+            ctx.sh.finish_request();
+            ctx.sh.record(RequestRecord {
+                seq: self.seq(m.n),
+                due: m.due,
+                sent: m.due,
+                end: now.min(m.due.plus(timeout)).max(m.due),
+                class: OutcomeClass::WsMessageLost,
+                status: None,
+                conn: None,
+                dialed: None,
+                error: Some(format!("{}; not sent again in time", m.why)),
+                identity: None,
+            });
+        }
     }
 
     /// Records every message due up to `until` that no session can carry any more: the
@@ -126,6 +161,7 @@ pub(super) async fn run(ctx: Rc<Ctx>, k: u64, arrival: At) -> u64 {
         end: ctx.spec.lifetime().map(|d| arrival.plus(d)),
         next: 1,
         due_count: 0,
+        carry: Vec::new(),
     };
     let mut jitter = Jitter::new(k ^ ctx.sh.clock.anchor_wall().as_nanosecond() as u64);
     let mut attempt: u32 = 0;
@@ -136,6 +172,7 @@ pub(super) async fn run(ctx: Rc<Ctx>, k: u64, arrival: At) -> u64 {
         let ended = match handshake(&ctx).await {
             Ok(open) => {
                 in_a_row = 0;
+                c.lose_carried(&ctx, open.opened, false);
                 live_sessions(&ctx, 1);
                 let e = session::run(&ctx, &mut c, open, due, attempt, previous_end).await;
                 live_sessions(&ctx, -1);
@@ -179,6 +216,7 @@ pub(super) async fn run(ctx: Rc<Ctx>, k: u64, arrival: At) -> u64 {
     }
     // Messages that fell due while the client was without a session, up to its giving up.
     let until = c.limit(&ctx).map_or(ctx.sh.now(), |l| l.min(ctx.sh.now()));
+    c.lose_carried(&ctx, ctx.sh.now(), true);
     if previous_end.is_some() && ctx.spec.reconnect.is_some() {
         c.not_sent_until(&ctx, until);
     }

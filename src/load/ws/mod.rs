@@ -69,6 +69,10 @@ pub struct SessionSpec {
     pub expect: Expect,
     /// Reconnect after a session ended by the server (or a failed handshake).
     pub reconnect: Option<Backoff>,
+    /// At-least-once clients: messages unanswered when the server ended a session are sent
+    /// again, first thing, on the client's next session (their latency counts from their due
+    /// instant); those still unsent after their timeout are lost.
+    pub resend: bool,
     /// How long clients keep arriving / sessions are held (`load`); `None`: until stopped.
     pub duration: Option<Duration>,
     pub max_in_flight: usize,

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Ctx;
-use super::client::{CLOSE_WAIT, Client, Open, not_sent};
+use super::client::{CLOSE_WAIT, Carried, Client, Open, not_sent};
 use crate::load::classify::error_chain;
 use crate::model::clock::At;
 use crate::model::outcome::{ConnId, OutcomeClass};
@@ -83,43 +83,49 @@ pub(super) async fn run(
         conn,
         identity: identity.clone(),
     };
-    let outcome = loop {
-        // Messages due before the client's end (or the load's stop) still go out; then close.
-        let limit = c.limit(ctx);
-        let next = if closing { None } else { c.next_due(ctx) };
-        if !closing && next.is_none() && limit.is_some_and(|l| ctx.sh.now() >= l) {
-            closing = true;
-        }
-        let deadline = pending
-            .iter()
-            .find(|p| !p.timed_out)
-            .map(|p| p.sent.plus(ctx.sh.timeout));
-        if closing && deadline.is_none() {
-            break close(&mut tx, &mut rx).await;
-        }
-        let stopping = ctx.stop.is_set();
-        tokio::select! {
-            biased;
-            m = rx.next() => match m {
-                Some(Ok(Message::Text(t))) => rec.reply(&mut pending, &mut tally, t.as_bytes()),
-                Some(Ok(Message::Binary(b))) => rec.reply(&mut pending, &mut tally, &b),
-                Some(Ok(Message::Close(frame))) => break Outcome::Closed(frame),
-                Some(Ok(_)) => {} // ping (answered by tungstenite), pong
-                Some(Err(e)) => break Outcome::Error(e),
-                None => break Outcome::Error(WsError::ConnectionClosed),
-            },
-            // Wake-ups only: the loop's head decides.
-            _ = ctx.stop.wait(), if !stopping => {}
-            _ = sleep_until(ctx, limit), if !closing && next.is_none() && limit.is_some() => {}
-            _ = sleep_until(ctx, deadline), if deadline.is_some() => rec.time_out(&mut pending),
-            _ = sleep_until(ctx, next), if next.is_some() => {
-                if let Err(e) = rec.send_next(c, &mut tx, &mut pending, &mut tally).await {
-                    // The write failed: the read side says how the session ended.
-                    break match tokio::time::timeout(CLOSE_WAIT, rx.next()).await {
-                        Ok(Some(Ok(Message::Close(frame)))) => Outcome::Closed(frame),
-                        Ok(Some(Err(read))) => Outcome::Error(read),
-                        _ => Outcome::Error(e),
-                    };
+    // `--resend`: what the last session left unanswered goes first.
+    let resent = rec.resend(c, &mut tx, &mut pending, &mut tally).await;
+    let outcome = if let Err(e) = resent {
+        Outcome::Error(e)
+    } else {
+        loop {
+            // Messages due before the client's end (or the load's stop) still go out; then close.
+            let limit = c.limit(ctx);
+            let next = if closing { None } else { c.next_due(ctx) };
+            if !closing && next.is_none() && limit.is_some_and(|l| ctx.sh.now() >= l) {
+                closing = true;
+            }
+            let deadline = pending
+                .iter()
+                .find(|p| !p.timed_out)
+                .map(|p| p.sent.plus(ctx.sh.timeout));
+            if closing && deadline.is_none() {
+                break close(&mut tx, &mut rx).await;
+            }
+            let stopping = ctx.stop.is_set();
+            tokio::select! {
+                biased;
+                m = rx.next() => match m {
+                    Some(Ok(Message::Text(t))) => rec.reply(&mut pending, &mut tally, t.as_bytes()),
+                    Some(Ok(Message::Binary(b))) => rec.reply(&mut pending, &mut tally, &b),
+                    Some(Ok(Message::Close(frame))) => break Outcome::Closed(frame),
+                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                    Some(Err(e)) => break Outcome::Error(e),
+                    None => break Outcome::Error(WsError::ConnectionClosed),
+                },
+                // Wake-ups only: the loop's head decides.
+                _ = ctx.stop.wait(), if !stopping => {}
+                _ = sleep_until(ctx, limit), if !closing && next.is_none() && limit.is_some() => {}
+                _ = sleep_until(ctx, deadline), if deadline.is_some() => rec.time_out(&mut pending),
+                _ = sleep_until(ctx, next), if next.is_some() => {
+                    if let Err(e) = rec.send_next(c, &mut tx, &mut pending, &mut tally).await {
+                        // The write failed: the read side says how the session ended.
+                        break match tokio::time::timeout(CLOSE_WAIT, rx.next()).await {
+                            Ok(Some(Ok(Message::Close(frame)))) => Outcome::Closed(frame),
+                            Ok(Some(Err(read))) => Outcome::Error(read),
+                            _ => Outcome::Error(e),
+                        };
+                    }
                 }
             }
         }
@@ -129,16 +135,29 @@ pub(super) async fn run(
         // Answer the server's close (tungstenite queues the reply; reading flushes it).
         let _ = tokio::time::timeout(CLOSE_WAIT, rx.next()).await;
     }
+    let (class, code, detail) = describe(&outcome);
+    // An at-least-once client sends them again after it reconnects; others lose them here.
+    let resend = ctx.spec.resend
+        && ctx.spec.reconnect.is_some()
+        && class.ended_by_server()
+        && !ctx.stop.is_set();
     for p in pending.drain(..).filter(|p| !p.timed_out) {
         tally.lost += 1;
-        rec.emit(
-            &p,
-            ended,
-            OutcomeClass::WsMessageLost,
-            Some(lost_reason(&outcome)),
-        );
+        if resend {
+            c.carry.push(Carried {
+                n: p.seq & 0xFFFF_FFFF,
+                due: p.due,
+                why: lost_reason(&outcome),
+            });
+        } else {
+            rec.emit(
+                &p,
+                ended,
+                OutcomeClass::WsMessageLost,
+                Some(lost_reason(&outcome)),
+            );
+        }
     }
-    let (class, code, detail) = describe(&outcome);
     ctx.sh.sink.borrow_mut().session(&SessionRecord {
         client: c.k,
         attempt,
@@ -315,6 +334,31 @@ impl Recorder<'_> {
         });
         tally.sent += 1;
         tx.send(Message::text(text)).await
+    }
+
+    /// Sends again what the client's last session left unanswered (still in flight: counted
+    /// when first sent), before anything else.
+    async fn resend(
+        &self,
+        c: &mut Client,
+        tx: &mut Tx,
+        pending: &mut VecDeque<Pending>,
+        tally: &mut Tally,
+    ) -> Result<(), WsError> {
+        for m in std::mem::take(&mut c.carry) {
+            let text = c.text(self.ctx, m.n);
+            pending.push_back(Pending {
+                seq: c.seq(m.n),
+                due: m.due,
+                sent: self.ctx.sh.now(),
+                payload: Bytes::from(text.clone()),
+                reused: tally.sent > 0,
+                timed_out: false,
+            });
+            tally.sent += 1;
+            tx.send(Message::text(text)).await?;
+        }
+        Ok(())
     }
 
     /// Pairs a reply with the oldest unanswered message and judges it.
