@@ -135,7 +135,7 @@ pub fn ended_with_pod(p: &PodLife, ended: At, slack: Duration) -> bool {
     let Some(began) = p.stop_signal.or(p.terminating) else {
         return false;
     };
-    let gone = p.gone().map_or(true, |g| ended <= g.plus(slack));
+    let gone = p.gone().is_none_or(|g| ended <= g.plus(slack));
     ended.plus(slack) >= began && gone
 }
 

@@ -393,91 +393,78 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 /// HTTP request settings mean nothing to a WebSocket session: each given one is a problem.
 fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
     let f = p.file();
-    let fix_rate = "a WebSocket load is set by --sessions or --session-rate and --message-rate";
-    let checks: [(bool, &str, Option<u64>, &str, &str); 10] = [
+    let line = |s: Option<&Spanned<String>>| s.map(|s| s.referenced.line());
+    let rate = "a WebSocket load is set by --sessions or --session-rate and --message-rate";
+    let checks = [
         (
             t.rate.is_some(),
             "--rate",
-            f.rate.as_ref().map(|s| s.referenced.line()),
+            line(f.rate.as_ref()),
             "rate",
-            fix_rate,
+            rate,
         ),
         (
             t.stages.is_some(),
             "--stages",
             f.stages.as_ref().map(|s| s.referenced.line()),
             "stages",
-            fix_rate,
+            rate,
         ),
-        (
-            t.max,
-            "--max",
-            f.max.as_ref().map(|s| s.referenced.line()),
-            "max",
-            fix_rate,
-        ),
+        (t.max, "--max", line(f.max.as_ref()), "max", rate),
         (
             t.target.is_some(),
             "--target",
-            f.target.as_ref().map(|s| s.referenced.line()),
+            line(f.target.as_ref()),
             "target",
             "give the WebSocket URL with --ws",
         ),
         (
             t.path.is_some(),
             "--path",
-            f.path.as_ref().map(|s| s.referenced.line()),
+            line(f.path.as_ref()),
             "path",
             "give the path in --ws",
         ),
         (
             t.method.is_some(),
             "--method",
-            f.method.as_ref().map(|s| s.referenced.line()),
+            line(f.method.as_ref()),
             "method",
             "the upgrade is always GET",
         ),
         (
             t.body.is_some() || t.body_file.is_some(),
             "--body",
-            f.body
-                .as_ref()
-                .or(f.body_file.as_ref())
-                .map(|s| s.referenced.line()),
+            line(f.body.as_ref().or(f.body_file.as_ref())),
             "body",
             "the message is --message",
         ),
         (
             t.connections.is_some(),
             "--connections",
-            f.connections.as_ref().map(|s| s.referenced.line()),
+            line(f.connections.as_ref()),
             "connections",
             "each session is its own connection",
         ),
         (
             t.no_keepalive || t.http2,
             "--http2",
-            f.http2
-                .as_ref()
-                .or(f.keepalive.as_ref())
-                .map(|s| s.referenced.line()),
+            line(f.http2.as_ref().or(f.keepalive.as_ref())),
             "http2",
             "a WebSocket runs over one HTTP/1.1 connection",
         ),
         (
             t.accept_status.is_some(),
             "--accept-status",
-            f.accept_status.as_ref().map(|s| s.referenced.line()),
+            line(f.accept_status.as_ref()),
             "accept_status",
             "a session opens with 101; --expect judges the replies",
         ),
     ];
     for (flag_given, flag, file_line, key, fix) in checks {
-        let place = if flag_given {
-            Some(flag.to_string())
-        } else {
-            file_line.map(|l| p.file_place(key, l))
-        };
+        let place = flag_given
+            .then(|| flag.to_string())
+            .or_else(|| file_line.map(|l| p.file_place(key, l)));
         if let Some(place) = place {
             p.push(place, format!("HTTP only, not with --ws: {fix}"));
         }

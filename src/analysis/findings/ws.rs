@@ -86,33 +86,7 @@ pub fn dropped_without_close(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding
             sessions(refused)
         ));
     }
-    let s = &facts.recorded.sessions;
-    let goodbyes: u64 = [
-        SessionClass::Close1000,
-        SessionClass::Close1001,
-        SessionClass::Close1012,
-    ]
-    .into_iter()
-    .map(|c| s.counts.get(c))
-    .sum();
-    if goodbyes > 0 {
-        ev.details.push(format!(
-            "{} closed by the server with a goodbye (1000/1001/1012) instead",
-            sessions(goodbyes)
-        ));
-    }
-    if s.reconnects > 0 {
-        ev.details.push(format!(
-            "clients reconnected {} times; time to reconnect p50 {}, max {}",
-            thousands(s.reconnects),
-            crate::model::numbers::fmt_us(s.reconnect_time.p50_us),
-            crate::model::numbers::fmt_us(s.reconnect_time.max_us)
-        ));
-    } else {
-        ev.details.push(
-            "no client reconnected (without --reconnect a dropped session stays gone)".into(),
-        );
-    }
+    context_lines(facts, &mut ev.details);
     let sleep = fixes::prestop_for_lag(slowest(facts.lag));
     Some(finding(
         FindingId::WsDroppedWithoutClose,
@@ -161,6 +135,37 @@ fn refused_by_stopped_pods(facts: &Facts<'_>) -> u64 {
             })
         })
         .count() as u64
+}
+
+/// What else the run's sessions say: the goodbyes other sessions got, and reconnection.
+fn context_lines(facts: &Facts<'_>, details: &mut Vec<String>) {
+    let s = &facts.recorded.sessions;
+    let goodbyes: u64 = [
+        SessionClass::Close1000,
+        SessionClass::Close1001,
+        SessionClass::Close1012,
+    ]
+    .into_iter()
+    .map(|c| s.counts.get(c))
+    .sum();
+    if goodbyes > 0 {
+        details.push(format!(
+            "{} closed by the server with a goodbye (1000/1001/1012) instead",
+            sessions(goodbyes)
+        ));
+    }
+    if s.reconnects > 0 {
+        details.push(format!(
+            "clients reconnected {} times; time to reconnect p50 {}, max {}",
+            thousands(s.reconnects),
+            crate::model::numbers::fmt_us(s.reconnect_time.p50_us),
+            crate::model::numbers::fmt_us(s.reconnect_time.max_us)
+        ));
+    } else {
+        details.push(
+            "no client reconnected (without --reconnect a dropped session stays gone)".into(),
+        );
+    }
 }
 
 fn pod_line(facts: &Facts<'_>, pod: &str, list: &[&SessionRecord]) -> String {

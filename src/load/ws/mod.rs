@@ -215,7 +215,7 @@ pub(super) async fn run(
 /// Starts each client at its arrival; returns their tasks (each yields its messages due).
 async fn arrivals(
     ctx: &Rc<Ctx>,
-    stop: &mut (impl Future<Output = ()> + Unpin + futures::future::FusedFuture),
+    stop: &mut (impl Unpin + futures::future::FusedFuture<Output = ()>),
 ) -> Vec<tokio::task::JoinHandle<u64>> {
     let (index, count) = ctx.spec.shard;
     let t0 = ctx.sh.clock.instant(ctx.start);

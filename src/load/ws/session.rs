@@ -59,6 +59,15 @@ enum Outcome {
     Error(WsError),
 }
 
+/// Where a session is: its connection halves, what awaits a reply, its figures.
+struct Live<'a> {
+    rec: Recorder<'a>,
+    tx: Tx,
+    rx: Rx,
+    pending: VecDeque<Pending>,
+    tally: Tally,
+}
+
 /// Runs one open session until it ends; emits its messages' records and its own.
 pub(super) async fn run(
     ctx: &Ctx,
@@ -74,90 +83,31 @@ pub(super) async fn run(
         identity,
         opened,
     } = open;
-    let (mut tx, mut rx) = ws.split();
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut tally = Tally::default();
-    let mut closing = false;
-    let rec = Recorder {
-        ctx,
-        conn,
-        identity: identity.clone(),
+    let (tx, rx) = ws.split();
+    let mut live = Live {
+        rec: Recorder {
+            ctx,
+            conn,
+            identity: identity.clone(),
+        },
+        tx,
+        rx,
+        pending: VecDeque::new(),
+        tally: Tally::default(),
     };
     // `--resend`: what the last session left unanswered goes first.
-    let resent = rec.resend(c, &mut tx, &mut pending, &mut tally).await;
-    let outcome = if let Err(e) = resent {
-        Outcome::Error(e)
-    } else {
-        loop {
-            // Messages due before the client's end (or the load's stop) still go out; then close.
-            let limit = c.limit(ctx);
-            let next = if closing { None } else { c.next_due(ctx) };
-            if !closing && next.is_none() && limit.is_some_and(|l| ctx.sh.now() >= l) {
-                closing = true;
-            }
-            let deadline = pending
-                .iter()
-                .find(|p| !p.timed_out)
-                .map(|p| p.sent.plus(ctx.sh.timeout));
-            if closing && deadline.is_none() {
-                break close(&mut tx, &mut rx).await;
-            }
-            let stopping = ctx.stop.is_set();
-            tokio::select! {
-                biased;
-                m = rx.next() => match m {
-                    Some(Ok(Message::Text(t))) => rec.reply(&mut pending, &mut tally, t.as_bytes()),
-                    Some(Ok(Message::Binary(b))) => rec.reply(&mut pending, &mut tally, &b),
-                    Some(Ok(Message::Close(frame))) => break Outcome::Closed(frame),
-                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
-                    Some(Err(e)) => break Outcome::Error(e),
-                    None => break Outcome::Error(WsError::ConnectionClosed),
-                },
-                // Wake-ups only: the loop's head decides.
-                _ = ctx.stop.wait(), if !stopping => {}
-                _ = sleep_until(ctx, limit), if !closing && next.is_none() && limit.is_some() => {}
-                _ = sleep_until(ctx, deadline), if deadline.is_some() => rec.time_out(&mut pending),
-                _ = sleep_until(ctx, next), if next.is_some() => {
-                    if let Err(e) = rec.send_next(c, &mut tx, &mut pending, &mut tally).await {
-                        // The write failed: the read side says how the session ended.
-                        break match tokio::time::timeout(CLOSE_WAIT, rx.next()).await {
-                            Ok(Some(Ok(Message::Close(frame)))) => Outcome::Closed(frame),
-                            Ok(Some(Err(read))) => Outcome::Error(read),
-                            _ => Outcome::Error(e),
-                        };
-                    }
-                }
-            }
-        }
+    let outcome = match live.resend(c).await {
+        Err(e) => Outcome::Error(e),
+        Ok(()) => live.drive(c).await,
     };
     let ended = ctx.sh.now();
     if let Outcome::Closed(_) = outcome {
         // Answer the server's close (tungstenite queues the reply; reading flushes it).
-        let _ = tokio::time::timeout(CLOSE_WAIT, rx.next()).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, live.rx.next()).await;
     }
     let (class, code, detail) = describe(&outcome);
-    // An at-least-once client sends them again after it reconnects; others lose them here.
-    let resend = ctx.spec.resend
-        && ctx.spec.reconnect.is_some()
-        && class.ended_by_server()
-        && !ctx.stop.is_set();
-    for p in pending.drain(..).filter(|p| !p.timed_out) {
-        tally.lost += 1;
-        if resend {
-            c.carry.push(Carried {
-                n: p.seq & 0xFFFF_FFFF,
-                due: p.due,
-                why: lost_reason(&outcome),
-            });
-        } else {
-            rec.emit(
-                &p,
-                ended,
-                OutcomeClass::WsMessageLost,
-                Some(lost_reason(&outcome)),
-            );
-        }
-    }
+    live.unanswered(c, &outcome, class, ended);
+    let tally = live.tally;
     ctx.sh.sink.borrow_mut().session(&SessionRecord {
         client: c.k,
         attempt,
@@ -179,6 +129,102 @@ pub(super) async fn run(
         per_second: tally.per_second,
     });
     Ended { at: ended, class }
+}
+
+impl Live<'_> {
+    /// Sends, pairs replies and times out until the session ends, or — once the client's end
+    /// or the load's stop has come and every message due before it was answered — closes it.
+    async fn drive(&mut self, c: &mut Client) -> Outcome {
+        let ctx = self.rec.ctx;
+        let mut closing = false;
+        loop {
+            // Messages due before the client's end (or the load's stop) still go out; then close.
+            let limit = c.limit(ctx);
+            let next = if closing { None } else { c.next_due(ctx) };
+            if !closing && next.is_none() && limit.is_some_and(|l| ctx.sh.now() >= l) {
+                closing = true;
+            }
+            let deadline = self
+                .pending
+                .iter()
+                .find(|p| !p.timed_out)
+                .map(|p| p.sent.plus(ctx.sh.timeout));
+            if closing && deadline.is_none() {
+                return close(&mut self.tx, &mut self.rx).await;
+            }
+            let stopping = ctx.stop.is_set();
+            tokio::select! {
+                biased;
+                m = self.rx.next() => match m {
+                    Some(Ok(Message::Text(t))) => self.reply(t.as_bytes()),
+                    Some(Ok(Message::Binary(b))) => self.reply(&b),
+                    Some(Ok(Message::Close(frame))) => return Outcome::Closed(frame),
+                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                    Some(Err(e)) => return Outcome::Error(e),
+                    None => return Outcome::Error(WsError::ConnectionClosed),
+                },
+                // Wake-ups only: the loop's head decides.
+                _ = ctx.stop.wait(), if !stopping => {}
+                _ = sleep_until(ctx, limit), if !closing && next.is_none() && limit.is_some() => {}
+                _ = sleep_until(ctx, deadline), if deadline.is_some() => {
+                    self.rec.time_out(&mut self.pending);
+                }
+                _ = sleep_until(ctx, next), if next.is_some() => {
+                    if let Err(e) = self.send_next(c).await {
+                        // The write failed: the read side says how the session ended.
+                        return match tokio::time::timeout(CLOSE_WAIT, self.rx.next()).await {
+                            Ok(Some(Ok(Message::Close(frame)))) => Outcome::Closed(frame),
+                            Ok(Some(Err(read))) => Outcome::Error(read),
+                            _ => Outcome::Error(e),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, reply: &[u8]) {
+        self.rec.reply(&mut self.pending, &mut self.tally, reply);
+    }
+
+    async fn send_next(&mut self, c: &mut Client) -> Result<(), WsError> {
+        self.rec
+            .send_next(c, &mut self.tx, &mut self.pending, &mut self.tally)
+            .await
+    }
+
+    async fn resend(&mut self, c: &mut Client) -> Result<(), WsError> {
+        self.rec
+            .resend(c, &mut self.tx, &mut self.pending, &mut self.tally)
+            .await
+    }
+
+    /// Messages still awaited when the session ended: an at-least-once client (`--resend`)
+    /// sends them again after it reconnects; others lose them here.
+    fn unanswered(&mut self, c: &mut Client, outcome: &Outcome, class: SessionClass, ended: At) {
+        let ctx = self.rec.ctx;
+        let resend = ctx.spec.resend
+            && ctx.spec.reconnect.is_some()
+            && class.ended_by_server()
+            && !ctx.stop.is_set();
+        for p in self.pending.drain(..).filter(|p| !p.timed_out) {
+            self.tally.lost += 1;
+            if resend {
+                c.carry.push(Carried {
+                    n: p.seq & 0xFFFF_FFFF,
+                    due: p.due,
+                    why: lost_reason(outcome),
+                });
+            } else {
+                self.rec.emit(
+                    &p,
+                    ended,
+                    OutcomeClass::WsMessageLost,
+                    Some(lost_reason(outcome)),
+                );
+            }
+        }
+    }
 }
 
 async fn sleep_until(ctx: &Ctx, at: Option<At>) {
