@@ -20,11 +20,13 @@ mod classify;
 mod endpoints;
 mod findings;
 pub mod fixes;
+pub mod infer;
 pub mod input;
 mod lag;
 mod phases;
 mod pods;
 pub mod sessions;
+pub mod sustain;
 
 #[cfg(test)]
 mod fixtures;

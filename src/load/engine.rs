@@ -20,14 +20,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
-use rustls::pki_types::ServerName;
 
-use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
-use super::request::{StatusSet, Template};
+use super::request::StatusSet;
 use super::schedule::Schedule;
-use super::state::{RunState, resolve, spawn_resolver};
+use super::state::{RunState, spawn_resolver};
 use super::timer::PreciseTimer;
 use crate::model::clock::{At, RunClock};
 use crate::model::request::{LiveStats, Sink};
@@ -169,7 +167,7 @@ pub async fn run_load(
     on_start: Option<OnStart>,
     stop: impl Future<Output = ()>,
 ) -> Result<LoadReport, EngineError> {
-    let sh = Rc::new(setup(spec, clock, sink, live).await?);
+    let sh = Rc::new(RunState::setup(spec, clock, sink, live).await?);
     // The addresses the run started with, whatever the resolver finds later.
     let addrs = sh.addrs.borrow().clone();
     let resolver = spawn_resolver(sh.clone());
@@ -217,72 +215,6 @@ pub async fn run_load(
         precise_timer: PreciseTimer::new().is_precise(),
         addresses: addrs,
     })
-}
-
-/// Everything before the first connection: the target taken from the URL, TLS, the first
-/// lookup of its addresses, the request serialised once, and the run's state.
-async fn setup(
-    spec: &LoadSpec,
-    clock: RunClock,
-    sink: Rc<RefCell<dyn Sink>>,
-    live: Arc<LiveStats>,
-) -> Result<RunState, EngineError> {
-    let url = &spec.request.url;
-    let https = match url.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => return Err(EngineError::BadUrl(url.to_string())),
-    };
-    let host = url
-        .host()
-        .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
-        .to_string();
-    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let (tls, server_name) = if https {
-        let (connector, name) = tls_for(spec, &host)?;
-        (Some(connector), Some(name))
-    } else {
-        (None, None)
-    };
-    let addrs = resolve(&host, port)
-        .await
-        .map_err(|error| EngineError::Resolve {
-            host: host.clone(),
-            error,
-        })?;
-    let dialer = Dialer {
-        tls,
-        server_name,
-        http2: spec.http2,
-        connect_timeout: spec.connect_timeout,
-    };
-    let template = Template::new(&spec.request, spec.keepalive)?;
-    Ok(RunState::new(
-        clock,
-        sink,
-        live,
-        dialer,
-        host,
-        port,
-        addrs,
-        spec.keepalive,
-        spec.timeout,
-        template,
-    ))
-}
-
-/// The TLS connector and the server name (SNI, certificate checks) for an https target.
-fn tls_for(
-    spec: &LoadSpec,
-    host: &str,
-) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
-    let cfg = tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
-    Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
 }
 
 /// The WebSocket handshake request: the target URL as `ws://` (or `wss://` for https) with
@@ -448,6 +380,7 @@ async fn closed_loop(
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
+            line.release(&sh);
         }));
     }
     let all = futures::future::join_all(workers);

@@ -26,6 +26,8 @@ use super::classify::{Stage, classify, error_chain};
 use super::conn::Io;
 use super::request::Exchange;
 use super::request::StatusSet;
+use crate::model::clock::At;
+use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::OutcomeClass;
 
 /// The largest response head accepted (status line and headers).
@@ -151,10 +153,18 @@ pub(super) struct H1Conn {
     pub(super) identity: Option<Arc<str>>,
     /// Must not carry another request (closed, or in an unknown state).
     broken: bool,
+    /// When it was established, the send instants of its first and last request, and how many
+    /// of its requests failed: its life, reported once it ends.
+    pub(super) opened: At,
+    pub(super) first_sent: Option<At>,
+    pub(super) last_sent: Option<At>,
+    pub(super) failures: u32,
+    /// Why it can carry no more requests, once it cannot.
+    pub(super) ending: Option<ConnectionEnd>,
 }
 
 impl H1Conn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io) -> H1Conn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
         H1Conn {
             id,
             local,
@@ -167,6 +177,11 @@ impl H1Conn {
             uses: 0,
             identity: None,
             broken: false,
+            opened,
+            first_sent: None,
+            last_sent: None,
+            failures: 0,
+            ending: None,
         }
     }
 
@@ -179,8 +194,15 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
-        let _ = self.fill().await;
+        let read = self.fill().await;
         self.broken = true;
+        self.ending = Some(match read {
+            Ok(0) => ConnectionEnd::PeerClosed,
+            Err(e) if is_reset(&e) => ConnectionEnd::PeerReset,
+            Err(_) => ConnectionEnd::PeerClosed,
+            // Bytes nobody asked for: the connection cannot be trusted, and we drop it.
+            Ok(_) => ConnectionEnd::LocalClose,
+        });
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` is end of stream.
@@ -375,6 +397,12 @@ impl H1Conn {
                 let class = accept.classify(status);
                 if !persistent {
                     self.broken = true;
+                    // We asked for the close (`--no-keepalive`), or the server announced it.
+                    self.ending = Some(if wire.close {
+                        ConnectionEnd::LocalClose
+                    } else {
+                        ConnectionEnd::PeerAnnounced
+                    });
                 }
                 Exchange {
                     class,
@@ -387,6 +415,7 @@ impl H1Conn {
             }
             Ok(Err(fail)) => {
                 self.broken = true;
+                self.ending = Some(ending_of(&fail));
                 let (class, error) = describe(fail);
                 Exchange {
                     class,
@@ -398,6 +427,7 @@ impl H1Conn {
             }
             Err(_) => {
                 self.broken = true;
+                self.ending = Some(ConnectionEnd::LocalClose);
                 Exchange {
                     class: OutcomeClass::RequestTimeout,
                     status: None,
@@ -408,6 +438,28 @@ impl H1Conn {
             }
         }
     }
+}
+
+/// How a failed exchange ended its connection.
+fn ending_of(fail: &Fail) -> ConnectionEnd {
+    match fail {
+        Fail::ClosedBeforeResponse | Fail::Cut { .. } => ConnectionEnd::PeerClosed,
+        Fail::Read { error, .. } | Fail::Write(error) if is_reset(error) => {
+            ConnectionEnd::PeerReset
+        }
+        Fail::Read { .. } => ConnectionEnd::PeerClosed,
+        // A write fails on a connection the peer has closed (EPIPE after its FIN and our RST).
+        Fail::Write(_) => ConnectionEnd::PeerClosed,
+        Fail::Protocol(_) => ConnectionEnd::LocalClose,
+    }
+}
+
+/// The peer reset the connection (an RST, however the OS words it).
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// The outcome class and error text of a failure.

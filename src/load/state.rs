@@ -1,6 +1,7 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
 //! target's addresses (refreshed in the background), dialling, the in-flight count, and the
-//! builders of request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! builders of request records; set up once from the `LoadSpec` before the first connection.
+//! Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -9,12 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened};
+use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
 use crate::model::clock::{At, RunClock};
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -39,20 +43,45 @@ pub(super) struct RunState {
 }
 
 impl RunState {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    /// Everything before the first connection: the target taken from the URL, TLS, the first
+    /// lookup of its addresses, the request serialised once, and the run's state.
+    pub(super) async fn setup(
+        spec: &LoadSpec,
         clock: RunClock,
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
-        dialer: Dialer,
-        host: String,
-        port: u16,
-        addrs: Vec<SocketAddr>,
-        keepalive: bool,
-        timeout: Duration,
-        template: Template,
-    ) -> RunState {
-        RunState {
+    ) -> Result<RunState, EngineError> {
+        let url = &spec.request.url;
+        let https = match url.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(EngineError::BadUrl(url.to_string())),
+        };
+        let host = url
+            .host()
+            .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
+            .to_string();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (tls, server_name) = if https {
+            let (connector, name) = RunState::tls_for(spec, &host)?;
+            (Some(connector), Some(name))
+        } else {
+            (None, None)
+        };
+        let addrs = resolve(&host, port)
+            .await
+            .map_err(|error| EngineError::Resolve {
+                host: host.clone(),
+                error,
+            })?;
+        let dialer = Dialer {
+            tls,
+            server_name,
+            http2: spec.http2,
+            connect_timeout: spec.connect_timeout,
+        };
+        let template = Template::new(&spec.request, spec.keepalive)?;
+        Ok(RunState {
             clock,
             sink,
             live,
@@ -66,10 +95,25 @@ impl RunState {
             in_flight: Cell::new(0),
             drained: Notify::new(),
             conns_opened: Cell::new(0),
-            keepalive,
-            timeout,
+            keepalive: spec.keepalive,
+            timeout: spec.timeout,
             template,
-        }
+        })
+    }
+
+    /// The TLS connector and the server name (SNI, certificate checks) for an https target.
+    fn tls_for(
+        spec: &LoadSpec,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
+        let cfg =
+            tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
+        Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
     }
 
     #[inline]
@@ -119,7 +163,7 @@ impl RunState {
     /// Opens an HTTP/1.1 connection.
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io))
+        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
     }
 
     pub(super) fn start_request(&self) {
@@ -146,6 +190,24 @@ impl RunState {
             }
             notified.await;
         }
+    }
+
+    /// Reports the life of an HTTP/1 connection that is being let go: ended the way it
+    /// recorded, or still open (`OpenAtEnd`) when the load is over.
+    pub(super) fn h1_ended(&self, c: &H1Conn) {
+        let life = ConnectionLife {
+            id: c.id,
+            local: c.local,
+            peer: c.peer,
+            opened: c.opened,
+            first_request: c.first_sent,
+            last_request: c.last_sent,
+            requests: u32::try_from(c.uses).unwrap_or(u32::MAX),
+            failures: c.failures,
+            ended: self.now(),
+            end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
+        };
+        self.sink.borrow_mut().connection(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -215,10 +277,15 @@ impl RunState {
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
+        conn.first_sent.get_or_insert(sent);
+        conn.last_sent = Some(sent);
         let t = &self.template;
         let ex = conn
             .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
             .await;
+        if ex.class.is_failure() {
+            conn.failures += 1;
+        }
         let reusable = ex.reusable;
         let id = ConnId {
             id: conn.id,
@@ -241,7 +308,7 @@ fn is_ip(host: &str) -> bool {
 }
 
 /// Resolves the target's host (an IP literal needs no lookup).
-pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')

@@ -6,6 +6,7 @@
 //!
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
+//! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
 //! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
@@ -18,6 +19,7 @@
 //! - [`numbers`]: how every text spells counts and durations.
 
 pub mod clock;
+pub mod connection;
 pub mod event;
 pub mod exit;
 pub mod finding;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::At;
+use super::connection::ConnectionLife;
 use super::outcome::{ConnId, OutcomeClass};
 use super::session::SessionRecord;
 
@@ -63,10 +64,12 @@ impl RequestRecord {
     }
 }
 
-/// Where the engine reports each finished request (and each ended WebSocket session).
-/// Implementations aggregate; the engine never does.
+/// Where the engine reports each finished request, each connection once it has ended, and each
+/// ended WebSocket session. Implementations aggregate; the engine never does.
 pub trait Sink {
     fn record(&mut self, r: &RequestRecord);
+    /// A connection's life, once, when it ends (or when the load ends with it still open).
+    fn connection(&mut self, c: &ConnectionLife);
 
     /// One WebSocket session ended (its messages arrive through [`Sink::record`]). The
     /// recorder aggregates sessions; a sink that only looks at requests keeps this default.

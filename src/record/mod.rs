@@ -26,6 +26,7 @@ pub use merge::MergeError;
 pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 
 use crate::model::clock::At;
+use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 use crate::model::session::SessionRecord;
@@ -253,6 +254,10 @@ impl PhaseMarks {
     }
 }
 
+/// Connection lives kept at most (a keep-alive pool has a few hundred; a connection per request
+/// keeps only the failed ones).
+pub const CONNECTION_LOG_LIMIT: usize = 50_000;
+
 /// Settings of the recorder.
 #[derive(Clone, Debug)]
 pub struct RecorderConfig {
@@ -278,6 +283,8 @@ pub struct Recorder {
     closed: Vec<Second>,
     failures: Vec<RequestRecord>,
     failures_not_kept: u64,
+    connections: Vec<ConnectionLife>,
+    connections_not_kept: u64,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -301,6 +308,8 @@ impl Recorder {
             closed: Vec::new(),
             failures: Vec::new(),
             failures_not_kept: 0,
+            connections: Vec::new(),
+            connections_not_kept: 0,
             live,
             last_live_second: 0,
             spare: Vec::new(),
@@ -421,6 +430,7 @@ impl Recorder {
             .first()
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
+        self.connections.sort_by_key(|c| (c.opened, c.id));
         Recorded {
             series: self.closed,
             phases,
@@ -428,6 +438,8 @@ impl Recorder {
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
             sessions: self.sessions.finish(),
+            connections: self.connections,
+            connections_not_kept: self.connections_not_kept,
         }
     }
 }
@@ -488,6 +500,20 @@ impl Sink for Recorder {
             self.live.sessions_failed.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Keeps the lives that can say which pod a connection was on: those that carried a
+    /// failure, were ended by the peer, or carried more than one request (a keep-alive pool's
+    /// connections, which are few). A connection per request that ended as asked says nothing.
+    fn connection(&mut self, c: &ConnectionLife) {
+        if c.failures == 0 && !c.end.by_peer() && c.requests <= 1 {
+            return;
+        }
+        if self.connections.len() < CONNECTION_LOG_LIMIT {
+            self.connections.push(c.clone());
+        } else {
+            self.connections_not_kept += 1;
+        }
+    }
 }
 
 /// What a load run recorded: the input of analysis and reports, mergeable across generators.
@@ -506,6 +532,13 @@ pub struct Recorded {
     /// WebSocket sessions (`--ws`); absent from HTTP runs' results.
     #[serde(default, skip_serializing_if = "Sessions::is_empty")]
     pub sessions: Sessions,
+    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
+    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionLife>,
+    /// Connection lives beyond the limit: counted, not kept.
+    #[serde(default)]
+    pub connections_not_kept: u64,
 }
 
 impl Recorded {

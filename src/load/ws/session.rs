@@ -18,6 +18,7 @@ use super::Ctx;
 use super::client::{CLOSE_WAIT, Carried, Client, Open, not_sent};
 use crate::load::classify::error_chain;
 use crate::model::clock::At;
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::RequestRecord;
 use crate::model::session::{PerSecond, SessionClass, SessionRecord};
@@ -44,6 +45,9 @@ struct Pending {
 #[derive(Default)]
 struct Tally {
     sent: u32,
+    /// Send instants of the first and the last message, for the connection's life.
+    first_sent: Option<At>,
+    last_sent: Option<At>,
     answered: u32,
     lost: u32,
     per_second: PerSecond,
@@ -108,6 +112,19 @@ pub(super) async fn run(
     let (class, code, detail) = describe(&outcome);
     live.unanswered(c, &outcome, class, ended);
     let tally = live.tally;
+    // The session's TCP connection is a connection like any other: its life, once.
+    ctx.sh.sink.borrow_mut().connection(&ConnectionLife {
+        id: conn.id,
+        local: conn.local,
+        peer: conn.peer,
+        opened,
+        first_request: tally.first_sent,
+        last_request: tally.last_sent,
+        requests: tally.sent,
+        failures: tally.sent - tally.answered,
+        ended,
+        end: connection_end(&outcome),
+    });
     ctx.sh.sink.borrow_mut().session(&SessionRecord {
         client: c.k,
         attempt,
@@ -262,6 +279,27 @@ async fn close(tx: &mut Tx, rx: &mut Rx) -> Outcome {
     Outcome::ClientClose { acknowledged }
 }
 
+/// How the session's connection ended, in the words of every connection's life: a close frame
+/// is a close the peer announced; a drop is a FIN or a reset the peer sent unannounced.
+fn connection_end(o: &Outcome) -> ConnectionEnd {
+    match o {
+        Outcome::ClientClose { .. } => ConnectionEnd::LocalClose,
+        Outcome::Closed(_) => ConnectionEnd::PeerAnnounced,
+        Outcome::Error(WsError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            ConnectionEnd::PeerReset
+        }
+        Outcome::Error(e) if error_class(e) == SessionClass::Abnormal1006 => {
+            ConnectionEnd::PeerClosed
+        }
+        Outcome::Error(_) => ConnectionEnd::LocalClose,
+    }
+}
+
 /// The session's class, close code and detail.
 fn describe(o: &Outcome) -> (SessionClass, Option<u16>, Option<String>) {
     match o {
@@ -379,6 +417,8 @@ impl Recorder<'_> {
             timed_out: false,
         });
         tally.sent += 1;
+        tally.first_sent.get_or_insert(now);
+        tally.last_sent = Some(now);
         tx.send(Message::text(text)).await
     }
 
@@ -402,6 +442,9 @@ impl Recorder<'_> {
                 timed_out: false,
             });
             tally.sent += 1;
+            let now = self.ctx.sh.now();
+            tally.first_sent.get_or_insert(now);
+            tally.last_sent = Some(now);
             tx.send(Message::text(text)).await?;
         }
         Ok(())
