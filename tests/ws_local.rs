@@ -9,9 +9,30 @@
 
 use zerodrop::model::session::SessionClass;
 
+#[allow(dead_code)]
+mod report_support;
 #[path = "support/tool.rs"]
 mod tool;
 mod ws_support;
+
+/// The result validates against the repository's schema, closed: every field documented.
+fn assert_valid(dir: &std::path::Path) {
+    let doc = std::fs::read_to_string(dir.join("result.json")).expect("json written");
+    let v: serde_json::Value = serde_json::from_str(&doc).expect("json parses");
+    let schema: serde_json::Value =
+        serde_json::from_str(zerodrop::report::json::SCHEMA).expect("schema parses");
+    let validator =
+        jsonschema::validator_for(&report_support::closed(&schema)).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "schema violations:\n{}",
+        errors.join("\n")
+    );
+}
 
 fn local_args<'a>(server: &'a str, shutdown: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -130,6 +151,7 @@ fn a_node_ws_server_closing_with_1001_behind_a_prestop_drops_no_session() {
     assert_eq!(r.recorded.overall.counts.failed(), 0, "{text}");
     assert_eq!(rc, 0, "{text}");
     assert!(s.reconnect_time.count >= 6, "{text}");
+    assert_valid(dir.path());
 }
 
 #[test]

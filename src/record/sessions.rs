@@ -219,6 +219,10 @@ impl SessionAcc {
     }
 
     pub(super) fn finish(mut self) -> Sessions {
+        if self.counts.total() == 0 {
+            // An HTTP run: exactly what a saved result without sessions reads back as.
+            return Sessions::default();
+        }
         self.log.sort_by_key(|s| (s.due, s.client, s.attempt));
         let by_phase = self
             .phase_order
