@@ -9,7 +9,6 @@
 
 use zerodrop::model::session::SessionClass;
 
-#[allow(dead_code)]
 mod report_support;
 #[path = "support/tool.rs"]
 mod tool;
