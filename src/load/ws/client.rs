@@ -155,10 +155,17 @@ struct Failed {
 
 /// Client `k`'s whole life from its arrival; returns how many of its messages fell due.
 pub(super) async fn run(ctx: Rc<Ctx>, k: u64, arrival: At) -> u64 {
+    // A session's own life (`--session-duration`) and the load's (`--duration`), on the
+    // schedule's axis: a stalled thread must not make more messages due than were asked for.
+    let life = ctx.spec.lifetime().map(|d| arrival.plus(d));
+    let load = ctx.spec.duration.map(|d| ctx.start.plus(d));
     let mut c = Client {
         k,
         arrival,
-        end: ctx.spec.lifetime().map(|d| arrival.plus(d)),
+        end: match (life, load) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
         next: 1,
         due_count: 0,
         carry: Vec::new(),

@@ -204,7 +204,12 @@ pub(super) async fn run(
             false
         }
     };
-    ctx.stop.stop(sh.now());
+    // A schedule that ran its course stops at its end instant, whenever this thread got to it.
+    let at = match spec.duration {
+        Some(d) if completed => start.plus(d),
+        _ => sh.now(),
+    };
+    ctx.stop.stop(at);
     let mut due = 0;
     for c in futures::future::join_all(clients).await {
         due += c.unwrap_or(0);
