@@ -12,6 +12,7 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -26,6 +27,7 @@ mod lag;
 mod overload;
 mod phases;
 mod pods;
+pub mod sessions;
 pub mod sustain;
 
 #[cfg(test)]
@@ -177,6 +179,9 @@ pub struct Analysis {
     /// map, which the analysis did not use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution_check: Option<AttributionCheck>,
+    /// WebSocket sessions on the pods (runs with `--ws` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<sessions::SessionAnalysis>,
 }
 
 pub use check::{AttributionCheck, MethodScore};
@@ -207,14 +212,10 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
     let zero = ready.zero_windows(end);
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
-    let reach = infer::Params {
-        lag: shift + input.unobserved_lag,
-        slack: input.slack,
-        event_delay: input.event_delay,
-        tolerance: infer::TOLERANCE,
-        prestop: input.workload.prestop,
-    };
+    let reach = reach(input, shift);
     let known = known_pods(recorded, timeline, &pods, input, &reach);
+    let session_pods = sessions::attribute(&recorded.sessions, timeline, &pods, input.slack);
+    let ws = sessions::WsIndex::new(&recorded.sessions, &session_pods, &pods, input.slack);
     let trigger = trigger_of(recorded, timeline);
     let overload = overload::windows(recorded, trigger, &dips);
     let opened: HashMap<u64, At> = recorded
@@ -234,6 +235,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         slowest_lag: lag::slowest(&deregistration),
         opened: &opened,
         reach,
+        ws: &ws,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -252,6 +254,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         overload: &overload,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
+        session_pods: &session_pods,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
     let unexplained_failures = findings
@@ -273,6 +276,19 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
             discovered: input.pod_header_discovered,
         }),
         attribution_check: None,
+        sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
+    }
+}
+
+/// What makes a pod reachable for a connection: the data path's lag (the known propagation
+/// `shift` plus what no API shows) and the tolerances of the inference.
+fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
+    infer::Params {
+        lag: shift + input.unobserved_lag,
+        slack: input.slack,
+        event_delay: input.event_delay,
+        tolerance: infer::TOLERANCE,
+        prestop: input.workload.prestop,
     }
 }
 

@@ -71,4 +71,7 @@ pub struct DemoAppArgs {
     pub ready_path: String,
     #[arg(long, default_value = "/healthz")]
     pub health_path: String,
+    /// The WebSocket echo endpoint (graceful shutdown closes its sessions with 1001).
+    #[arg(long, default_value = "/ws")]
+    pub ws_path: String,
 }

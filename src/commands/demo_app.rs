@@ -43,6 +43,7 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
         anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
+        ws_path: a.ws_path,
     }
 }
 
