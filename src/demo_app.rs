@@ -14,15 +14,21 @@
 //! - `--startup-delay`: listen only after this long (slow starter).
 //! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
-//! - `--delay`: time spent on each request (requests in flight at shutdown).
 //! - `--max-connection-age`: HTTP/2 connections older than this (plus up to 10 % jitter) get a
 //!   GOAWAY and are drained, as gRPC servers' MAX_CONNECTION_AGE does, so clients reconnect.
+//! - `--delay`: time spent on each request (requests in flight at shutdown); with
+//!   `--workers N` at most N are served at once and the rest queue, so a replica carries
+//!   N / delay requests a second (an overloaded service).
+//! - `--anonymous`: responses do not name the replica (most apps do not).
+//!
+//! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
+//!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see [`ws`].
 //!
 //! The same port serves gRPC (`grpc`: HTTP/2 with a gRPC content type): the standard health
 //! check and an echo method. On the stop signal HTTP/2 connections get a GOAWAY at once and
 //! their streams finish (graceful); with `immediate` they are cut with the process.
 //!
-//! Every response names the replica in `x-zerodrop-replica`.
+//! Every response names the replica in `x-zerodrop-replica`, unless `--anonymous`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it, nor
 //! of the command line (the commands turn `demo-app`'s flags into a [`DemoAppConfig`]).
@@ -46,6 +52,7 @@ use tokio::time::Instant;
 use grpc::Body;
 
 mod grpc;
+mod ws;
 
 /// The header naming the replica that answered.
 pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
@@ -96,10 +103,17 @@ pub struct DemoAppConfig {
     pub readiness: Readiness,
     /// Time spent on each request.
     pub delay: Duration,
+    /// Requests served at once at most (0: no limit); the others wait their turn, as with
+    /// gunicorn's sync workers. A replica then carries `workers / delay` requests a second.
+    pub workers: usize,
+    /// Leave out `x-zerodrop-replica`: the app does not name itself, as most apps do not.
+    pub anonymous: bool,
     pub ready_path: String,
     pub health_path: String,
     /// HTTP/2 connections older than this get a GOAWAY (gRPC's MAX_CONNECTION_AGE).
     pub max_connection_age: Option<Duration>,
+    /// The WebSocket echo endpoint.
+    pub ws_path: String,
 }
 
 impl Default for DemoAppConfig {
@@ -116,9 +130,12 @@ impl Default for DemoAppConfig {
             warmup: Duration::ZERO,
             readiness: Readiness::Honest,
             delay: Duration::ZERO,
+            workers: 0,
+            anonymous: false,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
             max_connection_age: None,
+            ws_path: "/ws".into(),
         }
     }
 }
@@ -142,6 +159,12 @@ struct State {
     name: HeaderValue,
     listening_since: Instant,
     draining: AtomicBool,
+    /// One permit per worker, when the number of workers is limited.
+    workers: Option<tokio::sync::Semaphore>,
+    /// Turns true when the drain begins: WebSocket sessions close with 1001.
+    drain: watch::Receiver<bool>,
+    /// WebSocket sessions still open.
+    sessions: std::sync::atomic::AtomicUsize,
 }
 
 /// Runs the demo app until it has drained after a stop signal (graceful), or forever
@@ -198,13 +221,17 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
         "demo-app {}: listening on {local} (shutdown {:?}, keep-alive on shutdown {:?})",
         args.name, args.shutdown, args.keepalive_on_shutdown
     );
+    let args_workers = args.workers;
+    let (drain_tx, drain_rx) = watch::channel(false);
     let state = Arc::new(State {
         args,
         name,
         listening_since: Instant::now(),
         draining: AtomicBool::new(false),
+        workers: (args_workers > 0).then(|| tokio::sync::Semaphore::new(args_workers)),
+        drain: drain_rx.clone(),
+        sessions: std::sync::atomic::AtomicUsize::new(0),
     });
-    let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -230,6 +257,10 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
     );
     let _ = drain_tx.send(true);
     let deadline = Instant::now() + state.args.drain_timeout + Duration::from_secs(1);
+    // WebSocket sessions run beside the connections that upgraded them: wait for their close.
+    while state.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     while !conns.is_empty() {
         match tokio::time::timeout_at(deadline, conns.join_next()).await {
             Ok(_) => {}
@@ -259,7 +290,7 @@ async fn connection(
         }
         handle(req, st.clone())
     });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let aged = max_age(state.args.max_connection_age, h2.clone());
     let draining = async { drain.wait_for(|d| *d).await.is_ok() };
@@ -316,6 +347,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     let args = &state.args;
     let warming = state.listening_since.elapsed() < args.warmup;
     let draining = state.draining.load(Ordering::Relaxed);
+    if req.uri().path() == args.ws_path && ws::is_upgrade(&req) {
+        return Ok(ws::accept(req, state.clone()).map(|b| b.boxed()));
+    }
     let path = req.uri().path();
     let (status, body): (StatusCode, String) = if path == args.health_path {
         (StatusCode::OK, "ok\n".into())
@@ -330,6 +364,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     } else if warming {
         (StatusCode::SERVICE_UNAVAILABLE, "warming up\n".into())
     } else {
+        // Waits for a free worker first, when their number is limited.
+        let _worker = match &state.workers {
+            Some(w) => w.acquire().await.ok(),
+            None => None,
+        };
         if !args.delay.is_zero() {
             tokio::time::sleep(args.delay).await;
         }
@@ -338,7 +377,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(REPLICA_HEADER, state.name.clone());
+    if !args.anonymous {
+        h.insert(REPLICA_HEADER, state.name.clone());
+    }
     if state.draining.load(Ordering::Relaxed)
         && args.keepalive_on_shutdown == KeepaliveOnShutdown::ConnectionClose
         && req.version() < Version::HTTP_2

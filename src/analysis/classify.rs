@@ -4,22 +4,28 @@
 //! Causes are tried from the most specific to the most general:
 //!
 //! 1. before the trigger: baseline errors, whatever the pod did;
-//! 2. a request in flight when its pod was SIGKILLed at the grace deadline;
-//! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown — or, for
+//! 2. sent while the service queued with every endpoint ready: overload (the load's doing);
+//! 3. a request in flight when its pod was SIGKILLed at the grace deadline;
+//! 4. a request in flight when its pod was signalled or exited: ungraceful shutdown — or, for
 //!    a gRPC call whose HTTP/2 connection was cut with no GOAWAY, no GOAWAY on shutdown;
-//! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race
+//! 5. a closed or reset reused connection to a pod that was shutting down: keep-alive race
 //!    (HTTP/2: no GOAWAY on shutdown when no GOAWAY came, ungraceful shutdown when one did);
-//! 5. sent while the Service had no ready endpoint: no endpoints;
-//! 6. sent to a pod after its termination began, while it was still routed: traffic to a
+//! 6. sent while the Service had no ready endpoint: no endpoints;
+//! 7. sent to a pod after its termination began, while it was still routed: traffic to a
 //!    terminating pod;
-//! 7. sent to a pod shortly after it became ready: early traffic;
-//! 8. sent while ready endpoints were below desired: capacity dip;
-//! 9. otherwise unexplained.
+//! 8. sent to a pod shortly after it became ready: early traffic;
+//! 9. sent while ready endpoints were below desired: capacity dip;
+//! 10. otherwise unexplained.
 //!
-//! Rules 2–4, 6 and 7 need the pod. When it is known (exactly or by identity) only that pod is
-//! examined; otherwise every pod is a candidate and those whose lifecycle explains the failure
-//! share it, with the confidence divided among them and halved, because timing alone never
-//! proves which pod served a request.
+//! A WebSocket message lost with its session (after step 1) takes its session's cause: the
+//! session dropped (1006) as its pod terminated, or closed by the server with a goodbye while
+//! the message was in flight or while the client reconnected.
+//!
+//! Rules 3–5, 7 and 8 need the pod. When it is known (exactly, by identity, or inferred from
+//! its connection) only that pod is examined; otherwise every pod the connection could have
+//! reached is a candidate and those whose lifecycle explains the failure share it, with the
+//! confidence divided among them and halved, because timing alone never proves which pod
+//! served a request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,6 +34,8 @@ use crate::analysis::AnalysisInput;
 use crate::analysis::AttributionMethod;
 use crate::analysis::attribute::Known;
 use crate::analysis::endpoints::Window;
+use crate::analysis::infer;
+use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
@@ -48,12 +56,20 @@ pub struct Context<'a> {
     pub known: &'a HashMap<u64, Known>,
     pub zero: &'a [Window],
     pub dips: &'a [Window],
+    /// Stretches in which the service queued with every endpoint ready.
+    pub overload: &'a [Overload],
     pub trigger: Option<At>,
     pub input: &'a AnalysisInput,
     /// Data-path delay added to endpoint events.
     pub shift: Duration,
     /// Slowest measured de-registration, for pods whose own was not observed.
     pub slowest_lag: Option<Duration>,
+    /// When each recorded connection opened, by its number; and what makes a pod reachable
+    /// then.
+    pub opened: &'a HashMap<u64, At>,
+    pub reach: infer::Params,
+    /// WebSocket sessions, for messages whose session explains them.
+    pub ws: &'a crate::analysis::sessions::WsIndex<'a>,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -70,14 +86,16 @@ pub struct Explained {
 fn rank(id: FindingId) -> u8 {
     match id {
         FindingId::BaselineErrors => 0,
-        FindingId::KilledAtGraceDeadline => 1,
-        FindingId::UngracefulShutdown | FindingId::NoGoawayOnShutdown => 2,
-        FindingId::KeepaliveCloseRace => 3,
-        FindingId::NoEndpoints => 4,
-        FindingId::TrafficToTerminatingPod => 5,
-        FindingId::EarlyTraffic => 6,
-        FindingId::CapacityDip => 7,
-        _ => 8,
+        // Failures that follow queueing are the load's, whatever a pod did meanwhile.
+        FindingId::Overload => 1,
+        FindingId::KilledAtGraceDeadline => 2,
+        FindingId::UngracefulShutdown | FindingId::NoGoawayOnShutdown => 3,
+        FindingId::KeepaliveCloseRace => 4,
+        FindingId::NoEndpoints => 5,
+        FindingId::TrafficToTerminatingPod => 6,
+        FindingId::EarlyTraffic => 7,
+        FindingId::CapacityDip => 8,
+        _ => 9,
     }
 }
 
@@ -88,13 +106,25 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         cause: FindingId::Unexplained,
         pod: known.map(|k| k.pod.clone()),
         method: known.map(|k| k.method),
-        confidence: if known.is_some() { 1.0 } else { 0.0 },
+        confidence: known.map_or(0.0, |k| k.confidence),
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
         return out;
     }
-    let global = if cx.zero.iter().any(|w| w.contains(f.sent)) {
+    // A WebSocket message lost with its session: the session's end is the cause.
+    if let Some(w) = cx.ws.cause(f) {
+        out.cause = w.cause;
+        if out.pod.is_none() {
+            out.pod = w.pod;
+            out.method = w.method;
+            out.confidence = w.confidence;
+        }
+        return out;
+    }
+    let global = if cx.overload.iter().any(|w| w.contains(f.sent)) {
+        Some(FindingId::Overload)
+    } else if cx.zero.iter().any(|w| w.contains(f.sent)) {
         Some(FindingId::NoEndpoints)
     } else if cx.dips.iter().any(|w| w.contains(f.sent)) {
         Some(FindingId::CapacityDip)
@@ -105,7 +135,16 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         Some(k) => cx
             .pods
             .get(&k.pod)
-            .and_then(|p| pod_cause(f, p, k.route_opened, Duration::ZERO, cx))
+            // Reached through a data path that cannot be observed (identity, inference), the
+            // pod may have been routed to for as long as that path lags.
+            .and_then(|p| {
+                let unobserved = if k.method.is_exact() {
+                    Duration::ZERO
+                } else {
+                    cx.input.unobserved_lag
+                };
+                pod_cause(f, p, k.route_opened, unobserved, cx)
+            })
             .map(|c| (c, None)),
         None => by_timing(f, cx),
     };
@@ -129,9 +168,12 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
 /// Tries every pod; the ones whose lifecycle explains the failure with the best-ranked cause
 /// share it. Returns that cause and the first such pod with its confidence.
 fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(String, f64)>)> {
+    // A connection whose opening is known could only have reached the pods routable then.
+    let opened = f.conn.and_then(|c| cx.opened.get(&c.id)).copied();
     let causes: Vec<(&PodLife, FindingId)> = cx
         .pods
         .values()
+        .filter(|p| opened.is_none_or(|o| infer::routable(p, o, &cx.reach)))
         .filter_map(|p| pod_cause(f, p, None, cx.input.unobserved_lag, cx).map(|c| (p, c)))
         .collect();
     let best = causes.iter().map(|(_, c)| *c).min_by_key(|c| rank(*c))?;
@@ -151,6 +193,29 @@ fn shutdown_cut(class: OutcomeClass) -> FindingId {
     match class {
         OutcomeClass::Grpc(g) if g.cut_without_goaway() => FindingId::NoGoawayOnShutdown,
         _ => FindingId::UngracefulShutdown,
+    }
+}
+
+/// The connection went away under the request.
+fn cut_connection(class: OutcomeClass) -> bool {
+    match class {
+        OutcomeClass::ClosedBeforeResponse
+        | OutcomeClass::ConnectionReset
+        | OutcomeClass::Other => true,
+        // HTTP/2: cut, cut after a GOAWAY, refused unprocessed as the pod went, or cancelled
+        // or refused by a server that was stopping (grpcio cancels calls that race its GOAWAY).
+        OutcomeClass::Grpc(g) => {
+            g.cut_without_goaway()
+                || g.provably_unprocessed()
+                || matches!(
+                    g,
+                    GrpcClass::GoawayAbrupt
+                        | GrpcClass::Status(
+                            GrpcCode::Cancelled | GrpcCode::Unavailable | GrpcCode::Aborted
+                        )
+                )
+        }
+        _ => false,
     }
 }
 
@@ -208,26 +273,7 @@ fn pod_cause(
         let shutting_down = f.sent.plus(RACE) >= stop.unwrap_or(t);
         // The connection went away under the request (`other` covers a request cancelled
         // because its connection closed before it was written).
-        let cut_connection = match f.class {
-            OutcomeClass::ClosedBeforeResponse
-            | OutcomeClass::ConnectionReset
-            | OutcomeClass::Other => true,
-            // HTTP/2: cut, cut after a GOAWAY, refused unprocessed as the pod went, or
-            // cancelled or refused by a server that was stopping (grpcio cancels calls that
-            // race its GOAWAY).
-            OutcomeClass::Grpc(g) => {
-                g.cut_without_goaway()
-                    || g.provably_unprocessed()
-                    || matches!(
-                        g,
-                        GrpcClass::GoawayAbrupt
-                            | GrpcClass::Status(
-                                GrpcCode::Cancelled | GrpcCode::Unavailable | GrpcCode::Aborted
-                            )
-                    )
-            }
-            _ => false,
-        };
+        let cut_connection = cut_connection(f.class);
         let alive = exit.is_none_or(|x| f.sent <= x.plus(RACE));
         if reused && cut_connection && shutting_down && (alive || !still_routed) {
             return Some(match f.class {

@@ -10,11 +10,18 @@ use std::time::Duration;
 
 use crate::analysis::{Analysis, AnalysisInput, analyse};
 use crate::model::clock::At;
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::session::{PerSecond, SessionClass, SessionRecord};
 use crate::record::{ConnSecond, ConnectionLoad, PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::timeline::{ConnectionRoute, Timeline};
+
+/// The client address of connection `id` in [`Via::Connection`].
+fn conn_local(id: u64) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 2], 20_000 + (id % 40_000) as u16))
+}
 
 pub fn ms(v: u64) -> At {
     At(v * 1000)
@@ -37,6 +44,8 @@ pub enum Via<'a> {
     Identity { pod: &'a str },
     /// Through the Service, with no connection established.
     Service,
+    /// Through the Service on connection `id` (its life added with [`Run::connection`]).
+    Connection { id: u64, reused: bool },
 }
 
 /// Settings of a rolling restart built by [`Run::rolling`].
@@ -79,6 +88,9 @@ pub struct Run {
     pub records: Vec<RequestRecord>,
     /// Long-lived connections' load per second (gRPC runs).
     pub loads: Vec<ConnectionLoad>,
+    pub connections: Vec<ConnectionLife>,
+    /// WebSocket sessions, recorded after the requests.
+    pub sessions: Vec<SessionRecord>,
     pub desired: Option<u32>,
     pub phases: Vec<(u64, &'static str)>,
     pub end: u64,
@@ -97,6 +109,8 @@ impl Run {
             routes: Vec::new(),
             records: Vec::new(),
             loads: Vec::new(),
+            connections: Vec::new(),
+            sessions: Vec::new(),
             desired: Some(replicas),
             phases: vec![(1_000, "baseline")],
             end: 30_000,
@@ -358,6 +372,15 @@ impl Run {
             }
             Via::Identity { pod } => (Some(conn(service, true)), Some(Arc::from(pod))),
             Via::Service => (None, None),
+            Via::Connection { id, reused } => (
+                Some(ConnId {
+                    id,
+                    local: conn_local(id),
+                    peer: service,
+                    reused,
+                }),
+                None,
+            ),
         };
         self.records.push(RequestRecord {
             seq,
@@ -377,6 +400,105 @@ impl Run {
         seq
     }
 
+    /// Connection `id` through the Service, opened at `opened` and ended by `end` at `ended`
+    /// (ms), having carried `requests` requests of which `failures` failed.
+    pub fn connection(
+        &mut self,
+        id: u64,
+        opened: u64,
+        ended: u64,
+        end: ConnectionEnd,
+        (requests, failures): (u32, u32),
+    ) {
+        self.connections.push(ConnectionLife {
+            id,
+            local: conn_local(id),
+            peer: SERVICE.parse().unwrap_or_else(|_| conn_local(0)),
+            opened: ms(opened),
+            first_request: Some(ms(opened)),
+            last_request: Some(ms(ended)),
+            requests,
+            failures,
+            ended: ms(ended),
+            end,
+        });
+    }
+
+    /// A WebSocket session of client `client` open from `opened` to `ended` (ms), answering
+    /// one message a second and ending as `class`; `lost` messages were in flight at its end.
+    /// `pod`: routed there by the proxy (exact), or `None` for a Service path with no route.
+    pub fn ws_session(
+        &mut self,
+        client: u64,
+        pod: Option<&str>,
+        (opened, ended): (u64, u64),
+        class: SessionClass,
+        lost: u32,
+    ) {
+        let port = self.next_port;
+        self.next_port += 1;
+        let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        let service: SocketAddr = SERVICE.parse().unwrap_or(local);
+        if let Some(pod) = pod {
+            let backend = self.address(pod).parse().unwrap_or(service);
+            self.routes.push(ConnectionRoute {
+                client: local,
+                pod: pod.to_string(),
+                backend,
+                opened: ms(opened),
+                closed: Some(ms(ended)),
+            });
+        }
+        let conn = ConnId {
+            id: 1_000_000 + client,
+            local,
+            peer: service,
+            reused: true,
+        };
+        let mut per_second = PerSecond::default();
+        for sec in opened / 1000..ended / 1000 {
+            per_second.add(sec);
+        }
+        let answered = per_second.counts.iter().sum();
+        for n in 0..u64::from(lost) {
+            self.records.push(RequestRecord {
+                seq: (client << 32) | (10_000 + n),
+                due: ms(ended - 5),
+                sent: ms(ended - 5),
+                end: ms(ended),
+                class: OutcomeClass::WsMessageLost,
+                status: None,
+                conn: Some(conn),
+                dialed: None,
+                error: Some("the session ended before the reply".into()),
+                identity: None,
+            });
+        }
+        self.sessions.push(SessionRecord {
+            client,
+            attempt: 0,
+            due: ms(opened),
+            opened: Some(ms(opened)),
+            ended: ms(ended),
+            class,
+            code: match class {
+                SessionClass::Close1001 => Some(1001),
+                _ => None,
+            },
+            detail: None,
+            handshake: None,
+            status: None,
+            conn: Some(conn),
+            dialed: None,
+            identity: None,
+            previous_end: None,
+            sent: answered + lost,
+            answered,
+            lost,
+            per_second,
+        });
+    }
+
     pub fn recorded(&self) -> Recorded {
         let marks = PhaseMarks::new();
         for (at, name) in &self.phases {
@@ -394,6 +516,12 @@ impl Run {
         records.sort_by_key(|r| (r.due, r.seq));
         for r in &records {
             rec.record(r);
+        }
+        for c in &self.connections {
+            rec.connection(c);
+        }
+        for s in &self.sessions {
+            rec.session(s);
         }
         let mut recorded = rec.finish(ms(self.end));
         recorded.load_by_connection = self.loads.clone();

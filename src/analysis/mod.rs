@@ -12,10 +12,12 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
 //! - [`load_by_pod`]: each pod's load per second, from long-lived connections tied to pods.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
+mod check;
 mod classify;
 mod endpoints;
 mod findings;
@@ -24,8 +26,10 @@ pub mod infer;
 pub mod input;
 mod lag;
 pub mod load_by_pod;
+mod overload;
 mod phases;
 mod pods;
+pub mod sessions;
 pub mod sustain;
 
 #[cfg(test)]
@@ -33,7 +37,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +61,12 @@ pub enum AttributionMethod {
     PeerAddress,
     /// The pod named itself in a response header on this connection (`--pod-header`).
     IdentityHeader,
+    /// Inferred: the connection ended (FIN or RST from the peer) as this pod, one of those it
+    /// could have reached, stopped or exited; or it closed together with connections that did.
+    ConnectionEnd,
+    /// Inferred: a fresh connection was refused or cut before any answer while this was the
+    /// one routable pod that no longer accepted connections (shared when there were several).
+    SoleCandidate,
     /// Only timing: this pod's lifecycle changed around the failure.
     TimeWindow,
 }
@@ -137,11 +147,17 @@ pub struct PodReport {
     pub endpoint_removed: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<At>,
-    /// Failures attributed exactly (proxy route, peer address) or by identity header.
+    /// Failures attributed to it near-certainly (confidence at least [`NEAR_CERTAIN`]):
+    /// exactly (proxy route, peer address), by identity header, or inferred from a connection's
+    /// end where that inference is unambiguous.
     pub failures: u64,
-    /// Failures attributed only by timing (shared among candidates).
+    /// Failures attributed less surely: shared with other candidates, or by timing alone.
     pub possible_failures: u64,
 }
+
+/// The confidence from which an attribution is called near-certain: in the opaque local mode
+/// the route map checks that at most 1 in 20 of these is wrong (`attribution_check`).
+pub const NEAR_CERTAIN: f64 = 0.9;
 
 /// What the analysis concluded.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -157,6 +173,17 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// The response header that names the pod, when the run read one, and whether it found it
+    /// itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_header: Option<PodHeader>,
+    /// With `--proxy opaque`: the inferred attribution scored against the local proxy's route
+    /// map, which the analysis did not use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_check: Option<AttributionCheck>,
+    /// WebSocket sessions on the pods (runs with `--ws` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<sessions::SessionAnalysis>,
     /// What this run did not test, in words, for every report to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -172,9 +199,27 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+pub use check::{AttributionCheck, MethodScore};
+
+/// The response header in which the app names the pod that answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodHeader {
+    pub name: String,
+    /// Found by the run among the responses, rather than given with `--pod-header`.
+    pub discovered: bool,
+}
+
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
 /// findings. Pure: the same inputs always give the same analysis.
 pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
+    if input.opaque {
+        return check::opaque(recorded, timeline, input);
+    }
+    analyse_with(recorded, timeline, input)
+}
+
+/// The analysis proper, on whatever evidence `timeline` holds.
+fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
     let shift = input.workload.propagation_delay.unwrap_or(Duration::ZERO);
     let pods = pods::pod_lives(timeline);
     let ready = endpoints::ReadySteps::from_timeline(timeline, shift);
@@ -182,28 +227,30 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let zero = ready.zero_windows(end);
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
-    let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
-    let trigger = timeline
-        .events
+    let reach = reach(input, shift);
+    let known = known_pods(recorded, timeline, &pods, input, &reach);
+    let session_pods = sessions::attribute(&recorded.sessions, timeline, &pods, input.slack);
+    let ws = sessions::WsIndex::new(&recorded.sessions, &session_pods, &pods, input.slack);
+    let trigger = trigger_of(recorded, timeline);
+    let overload = overload::windows(recorded, trigger, &dips);
+    let opened: HashMap<u64, At> = recorded
+        .connections
         .iter()
-        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
-        .map(|e| e.at)
-        .or_else(|| {
-            recorded
-                .phase(crate::model::phase::ROLLOUT)
-                .map(|p| p.start)
-        })
-        // A run stopped during its baseline never triggered: all of it was before the trigger.
-        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end));
+        .map(|c| (c.id, c.opened))
+        .collect();
     let cx = classify::Context {
         pods: &pods,
         known: &known,
         zero: &zero,
         dips: &dips,
+        overload: &overload,
         trigger,
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
+        opened: &opened,
+        reach,
+        ws: &ws,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -219,8 +266,10 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         lag: &deregistration,
         zero: &zero,
         dips: &dips,
+        overload: &overload,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
+        session_pods: &session_pods,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
     let unexplained_failures = findings
@@ -228,22 +277,9 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         .filter(|f| f.id == FindingId::Unexplained)
         .map(|f| f.evidence.failures)
         .sum();
-    let attributions: Vec<Attribution> = explained
-        .iter()
-        .filter_map(|e| {
-            Some(Attribution {
-                seq: e.seq,
-                pod: e.pod.clone()?,
-                method: e.method?,
-                confidence: e.confidence,
-            })
-        })
-        .collect();
+    let attributions = attributions(&explained);
     let (pod_load, pod_load_unattributed) = load_by_pod::pod_loads(recorded, timeline, &pods);
     Analysis {
-        notes: notes(input),
-        pod_load,
-        pod_load_unattributed,
         phases: phases::phase_reports(recorded),
         p99_ratio,
         pods: pod_reports(&pods, &attributions),
@@ -251,6 +287,15 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         deregistration,
         findings,
         unexplained_failures,
+        pod_header: input.pod_header.clone().map(|name| PodHeader {
+            name,
+            discovered: input.pod_header_discovered,
+        }),
+        attribution_check: None,
+        sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
+        notes: notes(input),
+        pod_load,
+        pod_load_unattributed,
     }
 }
 
@@ -266,6 +311,64 @@ fn notes(input: &AnalysisInput) -> Vec<String> {
         );
     }
     out
+}
+
+/// What makes a pod reachable for a connection: the data path's lag (the known propagation
+/// `shift` plus what no API shows) and the tolerances of the inference.
+fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
+    infer::Params {
+        lag: shift + input.unobserved_lag,
+        slack: input.slack,
+        event_delay: input.event_delay,
+        tolerance: infer::TOLERANCE,
+        prestop: input.workload.prestop,
+    }
+}
+
+/// The failures tied to a pod, with how and how surely.
+fn attributions(explained: &[classify::Explained]) -> Vec<Attribution> {
+    explained
+        .iter()
+        .filter_map(|e| {
+            Some(Attribution {
+                seq: e.seq,
+                pod: e.pod.clone()?,
+                method: e.method?,
+                confidence: e.confidence,
+            })
+        })
+        .collect()
+}
+
+/// Every failure's pod where one is known: exactly or by identity, else inferred from the
+/// connection lives where nothing better tied it.
+fn known_pods(
+    recorded: &Recorded,
+    timeline: &Timeline,
+    pods: &BTreeMap<String, pods::PodLife>,
+    input: &AnalysisInput,
+    reach: &infer::Params,
+) -> HashMap<u64, attribute::Known> {
+    let mut known = attribute::known_pods(&recorded.failures, timeline, pods, input.slack);
+    let inferred = infer::infer(&recorded.failures, &recorded.connections, pods, reach);
+    attribute::add_inferred(&mut known, inferred);
+    known
+}
+
+/// When the rollout was triggered: the trigger event, else the rollout phase's start; a run
+/// stopped during its baseline never triggered, so all of it counts as before the trigger.
+fn trigger_of(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
+    timeline
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
+        .map(|e| e.at)
+        .or_else(|| {
+            recorded
+                .phase(crate::model::phase::ROLLOUT)
+                .map(|p| p.start)
+        })
+        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end))
 }
 
 fn pod_reports(
@@ -305,7 +408,7 @@ fn pod_reports(
                 out.len() - 1
             }
         };
-        if a.method == AttributionMethod::TimeWindow {
+        if a.confidence < NEAR_CERTAIN {
             out[i].possible_failures += 1;
         } else {
             out[i].failures += 1;

@@ -61,6 +61,13 @@ pub struct DemoAppArgs {
     /// Time spent on each request.
     #[arg(long, default_value = "0s", value_parser = crate::model::units::duration)]
     pub delay: Duration,
+    /// Serve at most this many requests at once (0: no limit); the others queue, as with
+    /// gunicorn's sync workers: a replica carries WORKERS / --delay requests a second.
+    #[arg(long, default_value = "0")]
+    pub workers: usize,
+    /// Do not name the replica in `x-zerodrop-replica` (most apps do not).
+    #[arg(long)]
+    pub anonymous: bool,
     #[arg(long, default_value = "/readyz")]
     pub ready_path: String,
     #[arg(long, default_value = "/healthz")]
@@ -68,4 +75,7 @@ pub struct DemoAppArgs {
     /// GOAWAY to HTTP/2 (gRPC) connections older than this, as gRPC's MAX_CONNECTION_AGE does.
     #[arg(long, value_parser = crate::model::units::positive_duration)]
     pub max_connection_age: Option<Duration>,
+    /// The WebSocket echo endpoint (graceful shutdown closes its sessions with 1001).
+    #[arg(long, default_value = "/ws")]
+    pub ws_path: String,
 }

@@ -25,7 +25,7 @@ pub use lint::LintArgs;
 pub use local::LocalRuntimeArgs;
 pub use manifest::{JobArgs, JobFlags, ManifestArgs, ManifestKind};
 pub use results::{MergeArgs, ReportArgs};
-pub use traffic::{FlowArgs, OutputArgs, TrafficArgs};
+pub use traffic::{FlowArgs, OutputArgs, TrafficArgs, WsArgs};
 
 /// Prove a Kubernetes rollout drops zero requests.
 #[derive(Debug, Parser)]
@@ -118,8 +118,11 @@ pub struct LoadArgs {
 pub struct DemoArgs {
     /// The gRPC demo: calls cut without GOAWAY by a server that dies on SIGTERM, then a
     /// graceful stop (GOAWAY, drain) behind a preStop with a max connection age.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ws")]
     pub grpc: bool,
+    /// The WebSocket demo: sessions dropped without a close frame, then closed with 1001.
+    #[arg(long)]
+    pub ws: bool,
 }
 
 /// `zerodrop completions`.

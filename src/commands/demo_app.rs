@@ -39,9 +39,12 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
             Readiness::Lie => demo_app::Readiness::Lie,
         },
         delay: a.delay,
+        workers: a.workers,
+        anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
         max_connection_age: a.max_connection_age,
+        ws_path: a.ws_path,
     }
 }
 

@@ -5,11 +5,12 @@
 use crate::cli::grpc::GrpcArgs;
 use crate::cli::{
     FlowArgs, KubeArgs, LocalArgs, LocalRuntimeArgs, OutputArgs, RunArgs, TrafficArgs, WorkerArgs,
+    WsArgs,
 };
 use crate::config::grpc::GrpcFlags;
 use crate::config::{
     FlowFlags, KubeFlags, LocalFlags, LocalInput, OutputFlags, ProbeFlags, RunInput, TrafficFlags,
-    WorkerFlags,
+    WorkerFlags, WsFlags,
 };
 
 pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
@@ -40,6 +41,7 @@ pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
         failure_log_limit: a.failure_log_limit,
         via: a.via,
         grpc: grpc(a.grpc),
+        ws: ws(a.ws),
     }
 }
 
@@ -50,6 +52,23 @@ fn grpc(a: GrpcArgs) -> GrpcFlags {
         import_path: a.import_path,
         data: a.data,
         data_file: a.data_file,
+    }
+}
+
+pub fn ws(a: WsArgs) -> WsFlags {
+    WsFlags {
+        ws: a.ws,
+        sessions: a.sessions,
+        session_rate: a.session_rate,
+        session_duration: a.session_duration,
+        message_rate: a.message_rate,
+        message: a.message,
+        expect: a.expect,
+        reconnect: a.reconnect,
+        resend: a.resend,
+        reconnect_delay: a.reconnect_delay,
+        reconnect_max_delay: a.reconnect_max_delay,
+        reconnect_attempts: a.reconnect_attempts,
     }
 }
 
@@ -81,6 +100,8 @@ pub fn local(a: &LocalRuntimeArgs) -> LocalFlags {
         new_cmd: a.new_cmd,
         listen: a.listen,
         propagation_delay: a.propagation_delay,
+        proxy: a.proxy,
+        balance: a.balance,
         progress_deadline: a.progress_deadline,
         replica_logs: a.replica_logs,
         // The startup probe has no success threshold: it passes once, as in Kubernetes.

@@ -306,6 +306,38 @@ fn switch(out: &mut Vec<String>, flag: &str, on: bool) {
     }
 }
 
+/// The gRPC flags, as the Job passes them on.
+fn grpc_argv(a: &mut Vec<String>, g: &crate::cli::grpc::GrpcArgs) {
+    match g.grpc.as_deref() {
+        Some("") => a.push("--grpc".into()),
+        other => opt(a, "--grpc", &other.map(str::to_string)),
+    }
+    for p in &g.proto {
+        opt_path(a, "--proto", &Some(p.clone()));
+    }
+    for p in &g.import_path {
+        opt_path(a, "--import-path", &Some(p.clone()));
+    }
+    opt(a, "--data", &g.data);
+    opt_path(a, "--data-file", &g.data_file);
+}
+
+/// The WebSocket flags, as the Job passes them on.
+fn ws_argv(a: &mut Vec<String>, w: &crate::cli::WsArgs) {
+    opt(a, "--ws", &w.ws);
+    opt(a, "--sessions", &w.sessions);
+    opt(a, "--session-rate", &w.session_rate);
+    opt(a, "--session-duration", &w.session_duration);
+    opt(a, "--message-rate", &w.message_rate);
+    opt(a, "--message", &w.message);
+    opt(a, "--expect", &w.expect);
+    switch(a, "--reconnect", w.reconnect);
+    opt(a, "--reconnect-delay", &w.reconnect_delay);
+    opt(a, "--reconnect-max-delay", &w.reconnect_max_delay);
+    opt(a, "--reconnect-attempts", &w.reconnect_attempts);
+    switch(a, "--resend", w.resend);
+}
+
 /// `zerodrop run`'s command line for these flags: parsing it again gives the same flags.
 pub fn run_argv(r: &RunArgs) -> Vec<String> {
     let mut a = vec!["run".to_string()];
@@ -334,19 +366,8 @@ pub fn run_argv(r: &RunArgs) -> Vec<String> {
     many(&mut a, "--redact-header", &t.redact_header);
     opt(&mut a, "--failure-log-limit", &t.failure_log_limit);
     opt(&mut a, "--via", &t.via);
-    let g = &t.grpc;
-    match g.grpc.as_deref() {
-        Some("") => a.push("--grpc".into()),
-        other => opt(&mut a, "--grpc", &other.map(str::to_string)),
-    }
-    for p in &g.proto {
-        opt_path(&mut a, "--proto", &Some(p.clone()));
-    }
-    for p in &g.import_path {
-        opt_path(&mut a, "--import-path", &Some(p.clone()));
-    }
-    opt(&mut a, "--data", &g.data);
-    opt_path(&mut a, "--data-file", &g.data_file);
+    grpc_argv(&mut a, &t.grpc);
+    ws_argv(&mut a, &t.ws);
     let f = &r.flow;
     opt(&mut a, "--baseline", &f.baseline);
     opt(&mut a, "--settle", &f.settle);

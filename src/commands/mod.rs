@@ -7,6 +7,7 @@ pub mod completions;
 mod demo;
 mod demo_app;
 mod demo_grpc;
+mod demo_ws;
 mod flags;
 pub mod lint;
 mod load;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
         CliCommand::Demo(a) if a.grpc => demo_grpc::run(),
+        CliCommand::Demo(a) if a.ws => demo_ws::run(),
         CliCommand::Demo(_) => demo::run(),
         CliCommand::Lint(args) => lint::run(args),
         CliCommand::Manifest(args) => match args.kind {

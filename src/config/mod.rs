@@ -30,6 +30,7 @@ pub mod request;
 pub mod scenario;
 pub mod traffic;
 pub mod worker;
+pub mod ws;
 
 use std::path::Path;
 
@@ -45,6 +46,7 @@ pub use plan::{
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
 pub use worker::{Worker, WorkerFlags};
+pub use ws::{WsFlags, WsPlan};
 
 use scenario::Scenario;
 
@@ -87,7 +89,8 @@ impl Plan {
         let traffic = traffic::from_args(kind, t, problems);
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
         let output = output::from_args(t, out, problems);
-        Plan {
+        let ws = ws::from_args(kind, t, problems);
+        let mut plan = Plan {
             kind,
             scenario: problems.scenario().map(|s| s.path.clone()),
             description: problems.file().description.clone(),
@@ -99,7 +102,12 @@ impl Plan {
             output: output.plan,
             thresholds: output.thresholds,
             redact_headers: output.redact_headers,
+            ws: None,
+        };
+        if let Some(ws) = ws {
+            ws::apply(&mut plan, ws);
         }
+        plan
     }
 }
 

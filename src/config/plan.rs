@@ -83,6 +83,9 @@ pub struct RequestPlan {
     pub accept: StatusSet,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_header: Option<String>,
+    /// With no `--pod-header`, look for one before the load starts (`--pod-header none`: do
+    /// not).
+    pub discover_pod_header: bool,
 }
 
 impl Default for RequestPlan {
@@ -98,6 +101,7 @@ impl Default for RequestPlan {
             accept_status: "200-299".to_string(),
             accept: StatusSet::default(),
             pod_header: None,
+            discover_pod_header: true,
         }
     }
 }
@@ -240,6 +244,9 @@ pub struct Plan {
     pub thresholds: Vec<crate::gate::Threshold>,
     /// Extra headers to mask in reports.
     pub redact_headers: Vec<String>,
+    /// WebSocket sessions instead of requests (`--ws`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws: Option<super::ws::WsPlan>,
 }
 
 impl Plan {
@@ -259,6 +266,7 @@ impl Plan {
             output: OutputPlan::default(),
             thresholds: Vec::new(),
             redact_headers: Vec::new(),
+            ws: None,
         }
     }
 
@@ -314,6 +322,58 @@ impl Plan {
         });
     }
 
+    /// How the engine sends: sessions, the open-model schedule (this generator's share), or
+    /// the closed loop.
+    fn mode(&self) -> Mode {
+        let run_flow = self.kind != PlanKind::Load;
+        let shard = |s: Schedule| match self.traffic.shard {
+            Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
+            None => s,
+        };
+        match (&self.ws, &self.traffic.pattern) {
+            (Some(ws), pattern) => {
+                let duration = match pattern {
+                    Pattern::Rate { duration_s, .. } => duration_s.map(Duration::from_secs_f64),
+                    _ => None,
+                };
+                let shard = self
+                    .traffic
+                    .shard
+                    .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)));
+                Mode::Sessions(ws.session_spec(duration, self.traffic.max_in_flight, shard))
+            }
+            (None, Pattern::Rate { rate, duration_s }) => Mode::Open {
+                schedule: shard(Schedule::constant(
+                    *rate,
+                    duration_s.map(Duration::from_secs_f64),
+                )),
+                max_in_flight: self.traffic.max_in_flight,
+                connections: self.traffic.connections,
+            },
+            (None, Pattern::Stages { points }) => {
+                let pts: Vec<(Duration, f64)> = points
+                    .iter()
+                    .map(|(t, r)| (Duration::from_secs_f64(*t), *r))
+                    .collect();
+                Mode::Open {
+                    schedule: shard(Schedule::stages(&pts, run_flow)),
+                    max_in_flight: self.traffic.max_in_flight,
+                    connections: self.traffic.connections,
+                }
+            }
+            (
+                None,
+                Pattern::Max {
+                    connections,
+                    duration_s,
+                },
+            ) => Mode::Closed {
+                connections: *connections,
+                duration: duration_s.map(Duration::from_secs_f64),
+            },
+        }
+    }
+
     /// The engine's input, aimed at `base` (or the plan's target).
     pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
         let url = self.url(base)?;
@@ -326,39 +386,7 @@ impl Plan {
             Some(h) => Some(parse::header_name(h)?),
             None => None,
         };
-        let run_flow = self.kind != PlanKind::Load;
-        let shard = |s: Schedule| match self.traffic.shard {
-            Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
-            None => s,
-        };
-        let mode = match &self.traffic.pattern {
-            Pattern::Rate { rate, duration_s } => Mode::Open {
-                schedule: shard(Schedule::constant(
-                    *rate,
-                    duration_s.map(Duration::from_secs_f64),
-                )),
-                max_in_flight: self.traffic.max_in_flight,
-                connections: self.traffic.connections,
-            },
-            Pattern::Stages { points } => {
-                let pts: Vec<(Duration, f64)> = points
-                    .iter()
-                    .map(|(t, r)| (Duration::from_secs_f64(*t), *r))
-                    .collect();
-                Mode::Open {
-                    schedule: shard(Schedule::stages(&pts, run_flow)),
-                    max_in_flight: self.traffic.max_in_flight,
-                    connections: self.traffic.connections,
-                }
-            }
-            Pattern::Max {
-                connections,
-                duration_s,
-            } => Mode::Closed {
-                connections: *connections,
-                duration: duration_s.map(Duration::from_secs_f64),
-            },
-        };
+        let mode = self.mode();
         let grpc = self.grpc.as_ref().and_then(|g| {
             Some(crate::load::GrpcCall {
                 path: g.path(),
@@ -389,7 +417,7 @@ impl Plan {
 
 /// One second of backlog at the peak rate, at least 1,000: enough to see a target stall as
 /// latency rather than drops, bounded so a hung target cannot exhaust file descriptors.
-pub(super) fn default_max_in_flight(peak_rate: f64) -> usize {
+pub(crate) fn default_max_in_flight(peak_rate: f64) -> usize {
     (peak_rate.ceil() as usize).clamp(1_000, 50_000)
 }
 
@@ -406,7 +434,7 @@ pub(super) fn default_connections(peak_rate: f64, http2: bool) -> usize {
 }
 
 /// `Duration` as fractional seconds.
-pub(super) mod secs {
+pub(crate) mod secs {
     use std::time::Duration;
 
     use serde::Serializer;

@@ -56,15 +56,22 @@ pub fn from_args(
                 (s, text)
             },
         );
+    // `none` turns the search for a pod-naming header off; a name sets it.
     let pod_header = p
         .value(
             t.pod_header.as_deref(),
             "--pod-header",
             f.pod_header.as_ref(),
             "pod_header",
-            |s| parse::header_name(s).map(|n| n.to_string()),
+            |s| match s {
+                "none" => Ok(None),
+                s => parse::header_name(s).map(|n| Some(n.to_string())),
+            },
         )
         .map(|(v, _)| v);
+    // Off only when asked: with a name given, the search is moot (the name is used).
+    let discover_pod_header = !matches!(pod_header, Some(None));
+    let pod_header = pod_header.flatten();
     let request = RequestPlan {
         method,
         path,
@@ -75,6 +82,7 @@ pub fn from_args(
         accept_status,
         accept,
         pod_header,
+        discover_pod_header,
     };
     (target, request)
 }
@@ -91,7 +99,10 @@ fn target(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Option<Stri
             parse::url,
         )
         .map(|(v, _)| v);
+    // With --ws the URL is the WebSocket's (`config::ws`), which refuses --target.
+    let ws = super::ws::given(t, p);
     match kind {
+        _ if ws => {}
         PlanKind::Load if target.is_none() && t.target.is_none() && f.target.is_none() => {
             p.push(
                 "--target",

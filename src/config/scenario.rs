@@ -47,6 +47,8 @@ pub struct ScenarioFile {
     pub baseline: Option<Spanned<String>>,
     pub settle: Option<Spanned<String>>,
     pub rollout_timeout: Option<Spanned<String>>,
+    /// WebSocket sessions instead of requests (`--ws` and its flags).
+    pub websocket: Option<super::ws::WsScenario>,
 }
 
 /// Headers as a map (`X-Env: staging`) or a list of `Name: value` strings.

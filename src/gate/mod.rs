@@ -18,12 +18,13 @@
 //! Failures during the baseline do not fail it: they happened before the rollout began and are
 //! reported as not caused by it.
 
+mod sessions;
 mod threshold;
 
 use std::collections::BTreeMap;
 
 use crate::model::exit;
-use crate::model::numbers::{fmt_us, requests, thousands};
+use crate::model::numbers::{fmt_us, messages, requests, thousands};
 use crate::model::outcome::OutcomeClass;
 use crate::model::phase::{BASELINE, ROLLOUT};
 use crate::model::result::{RolloutInfo, ThresholdResult, Verdict, ZeroDropCheck};
@@ -105,6 +106,9 @@ fn quantile_us(span: &SpanStats, q: f64) -> Option<u64> {
 }
 
 fn measure(t: &Threshold, result: &RunResult) -> Measured {
+    if let Some(m) = sessions::measure(t, result) {
+        return m;
+    }
     let span = match scope(result, t.phase.as_deref()) {
         Ok(s) => s,
         Err(why) => return Measured::Missing(why),
@@ -161,6 +165,13 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
         Metric::DroppedByGenerator => count(c.get(OutcomeClass::DroppedByGenerator)),
         Metric::Requests => count(c.total()),
         Metric::Class(class) => count(c.get(class)),
+        // Measured by `sessions::measure` above.
+        Metric::Sessions
+        | Metric::SessionsDropped
+        | Metric::SessionsFailed
+        | Metric::MessagesLost
+        | Metric::Reconnects
+        | Metric::SessionClass(_) => Measured::Missing("not a request metric".into()),
     }
 }
 
@@ -271,6 +282,7 @@ pub fn judge_stopped(
 ) -> (Vec<ThresholdResult>, Verdict) {
     let results = evaluate(thresholds, result);
     let check = zero_drop(result);
+    let session_check = sessions::check(result);
     let rollout_failed = result
         .rollout
         .as_ref()
@@ -286,18 +298,56 @@ pub fn judge_stopped(
         dead_baseline,
     };
     let mut reasons = reasons(result, &causes, &check, &results);
-    let gate_passed = check.passed && results.iter().all(|r| r.passed);
+    if let Some(c) = &session_check {
+        session_reasons(c, check.has_baseline, &mut reasons);
+    }
+    let gate_passed = check.passed
+        && session_check.as_ref().is_none_or(|c| c.passed)
+        && results.iter().all(|r| r.passed);
     let exit_code = exit_code(result, &causes, gate_passed);
     if exit_code == exit::PASSED {
-        reasons.insert(0, passed_reason(&check, &results));
+        reasons.insert(0, passed_reason(result, &check, &results));
     }
     let verdict = Verdict {
         passed: exit_code == exit::PASSED,
         exit_code,
         reasons,
         zero_drop: Some(check),
+        sessions: session_check,
     };
     (results, verdict)
+}
+
+/// The session check's reasons, placed after the request reasons: failed sessions first, then
+/// the baseline's (not blamed on the rollout).
+fn session_reasons(
+    c: &crate::model::result::SessionCheck,
+    has_baseline: bool,
+    out: &mut Vec<String>,
+) {
+    if c.failed_outside_baseline > 0 {
+        let at = out
+            .iter()
+            .position(|r| r.starts_with("threshold") || r.contains("during the baseline"))
+            .unwrap_or(out.len());
+        out.insert(at, sessions::failed_reason(c, has_baseline));
+    }
+    if c.baseline_failures > 0 {
+        out.push(format!(
+            "{} ended without a goodbye during the baseline, before the rollout began: not \
+             caused by the rollout",
+            sessions::sessions(c.baseline_failures)
+        ));
+    }
+}
+
+/// Requests, or messages for a WebSocket run: the unit the reasons count.
+fn unit(result: &RunResult) -> fn(u64) -> String {
+    if result.recorded.sessions.is_empty() {
+        requests
+    } else {
+        messages
+    }
 }
 
 /// What can end a run before the gate judges it, as [`judge_stopped`] found them.
@@ -323,6 +373,7 @@ fn reasons(
         dead_baseline,
     } = *causes;
     let mut reasons = Vec::new();
+    let requests = unit(result);
 
     if let Some(s) = stopped {
         reasons.push(s.reason.clone());
@@ -341,7 +392,7 @@ fn reasons(
         ));
     }
     if check.failed_outside_baseline > 0 {
-        reasons.push(failed_reason(check));
+        reasons.push(failed_reason(check, requests));
     }
     if check.dropped_by_generator > 0 {
         reasons.push(format!(
@@ -380,16 +431,32 @@ fn exit_code(result: &RunResult, causes: &Causes<'_>, gate_passed: bool) -> u8 {
 }
 
 /// The first reason of a passing verdict: what was checked, and that it held.
-fn passed_reason(check: &ZeroDropCheck, results: &[ThresholdResult]) -> String {
-    let mut line = format!(
-        "no request failed or was dropped{} ({})",
-        if check.has_baseline {
-            " outside the baseline"
-        } else {
-            ""
-        },
-        requests(check.requests)
-    );
+fn passed_reason(result: &RunResult, check: &ZeroDropCheck, results: &[ThresholdResult]) -> String {
+    let requests = unit(result);
+    let outside = if check.has_baseline {
+        " outside the baseline"
+    } else {
+        ""
+    };
+    let mut line = if result.recorded.sessions.is_empty() {
+        format!(
+            "no request failed or was dropped{outside} ({})",
+            requests(check.requests)
+        )
+    } else {
+        let s = &result.recorded.sessions;
+        format!(
+            "no message failed or was dropped and no session ended without a goodbye{outside} \
+             ({}, {}{})",
+            requests(check.requests),
+            sessions::sessions(s.counts.total()),
+            if s.reconnects > 0 {
+                format!(", {} reconnected", thousands(s.reconnects))
+            } else {
+                String::new()
+            }
+        )
+    };
     if !results.is_empty() {
         line.push_str(&if results.len() == 1 {
             "; the threshold passed".to_string()
@@ -414,7 +481,7 @@ pub fn apply(thresholds: &[Threshold], result: &mut RunResult) {
     result.verdict = verdict;
 }
 
-fn failed_reason(check: &ZeroDropCheck) -> String {
+fn failed_reason(check: &ZeroDropCheck, requests: fn(u64) -> String) -> String {
     // In a rollout run every counted failure is the rollout's; say so in the words CI logs show.
     let mut s = format!(
         "{} failed{}",

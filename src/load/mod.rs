@@ -3,6 +3,7 @@
 //! records, a clock and a stop signal, and reports every request's outcome with its connection
 //! identity.
 //!
+//! - [`sample`]: a few requests whose response headers are kept whole (finding a pod-naming header).
 //! - [`schedule`]: when each request is due (pure).
 //! - [`classify`]: how transport errors map onto the outcome taxonomy.
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
@@ -17,6 +18,7 @@
 //! - `endpoints`: `--via endpoints`: connections balanced over fed addresses, retired when
 //!   their address leaves the feed.
 //! - [`sniff`]: what an HTTP/2 server said about its connection (GOAWAY, reset, close).
+//! - [`ws`]: WebSocket sessions (tokio-tungstenite): clients, messages, reconnection.
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
 //! - [`thread`]: runs the engine on a thread of its own.
@@ -32,11 +34,13 @@ mod h1;
 mod h2;
 mod pool;
 mod request;
+pub mod sample;
 pub mod schedule;
 pub mod sniff;
 mod state;
 pub mod thread;
 pub mod timer;
+pub mod ws;
 
 pub use engine::{AddressFeed, EngineError, LoadSpec, Mode, RequestSpec, run_load};
 pub use grpc::GrpcCall;

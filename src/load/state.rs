@@ -175,11 +175,12 @@ impl RunState {
         self.fed.as_ref()
     }
 
-    /// Connection `id` to `peer` is let go (its life reported).
-    fn let_go(&self, id: u64, peer: SocketAddr) {
+    /// A connection is let go: its life goes to the sink, once (every client reports here).
+    pub(super) fn ended(&self, life: &ConnectionLife) {
         if let Some(fed) = &self.fed {
-            fed.closed(id, peer);
+            fed.closed(life.id, life.peer);
         }
+        self.sink.borrow_mut().connection(life);
     }
 
     /// Opens a stream to the next address of the target; returns the connection's number too.
@@ -255,8 +256,7 @@ impl RunState {
             ended: self.now(),
             end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
         };
-        self.let_go(c.id, c.peer);
-        self.sink.borrow_mut().connection(&life);
+        self.ended(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -446,8 +446,7 @@ impl SharedConn {
             ended,
             end,
         };
-        sh.let_go(self.id, self.peer);
-        sh.sink.borrow_mut().connection(&life);
+        sh.ended(&life);
     }
 }
 

@@ -38,8 +38,17 @@ pub enum FindingId {
     NoGoawayOnShutdown,
     /// After the rollout, load per pod far from even: long-lived connections stayed pinned.
     ConnectionsNotRebalanced,
+    /// Latency and requests in flight rising while every endpoint was ready: the service did
+    /// not carry the load; not a rollout problem.
+    Overload,
     /// Failures that match nothing else.
     Unexplained,
+    // Measured during a run: WebSocket sessions.
+    /// Sessions ended by 1006 (no close frame) as their pod terminated.
+    WsDroppedWithoutClose,
+    /// Messages in flight when the server closed their session with a goodbye (1000 / 1001 /
+    /// 1012), or due while the client reconnected, never answered.
+    WsMessagesLostAtClose,
     // Static checks of `lint`.
     /// Fewer than 2 replicas.
     SingleReplica,
@@ -76,7 +85,10 @@ impl FindingId {
             FindingId::BaselineErrors => "baseline-errors",
             FindingId::NoGoawayOnShutdown => "no-goaway-on-shutdown",
             FindingId::ConnectionsNotRebalanced => "connections-not-rebalanced",
+            FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
+            FindingId::WsDroppedWithoutClose => "ws-dropped-without-close",
+            FindingId::WsMessagesLostAtClose => "ws-messages-lost-at-close",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",
             FindingId::NoReadinessProbe => "no-readiness-probe",
@@ -108,7 +120,8 @@ pub enum Severity {
 /// What a finding rests on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// Failed requests this finding explains.
+    /// Failed requests this finding explains (for a WebSocket finding: failed messages plus
+    /// the sessions it explains).
     pub failures: u64,
     /// The stretch of the run it concerns.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@
 //!   GOAWAY graceful or abrupt, connections cut without one, our deadline).
 //! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
+//! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
 //! - [`phase`]: the phase names of a rollout run.
@@ -30,4 +31,5 @@ pub mod outcome;
 pub mod phase;
 pub mod request;
 pub mod result;
+pub mod session;
 pub mod units;

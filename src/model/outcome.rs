@@ -7,8 +7,9 @@
 //! engine's business (`load::classify`), beside the clients that raise them.
 //!
 //! Long-lived protocols add their own classes beside the HTTP ones, never folded into them:
-//! gRPC calls' in [`super::grpc`], one variant here. Classes are counted in arrays indexed by
-//! [`OutcomeClass::index`]: the HTTP classes keep their places, each protocol's come after.
+//! WebSocket messages' as variants here, gRPC calls' in [`super::grpc`], one variant here.
+//! Classes are counted in arrays indexed by [`OutcomeClass::index`]: the HTTP classes keep
+//! their places, WebSocket's come next, then gRPC's.
 
 use std::net::SocketAddr;
 
@@ -46,6 +47,18 @@ pub enum OutcomeClass {
     Other,
     /// Due while the in-flight cap was reached: never sent, counted, never delayed.
     DroppedByGenerator,
+
+    // ---- WebSocket messages (`--ws`): each message is a record like a request; how its
+    // session ended is a `model::session::SessionClass`, never one of these.
+    /// A message sent on a session that ended (close frame or drop) before its reply came.
+    WsMessageLost,
+    /// A message sent on an open session whose reply did not come within the timeout.
+    WsMessageTimeout,
+    /// A reply that did not match the expectation (the echo, or `--expect`).
+    WsUnexpectedReply,
+    /// A message due while its client had no open session (reconnecting), never sent: the
+    /// session did not come back within the timeout, or before the load ended.
+    WsNotSent,
     /// How a gRPC call ended (grpc-status, refused or reset stream, GOAWAY, cut connection,
     /// our deadline).
     Grpc(GrpcClass),
@@ -68,15 +81,29 @@ impl OutcomeClass {
         OutcomeClass::DroppedByGenerator,
     ];
 
-    pub const COUNT: usize = Self::HTTP.len() + GrpcClass::COUNT;
+    /// The classes of WebSocket messages.
+    pub const WS: [OutcomeClass; 4] = [
+        OutcomeClass::WsMessageLost,
+        OutcomeClass::WsMessageTimeout,
+        OutcomeClass::WsUnexpectedReply,
+        OutcomeClass::WsNotSent,
+    ];
 
-    /// Every class, in index order: the HTTP classes, then gRPC's.
+    pub const COUNT: usize = Self::HTTP.len() + Self::WS.len() + GrpcClass::COUNT;
+
+    /// Every class, in index order: the HTTP classes, WebSocket's, then gRPC's.
     pub const ALL: [OutcomeClass; Self::COUNT] = {
         let mut out = [OutcomeClass::Ok; Self::COUNT];
         let mut i = 0;
         while i < Self::HTTP.len() {
             out[i] = Self::HTTP[i];
             i += 1;
+        }
+        let mut w = 0;
+        while w < Self::WS.len() {
+            out[i] = Self::WS[w];
+            i += 1;
+            w += 1;
         }
         let mut j = 0;
         while j < GrpcClass::COUNT {
@@ -102,7 +129,11 @@ impl OutcomeClass {
             OutcomeClass::Tls => 9,
             OutcomeClass::Other => 10,
             OutcomeClass::DroppedByGenerator => 11,
-            OutcomeClass::Grpc(g) => Self::HTTP.len() + g.index(),
+            OutcomeClass::WsMessageLost => 12,
+            OutcomeClass::WsMessageTimeout => 13,
+            OutcomeClass::WsUnexpectedReply => 14,
+            OutcomeClass::WsNotSent => 15,
+            OutcomeClass::Grpc(g) => Self::HTTP.len() + Self::WS.len() + g.index(),
         }
     }
 
@@ -126,6 +157,11 @@ impl OutcomeClass {
             OutcomeClass::Tls => "tls",
             OutcomeClass::Other => "other",
             OutcomeClass::DroppedByGenerator => "dropped_by_generator",
+            // WebSocket messages.
+            OutcomeClass::WsMessageLost => "ws_message_lost",
+            OutcomeClass::WsMessageTimeout => "ws_message_timeout",
+            OutcomeClass::WsUnexpectedReply => "ws_unexpected_reply",
+            OutcomeClass::WsNotSent => "ws_not_sent",
             OutcomeClass::Grpc(g) => g.name(),
         }
     }
@@ -138,6 +174,12 @@ impl OutcomeClass {
     /// (a request the user asked for did not happen) but are reported apart.
     pub fn is_failure(self) -> bool {
         self != OutcomeClass::Ok
+    }
+
+    /// A WebSocket message that never got its answer because its session ended or was down:
+    /// what the `messages_lost` threshold counts.
+    pub fn is_message_lost(self) -> bool {
+        matches!(self, OutcomeClass::WsMessageLost | OutcomeClass::WsNotSent)
     }
 
     /// The request reached the target and got an answer (of any status).
@@ -194,8 +236,10 @@ mod tests {
         // Saved results and every array of counts rely on these places.
         assert_eq!(OutcomeClass::Ok.index(), 0);
         assert_eq!(OutcomeClass::DroppedByGenerator.index(), 11);
+        assert_eq!(OutcomeClass::WsNotSent.index(), 15);
         assert!(OutcomeClass::HTTP.iter().all(|c| c.is_http()));
         assert!(!OutcomeClass::Grpc(GrpcClass::GoawayGraceful).is_http());
+        assert!(!OutcomeClass::WsNotSent.is_http());
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! The engine (the producer) and the recorder (the consumer) both speak these words and
 //! neither owns them: the engine emits to a `Sink` without knowing what aggregates it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::At;
 use super::connection::ConnectionLife;
 use super::outcome::{ConnId, OutcomeClass};
+use super::session::SessionRecord;
 
 /// Everything known about one request when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,12 +65,16 @@ impl RequestRecord {
     }
 }
 
-/// Where the engine reports each finished request, and each connection once it has ended.
-/// Implementations aggregate; the engine never does.
+/// Where the engine reports each finished request, each connection once it has ended, and each
+/// ended WebSocket session. Implementations aggregate; the engine never does.
 pub trait Sink {
     fn record(&mut self, r: &RequestRecord);
     /// A connection's life, once, when it ends (or when the load ends with it still open).
     fn connection(&mut self, c: &ConnectionLife);
+
+    /// One WebSocket session ended (its messages arrive through [`Sink::record`]). The
+    /// recorder aggregates sessions; a sink that only looks at requests keeps this default.
+    fn session(&mut self, _s: &SessionRecord) {}
 }
 
 /// Live figures for progress display, updated by the recorder, read from any thread.
@@ -81,4 +87,47 @@ pub struct LiveStats {
     pub in_flight: AtomicU64,
     /// p99 latency so far in microseconds (refreshed once per second).
     pub p99_us: AtomicU64,
+    /// Requests that timed out so far.
+    pub timed_out: AtomicU64,
+    /// Completions second by second, by the second they ended in, oldest first (the last
+    /// [`LIVE_SECONDS`]): what the run flow reads to tell whether the service keeps up.
+    pub seconds: Mutex<VecDeque<LiveSecond>>,
+    /// WebSocket sessions open now (the engine's figure).
+    pub sessions_open: AtomicU64,
+    /// WebSocket sessions that ended other than gracefully (the recorder's figure).
+    pub sessions_failed: AtomicU64,
+}
+
+/// How many seconds of [`LiveStats::seconds`] are kept.
+pub const LIVE_SECONDS: usize = 600;
+
+/// The requests that completed within one second of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveSecond {
+    /// Seconds since the run's start.
+    pub second: u64,
+    pub completed: u64,
+    /// Their median latency from the due instant, microseconds.
+    pub p50_us: u64,
+}
+
+impl LiveStats {
+    /// Adds one second's completions, dropping the oldest beyond [`LIVE_SECONDS`].
+    pub fn push_second(&self, s: LiveSecond) {
+        let mut q = self.seconds.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == LIVE_SECONDS {
+            q.pop_front();
+        }
+        q.push_back(s);
+    }
+
+    /// The seconds kept so far.
+    pub fn seconds(&self) -> Vec<LiveSecond> {
+        self.seconds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
 }

@@ -13,6 +13,8 @@
 mod by_connection;
 mod hist;
 mod merge;
+mod recorded;
+mod sessions;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,11 +26,14 @@ use serde::{Deserialize, Serialize};
 pub use by_connection::{CONNECTIONS_LIMIT, ConnSecond, ConnectionLoad};
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use recorded::Recorded;
+pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 
 use crate::model::clock::At;
 use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
-use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::request::{LiveSecond, LiveStats, RequestRecord, Sink};
+use crate::model::session::SessionRecord;
 
 /// Counts by outcome class, indexed by [`OutcomeClass::index`]. Serialised as an object naming
 /// every HTTP class (the shape results have always had) and each other protocol's class that
@@ -302,6 +307,10 @@ pub struct Recorder {
     /// long run reuses the same few buffers instead of allocating one per second.
     spare: Vec<SecondAcc>,
     live_scratch: Hist,
+    /// Latencies of the requests completed in the current second (by end time).
+    live_window: Hist,
+    /// WebSocket sessions (none in an HTTP run).
+    sessions: sessions::SessionAcc,
 }
 
 impl Recorder {
@@ -324,6 +333,8 @@ impl Recorder {
             last_live_second: 0,
             spare: Vec::new(),
             live_scratch: Hist::new(),
+            live_window: Hist::new(),
+            sessions: sessions::SessionAcc::default(),
         }
     }
 
@@ -407,11 +418,21 @@ impl Recorder {
         match r.class {
             OutcomeClass::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
             OutcomeClass::DroppedByGenerator => live.dropped.fetch_add(1, Ordering::Relaxed),
+            OutcomeClass::RequestTimeout => {
+                live.timed_out.fetch_add(1, Ordering::Relaxed);
+                live.failed.fetch_add(1, Ordering::Relaxed)
+            }
             _ => live.failed.fetch_add(1, Ordering::Relaxed),
         };
         let s = r.end.second();
         if s != self.last_live_second {
-            // Once a second: the p99 of everything so far.
+            // Once a second: the second that just ended, and the p99 of everything so far.
+            live.push_second(LiveSecond {
+                second: self.last_live_second,
+                completed: self.live_window.len(),
+                p50_us: self.live_window.quantile(0.5),
+            });
+            self.live_window.reset();
             self.last_live_second = s;
             // Summed into a histogram kept for the purpose: no allocation once a second.
             let all = &mut self.live_scratch;
@@ -421,6 +442,9 @@ impl Recorder {
                 all.add(&p.latency);
             }
             live.p99_us.store(all.quantile(0.99), Ordering::Relaxed);
+        }
+        if r.class != OutcomeClass::DroppedByGenerator {
+            self.live_window.record(r.latency().as_micros() as u64);
         }
     }
 
@@ -456,6 +480,7 @@ impl Recorder {
             overall: overall.finish("overall".to_string(), start, end),
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            sessions: self.sessions.finish(),
             connections: self.connections,
             connections_not_kept: self.connections_not_kept,
             load_by_connection: by_connection.finish(),
@@ -509,6 +534,21 @@ impl Sink for Recorder {
         self.close_old_seconds(r.due);
     }
 
+    /// A session belongs to the phase in force when it *ended*: a drop is the rollout's when
+    /// it happened during the rollout, whenever the session opened.
+    fn session(&mut self, s: &SessionRecord) {
+        self.refresh_marks();
+        let phase = self
+            .phase_of(s.ended)
+            .and_then(|i| self.mark_cache.get(i))
+            .map(|m| m.name.clone());
+        self.sessions
+            .add(s, phase.as_deref(), self.config.failure_log_limit);
+        if s.class.is_failure() {
+            self.live.sessions_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Keeps the lives that can say which pod a connection was on: those that carried a
     /// failure, were ended by the peer, or carried more than one request (a keep-alive pool's
     /// connections, which are few). A connection per request that ended as asked says nothing.
@@ -521,45 +561,6 @@ impl Sink for Recorder {
         } else {
             self.connections_not_kept += 1;
         }
-    }
-}
-
-/// What a load run recorded: the input of analysis and reports, mergeable across generators.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Recorded {
-    /// One entry per second of the run that had requests due, by due time.
-    pub series: Vec<Second>,
-    /// One entry per phase, in order.
-    pub phases: Vec<SpanStats>,
-    /// The whole run.
-    pub overall: SpanStats,
-    /// Failed requests in full detail, in due order, up to the log's limit.
-    pub failures: Vec<RequestRecord>,
-    /// Failures beyond the log's limit: counted, not kept.
-    pub failures_not_kept: u64,
-    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
-    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub connections: Vec<ConnectionLife>,
-    /// Connection lives beyond the limit: counted, not kept.
-    #[serde(default)]
-    pub connections_not_kept: u64,
-    /// Requests per connection per second (runs over a few long-lived connections: gRPC), for
-    /// each pod's load; at most [`CONNECTIONS_LIMIT`] connections.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load_by_connection: Vec<ConnectionLoad>,
-    /// Requests on connections past that limit: counted, not kept.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub load_by_connection_not_kept: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl Recorded {
-    pub fn phase(&self, name: &str) -> Option<&SpanStats> {
-        self.phases.iter().find(|p| p.name == name)
     }
 }
 

@@ -15,6 +15,8 @@ use crate::result::RunResult;
 use super::fmt;
 use super::redact::Redactor;
 
+mod sessions;
+
 /// The widest line the summary prints.
 pub const WIDTH: usize = 100;
 
@@ -140,6 +142,7 @@ pub fn render_with(result: &RunResult, color: bool, redactor: &Redactor) -> Stri
     context(&p, result, &mut out);
     phases(&p, result, &mut out);
     outcomes(&p, result, &mut out);
+    sessions::render(&p, result, &mut out);
     pods(&p, result, &mut out);
     findings(&p, result, &mut out);
     thresholds(&p, result, &mut out);
@@ -196,8 +199,9 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     }
     let o = &r.recorded.overall;
     parts.push(format!(
-        "{} requests over {}",
+        "{} {} over {}",
         fmt::count(o.counts.total()),
+        sessions::unit(r),
         fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
     ));
     if r.workers > 1 {
@@ -252,7 +256,7 @@ fn phases(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ("phase", Align::Left),
         ("from", Align::Right),
         ("to", Align::Right),
-        ("requests", Align::Right),
+        (sessions::unit(r), Align::Right),
         ("failed", Align::Right),
         ("dropped", Align::Right),
         ("p50", Align::Right),
@@ -329,14 +333,14 @@ fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ]);
     }
     if rows.is_empty() {
-        out.push("  no requests were due".to_string());
+        out.push(format!("  no {} were due", sessions::unit(r)));
     } else {
         out.extend(table(
             p,
             "  ",
             &[
                 ("class", Align::Left),
-                ("requests", Align::Right),
+                (sessions::unit(r), Align::Right),
                 ("statuses", Align::Left),
             ],
             &rows,
@@ -395,6 +399,14 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ],
         &rows,
     ));
+    pod_notes(p, r, out);
+    out.push(String::new());
+}
+
+/// What the pod table does not say: de-registration lag, unexplained failures, how failures
+/// were tied to pods, and watch gaps.
+fn pod_notes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
+    let a = &r.analysis;
     let lag = &a.deregistration;
     if lag.median_to_not_ready.is_some() || lag.median_to_removed.is_some() {
         note(
@@ -425,6 +437,12 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             Style::Warn,
         );
     }
+    if let Some(line) = fmt::attribution_summary(a) {
+        note(p, out, &line, Style::Plain);
+    }
+    if let Some(c) = &a.attribution_check {
+        note(p, out, &fmt::attribution_check(c), Style::Plain);
+    }
     for (resource, from, to) in r.timeline.gaps() {
         note(
             p,
@@ -437,7 +455,6 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             Style::Warn,
         );
     }
-    out.push(String::new());
 }
 
 fn findings(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
@@ -518,8 +535,15 @@ fn thresholds(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     if let Some(z) = &r.verdict.zero_drop {
         checks.push((
             z.passed,
-            "no dropped requests".to_string(),
+            format!("no dropped {}", sessions::unit(r)),
             fmt::zero_drop(z),
+        ));
+    }
+    if let Some(c) = &r.verdict.sessions {
+        checks.push((
+            c.passed,
+            "no session without a goodbye".to_string(),
+            fmt::session_check(c),
         ));
     }
     for t in &r.thresholds {

@@ -172,39 +172,12 @@ pub fn not_rebalanced(facts: &Facts<'_>) -> Option<Finding> {
             fair * 100.0
         ));
     }
-    if let Some((bf, bt)) = whole_seconds(facts, BASELINE) {
-        let (before, _) = shares(facts, bf, bt);
-        let total: u64 = before.values().map(|s| s.requests).sum();
-        if total > 0 {
-            let parts: Vec<String> = before
-                .iter()
-                .map(|(p, s)| format!("{p} {:.0} %", s.requests as f64 * 100.0 / total as f64))
-                .collect();
-            ev.details.push(format!(
-                "before the rollout (baseline): {}",
-                parts.join(", ")
-            ));
-        }
-    }
+    ev.details.extend(baseline_shares(facts));
     ev.details.push(format!(
         "{connections} long-lived connection(s) over {pods} ready pods, judged over {} s of settle",
         to - from
     ));
-    let title = if idle.is_empty() {
-        format!(
-            "after the rollout {heaviest} carried {:.0} % of the calls: the connections never \
-             rebalanced",
-            share(heaviest) * 100.0
-        )
-    } else {
-        let names: Vec<String> = idle.iter().map(|p| p.to_string()).collect();
-        format!(
-            "after the rollout {} carried almost no calls while {heaviest} carried {:.0} %: \
-             the connections never rebalanced",
-            pod_list(&names),
-            share(heaviest) * 100.0
-        )
-    };
+    let title = not_rebalanced_title(&idle, heaviest, share(heaviest));
     Some(finding(
         FindingId::ConnectionsNotRebalanced,
         Severity::Warning,
@@ -221,4 +194,41 @@ pub fn not_rebalanced(facts: &Facts<'_>) -> Option<Finding> {
             .into(),
         None,
     ))
+}
+
+/// Each pod's share of the calls during the baseline, for comparison.
+fn baseline_shares(facts: &Facts<'_>) -> Option<String> {
+    let (bf, bt) = whole_seconds(facts, BASELINE)?;
+    let (before, _) = shares(facts, bf, bt);
+    let total: u64 = before.values().map(|s| s.requests).sum();
+    if total == 0 {
+        return None;
+    }
+    let parts: Vec<String> = before
+        .iter()
+        .map(|(p, s)| format!("{p} {:.0} %", s.requests as f64 * 100.0 / total as f64))
+        .collect();
+    Some(format!(
+        "before the rollout (baseline): {}",
+        parts.join(", ")
+    ))
+}
+
+/// Names the idle pods, else the crowded one.
+fn not_rebalanced_title(idle: &[&String], heaviest: &str, heaviest_share: f64) -> String {
+    if idle.is_empty() {
+        format!(
+            "after the rollout {heaviest} carried {:.0} % of the calls: the connections never \
+             rebalanced",
+            heaviest_share * 100.0
+        )
+    } else {
+        let names: Vec<String> = idle.iter().map(|p| p.to_string()).collect();
+        format!(
+            "after the rollout {} carried almost no calls while {heaviest} carried {:.0} %: \
+             the connections never rebalanced",
+            pod_list(&names),
+            heaviest_share * 100.0
+        )
+    }
 }

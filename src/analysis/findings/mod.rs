@@ -8,6 +8,7 @@ mod connections;
 mod other;
 mod shutdown;
 mod startup;
+mod ws;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use crate::analysis::classify::Explained;
 use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
+use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
 use crate::model::clock::At;
@@ -35,8 +37,12 @@ pub struct Facts<'a> {
     pub lag: &'a LagStats,
     pub zero: &'a [Window],
     pub dips: &'a [Window],
+    pub overload: &'a [Overload],
     pub p99_ratio: Option<f64>,
     pub target: Target,
+    /// The pod of each WebSocket session, by (client, attempt).
+    pub session_pods:
+        &'a std::collections::HashMap<(u64, u32), crate::analysis::sessions::SessionPod>,
 }
 
 /// The failures one cause explains.
@@ -98,6 +104,12 @@ impl<'a> Group<'a> {
                 Some(AttributionMethod::ProxyRoute) => "exactly, by the proxy's connection map",
                 Some(AttributionMethod::PeerAddress) => "exactly, by the pod's address",
                 Some(AttributionMethod::IdentityHeader) => "by the pod's identity header",
+                Some(AttributionMethod::ConnectionEnd) => {
+                    "inferred from how their connection ended (the pod's exit closed it)"
+                }
+                Some(AttributionMethod::SoleCandidate) => {
+                    "inferred: the only pod that could have refused a new connection then"
+                }
                 Some(AttributionMethod::TimeWindow) => {
                     "by timing only (the pod whose lifecycle matched; not certain)"
                 }
@@ -194,6 +206,17 @@ pub fn build(
     out.extend(connections::not_rebalanced(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));
+    }
+    if let Some(g) = groups.remove(&FindingId::Overload) {
+        out.push(other::overload(&g, facts));
+    }
+    let dropped = groups.remove(&FindingId::WsDroppedWithoutClose);
+    out.extend(ws::dropped_without_close(
+        dropped.as_ref().unwrap_or(&empty),
+        facts,
+    ));
+    if let Some(g) = groups.remove(&FindingId::WsMessagesLostAtClose) {
+        out.push(ws::lost_at_close(&g, facts));
     }
     out.sort_by(|a, b| {
         b.evidence

@@ -4,6 +4,8 @@
 mod attribution;
 mod capacity;
 mod connections;
+mod inference;
+mod sessions;
 mod shutdown;
 
 use super::Analysis;

@@ -7,6 +7,7 @@
 //! before anything is written.
 
 mod chart;
+mod sessions;
 
 use std::fmt::Write as _;
 
@@ -97,6 +98,7 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     phases(&mut h, &r);
     outcomes(&mut h, &r);
     h.push_str("</div>");
+    sessions::render(&mut h, &r);
     pods(&mut h, &r);
     failures(&mut h, &r);
     let plan = serde_json::to_string_pretty(&r.plan).unwrap_or_default();
@@ -137,8 +139,13 @@ fn verdict(h: &mut String, r: &RunResult) {
     let mut meta = vec![
         format!("exit code {}", r.verdict.exit_code),
         format!(
-            "{} requests over {}",
+            "{} {} over {}",
             fmt::count(o.counts.total()),
+            if r.recorded.sessions.is_empty() {
+                "requests"
+            } else {
+                "messages"
+            },
             fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
         ),
     ];
@@ -275,7 +282,19 @@ fn gate(h: &mut String, r: &RunResult) {
     };
     if let Some(z) = &r.verdict.zero_drop {
         let actual = fmt::zero_drop(z);
-        row(z.passed, "no dropped requests", &actual);
+        let name = if r.recorded.sessions.is_empty() {
+            "no dropped requests"
+        } else {
+            "no dropped messages"
+        };
+        row(z.passed, name, &actual);
+    }
+    if let Some(c) = &r.verdict.sessions {
+        row(
+            c.passed,
+            "no session without a goodbye",
+            &fmt::session_check(c),
+        );
     }
     for t in &r.thresholds {
         row(t.passed, &t.expression, &t.actual);
@@ -375,7 +394,7 @@ fn pods(h: &mut String, r: &RunResult) {
         return;
     }
     h.push_str(
-        r#"<h2>Pods</h2><div class="scroll"><table><tr><th>pod</th><th>revision</th><th>created</th><th>ready</th><th>terminating</th><th>endpoint removed</th><th>exited</th><th>failures</th><th>possible (timing)</th><th>lag to not ready</th><th>lag to removal</th></tr>"#,
+        r#"<h2>Pods</h2><div class="scroll"><table><tr><th>pod</th><th>revision</th><th>created</th><th>ready</th><th>terminating</th><th>endpoint removed</th><th>exited</th><th>failures</th><th>possible</th><th>lag to not ready</th><th>lag to removal</th></tr>"#,
     );
     for p in &a.pods {
         let lag = a.deregistration.pods.iter().find(|l| l.pod == p.name);
@@ -414,6 +433,12 @@ fn pods(h: &mut String, r: &RunResult) {
             r#"<p class="meta">{} failures match no finding; they are listed in the failure log below.</p>"#,
             fmt::count(a.unexplained_failures)
         );
+    }
+    for line in fmt::attribution_summary(a)
+        .into_iter()
+        .chain(a.attribution_check.as_ref().map(fmt::attribution_check))
+    {
+        let _ = write!(h, r#"<p class="meta">{}.</p>"#, esc(&line));
     }
 }
 

@@ -16,6 +16,7 @@ mod axes;
 mod lanes;
 mod load_lanes;
 mod panels;
+mod ws_lanes;
 
 use std::fmt::Write as _;
 
@@ -61,6 +62,11 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
         OutcomeClass::Tls => "#2e86de",
         OutcomeClass::Other => "#7f8c8d",
         OutcomeClass::DroppedByGenerator => "#222222",
+        // WebSocket messages.
+        OutcomeClass::WsMessageLost => "#d35400",
+        OutcomeClass::WsMessageTimeout => "#6e2c00",
+        OutcomeClass::WsUnexpectedReply => "#b7950b",
+        OutcomeClass::WsNotSent => "#5d6d7e",
         OutcomeClass::Grpc(g) => grpc_color(g),
     }
 }
@@ -191,7 +197,12 @@ pub fn render(r: &RunResult) -> String {
     // Phase bands behind everything, labelled in the top strip.
     phase_bands(&mut s, r, &sc, l.y_axis);
 
-    panel_frame(&mut s, l.y_req, REQ_H, "requests/s");
+    let per_second = if r.recorded.sessions.is_empty() {
+        "requests/s"
+    } else {
+        "messages/s"
+    };
+    panel_frame(&mut s, l.y_req, REQ_H, per_second);
     panel_frame(&mut s, l.y_fail, FAIL_H, "failed/s");
     panel_frame(&mut s, l.y_lat, LAT_H, "latency");
 
