@@ -91,7 +91,8 @@ impl Counts {
 impl Serialize for Counts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let shown = |(c, n): &(OutcomeClass, u64)| c.is_http() || *n > 0;
+        // HTTP's and WebSocket's classes always (saved results have them); gRPC's when seen.
+        let shown = |(c, n): &(OutcomeClass, u64)| !matches!(c, OutcomeClass::Grpc(_)) || *n > 0;
         let mut m = s.serialize_map(Some(self.iter().filter(shown).count()))?;
         for (c, n) in self.iter().filter(shown) {
             m.serialize_entry(c.name(), &n)?;
