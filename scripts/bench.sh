@@ -50,6 +50,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 OHA=${OHA:-$(command -v oha || true)}
 [ "${1:-}" = memory ] && TOOLS=zerodrop
+[ "${1:-}" = grpc ] && TOOLS=zerodrop
 if [ -z "$OHA" ] && [[ " $TOOLS " == *" oha "* ]]; then
   echo "installing oha (cargo install oha --locked)…" >&2
   cargo install oha --locked --root "$HOME/.cache/zerodrop-bench" >/dev/null 2>&1
