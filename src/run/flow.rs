@@ -359,6 +359,18 @@ async fn discover_pod_header(
     flow: &Flow<'_>,
     spec: &crate::load::LoadSpec,
 ) -> Option<http::HeaderName> {
+    // Only requests that change nothing are sent outside the run: a POST is not repeated 12
+    // times for a header.
+    if !spec.request.method.is_safe() {
+        flow.timeline.now(
+            None,
+            EventKind::Note {
+                reason: identity::SEARCHED.into(),
+                message: identity::not_searched(spec.request.method.as_str()),
+            },
+        );
+        return None;
+    }
     let pods = identity::known_pods(&flow.timeline.events());
     let sample = spec.clone();
     let sampled = tokio::task::spawn_blocking(move || {

@@ -35,6 +35,14 @@ pub fn searched(sampled: &Sampled, found: Option<&Discovered>) -> String {
     )
 }
 
+/// The search's note when the run's request is not safe to repeat (a POST): nothing sent.
+pub fn not_searched(method: &str) -> String {
+    format!(
+        "0 requests sent before the load: the run's request is a {method}, which is not sent \
+         outside the run; name the pod header with --pod-header NAME"
+    )
+}
+
 /// The header a run discovered, from its timeline.
 pub fn discovered(events: &[LifecycleEvent]) -> Option<String> {
     events.iter().find_map(|e| match &e.kind {
