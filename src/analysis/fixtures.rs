@@ -269,6 +269,10 @@ impl Run {
                 dialed: None,
                 error: None,
                 identity: None,
+                template: 0,
+                checks_failed: 0,
+                version: None,
+                excerpt: None,
             });
             t += every;
         }
@@ -340,6 +344,10 @@ impl Run {
             dialed: if conn.is_none() { Some(service) } else { None },
             error: None,
             identity,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         });
         seq
     }
@@ -353,6 +361,7 @@ impl Run {
             RecorderConfig {
                 failure_log_limit: self.failure_log_limit,
                 max_open: Duration::from_secs(60),
+                ..RecorderConfig::default()
             },
             marks,
             Arc::new(LiveStats::default()),

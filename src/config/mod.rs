@@ -11,16 +11,19 @@
 //! - [`parse`]: the other values users type (stages, statuses, headers, URLs, command lines).
 //! - [`problems`]: the one collector: every problem at once, naming the flag or the file's
 //!   line and key.
-//! - one `from_args` per area: [`request`] and [`traffic`] (the load), [`flow`] (the phases),
-//!   [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
+//! - one `from_args` per area: [`request`] and [`traffic`] (the load), [`mix`] and
+//!   [`checks`] (a scenario's request templates and their response checks), [`flow`] (the
+//!   phases), [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
 //!
 //! Flags override the file; repeatable flags (headers, thresholds, redactions) add to the
 //! file's lists. This module knows no clap type: the command line is `cli`'s, seen only by the
 //! commands.
 
+pub mod checks;
 pub mod flow;
 pub mod kube;
 pub mod local;
+pub mod mix;
 pub mod output;
 pub mod parse;
 pub mod plan;
@@ -38,7 +41,9 @@ pub use flow::FlowFlags;
 pub use kube::{KubeContext, KubeFlags, in_cluster};
 pub use local::{LocalFlags, ProbeFlags};
 pub use output::OutputFlags;
-pub use plan::{FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan};
+pub use plan::{
+    FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TemplatePlan, TrafficPlan,
+};
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
 pub use worker::{Worker, WorkerFlags};

@@ -11,8 +11,10 @@ use serde::Serialize;
 
 use super::parse;
 use crate::load::StatusSet;
+use crate::load::check::{Check, Checks};
 use crate::load::engine::{LoadSpec, Mode, RequestSpec};
 use crate::load::schedule::Schedule;
+use crate::model::template::{CheckInfo, TemplateInfo};
 use crate::report::redact::Redactor;
 
 /// Bound on one request, from its send to the end of its response (`--timeout`).
@@ -21,6 +23,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Failures kept in full detail (`--failure-log-limit`).
 pub const DEFAULT_FAILURE_LOG_LIMIT: usize = 10_000;
+/// The most of a response body read for checks that need it (`--max-body`).
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// The arrival rate of a rollout run given none: modest enough for any test service.
 pub const DEFAULT_RATE: f64 = 100.0;
 
@@ -79,6 +83,17 @@ pub struct RequestPlan {
     pub accept: StatusSet,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_header: Option<String>,
+    /// A response header naming the version that answered (`--version-header`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_header: Option<String>,
+    /// The seed of the mix's sequence of templates (`--seed`).
+    pub seed: u64,
+    /// The most of a response body read for checks (`--max-body`).
+    pub max_body: usize,
+    /// The request templates of a mix (the scenario's `requests`); empty when the run sends
+    /// the one request described above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplatePlan>,
 }
 
 impl Default for RequestPlan {
@@ -94,7 +109,86 @@ impl Default for RequestPlan {
             accept_status: "200-299".to_string(),
             accept: StatusSet::default(),
             pod_header: None,
+            version_header: None,
+            seed: 0,
+            max_body: DEFAULT_MAX_BODY,
+            templates: Vec::new(),
         }
+    }
+}
+
+/// One request template of a mix, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct TemplatePlan {
+    pub name: String,
+    pub weight: f64,
+    pub method: String,
+    /// Path and query on the target (or on the local proxy).
+    pub path: Option<String>,
+    /// The plan's shared headers with the template's own (which win by name).
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub body: Bytes,
+    pub body_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<PathBuf>,
+    pub accept_status: String,
+    #[serde(skip)]
+    pub accept: StatusSet,
+    /// The checks as reports name them.
+    pub checks: Vec<CheckInfo>,
+    /// The checks as the engine runs them.
+    #[serde(skip)]
+    pub compiled: Vec<Check>,
+}
+
+impl TemplatePlan {
+    /// The one template of a run without a mix: the plan's request, named `default`.
+    pub fn single(r: &RequestPlan) -> TemplatePlan {
+        TemplatePlan {
+            name: "default".to_string(),
+            weight: 1.0,
+            method: r.method.clone(),
+            path: r.path.clone(),
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+            body_bytes: r.body_bytes,
+            body_file: r.body_file.clone(),
+            accept_status: r.accept_status.clone(),
+            accept: r.accept.clone(),
+            checks: Vec::new(),
+            compiled: Vec::new(),
+        }
+    }
+
+    /// How it is saved in a result.
+    pub fn info(&self) -> TemplateInfo {
+        TemplateInfo {
+            name: self.name.clone(),
+            method: self.method.clone(),
+            path: self.path.clone().unwrap_or_else(|| "/".to_string()),
+            weight: self.weight,
+            checks: self.checks.clone(),
+        }
+    }
+}
+
+impl RequestPlan {
+    /// The templates the run sends: the mix's, or the one request as template `default`.
+    pub fn effective_templates(&self) -> Vec<TemplatePlan> {
+        if self.templates.is_empty() {
+            vec![TemplatePlan::single(self)]
+        } else {
+            self.templates.clone()
+        }
+    }
+
+    /// The templates as a result saves them.
+    pub fn template_infos(&self) -> Vec<TemplateInfo> {
+        self.effective_templates()
+            .iter()
+            .map(TemplatePlan::info)
+            .collect()
     }
 }
 
@@ -240,7 +334,11 @@ impl Plan {
     /// `--redact-header` names, and the literal values of the run's sensitive request headers
     /// wherever they turn up (an app or a trigger command that echoes the token).
     pub fn redactor(&self) -> Redactor {
-        Redactor::for_headers(&self.redact_headers, &self.request.headers)
+        let mut headers = self.request.headers.clone();
+        for t in &self.request.templates {
+            headers.extend(t.headers.iter().cloned());
+        }
+        Redactor::for_headers(&self.redact_headers, &headers)
     }
 
     /// The plan as it is saved in a result: JSON with every secret masked (the always-masked
@@ -253,9 +351,14 @@ impl Plan {
     /// The URL requests go to: the plan's target (or `base`, e.g. the local proxy), with the
     /// plan's path in place of the URL's.
     pub fn url(&self, base: Option<&str>) -> Result<http::Uri, String> {
+        self.url_with(base, self.request.path.as_deref())
+    }
+
+    /// The target (or `base`) with `path` in place of its path, when given.
+    fn url_with(&self, base: Option<&str>, path: Option<&str>) -> Result<http::Uri, String> {
         let base = base.or(self.target.as_deref()).ok_or("no target URL")?;
         let uri: http::Uri = base.parse().map_err(|_| format!("`{base}` is not a URL"))?;
-        let Some(path) = &self.request.path else {
+        let Some(path) = path else {
             return Ok(uri);
         };
         let mut parts = uri.into_parts();
@@ -288,18 +391,35 @@ impl Plan {
         });
     }
 
-    /// The engine's input, aimed at `base` (or the plan's target).
-    pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
-        let url = self.url(base)?;
+    /// One template as the engine sends it, aimed at `base` (or the plan's target).
+    fn request_spec(&self, base: Option<&str>, t: &TemplatePlan) -> Result<RequestSpec, String> {
         let mut headers = http::HeaderMap::new();
-        for (k, v) in &self.request.headers {
+        for (k, v) in &t.headers {
             let (n, v) = parse::header(&format!("{k}: {v}"))?;
             headers.append(n, v);
         }
-        let identity_header = match &self.request.pod_header {
-            Some(h) => Some(parse::header_name(h)?),
-            None => None,
-        };
+        Ok(RequestSpec {
+            method: http::Method::from_bytes(t.method.as_bytes()).map_err(|e| e.to_string())?,
+            url: self.url_with(base, t.path.as_deref())?,
+            headers,
+            body: t.body.clone(),
+            accept: t.accept.clone(),
+            weight: t.weight,
+            checks: Checks::new(t.compiled.clone()),
+        })
+    }
+
+    /// The engine's input, aimed at `base` (or the plan's target).
+    pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
+        let requests = self
+            .request
+            .effective_templates()
+            .iter()
+            .map(|t| self.request_spec(base, t))
+            .collect::<Result<Vec<_>, String>>()?;
+        let header = |h: &Option<String>| h.as_deref().map(parse::header_name).transpose();
+        let identity_header = header(&self.request.pod_header)?;
+        let version_header = header(&self.request.version_header)?;
         let run_flow = self.kind != PlanKind::Load;
         let shard = |s: Schedule| match self.traffic.shard {
             Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
@@ -334,15 +454,11 @@ impl Plan {
             },
         };
         Ok(LoadSpec {
-            request: RequestSpec {
-                method: http::Method::from_bytes(self.request.method.as_bytes())
-                    .map_err(|e| e.to_string())?,
-                url,
-                headers,
-                body: self.request.body.clone(),
-                accept: self.request.accept.clone(),
-                identity_header,
-            },
+            requests,
+            seed: self.request.seed,
+            identity_header,
+            version_header,
+            max_body: self.request.max_body,
             mode,
             keepalive: self.traffic.keepalive,
             http2: self.traffic.http2,

@@ -1,17 +1,19 @@
 //! What each request looks like, and where it goes: the target, path, method, headers, body,
-//! accepted statuses and pod header of [`TrafficFlags`] and the scenario file, validated into
-//! the plan's target and [`RequestPlan`]. Problems go to the shared collector.
+//! accepted statuses, pod and version headers, and the mix of [`TrafficFlags`] and the scenario
+//! file, validated into the plan's target and [`RequestPlan`] (the scenario's `requests` are
+//! read by [`super::mix`]). Problems go to the shared collector.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 
 use super::parse;
-use super::plan::{PlanKind, RequestPlan};
+use super::plan::{DEFAULT_MAX_BODY, PlanKind, RequestPlan};
 use super::problems::Problems;
 use super::scenario::Headers;
 use super::traffic::TrafficFlags;
 use crate::load::StatusSet;
+use crate::model::units;
 
 /// The target URL (`None` for `local`, whose target is its own proxy) and the request.
 pub fn from_args(
@@ -65,7 +67,32 @@ pub fn from_args(
             |s| parse::header_name(s).map(|n| n.to_string()),
         )
         .map(|(v, _)| v);
-    let request = RequestPlan {
+    let version_header = p
+        .value(
+            t.version_header.as_deref(),
+            "--version-header",
+            f.version_header.as_ref(),
+            "version_header",
+            |s| parse::header_name(s).map(|n| n.to_string()),
+        )
+        .map(|(v, _)| v);
+    let seed = p
+        .value(t.seed.as_deref(), "--seed", f.seed.as_ref(), "seed", |s| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number from 0 to 2^64-1, got `{s}`"))
+        })
+        .map_or(0, |(v, _)| v);
+    let max_body = p
+        .value(
+            t.max_body.as_deref(),
+            "--max-body",
+            f.max_body.as_ref(),
+            "max_body",
+            units::size,
+        )
+        .map_or(DEFAULT_MAX_BODY, |(v, _)| v);
+    let mut request = RequestPlan {
         method,
         path,
         headers,
@@ -75,7 +102,12 @@ pub fn from_args(
         accept_status,
         accept,
         pod_header,
+        version_header,
+        seed,
+        max_body,
+        templates: Vec::new(),
     };
+    request.templates = super::mix::from_args(kind, t, target.as_deref(), &request, p);
     (target, request)
 }
 

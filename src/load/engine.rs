@@ -22,29 +22,49 @@ use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 use rustls::pki_types::ServerName;
 
+use super::check::Checks;
 use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
+use super::mix::Mix;
 use super::pool::{self, Line, Pool, Ticket};
-use super::request::{StatusSet, Template};
+use super::request::{StatusSet, Template, Watched};
 use super::schedule::Schedule;
-use super::state::{RunState, resolve, spawn_resolver};
+use super::state::{Requests, RunState, Target, resolve, spawn_resolver};
 use super::timer::PreciseTimer;
 use crate::model::clock::{At, RunClock};
 use crate::model::request::{LiveStats, Sink};
 use crate::model::result::LoadReport;
 
-/// What each request looks like.
+/// What one request template looks like.
 #[derive(Clone, Debug)]
 pub struct RequestSpec {
     pub method: Method,
-    /// Absolute URL (`http://host:port/path?query` or https).
+    /// Absolute URL (`http://host:port/path?query` or https); every template of a run goes to
+    /// the same scheme, host and port.
     pub url: Uri,
     /// Headers as the user gave them (Host is added when absent).
     pub headers: HeaderMap,
     pub body: Bytes,
     pub accept: StatusSet,
-    /// A response header naming who answered (e.g. the pod), remembered per connection.
-    pub identity_header: Option<HeaderName>,
+    /// Its relative weight in the mix (ignored with one template).
+    pub weight: f64,
+    /// Its response checks.
+    pub checks: Checks,
+}
+
+impl RequestSpec {
+    /// A `GET` of `url` accepting 2xx, with no header, body or check.
+    pub fn get(url: Uri) -> RequestSpec {
+        RequestSpec {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            accept: StatusSet::default(),
+            weight: 1.0,
+            checks: Checks::default(),
+        }
+    }
 }
 
 /// Open model (arrivals on a schedule) or closed loop (as fast as N connections allow).
@@ -65,7 +85,16 @@ pub enum Mode {
 /// Everything the engine needs; built from a validated plan.
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
-    pub request: RequestSpec,
+    /// The request templates, at least one. With several, each request's template is picked by
+    /// a [`Mix`] of their weights seeded by `seed`, from the request's global number.
+    pub requests: Vec<RequestSpec>,
+    pub seed: u64,
+    /// A response header naming who answered (e.g. the pod), remembered per connection.
+    pub identity_header: Option<HeaderName>,
+    /// A response header naming the version that answered, remembered per connection.
+    pub version_header: Option<HeaderName>,
+    /// The most of a response body read for the checks that need it (`--max-body`).
+    pub max_body: usize,
     pub mode: Mode,
     pub keepalive: bool,
     pub http2: bool,
@@ -210,15 +239,17 @@ pub async fn run_load(
     })
 }
 
-/// Everything before the first connection: the target taken from the URL, TLS, the first
-/// lookup of its addresses, the request serialised once, and the run's state.
+/// Everything before the first connection: the target taken from the first template's URL,
+/// TLS, the first lookup of its addresses, every template serialised once, and the run's
+/// state.
 async fn setup(
     spec: &LoadSpec,
     clock: RunClock,
     sink: Rc<RefCell<dyn Sink>>,
     live: Arc<LiveStats>,
 ) -> Result<RunState, EngineError> {
-    let url = &spec.request.url;
+    let templates = Template::all(&spec.requests, spec.keepalive)?;
+    let url = &spec.requests[0].url;
     let https = match url.scheme_str() {
         Some("http") => false,
         Some("https") => true,
@@ -247,18 +278,26 @@ async fn setup(
         http2: spec.http2,
         connect_timeout: spec.connect_timeout,
     };
-    let template = Template::new(&spec.request, spec.keepalive)?;
+    let weights: Vec<f64> = spec.requests.iter().map(|r| r.weight).collect();
+    let requests = Requests {
+        templates,
+        mix: Mix::new(&weights, spec.seed),
+        watched: Watched {
+            identity: spec.identity_header.clone(),
+            version: spec.version_header.clone(),
+        },
+        max_body: spec.max_body,
+    };
+    let target = Target { host, port, addrs };
     Ok(RunState::new(
         clock,
         sink,
         live,
         dialer,
-        host,
-        port,
-        addrs,
+        target,
         spec.keepalive,
         spec.timeout,
-        template,
+        requests,
     ))
 }
 
@@ -328,8 +367,8 @@ async fn start_workers(
 }
 
 /// One request on a connection of its own, closed afterwards (`--no-keepalive`).
-async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At) {
-    Line::new(None).serve(&sh, seq, due).await;
+async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At, template: u16) {
+    Line::new(None).serve(&sh, seq, due, template).await;
 }
 
 /// Dispatches request *i* at `start + due(i)`; returns (requests due, schedule completed).
@@ -369,17 +408,24 @@ async fn open_loop(
         }
         let due = sh.clock.at(due_instant);
         sh.live.due.fetch_add(1, Ordering::Relaxed);
+        let template = sh.requests.mix.pick(schedule.global(i));
         if sh.in_flight.get() >= max_in_flight {
-            sh.record(sh.dropped(i, due));
+            sh.record(sh.dropped(i, due, template));
         } else {
             sh.start_request();
             match carrier {
-                Carrier::Pool(pool, _) => pool.submit(Ticket { seq: i, due }),
+                Carrier::Pool(pool, _) => pool.submit(Ticket {
+                    seq: i,
+                    due,
+                    template,
+                }),
                 Carrier::H2(slots) => {
-                    tokio::task::spawn_local(h2::request(sh.clone(), slots.clone(), i, due));
+                    let (sh, slots) = (sh.clone(), slots.clone());
+                    tokio::task::spawn_local(h2::request(sh, slots, i, due, template));
                 }
                 Carrier::NewConnection => {
-                    tokio::task::spawn_local(new_connection_request(sh.clone(), i, due));
+                    let sh = sh.clone();
+                    tokio::task::spawn_local(new_connection_request(sh, i, due, template));
                 }
             }
         }
@@ -409,7 +455,8 @@ async fn closed_loop(
                 let now = sh.now();
                 sh.live.due.fetch_add(1, Ordering::Relaxed);
                 sh.start_request();
-                if !line.serve(&sh, i, now).await {
+                let template = sh.requests.mix.pick(i);
+                if !line.serve(&sh, i, now, template).await {
                     // Do not spin on a dead target: a failed dial costs at least 1 ms.
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

@@ -1,7 +1,8 @@
 //! The engine's HTTP/1.1 client: one request at a time on one connection, the request written
 //! from bytes serialised once at startup, the response head parsed in place with `httparse`,
-//! the body framed (Content-Length, chunked, or until close) and discarded. Nothing is
-//! allocated per request.
+//! the body framed (Content-Length, chunked, or until close) and discarded — or, for a
+//! template whose response checks read it, kept up to `--max-body` in a buffer the connection
+//! reuses. Nothing is allocated per request (a failed check writes its message).
 //!
 //! Why not hyper here: its client connection does work per request that this one does not (a
 //! dispatch channel, a oneshot per request, a header map per response, a channel for the body),
@@ -22,10 +23,10 @@ use bytes::Bytes;
 use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::check::{Body, Checks, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::Io;
-use super::request::Exchange;
-use super::request::StatusSet;
+use super::request::{Exchange, Template, Watched};
 use crate::model::outcome::OutcomeClass;
 
 /// The largest response head accepted (status line and headers).
@@ -131,6 +132,17 @@ struct Head {
     framing: Framing,
     close: bool,
     keep_alive: bool,
+    /// What the template's header checks found in it.
+    scan: HeaderScan,
+}
+
+/// What a response head is read for besides its framing: the watched headers' values (kept
+/// on the connection, replaced only when they change) and the template's header checks.
+struct HeadWatch<'a> {
+    watched: &'a Watched,
+    checks: &'a Checks,
+    identity: &'a mut Option<Arc<str>>,
+    version: &'a mut Option<Arc<str>>,
 }
 
 /// One HTTP/1.1 connection of the engine.
@@ -149,8 +161,14 @@ pub(super) struct H1Conn {
     pub(super) uses: u64,
     /// Last value of the identity header seen on this connection.
     pub(super) identity: Option<Arc<str>>,
+    /// Last value of the version header seen on this connection.
+    pub(super) version: Option<Arc<str>>,
     /// Must not carry another request (closed, or in an unknown state).
     broken: bool,
+    /// The current response's body, kept for checks: up to `keep` bytes (0: not kept).
+    body: Vec<u8>,
+    keep: usize,
+    truncated: bool,
 }
 
 impl H1Conn {
@@ -166,7 +184,25 @@ impl H1Conn {
             got: 0,
             uses: 0,
             identity: None,
+            version: None,
             broken: false,
+            body: Vec::new(),
+            keep: 0,
+            truncated: false,
+        }
+    }
+
+    /// Keeps `bytes` of the body being read, up to `keep` in all.
+    #[inline]
+    fn keep_body(&mut self, from: usize, to: usize) {
+        if self.keep == 0 {
+            return;
+        }
+        let room = self.keep.saturating_sub(self.body.len());
+        let n = (to - from).min(room);
+        self.body.extend_from_slice(&self.buf[from..from + n]);
+        if n < to - from {
+            self.truncated = true;
         }
     }
 
@@ -224,14 +260,20 @@ impl H1Conn {
         }
     }
 
-    /// Parses one response head, updating the identity from `identity_header`.
-    async fn read_head(&mut self, identity_header: Option<&HeaderName>) -> Result<Head, Fail> {
+    /// Parses one response head, updating the watched headers' values.
+    async fn read_head(&mut self, watched: &Watched, checks: &Checks) -> Result<Head, Fail> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut resp = httparse::Response::new(&mut headers);
             match resp.parse(&self.buf[self.start..self.end]) {
                 Ok(httparse::Status::Complete(n)) => {
-                    let head = head_of(&resp, identity_header, &mut self.identity)?;
+                    let watch = HeadWatch {
+                        watched,
+                        checks,
+                        identity: &mut self.identity,
+                        version: &mut self.version,
+                    };
+                    let head = head_of(&resp, watch)?;
                     self.start += n;
                     return Ok(head);
                 }
@@ -246,11 +288,12 @@ impl H1Conn {
         }
     }
 
-    /// Consumes `n` body bytes.
+    /// Consumes `n` body bytes (keeping them when the body is kept).
     async fn skip(&mut self, mut n: u64) -> Result<(), Fail> {
         loop {
             let have = (self.end - self.start) as u64;
             let take = have.min(n);
+            self.keep_body(self.start, self.start + take as usize);
             self.start += take as usize;
             n -= take;
             if n == 0 {
@@ -282,6 +325,7 @@ impl H1Conn {
             Framing::None => Ok(()),
             Framing::Length(n) => self.skip(n).await,
             Framing::UntilClose => loop {
+                self.keep_body(self.start, self.end);
                 self.start = self.end;
                 match self.fill().await {
                     Ok(0) => return Ok(()),
@@ -320,15 +364,16 @@ impl H1Conn {
 
     async fn round_trip(
         &mut self,
-        wire: &Wire,
-        identity_header: Option<&HeaderName>,
-    ) -> Result<(u16, bool), Fail> {
+        t: &Template,
+        watched: &Watched,
+    ) -> Result<(u16, bool, HeaderScan), Fail> {
+        let wire = &t.wire;
         self.uses += 1;
         self.got = 0;
         self.io.write_all(&wire.bytes).await.map_err(Fail::Write)?;
         self.io.flush().await.map_err(Fail::Write)?;
         let head = loop {
-            let head = self.read_head(identity_header).await?;
+            let head = self.read_head(watched, &t.checks).await?;
             // Interim responses (100 Continue, 103 Early Hints) precede the real one.
             if (100..200).contains(&head.status) && head.status != 101 {
                 continue;
@@ -357,54 +402,47 @@ impl H1Conn {
                 && !wire.close
                 && clean
                 && head.status != 101,
+            head.scan,
         ))
     }
 
-    /// Sends one request and reads its whole response within `timeout`, classifying the
-    /// outcome. On anything but a clean, persistent response the connection is marked unusable.
+    /// Sends one request of template `t` and reads its whole response within `timeout`,
+    /// classifying the outcome and evaluating the template's checks (reading up to `max_body`
+    /// of the body when they need it). On anything but a clean, persistent response the
+    /// connection is marked unusable.
     pub(super) async fn exchange(
         &mut self,
-        wire: &Wire,
-        identity_header: Option<&HeaderName>,
-        accept: &StatusSet,
+        t: &Template,
+        watched: &Watched,
         timeout: Duration,
+        max_body: usize,
     ) -> Exchange {
-        let result = tokio::time::timeout(timeout, self.round_trip(wire, identity_header)).await;
+        self.keep = if t.checks.needs_body() { max_body } else { 0 };
+        self.body.clear();
+        self.truncated = false;
+        let result = tokio::time::timeout(timeout, self.round_trip(t, watched)).await;
         match result {
-            Ok(Ok((status, persistent))) => {
-                let class = accept.classify(status);
+            Ok(Ok((status, persistent, scan))) => {
                 if !persistent {
                     self.broken = true;
                 }
-                Exchange {
-                    class,
-                    status: Some(status),
-                    error: (class == OutcomeClass::Other)
-                        .then(|| format!("unexpected status {status}")),
-                    identity: None,
-                    reusable: persistent,
-                }
+                let body = (self.keep > 0).then_some(Body {
+                    bytes: &self.body,
+                    truncated: self.truncated,
+                });
+                Exchange::response(t, status, &scan, body, persistent)
             }
             Ok(Err(fail)) => {
                 self.broken = true;
                 let (class, error) = describe(fail);
-                Exchange {
-                    class,
-                    status: None,
-                    error: Some(error),
-                    identity: None,
-                    reusable: false,
-                }
+                Exchange::failed(class, error)
             }
             Err(_) => {
                 self.broken = true;
-                Exchange {
-                    class: OutcomeClass::RequestTimeout,
-                    status: None,
-                    error: Some(format!("no complete response within {timeout:?}")),
-                    identity: None,
-                    reusable: false,
-                }
+                Exchange::failed(
+                    OutcomeClass::RequestTimeout,
+                    format!("no complete response within {timeout:?}"),
+                )
             }
         }
     }
@@ -449,13 +487,22 @@ fn eq_ignore_case(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
 
-/// What a parsed head says about status, framing and persistence; updates `identity` when
-/// the identity header's value changed.
-fn head_of(
-    resp: &httparse::Response<'_, '_>,
-    identity_header: Option<&HeaderName>,
-    identity: &mut Option<Arc<str>>,
-) -> Result<Head, Fail> {
+/// Replaces `slot` with `value` when it changed (allocating only then).
+fn remember(slot: &mut Option<Arc<str>>, value: &[u8]) {
+    if let Ok(v) = std::str::from_utf8(value)
+        && slot.as_deref() != Some(v)
+    {
+        *slot = Some(Arc::from(v));
+    }
+}
+
+fn is(name: &str, want: Option<&HeaderName>) -> bool {
+    want.is_some_and(|w| eq_ignore_case(name, w.as_str()))
+}
+
+/// What a parsed head says about status, framing and persistence; updates the watched
+/// headers' values when they changed and runs the header checks.
+fn head_of(resp: &httparse::Response<'_, '_>, watch: HeadWatch<'_>) -> Result<Head, Fail> {
     let status = resp
         .code
         .ok_or_else(|| Fail::Protocol("response without a status".into()))?;
@@ -486,16 +533,22 @@ fn head_of(
                 close |= t.eq_ignore_ascii_case("close");
                 keep_alive |= t.eq_ignore_ascii_case("keep-alive");
             }
-        } else if let Some(want) = identity_header {
-            if eq_ignore_case(h.name, want.as_str()) {
-                if let Ok(v) = std::str::from_utf8(h.value) {
-                    if identity.as_deref() != Some(v) {
-                        *identity = Some(Arc::from(v));
-                    }
-                }
+        } else {
+            if is(h.name, watch.watched.identity.as_ref()) {
+                remember(watch.identity, h.value);
+            }
+            if is(h.name, watch.watched.version.as_ref()) {
+                remember(watch.version, h.value);
             }
         }
     }
+    let scan = if watch.checks.reads_headers() {
+        watch
+            .checks
+            .scan_headers(resp.headers.iter().map(|h| (h.name, h.value)))
+    } else {
+        HeaderScan::default()
+    };
     // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
     let framing = if chunked {
         Framing::Chunked
@@ -514,6 +567,7 @@ fn head_of(
         framing,
         close,
         keep_alive,
+        scan,
     })
 }
 

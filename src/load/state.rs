@@ -1,6 +1,7 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
-//! target's addresses (refreshed in the background), dialling, the in-flight count, and the
-//! builders of request records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! target's addresses (refreshed in the background), dialling, the in-flight count, the
+//! request templates and the mix that picks one per request, and the builders of request
+//! records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -13,7 +14,8 @@ use tokio::sync::Notify;
 
 use super::conn::{DialError, Dialer, Opened};
 use super::h1::H1Conn;
-use super::request::{Exchange, Template};
+use super::mix::Mix;
+use super::request::{Exchange, Template, Watched};
 use crate::model::clock::{At, RunClock};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
@@ -35,7 +37,30 @@ pub(super) struct RunState {
     pub(super) conns_opened: Cell<u64>,
     pub(super) keepalive: bool,
     pub(super) timeout: Duration,
-    pub(super) template: Template,
+    pub(super) requests: Requests,
+}
+
+/// What the requests of a run look like: the templates, the mix that picks one for each
+/// request, the headers every response is watched for, and how much of a body checks read.
+pub(super) struct Requests {
+    pub(super) templates: Box<[Template]>,
+    pub(super) mix: Mix,
+    pub(super) watched: Watched,
+    pub(super) max_body: usize,
+}
+
+/// The watched headers' values on a connection when a request ended.
+#[derive(Default)]
+pub(super) struct Seen {
+    pub(super) identity: Option<Arc<str>>,
+    pub(super) version: Option<Arc<str>>,
+}
+
+/// Where a run's connections go: the target's host, port and first addresses.
+pub(super) struct Target {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) addrs: Vec<SocketAddr>,
 }
 
 impl RunState {
@@ -45,21 +70,19 @@ impl RunState {
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
         dialer: Dialer,
-        host: String,
-        port: u16,
-        addrs: Vec<SocketAddr>,
+        target: Target,
         keepalive: bool,
         timeout: Duration,
-        template: Template,
+        requests: Requests,
     ) -> RunState {
         RunState {
             clock,
             sink,
             live,
             dialer,
-            host,
-            port,
-            addrs: RefCell::new(addrs),
+            host: target.host,
+            port: target.port,
+            addrs: RefCell::new(target.addrs),
             resolve_error: RefCell::new(None),
             rr: Cell::new(0),
             next_conn: Cell::new(0),
@@ -68,8 +91,15 @@ impl RunState {
             conns_opened: Cell::new(0),
             keepalive,
             timeout,
-            template,
+            requests,
         }
+    }
+
+    /// Template `i` (the mix never picks beyond the last).
+    #[inline]
+    pub(super) fn template(&self, i: u16) -> &Template {
+        let t = &self.requests.templates;
+        &t[(i as usize).min(t.len() - 1)]
     }
 
     #[inline]
@@ -149,13 +179,15 @@ impl RunState {
     }
 
     /// The record of a request that got as far as a connection.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn completed(
         &self,
         seq: u64,
         due: At,
         sent: At,
+        template: u16,
         conn: ConnId,
-        identity: Option<Arc<str>>,
+        seen: Seen,
         ex: Exchange,
     ) -> RequestRecord {
         RequestRecord {
@@ -168,12 +200,23 @@ impl RunState {
             conn: Some(conn),
             dialed: None,
             error: ex.error,
-            identity,
+            identity: seen.identity,
+            template,
+            checks_failed: ex.checks_failed,
+            version: seen.version,
+            excerpt: ex.excerpt,
         }
     }
 
     /// The record of a request that never got a connection.
-    pub(super) fn failure(&self, seq: u64, due: At, sent: At, e: DialError) -> RequestRecord {
+    pub(super) fn failure(
+        &self,
+        seq: u64,
+        due: At,
+        sent: At,
+        template: u16,
+        e: DialError,
+    ) -> RequestRecord {
         RequestRecord {
             seq,
             due,
@@ -185,11 +228,15 @@ impl RunState {
             dialed: Some(e.peer),
             error: Some(e.error),
             identity: None,
+            template,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         }
     }
 
     /// The record of a request due while the in-flight cap was reached.
-    pub(super) fn dropped(&self, seq: u64, due: At) -> RequestRecord {
+    pub(super) fn dropped(&self, seq: u64, due: At, template: u16) -> RequestRecord {
         RequestRecord {
             seq,
             due,
@@ -201,6 +248,10 @@ impl RunState {
             dialed: None,
             error: None,
             identity: None,
+            template,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         }
     }
 
@@ -212,12 +263,13 @@ impl RunState {
         conn: &mut H1Conn,
         seq: u64,
         due: At,
+        template: u16,
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
-        let t = &self.template;
+        let r = &self.requests;
         let ex = conn
-            .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
+            .exchange(self.template(template), &r.watched, self.timeout, r.max_body)
             .await;
         let reusable = ex.reusable;
         let id = ConnId {
@@ -226,8 +278,12 @@ impl RunState {
             peer: conn.peer,
             reused,
         };
+        let seen = Seen {
+            identity: conn.identity.clone(),
+            version: conn.version.clone(),
+        };
         (
-            self.completed(seq, due, sent, id, conn.identity.clone(), ex),
+            self.completed(seq, due, sent, template, id, seen, ex),
             reusable,
         )
     }

@@ -6,7 +6,9 @@
 //!
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
-//! - [`request`]: one finished request, the sink the engine reports to, live figures.
+//! - [`request`]: one finished request, the sink the engine reports to, the revision source
+//!   the recorder asks, live figures.
+//! - [`template`]: the request templates of a mix and their response checks, by name.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
 //! - [`phase`]: the phase names of a rollout run.
@@ -25,4 +27,5 @@ pub mod outcome;
 pub mod phase;
 pub mod request;
 pub mod result;
+pub mod template;
 pub mod units;

@@ -40,12 +40,16 @@ pub enum OutcomeClass {
     Tls,
     /// Anything else, with its error chain (including statuses neither accepted, 4xx nor 5xx).
     Other,
+    /// A response with an accepted status that failed one of its template's response checks
+    /// (not marked `warn`): the record's `checks_failed` names which, its `error` says why.
+    /// Never folded into the `http_*` classes: a wrong body is not a dropped request.
+    CheckFailed,
     /// Due while the in-flight cap was reached: never sent, counted, never delayed.
     DroppedByGenerator,
 }
 
 impl OutcomeClass {
-    pub const ALL: [OutcomeClass; 12] = [
+    pub const ALL: [OutcomeClass; 13] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -57,6 +61,7 @@ impl OutcomeClass {
         OutcomeClass::Dns,
         OutcomeClass::Tls,
         OutcomeClass::Other,
+        OutcomeClass::CheckFailed,
         OutcomeClass::DroppedByGenerator,
     ];
 
@@ -79,6 +84,7 @@ impl OutcomeClass {
             OutcomeClass::Dns => "dns",
             OutcomeClass::Tls => "tls",
             OutcomeClass::Other => "other",
+            OutcomeClass::CheckFailed => "check_failed",
             OutcomeClass::DroppedByGenerator => "dropped_by_generator",
         }
     }
@@ -97,7 +103,10 @@ impl OutcomeClass {
     pub fn got_response(self) -> bool {
         matches!(
             self,
-            OutcomeClass::Ok | OutcomeClass::Http4xx | OutcomeClass::Http5xx
+            OutcomeClass::Ok
+                | OutcomeClass::Http4xx
+                | OutcomeClass::Http5xx
+                | OutcomeClass::CheckFailed
         )
     }
 }

@@ -1,10 +1,12 @@
 //! Lossless merging of recorded results from several generators (an Indexed Job's workers):
-//! counts add per second, per phase and overall; histograms are decoded, added and re-encoded;
-//! failure logs are concatenated in due order.
+//! counts add per second, per phase, per template and overall; histograms are decoded, added
+//! and re-encoded; revision labels are united (each generator numbered them as it met them)
+//! and the per-second cells merged by template and revision; failure logs are concatenated in
+//! due order.
 
 use std::collections::BTreeMap;
 
-use super::{EncodedHist, Recorded, Second, SpanStats};
+use super::{EncodedHist, Recorded, Second, SpanStats, SplitCell, TemplateSpan, TemplateStats};
 
 /// Results that cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +35,35 @@ fn add_hist(a: &EncodedHist, b: &EncodedHist, what: &str) -> Result<EncodedHist,
     Ok(ha.encode())
 }
 
+fn add_counts(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+fn merge_cells(a: &mut Vec<SplitCell>, b: &[SplitCell], what: &str) -> Result<(), MergeError> {
+    for cell in b {
+        match a
+            .iter_mut()
+            .find(|c| c.template == cell.template && c.revision == cell.revision)
+        {
+            Some(c) => {
+                c.counts.merge(&cell.counts);
+                c.checked += cell.checked;
+                add_counts(&mut c.checks_failed, &cell.checks_failed);
+                c.latency_hist = add_hist(&c.latency_hist, &cell.latency_hist, what)?;
+            }
+            None => a.push(cell.clone()),
+        }
+    }
+    Ok(())
+}
+
 fn merge_second(a: &mut Second, b: &Second) -> Result<(), MergeError> {
+    merge_cells(&mut a.split, &b.split, &format!("second {}", a.second))?;
     a.counts.merge(&b.counts);
     a.failures_not_kept += b.failures_not_kept;
     a.latency_hist = add_hist(
@@ -67,6 +97,57 @@ fn merge_span(a: &mut SpanStats, b: &SpanStats) -> Result<(), MergeError> {
     Ok(())
 }
 
+fn merge_template_span(a: &mut TemplateSpan, b: &TemplateSpan, what: &str) -> Result<(), MergeError> {
+    a.counts.merge(&b.counts);
+    a.checked += b.checked;
+    add_counts(&mut a.checks_failed, &b.checks_failed);
+    a.latency_hist = add_hist(&a.latency_hist, &b.latency_hist, what)?;
+    a.latency = a
+        .latency_hist
+        .decode()
+        .map(|h| h.summary())
+        .unwrap_or(a.latency);
+    Ok(())
+}
+
+fn merge_templates(a: &mut Vec<TemplateStats>, b: Vec<TemplateStats>) -> Result<(), MergeError> {
+    for t in b {
+        let Some(mine) = a.iter_mut().find(|m| m.name == t.name) else {
+            a.push(t);
+            continue;
+        };
+        let what = format!("template {}", t.name);
+        merge_template_span(&mut mine.overall, &t.overall, &what)?;
+        for p in t.phases {
+            match mine.phases.iter_mut().find(|q| q.name == p.name) {
+                Some(q) => merge_template_span(q, &p, &what)?,
+                None => mine.phases.push(p),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `other`'s revision labels into `labels` and renumbers its cells to match.
+fn unite_revisions(labels: &mut Vec<String>, other: &mut Recorded) {
+    let map: Vec<u16> = other
+        .revisions
+        .iter()
+        .map(|l| match labels.iter().position(|m| m == l) {
+            Some(i) => i as u16,
+            None => {
+                labels.push(l.clone());
+                (labels.len() - 1) as u16
+            }
+        })
+        .collect();
+    for s in &mut other.series {
+        for c in &mut s.split {
+            c.revision = map.get(c.revision as usize).copied().unwrap_or(c.revision);
+        }
+    }
+}
+
 /// Seconds sorted by index with duplicates (the same second from two sources) combined.
 pub(super) fn merge_same_seconds(sorted: Vec<Second>) -> Vec<Second> {
     let mut out: Vec<Second> = Vec::with_capacity(sorted.len());
@@ -94,7 +175,12 @@ impl Recorded {
         Ok(acc)
     }
 
-    fn merge_from(&mut self, other: Recorded) -> Result<(), MergeError> {
+    fn merge_from(&mut self, mut other: Recorded) -> Result<(), MergeError> {
+        unite_revisions(&mut self.revisions, &mut other);
+        if self.revision_source.is_none() {
+            self.revision_source = other.revision_source.take();
+        }
+        merge_templates(&mut self.templates, std::mem::take(&mut other.templates))?;
         let mut seconds: BTreeMap<u64, Second> =
             self.series.drain(..).map(|s| (s.second, s)).collect();
         for s in other.series {

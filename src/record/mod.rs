@@ -9,9 +9,15 @@
 //!
 //! Phases (baseline, rollout, settle, or load stages) are marked by whoever orchestrates the run
 //! through a [`PhaseMarks`] handle; a request belongs to the phase in force at its *due* time.
+//!
+//! A mix of request templates is also kept per template ([`templates`]: counts, latency and
+//! check failures per phase), and, when the revision that served a request can be told, per
+//! second, template and revision ([`split`]), for the old-versus-new comparison.
 
 mod hist;
 mod merge;
+pub mod split;
+pub mod templates;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +28,15 @@ use serde::{Deserialize, Serialize};
 
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use split::SplitCell;
+pub use templates::{TemplateSpan, TemplateStats};
 
 use crate::model::clock::At;
 use crate::model::outcome::OutcomeClass;
-use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::request::{LiveStats, RequestRecord, RevisionSource, Sink};
+use crate::model::template::TemplateInfo;
+use split::{CellAcc, Cells, Revisions};
+use templates::Templates;
 
 /// Counts by outcome class, serialised as an object with every class name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -190,6 +201,9 @@ pub struct Second {
     /// Failures in this second that the failure log could not keep.
     #[serde(default)]
     pub failures_not_kept: u64,
+    /// Per template and revision, when revisions could be told.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split: Vec<SplitCell>,
 }
 
 #[derive(Debug, Default)]
@@ -197,6 +211,7 @@ struct SecondAcc {
     counts: Counts,
     latency: Hist,
     failures_not_kept: u64,
+    cells: Cells,
 }
 
 /// A named phase beginning at an instant; it lasts until the next mark.
@@ -251,13 +266,17 @@ impl PhaseMarks {
 }
 
 /// Settings of the recorder.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RecorderConfig {
     /// Failures kept in full detail; later ones are only counted.
     pub failure_log_limit: usize,
     /// The longest a request can stay open after its due instant (timeouts plus slack), after
     /// which its second is closed and encoded.
     pub max_open: Duration,
+    /// The templates of the mix (empty, or one without checks: nothing is kept per template).
+    pub templates: Vec<TemplateInfo>,
+    /// The version header's name, for saying how revisions were told.
+    pub version_header: Option<String>,
 }
 
 /// Aggregates request records. Used from one thread (the engine's); see [`Recorder::finish`].
@@ -281,11 +300,18 @@ pub struct Recorder {
     /// long run reuses the same few buffers instead of allocating one per second.
     spare: Vec<SecondAcc>,
     live_scratch: Hist,
+    templates: Templates,
+    revisions: Revisions,
+    spare_cells: Vec<CellAcc>,
 }
 
 impl Recorder {
-    pub fn new(config: RecorderConfig, marks: PhaseMarks, live: Arc<LiveStats>) -> Recorder {
+    pub fn new(mut config: RecorderConfig, marks: PhaseMarks, live: Arc<LiveStats>) -> Recorder {
+        let templates = Templates::new(std::mem::take(&mut config.templates));
         Recorder {
+            templates,
+            revisions: Revisions::new(None),
+            spare_cells: Vec::new(),
             config,
             marks,
             marks_seen: u64::MAX,
@@ -307,12 +333,19 @@ impl Recorder {
         self.live.clone()
     }
 
+    /// Tells revisions apart with `source` (a request's version header still comes first).
+    pub fn with_revisions(mut self, source: Box<dyn RevisionSource>) -> Recorder {
+        self.revisions = Revisions::new(Some(source));
+        self
+    }
+
     fn refresh_marks(&mut self) {
         let v = self.marks.version();
         if v != self.marks_seen {
             self.mark_cache = self.marks.snapshot();
             self.phases
                 .resize_with(self.mark_cache.len(), SpanAcc::default);
+            self.templates.resize_phases(self.mark_cache.len());
             self.marks_seen = v;
         }
     }
@@ -331,10 +364,12 @@ impl Recorder {
         acc.counts = Counts::default();
         acc.latency.reset();
         acc.failures_not_kept = 0;
+        acc.cells.recycle(&mut self.spare_cells);
         self.spare.push(acc);
     }
 
-    fn second_acc(&mut self, second: u64) -> &mut SecondAcc {
+    /// The index in `open` of `second`'s bucket, opening it if needed.
+    fn second_index(&mut self, second: u64) -> usize {
         if self.open.is_empty() {
             let acc = self.fresh_second();
             self.open.push_back((second, acc));
@@ -345,7 +380,7 @@ impl Recorder {
             // gets a bucket of its own, merged with its closed twin in `finish`.
             let acc = self.fresh_second();
             self.open.push_front((second, acc));
-            return &mut self.open[0].1;
+            return 0;
         }
         let idx = (second - front) as usize;
         while self.open.len() <= idx {
@@ -353,7 +388,7 @@ impl Recorder {
             let acc = self.fresh_second();
             self.open.push_back((next, acc));
         }
-        &mut self.open[idx].1
+        idx
     }
 
     /// Closes every second that no in-flight request can still land in, given the newest due time.
@@ -415,12 +450,19 @@ impl Recorder {
             .first()
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
+        let overall = overall.finish("overall".to_string(), start, end);
+        let templates = self.templates.finish(&phases, &overall);
         Recorded {
             series: self.closed,
             phases,
-            overall: overall.finish("overall".to_string(), start, end),
+            overall,
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            templates,
+            revisions: self.revisions.labels(),
+            revision_source: self
+                .revisions
+                .describe(self.config.version_header.as_deref()),
         }
     }
 }
@@ -432,6 +474,7 @@ fn close_second(second: u64, acc: &SecondAcc) -> Second {
         latency: acc.latency.summary(),
         latency_hist: acc.latency.encode(),
         failures_not_kept: acc.failures_not_kept,
+        split: acc.cells.finish(),
     }
 }
 
@@ -439,23 +482,34 @@ impl Sink for Recorder {
     #[inline]
     fn record(&mut self, r: &RequestRecord) {
         self.refresh_marks();
-        match self.phase_of(r.due) {
+        let phase = self.phase_of(r.due);
+        match phase {
             Some(p) => self.phases[p].add(r),
             None => self.unphased.add(r),
         }
+        self.templates.add(phase.map_or(0, |p| p + 1), r);
+        let revision = if self.revisions.active(r) {
+            self.revisions.of(r)
+        } else {
+            None
+        };
         let limit = self.config.failure_log_limit;
         let keep = r.class.is_failure()
             && r.class != OutcomeClass::DroppedByGenerator
             && self.failures.len() < limit;
         let not_kept = r.class.is_failure() && r.class != OutcomeClass::DroppedByGenerator && !keep;
         {
-            let acc = self.second_acc(r.due.second());
+            let idx = self.second_index(r.due.second());
+            let acc = &mut self.open[idx].1;
             acc.counts.add(r.class);
             if r.class != OutcomeClass::DroppedByGenerator {
                 acc.latency.record(r.latency().as_micros() as u64);
             }
             if not_kept {
                 acc.failures_not_kept += 1;
+            }
+            if let Some(rev) = revision {
+                acc.cells.add(r, rev, &mut self.spare_cells);
             }
         }
         if keep {
@@ -481,6 +535,16 @@ pub struct Recorded {
     pub failures: Vec<RequestRecord>,
     /// Failures beyond the log's limit: counted, not kept.
     pub failures_not_kept: u64,
+    /// Per request template of a mix (absent for one check-free request shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateStats>,
+    /// The revisions told apart during the run, as labels in the order first seen; the
+    /// seconds' `split` cells index this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<String>,
+    /// How revisions were told apart, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_source: Option<String>,
 }
 
 impl Recorded {

@@ -17,6 +17,10 @@ fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRe
         dialed: None,
         error: None,
         identity: None,
+        template: 0,
+        checks_failed: 0,
+        version: None,
+        excerpt: None,
     }
 }
 
@@ -26,6 +30,7 @@ fn recorder(limit: usize) -> (Recorder, PhaseMarks) {
         RecorderConfig {
             failure_log_limit: limit,
             max_open: Duration::from_secs(2),
+            ..RecorderConfig::default()
         },
         marks.clone(),
         Arc::new(LiveStats::default()),

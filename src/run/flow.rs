@@ -314,6 +314,8 @@ pub fn start_engine(
     let config = RecorderConfig {
         failure_log_limit: plan.output.failure_log_limit,
         max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
+        templates: plan.request.template_infos(),
+        version_header: plan.request.version_header.clone(),
     };
     let live = std::sync::Arc::new(LiveStats::default());
     let recorder = Recorder::new(config, marks, live.clone());
@@ -347,10 +349,7 @@ fn assemble(
     let clock = flow.timeline.clock();
     let recorded = recorded.unwrap_or_else(|| {
         Recorder::new(
-            RecorderConfig {
-                failure_log_limit: 0,
-                max_open: Duration::ZERO,
-            },
+            RecorderConfig::default(),
             PhaseMarks::new(),
             Default::default(),
         )

@@ -239,6 +239,7 @@ fn simulate(pods: &[Pod], failing: bool) -> Recorded {
         RecorderConfig {
             failure_log_limit: 10_000,
             max_open: Duration::from_secs(5),
+            ..RecorderConfig::default()
         },
         marks,
         Arc::new(LiveStats::default()),
@@ -315,6 +316,10 @@ fn simulate(pods: &[Pod], failing: bool) -> Recorded {
                 .then(|| addr(pod.ip, 8080)),
             error,
             identity: None,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         };
         rec.record(&record);
     }
