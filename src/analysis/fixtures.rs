@@ -165,7 +165,19 @@ impl Run {
     pub fn pod_ready(&mut self, pod: &str, revision: Revision, created: u64, ready: u64) {
         let address = format!("10.0.0.{}:8080", self.next_ip);
         self.next_ip += 1;
-        self.at(created, Some(pod), EventKind::PodCreated { revision });
+        let revision_name = Some(match revision {
+            Revision::Old => "v1".to_string(),
+            Revision::New => "v2".to_string(),
+            Revision::Unknown => "v0".to_string(),
+        });
+        self.at(
+            created,
+            Some(pod),
+            EventKind::PodCreated {
+                revision,
+                revision_name,
+            },
+        );
         self.at(
             created + 50,
             Some(pod),

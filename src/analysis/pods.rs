@@ -125,7 +125,7 @@ impl PodLife {
     /// as of the latest event.
     fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
         match kind {
-            EventKind::PodCreated { revision } => {
+            EventKind::PodCreated { revision, .. } => {
                 self.created.get_or_insert(at);
                 if self.revision == Revision::Unknown {
                     self.revision = *revision;

@@ -57,7 +57,10 @@ pub fn from_node(
         let at = place(p, &k, node);
         p.push(
             at,
-            format!("{} checks: a template has at most {MAX_CHECKS}", items.len()),
+            format!(
+                "{} checks: a template has at most {MAX_CHECKS}",
+                items.len()
+            ),
         );
     }
     let mut checks: Vec<Check> = Vec::new();
@@ -171,37 +174,16 @@ fn check(key: &str, item: &Spanned<Node>, p: &mut Problems<'_>) -> Option<Check>
     let e = entries(key, item, map, p)?;
     let (kind_key, value) = e.kind?;
     let before = p.count();
-    let vk = format!("{key}.{kind_key}");
-    if kind_key != "header" && kind_key != "json" {
-        if let Some(eq) = e.equals {
-            let at = place(p, &format!("{key}.equals"), eq);
-            p.push(at, format!("`equals` applies to header and json checks, not `{kind_key}`"));
-        }
-    }
-    if kind_key != "json" {
-        if let Some(t) = e.ty {
-            let at = place(p, &format!("{key}.type"), t);
-            p.push(at, format!("`type` applies to json checks, not `{kind_key}`"));
-        }
-    }
-    let kind = match kind_key {
-        "status" => status(&vk, value, p).map(CheckKind::Status),
-        "header" => header(key, &vk, value, e.equals, p),
-        "json" => json(key, &vk, value, &e, p),
-        "body_contains" => scalar(p, &vk, value, "the text to find").and_then(|s| {
-            if s.is_empty() {
-                let at = place(p, &vk, value);
-                p.push(at, "the text to find is empty");
-                None
-            } else {
-                Some(CheckKind::Body(BodyExpect::Contains(s)))
-            }
-        }),
-        _ => parsed(p, &vk, value, "a regular expression", compile_regex)
-            .map(|r| CheckKind::Body(BodyExpect::Matches(r))),
-    };
+    misplaced_options(key, kind_key, &e, p);
+    let kind = kind(key, kind_key, value, &e, p);
     let warn = e.warn.map_or(Some(false), |w| {
-        parsed(p, &format!("{key}.warn"), w, "true or false", parse::boolean)
+        parsed(
+            p,
+            &format!("{key}.warn"),
+            w,
+            "true or false",
+            parse::boolean,
+        )
     });
     let name = e.name.map(|n| {
         parsed(p, &format!("{key}.name"), n, "a name", |s| {
@@ -228,8 +210,61 @@ fn check(key: &str, item: &Spanned<Node>, p: &mut Problems<'_>) -> Option<Check>
     Some(c)
 }
 
+/// `equals` belongs to header and json checks, `type` to json checks.
+fn misplaced_options(key: &str, kind_key: &str, e: &Entries<'_>, p: &mut Problems<'_>) {
+    if kind_key != "header" && kind_key != "json" {
+        if let Some(eq) = e.equals {
+            let at = place(p, &format!("{key}.equals"), eq);
+            p.push(
+                at,
+                format!("`equals` applies to header and json checks, not `{kind_key}`"),
+            );
+        }
+    }
+    if kind_key != "json" {
+        if let Some(t) = e.ty {
+            let at = place(p, &format!("{key}.type"), t);
+            p.push(
+                at,
+                format!("`type` applies to json checks, not `{kind_key}`"),
+            );
+        }
+    }
+}
+
+/// What a check of kind `kind_key` with value `value` looks at.
+fn kind(
+    key: &str,
+    kind_key: &str,
+    value: &Spanned<Node>,
+    e: &Entries<'_>,
+    p: &mut Problems<'_>,
+) -> Option<CheckKind> {
+    let vk = format!("{key}.{kind_key}");
+    match kind_key {
+        "status" => status(&vk, value, p).map(CheckKind::Status),
+        "header" => header(key, &vk, value, e.equals, p),
+        "json" => json(key, &vk, value, e, p),
+        "body_contains" => scalar(p, &vk, value, "the text to find").and_then(|s| {
+            if s.is_empty() {
+                let at = place(p, &vk, value);
+                p.push(at, "the text to find is empty");
+                None
+            } else {
+                Some(CheckKind::Body(BodyExpect::Contains(s)))
+            }
+        }),
+        _ => parsed(p, &vk, value, "a regular expression", compile_regex)
+            .map(|r| CheckKind::Body(BodyExpect::Matches(r))),
+    }
+}
+
 /// `status: 200-299`, `status: 200`, or `status: [200, 204]`.
-fn status(key: &str, value: &Spanned<Node>, p: &mut Problems<'_>) -> Option<crate::load::StatusSet> {
+fn status(
+    key: &str,
+    value: &Spanned<Node>,
+    p: &mut Problems<'_>,
+) -> Option<crate::load::StatusSet> {
     let text = match &value.value {
         Node::Seq(items) => {
             let parts: Vec<String> = items.iter().filter_map(|n| n.value.text()).collect();
@@ -276,19 +311,13 @@ fn json(
             None
         }
         (Some(eq), None) => Some(JsonExpect::Equals(eq.value.to_json())),
-        (None, Some(t)) => parsed(
-            p,
-            &format!("{key}.type"),
-            t,
-            "a JSON type",
-            |s| {
-                JsonType::from_name(s.trim()).ok_or_else(|| {
-                    format!(
-                        "`{s}` is not a JSON type: use null, boolean, number, string, array or object"
-                    )
-                })
-            },
-        )
+        (None, Some(t)) => parsed(p, &format!("{key}.type"), t, "a JSON type", |s| {
+            JsonType::from_name(s.trim()).ok_or_else(|| {
+                format!(
+                    "`{s}` is not a JSON type: use null, boolean, number, string, array or object"
+                )
+            })
+        })
         .map(JsonExpect::Type),
         (None, None) => Some(JsonExpect::Exists),
     };

@@ -17,7 +17,7 @@ use serde_saphyr::Spanned;
 
 use super::checks;
 use super::parse;
-use super::plan::{PlanKind, RequestPlan, TemplatePlan};
+use super::plan::{PlanKind, RequestPlan, RequestShape, TemplatePlan};
 use super::problems::Problems;
 use super::scenario::Node;
 use super::traffic::TrafficFlags;
@@ -25,7 +25,8 @@ use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
 use crate::model::template::MAX_TEMPLATES;
 
 /// The keys a template may have.
-const KEYS: &str = "name, weight, method, path, url, headers, body, body_file, accept_status, checks";
+const KEYS: &str =
+    "name, weight, method, path, url, headers, body, body_file, accept_status, checks";
 
 /// Where a value is: the file, its line and its key path.
 pub(super) fn place(p: &Problems<'_>, key: &str, node: &Spanned<Node>) -> String {
@@ -64,7 +65,10 @@ pub fn from_args(
         let at = place(p, "requests", requests);
         p.push(
             at,
-            format!("{} templates: a mix has at most {MAX_TEMPLATES}", items.len()),
+            format!(
+                "{} templates: a mix has at most {MAX_TEMPLATES}",
+                items.len()
+            ),
         );
     }
     let cx = Context { kind, target, base };
@@ -73,7 +77,7 @@ pub fn from_args(
         .enumerate()
         .filter_map(|(i, item)| template(&cx, i, item, p))
         .collect();
-    distinct_names(&templates, items, p);
+    distinct_names(items, p);
     templates
 }
 
@@ -202,37 +206,41 @@ fn template(
         let at = place(p, &key, item);
         p.push(
             at,
-            format!("a request template is a map ({KEYS}), got {}", item.value.kind()),
+            format!(
+                "a request template is a map ({KEYS}), got {}",
+                item.value.kind()
+            ),
         );
         return None;
     };
     let before = p.count();
     let r = raw(&key, entries, p);
-    let name = r.name.and_then(|n| {
-        parsed(p, &format!("{key}.name"), n, "a name", template_name)
-    });
+    let name = r
+        .name
+        .and_then(|n| parsed(p, &format!("{key}.name"), n, "a name", template_name));
     if r.name.is_none() {
         let at = place(p, &key, item);
-        p.push(at, "a request template needs a `name` (thresholds and reports use it)");
+        p.push(
+            at,
+            "a request template needs a `name` (thresholds and reports use it)",
+        );
     }
     let weight = r.weight.map_or(Some(1.0), |w| {
         parsed(p, &format!("{key}.weight"), w, "a number", weight)
     });
-    let method = r.method.map_or(Some(cx.base.method.clone()), |m| {
-        parsed(p, &format!("{key}.method"), m, "an HTTP method", parse::method)
+    let method = r.method.map_or(Some(cx.base.shape.method.clone()), |m| {
+        parsed(
+            p,
+            &format!("{key}.method"),
+            m,
+            "an HTTP method",
+            parse::method,
+        )
     });
     let path = path(cx, &key, &r, p);
     let headers = headers(cx, &key, r.headers, p);
     let (body, body_file) = body(&key, &r, p);
-    let (accept, accept_status) = match r.accept_status {
-        None => (cx.base.accept.clone(), cx.base.accept_status.clone()),
-        Some(a) => {
-            let set = parsed(p, &format!("{key}.accept_status"), a, "statuses", parse::status_set);
-            let set = set.unwrap_or_default();
-            let text = set.to_string();
-            (set, text)
-        }
-    };
+    let (accept, accept_status) = accept(cx, &key, r.accept_status, p);
     let (infos, compiled) = checks::from_node(&key, r.checks, p);
     if p.count() > before {
         return None;
@@ -240,17 +248,36 @@ fn template(
     Some(TemplatePlan {
         name: name?,
         weight: weight?,
-        method: method?,
-        path,
-        headers,
-        body_bytes: body.len(),
-        body,
-        body_file,
-        accept_status,
-        accept,
+        shape: RequestShape {
+            method: method?,
+            path,
+            headers,
+            body_bytes: body.len(),
+            body,
+            body_file,
+            accept_status,
+            accept,
+        },
         checks: infos,
         compiled,
     })
+}
+
+/// The template's accepted statuses, or the plan's.
+fn accept(
+    cx: &Context<'_>,
+    key: &str,
+    own: Option<&Spanned<Node>>,
+    p: &mut Problems<'_>,
+) -> (crate::load::StatusSet, String) {
+    let Some(a) = own else {
+        let shape = &cx.base.shape;
+        return (shape.accept.clone(), shape.accept_status.clone());
+    };
+    let k = format!("{key}.accept_status");
+    let set = parsed(p, &k, a, "statuses", parse::status_set).unwrap_or_default();
+    let text = set.to_string();
+    (set, text)
 }
 
 /// A template's name: what thresholds and reports call it.
@@ -352,7 +379,10 @@ fn headers(
                 let at = place(p, &k, h);
                 p.push(
                     at,
-                    format!("expected headers as a map or a list of `Name: value`, got {}", other.kind()),
+                    format!(
+                        "expected headers as a map or a list of `Name: value`, got {}",
+                        other.kind()
+                    ),
                 );
                 Vec::new()
             }
@@ -366,6 +396,7 @@ fn headers(
     }
     let mut out: Vec<(String, String)> = cx
         .base
+        .shape
         .headers
         .iter()
         .filter(|(n, _)| !mine.iter().any(|(m, _)| m.eq_ignore_ascii_case(n)))
@@ -409,19 +440,16 @@ fn body(key: &str, r: &Raw<'_>, p: &mut Problems<'_>) -> (Bytes, Option<PathBuf>
     }
 }
 
-/// Template names must be distinct: thresholds and reports refer to them.
-fn distinct_names(templates: &[TemplatePlan], items: &[Spanned<Node>], p: &mut Problems<'_>) {
-    for (i, t) in templates.iter().enumerate() {
-        if templates[..i].iter().any(|u| u.name == t.name) {
-            let node = items
-                .iter()
-                .rev()
-                .find(|n| name_of(n) == Some(t.name.as_str()));
-            let line = node.map_or(0, |n| n.referenced.line());
-            let at = p.file_place("requests.name", line);
+/// Template names must be distinct: thresholds and reports refer to them. Read from the
+/// items themselves, so a duplicate is reported even when either template has other problems.
+fn distinct_names(items: &[Spanned<Node>], p: &mut Problems<'_>) {
+    for (i, item) in items.iter().enumerate() {
+        let Some(name) = name_of(item) else { continue };
+        if items[..i].iter().any(|o| name_of(o) == Some(name)) {
+            let at = p.file_place(&format!("requests[{i}].name"), item.referenced.line());
             p.push(
                 at,
-                format!("two templates are named `{}`: names must be distinct", t.name),
+                format!("two templates are named `{name}`: names must be distinct"),
             );
         }
     }

@@ -87,7 +87,8 @@ impl Plan {
         let (target, request) = request::from_args(kind, t, problems);
         let traffic = traffic::from_args(kind, t, problems);
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
-        let output = output::from_args(t, out, problems);
+        let names: Vec<&str> = request.templates.iter().map(|t| t.name.as_str()).collect();
+        let output = output::from_args(t, out, &names, problems);
         Plan {
             kind,
             scenario: problems.scenario().map(|s| s.path.clone()),

@@ -63,9 +63,9 @@ impl Pattern {
     }
 }
 
-/// What each request looks like.
+/// What a request looks like: method, path, headers, body and the statuses counted as ok.
 #[derive(Clone, Debug, Serialize)]
-pub struct RequestPlan {
+pub struct RequestShape {
     pub method: String,
     /// Path and query replacing the target's (or the path on the local proxy).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,12 +75,37 @@ pub struct RequestPlan {
     #[serde(skip)]
     pub body: Bytes,
     pub body_bytes: usize,
-    /// `--body-file` path, when the body came from a file.
+    /// The file the body came from, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_file: Option<PathBuf>,
     pub accept_status: String,
     #[serde(skip)]
     pub accept: StatusSet,
+}
+
+impl Default for RequestShape {
+    /// `GET`, no headers, no body, 200-299 counted as ok.
+    fn default() -> Self {
+        RequestShape {
+            method: "GET".to_string(),
+            path: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            body_bytes: 0,
+            body_file: None,
+            accept_status: "200-299".to_string(),
+            accept: StatusSet::default(),
+        }
+    }
+}
+
+/// What the requests look like: one request shape (the flags'), or a mix of templates.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestPlan {
+    /// The one request of a run without a mix; with one, its headers and accepted statuses
+    /// are the templates' shared ones.
+    #[serde(flatten)]
+    pub shape: RequestShape,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_header: Option<String>,
     /// A response header naming the version that answered (`--version-header`).
@@ -97,17 +122,10 @@ pub struct RequestPlan {
 }
 
 impl Default for RequestPlan {
-    /// `GET`, no headers, no body, 200-299 counted as ok.
+    /// `GET`, no headers, no body, 200-299 counted as ok; no mix.
     fn default() -> Self {
         RequestPlan {
-            method: "GET".to_string(),
-            path: None,
-            headers: Vec::new(),
-            body: Bytes::new(),
-            body_bytes: 0,
-            body_file: None,
-            accept_status: "200-299".to_string(),
-            accept: StatusSet::default(),
+            shape: RequestShape::default(),
             pod_header: None,
             version_header: None,
             seed: 0,
@@ -122,19 +140,9 @@ impl Default for RequestPlan {
 pub struct TemplatePlan {
     pub name: String,
     pub weight: f64,
-    pub method: String,
-    /// Path and query on the target (or on the local proxy).
-    pub path: Option<String>,
-    /// The plan's shared headers with the template's own (which win by name).
-    pub headers: Vec<(String, String)>,
-    #[serde(skip)]
-    pub body: Bytes,
-    pub body_bytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_file: Option<PathBuf>,
-    pub accept_status: String,
-    #[serde(skip)]
-    pub accept: StatusSet,
+    /// What it sends; its headers are the plan's shared ones with its own (which win by name).
+    #[serde(flatten)]
+    pub shape: RequestShape,
     /// The checks as reports name them.
     pub checks: Vec<CheckInfo>,
     /// The checks as the engine runs them.
@@ -148,14 +156,7 @@ impl TemplatePlan {
         TemplatePlan {
             name: "default".to_string(),
             weight: 1.0,
-            method: r.method.clone(),
-            path: r.path.clone(),
-            headers: r.headers.clone(),
-            body: r.body.clone(),
-            body_bytes: r.body_bytes,
-            body_file: r.body_file.clone(),
-            accept_status: r.accept_status.clone(),
-            accept: r.accept.clone(),
+            shape: r.shape.clone(),
             checks: Vec::new(),
             compiled: Vec::new(),
         }
@@ -165,8 +166,8 @@ impl TemplatePlan {
     pub fn info(&self) -> TemplateInfo {
         TemplateInfo {
             name: self.name.clone(),
-            method: self.method.clone(),
-            path: self.path.clone().unwrap_or_else(|| "/".to_string()),
+            method: self.shape.method.clone(),
+            path: self.shape.path.clone().unwrap_or_else(|| "/".to_string()),
             weight: self.weight,
             checks: self.checks.clone(),
         }
@@ -334,9 +335,9 @@ impl Plan {
     /// `--redact-header` names, and the literal values of the run's sensitive request headers
     /// wherever they turn up (an app or a trigger command that echoes the token).
     pub fn redactor(&self) -> Redactor {
-        let mut headers = self.request.headers.clone();
+        let mut headers = self.request.shape.headers.clone();
         for t in &self.request.templates {
-            headers.extend(t.headers.iter().cloned());
+            headers.extend(t.shape.headers.iter().cloned());
         }
         Redactor::for_headers(&self.redact_headers, &headers)
     }
@@ -351,7 +352,7 @@ impl Plan {
     /// The URL requests go to: the plan's target (or `base`, e.g. the local proxy), with the
     /// plan's path in place of the URL's.
     pub fn url(&self, base: Option<&str>) -> Result<http::Uri, String> {
-        self.url_with(base, self.request.path.as_deref())
+        self.url_with(base, self.request.shape.path.as_deref())
     }
 
     /// The target (or `base`) with `path` in place of its path, when given.
@@ -393,17 +394,18 @@ impl Plan {
 
     /// One template as the engine sends it, aimed at `base` (or the plan's target).
     fn request_spec(&self, base: Option<&str>, t: &TemplatePlan) -> Result<RequestSpec, String> {
+        let shape = &t.shape;
         let mut headers = http::HeaderMap::new();
-        for (k, v) in &t.headers {
+        for (k, v) in &shape.headers {
             let (n, v) = parse::header(&format!("{k}: {v}"))?;
             headers.append(n, v);
         }
         Ok(RequestSpec {
-            method: http::Method::from_bytes(t.method.as_bytes()).map_err(|e| e.to_string())?,
-            url: self.url_with(base, t.path.as_deref())?,
+            method: http::Method::from_bytes(shape.method.as_bytes()).map_err(|e| e.to_string())?,
+            url: self.url_with(base, shape.path.as_deref())?,
             headers,
-            body: t.body.clone(),
-            accept: t.accept.clone(),
+            body: shape.body.clone(),
+            accept: shape.accept.clone(),
             weight: t.weight,
             checks: Checks::new(t.compiled.clone()),
         })

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use super::parse;
-use super::plan::{DEFAULT_MAX_BODY, PlanKind, RequestPlan};
+use super::plan::{DEFAULT_MAX_BODY, PlanKind, RequestPlan, RequestShape};
 use super::problems::Problems;
 use super::scenario::Headers;
 use super::traffic::TrafficFlags;
@@ -67,6 +67,42 @@ pub fn from_args(
             |s| parse::header_name(s).map(|n| n.to_string()),
         )
         .map(|(v, _)| v);
+    let Mix {
+        version_header,
+        seed,
+        max_body,
+    } = mix_settings(t, p);
+    let mut request = RequestPlan {
+        shape: RequestShape {
+            method,
+            path,
+            headers,
+            body_bytes: body.len(),
+            body,
+            body_file,
+            accept_status,
+            accept,
+        },
+        pod_header,
+        version_header,
+        seed,
+        max_body,
+        templates: Vec::new(),
+    };
+    request.templates = super::mix::from_args(kind, t, target.as_deref(), &request, p);
+    (target, request)
+}
+
+/// The settings of a mix and of the checks, beside the templates.
+struct Mix {
+    version_header: Option<String>,
+    seed: u64,
+    max_body: usize,
+}
+
+/// `--version-header`, `--seed` and `--max-body`.
+fn mix_settings(t: &TrafficFlags, p: &mut Problems<'_>) -> Mix {
+    let f = p.file();
     let version_header = p
         .value(
             t.version_header.as_deref(),
@@ -92,23 +128,11 @@ pub fn from_args(
             units::size,
         )
         .map_or(DEFAULT_MAX_BODY, |(v, _)| v);
-    let mut request = RequestPlan {
-        method,
-        path,
-        headers,
-        body_bytes: body.len(),
-        body,
-        body_file,
-        accept_status,
-        accept,
-        pod_header,
+    Mix {
         version_header,
         seed,
         max_body,
-        templates: Vec::new(),
-    };
-    request.templates = super::mix::from_args(kind, t, target.as_deref(), &request, p);
-    (target, request)
+    }
 }
 
 /// `--target`: required by `load`, refused by `local`.

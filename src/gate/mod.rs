@@ -110,9 +110,9 @@ fn scope<'a>(result: &'a RunResult, scopes: &Scopes) -> Result<View<'a>, String>
             .ok_or_else(|| format!("the run recorded nothing for template `{name}`"))?;
         let span = match phase {
             None => &t.overall,
-            Some(p) => t.phase(p).ok_or_else(|| {
-                format!("the run has no `{p}` phase ({})", phase_names(result))
-            })?,
+            Some(p) => t
+                .phase(p)
+                .ok_or_else(|| format!("the run has no `{p}` phase ({})", phase_names(result)))?,
         };
         return Ok(View {
             counts: &span.counts,
@@ -209,9 +209,7 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
             value: lat.mean_us,
             shown: fmt_us(lat.mean_us.round() as u64),
         },
-        Metric::Rate if c.sent() == 0 => {
-            Measured::Missing(format!("no request was sent {where_}"))
-        }
+        Metric::Rate if c.sent() == 0 => Measured::Missing(format!("no request was sent {where_}")),
         Metric::Rate => {
             let r = c.failed() as f64 / c.sent() as f64;
             Measured::Value {

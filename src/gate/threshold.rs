@@ -224,9 +224,7 @@ pub enum ThresholdError {
     #[error("threshold is empty: write one like `p(99)<500ms`")]
     Empty,
     /// A scope before `:` is blank or has characters a template or phase name cannot have.
-    #[error(
-        "`{expr}`: `{phase}` is not a template or phase name (letters, digits, `_`, `-`, `.`)"
-    )]
+    #[error("`{expr}`: `{phase}` is not a template or phase name (letters, digits, `_`, `-`, `.`)")]
     BadPhase { expr: String, phase: String },
     /// More than two scopes before the metric.
     #[error("`{expr}`: at most two scopes (a template and a phase) come before the metric")]

@@ -203,7 +203,10 @@ impl Checks {
 
     /// Scans a response head's headers (name, value) for the header checks: which passed,
     /// and the values of checked headers that did not match (kept only then, for messages).
-    pub fn scan_headers<'h>(&self, headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> HeaderScan {
+    pub fn scan_headers<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h str, &'h [u8])>,
+    ) -> HeaderScan {
         let mut scan = HeaderScan::default();
         if self.header_bits == 0 {
             return scan;
@@ -291,8 +294,9 @@ impl<'a> JsonBody<'a> {
                 "the body is longer than --max-body ({} bytes read): raise --max-body to check it",
                 b.bytes.len()
             )),
-            Some(b) => serde_json::from_slice(b.bytes)
-                .map_err(|e| format!("the body is not JSON ({e})")),
+            Some(b) => {
+                serde_json::from_slice(b.bytes).map_err(|e| format!("the body is not JSON ({e})"))
+            }
         })
     }
 

@@ -173,9 +173,7 @@ mod tests {
     fn the_shuffle_is_a_permutation_of_every_block() {
         let mix = Mix::new(&[1.0, 1.0], 9);
         for block in [0u64, 1, 12_345] {
-            let mut seen: Vec<u64> = (0..256)
-                .map(|p| mix.shuffle((block << 8) | p))
-                .collect();
+            let mut seen: Vec<u64> = (0..256).map(|p| mix.shuffle((block << 8) | p)).collect();
             seen.sort_unstable();
             let want: Vec<u64> = (0..256).map(|p| (block << 8) | p).collect();
             assert_eq!(seen, want);

@@ -36,7 +36,10 @@ pub(super) struct Watched {
 impl Template {
     /// Builds the templates of a run: every one must go to the same origin (scheme, host and
     /// port) as the first, because they share its connections.
-    pub(super) fn all(specs: &[RequestSpec], keepalive: bool) -> Result<Box<[Template]>, EngineError> {
+    pub(super) fn all(
+        specs: &[RequestSpec],
+        keepalive: bool,
+    ) -> Result<Box<[Template]>, EngineError> {
         let first = specs
             .first()
             .ok_or_else(|| EngineError::BadUrl("no request template".into()))?;
@@ -48,8 +51,7 @@ impl Template {
                 if !same {
                     return Err(EngineError::BadUrl(format!(
                         "{} (every template of a mix goes to {})",
-                        s.url,
-                        first.url
+                        s.url, first.url
                     )));
                 }
                 Template::new(s, keepalive)
@@ -156,7 +158,8 @@ impl Exchange {
         reusable: bool,
     ) -> Exchange {
         let mut class = t.accept.classify(status);
-        let mut error = (class == OutcomeClass::Other).then(|| format!("unexpected status {status}"));
+        let mut error =
+            (class == OutcomeClass::Other).then(|| format!("unexpected status {status}"));
         let mut checks_failed = 0;
         let mut excerpt_text = None;
         if !t.checks.is_empty() {

@@ -269,7 +269,12 @@ impl RunState {
         let reused = conn.uses > 0;
         let r = &self.requests;
         let ex = conn
-            .exchange(self.template(template), &r.watched, self.timeout, r.max_body)
+            .exchange(
+                self.template(template),
+                &r.watched,
+                self.timeout,
+                r.max_body,
+            )
             .await;
         let reusable = ex.reusable;
         let id = ConnId {

@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{EncodedHist, Recorded, Second, SpanStats, SplitCell, TemplateSpan, TemplateStats};
+use super::{
+    EncodedHist, LatencySummary, Recorded, Second, SpanStats, SplitCell, TemplateSpan,
+    TemplateStats,
+};
 
 /// Results that cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +74,13 @@ fn merge_second(a: &mut Second, b: &Second) -> Result<(), MergeError> {
         &b.latency_hist,
         &format!("second {}", a.second),
     )?;
-    a.latency = a
-        .latency_hist
-        .decode()
-        .map(|h| h.summary())
-        .unwrap_or(a.latency);
+    a.latency = summary_of(&a.latency_hist, a.latency);
     Ok(())
+}
+
+/// The summary of a merged histogram (`old` if it cannot be decoded).
+fn summary_of(h: &EncodedHist, old: LatencySummary) -> LatencySummary {
+    h.decode().map(|h| h.summary()).unwrap_or(old)
 }
 
 fn merge_span(a: &mut SpanStats, b: &SpanStats) -> Result<(), MergeError> {
@@ -90,23 +94,22 @@ fn merge_span(a: &mut SpanStats, b: &SpanStats) -> Result<(), MergeError> {
     a.latency_hist = add_hist(&a.latency_hist, &b.latency_hist, &what)?;
     a.service_time_hist = add_hist(&a.service_time_hist, &b.service_time_hist, &what)?;
     a.send_lateness_hist = add_hist(&a.send_lateness_hist, &b.send_lateness_hist, &what)?;
-    let summary = |h: &EncodedHist, old| h.decode().map(|h| h.summary()).unwrap_or(old);
-    a.latency = summary(&a.latency_hist, a.latency);
-    a.service_time = summary(&a.service_time_hist, a.service_time);
-    a.send_lateness = summary(&a.send_lateness_hist, a.send_lateness);
+    a.latency = summary_of(&a.latency_hist, a.latency);
+    a.service_time = summary_of(&a.service_time_hist, a.service_time);
+    a.send_lateness = summary_of(&a.send_lateness_hist, a.send_lateness);
     Ok(())
 }
 
-fn merge_template_span(a: &mut TemplateSpan, b: &TemplateSpan, what: &str) -> Result<(), MergeError> {
+fn merge_template_span(
+    a: &mut TemplateSpan,
+    b: &TemplateSpan,
+    what: &str,
+) -> Result<(), MergeError> {
     a.counts.merge(&b.counts);
     a.checked += b.checked;
     add_counts(&mut a.checks_failed, &b.checks_failed);
     a.latency_hist = add_hist(&a.latency_hist, &b.latency_hist, what)?;
-    a.latency = a
-        .latency_hist
-        .decode()
-        .map(|h| h.summary())
-        .unwrap_or(a.latency);
+    a.latency = summary_of(&a.latency_hist, a.latency);
     Ok(())
 }
 

@@ -18,12 +18,13 @@ use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
 use crate::model::request::LiveStats;
+use crate::model::request::RevisionSource;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
 use crate::run::interrupt::Interrupt;
 use crate::run::progress::{ProgressDisplay, ProgressMode};
-use crate::timeline::TimelineRecorder;
+use crate::timeline::{TimelineRecorder, TimelineRevisions};
 
 /// Where the flow stopped early, if it did.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,8 +165,16 @@ async fn prepare<C: Cluster>(
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
     });
-    let engine = start_engine(plan, spec, clock, marks.clone(), Some(on_start))
-        .map_err(|e| Stop::CouldNotRun(e.to_string()))?;
+    let source = TimelineRevisions::new(flow.timeline.clone(), revisions_told_by(flow));
+    let engine = start_engine(
+        plan,
+        spec,
+        clock,
+        marks.clone(),
+        Some(on_start),
+        Some(Box::new(source)),
+    )
+    .map_err(|e| Stop::CouldNotRun(e.to_string()))?;
     let progress = ProgressDisplay::start(
         engine.live.clone(),
         None,
@@ -301,15 +310,28 @@ async fn finish<C: Cluster>(
     }
 }
 
+/// How the timeline tells a response's revision in this flow, in words for reports.
+fn revisions_told_by(flow: &Flow<'_>) -> String {
+    match (flow.command, &flow.plan.request.pod_header) {
+        (Command::Local, _) => "the local proxy's route of each connection (exact)".to_string(),
+        (_, Some(h)) => format!("the pod named by the {h} header"),
+        (_, None) => {
+            "the pod at the connection's address (traffic straight to pod IPs)".to_string()
+        }
+    }
+}
+
 /// Starts the load engine on its own thread, recording into a [`Recorder`] sized for the plan:
 /// its failure log holds `--failure-log-limit` failures, and a second is closed once no request
-/// due in it can still be open (timeouts plus a second of slack).
+/// due in it can still be open (timeouts plus a second of slack). `revisions`, when given,
+/// tells the recorder which revision served each connection.
 pub fn start_engine(
     plan: &Plan,
     spec: crate::load::LoadSpec,
     clock: crate::model::clock::RunClock,
     marks: PhaseMarks,
     on_start: Option<crate::load::engine::OnStart>,
+    revisions: Option<Box<dyn RevisionSource>>,
 ) -> Result<EngineThread<Recorder>, crate::load::EngineError> {
     let config = RecorderConfig {
         failure_log_limit: plan.output.failure_log_limit,
@@ -318,7 +340,10 @@ pub fn start_engine(
         version_header: plan.request.version_header.clone(),
     };
     let live = std::sync::Arc::new(LiveStats::default());
-    let recorder = Recorder::new(config, marks, live.clone());
+    let mut recorder = Recorder::new(config, marks, live.clone());
+    if let Some(source) = revisions {
+        recorder = recorder.with_revisions(source);
+    }
     EngineThread::spawn(spec, clock, recorder, live, on_start)
 }
 

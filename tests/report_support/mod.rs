@@ -140,6 +140,7 @@ fn timeline(pods: &[Pod]) -> Timeline {
                 c,
                 EventKind::PodCreated {
                     revision: p.revision,
+                    revision_name: None,
                 },
             );
             push(

@@ -60,7 +60,8 @@ fn a_new_pending_pod_is_created_with_the_api_servers_creation_time() {
     assert_eq!(
         evs[0].kind,
         EventKind::PodCreated {
-            revision: Revision::New
+            revision: Revision::New,
+            revision_name: None,
         }
     );
     assert_eq!(evs[0].source_time, Some(T0.parse().expect("ts")));

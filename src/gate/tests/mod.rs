@@ -326,7 +326,12 @@ fn a_template_and_a_phase_scope_sort_by_the_mix_in_either_order() {
             .contains("names two templates")
     );
     let phases = parse("baseline:rollout:p(99)<1s").expect("parses");
-    assert!(phases.scopes_in(&names).expect_err("two phases").contains("two phases"));
+    assert!(
+        phases
+            .scopes_in(&names)
+            .expect_err("two phases")
+            .contains("two phases")
+    );
 }
 
 #[test]

@@ -49,8 +49,16 @@ fn a_renamed_json_field_fails_exists_and_type_checks_with_the_pointer_named() {
 #[test]
 fn json_equals_and_type_say_what_was_found() {
     let checks = Checks::new(vec![
-        check("id", false, json("/user/id", JsonExpect::Equals(serde_json::json!(42)))),
-        check("tags", false, json("/tags", JsonExpect::Type(JsonType::Array))),
+        check(
+            "id",
+            false,
+            json("/user/id", JsonExpect::Equals(serde_json::json!(42))),
+        ),
+        check(
+            "tags",
+            false,
+            json("/tags", JsonExpect::Type(JsonType::Array)),
+        ),
     ]);
     let v = checks.evaluate(
         200,
@@ -77,7 +85,10 @@ fn json_equals_and_type_say_what_was_found() {
 fn a_body_that_is_not_json_or_was_cut_at_max_body_fails_json_checks_saying_so() {
     let checks = Checks::new(vec![check("id", false, json("/id", JsonExpect::Exists))]);
     let v = checks.evaluate(200, &HeaderScan::default(), body(b"<html>"));
-    assert!(v.message.as_deref().unwrap_or("").contains("not JSON"), "{v:?}");
+    assert!(
+        v.message.as_deref().unwrap_or("").contains("not JSON"),
+        "{v:?}"
+    );
     let cut = Some(Body {
         bytes: br#"{"id":1"#,
         truncated: true,
@@ -92,7 +103,11 @@ fn a_body_that_is_not_json_or_was_cut_at_max_body_fails_json_checks_saying_so() 
 #[test]
 fn warn_checks_are_counted_but_do_not_fail_the_request() {
     let checks = Checks::new(vec![
-        check("status", false, CheckKind::Status(StatusSet(vec![(200, 299)]))),
+        check(
+            "status",
+            false,
+            CheckKind::Status(StatusSet(vec![(200, 299)])),
+        ),
         check(
             "has greeting",
             true,

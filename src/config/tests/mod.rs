@@ -61,7 +61,7 @@ fn a_complete_load_plan_validates() {
             duration_s: Some(10.0)
         }
     );
-    assert_eq!(p.request.method, "GET");
+    assert_eq!(p.request.shape.method, "GET");
     assert_eq!(p.traffic.timeout, Duration::from_secs(10));
     assert!(p.traffic.keepalive);
 }
@@ -142,7 +142,7 @@ fn flags_override_the_scenario_file() {
     let p = load(&[("scenario", &path), ("rate", "20"), ("header", "X-A: flag")]).expect("valid");
     assert_eq!(p.traffic.pattern.peak_rate(), Some(20.0));
     assert_eq!(
-        p.request.headers,
+        p.request.shape.headers,
         vec![
             ("x-b".to_string(), "file".to_string()),
             ("x-a".to_string(), "flag".to_string())
@@ -277,8 +277,11 @@ fn shipped_scenarios_are_valid() {
                 scenario: Some(path.clone()),
                 ..TrafficFlags::default()
             };
-            let kind = if path.to_string_lossy().contains("load") {
+            let name = path.to_string_lossy();
+            let kind = if name.contains("load") {
                 PlanKind::Load
+            } else if name.contains("local") {
+                PlanKind::Local
             } else {
                 PlanKind::Run
             };
@@ -406,3 +409,5 @@ fn the_kube_runtimes_default_rollout_timeout_is_the_plans() {
         FlowPlan::default().rollout_timeout
     );
 }
+
+mod mix;

@@ -15,8 +15,12 @@
 //! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
 //! - `--delay`: time spent on each request (requests in flight at shutdown).
+//! - `--api-version v1|v2` with `--compat`: a small JSON API ([`api`]) whose v2 renames a
+//!   field (`fullname` → `full_name`, seed 001's migration) or, compatible, serves both — a
+//!   breaking release, and its fix, for the old-versus-new checks.
 //!
-//! Every response names the replica in `x-zerodrop-replica`.
+//! Every response names the replica in `x-zerodrop-replica` and the API version in
+//! `x-api-version`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it, nor
 //! of the command line (the commands turn `demo-app`'s flags into a [`DemoAppConfig`]).
@@ -36,6 +40,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+pub mod api;
+
+pub use api::{API_VERSION_HEADER, ApiVersion};
 
 /// The header naming the replica that answered.
 pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
@@ -88,6 +96,10 @@ pub struct DemoAppConfig {
     pub delay: Duration,
     pub ready_path: String,
     pub health_path: String,
+    /// The version of the JSON API served under `/api/`.
+    pub api_version: ApiVersion,
+    /// v2 keeps v1's field beside the renamed one (expand, before contract).
+    pub compat: bool,
 }
 
 impl Default for DemoAppConfig {
@@ -106,6 +118,8 @@ impl Default for DemoAppConfig {
             delay: Duration::ZERO,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
+            api_version: ApiVersion::V1,
+            compat: false,
         }
     }
 }
@@ -282,12 +296,23 @@ async fn handle(
         if !args.delay.is_zero() {
             tokio::time::sleep(args.delay).await;
         }
-        (StatusCode::OK, format!("hello from {}\n", args.name))
+        api::respond(path, args.api_version, args.compat)
+            .unwrap_or_else(|| (StatusCode::OK, format!("hello from {}\n", args.name)))
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(REPLICA_HEADER, state.name.clone());
+    h.insert(
+        API_VERSION_HEADER,
+        HeaderValue::from_static(args.api_version.name()),
+    );
+    if path.starts_with("/api/") {
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     if state.draining.load(Ordering::Relaxed)
         && args.keepalive_on_shutdown == KeepaliveOnShutdown::ConnectionClose
         && req.version() < Version::HTTP_2
