@@ -4,6 +4,9 @@
 //! Causes are tried from the most specific to the most general:
 //!
 //! 1. before the trigger: baseline errors, whatever the pod did;
+//!    a response that failed a check: a breaking change of the version that sent it when the
+//!    check breaks on that version ([`crate::analysis::versions::breaking`]), else unexplained —
+//!    never a lifecycle cause, since the response arrived;
 //! 2. a request in flight when its pod was SIGKILLed at the grace deadline;
 //! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown;
 //! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
@@ -27,6 +30,8 @@ use crate::analysis::AttributionMethod;
 use crate::analysis::attribute::Known;
 use crate::analysis::endpoints::Window;
 use crate::analysis::pods::PodLife;
+use crate::analysis::versions::{Breaking, breaking};
+use crate::model::event::Revision;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
 use crate::model::outcome::OutcomeClass;
@@ -51,6 +56,10 @@ pub struct Context<'a> {
     pub shift: Duration,
     /// Slowest measured de-registration, for pods whose own was not observed.
     pub slowest_lag: Option<Duration>,
+    /// The checks that break on one revision.
+    pub breaking: &'a [Breaking],
+    /// The revision side a failure came from, when it can be told.
+    pub side_of: &'a dyn Fn(&RequestRecord) -> Revision,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -89,6 +98,11 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
+        return out;
+    }
+    if f.class == OutcomeClass::CheckFailed {
+        let side = (cx.side_of)(f);
+        out.cause = breaking::cause_of(f, side, cx.breaking).unwrap_or(FindingId::Unexplained);
         return out;
     }
     let global = if cx.zero.iter().any(|w| w.contains(f.sent)) {

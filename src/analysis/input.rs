@@ -20,6 +20,10 @@ pub struct AnalysisInput {
     /// ... provided it is also at least this much higher, so sub-millisecond loopback jitter
     /// never reads as a regression.
     pub latency_min_increase: Duration,
+    /// A new revision's p99 at or above `latency_ratio` × the old one's (same template, same
+    /// window, and Mann–Whitney says higher) is slower only when it is also at least this much
+    /// higher.
+    pub version_min_increase: Duration,
     /// Failures from a pod this soon after it became ready count as early traffic.
     pub early_window: Duration,
     /// How far apart a request's timing and a lifecycle event may be and still be compared
@@ -40,6 +44,7 @@ impl Default for AnalysisInput {
             pod_header: None,
             latency_ratio: 2.0,
             latency_min_increase: Duration::from_millis(100),
+            version_min_increase: Duration::from_millis(20),
             early_window: Duration::from_secs(10),
             slack: Duration::from_millis(200),
             unobserved_lag: Duration::from_secs(2),

@@ -12,6 +12,7 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`versions`]: old versus new per template, breaking checks, the latency comparison.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -23,6 +24,7 @@ pub mod input;
 mod lag;
 mod phases;
 mod pods;
+pub mod versions;
 
 #[cfg(test)]
 mod fixtures;
@@ -123,6 +125,9 @@ pub struct LagStats {
 pub struct PodReport {
     pub name: String,
     pub revision: Revision,
+    /// The revision's own name (`v2`, a ReplicaSet hash), when the runtime gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +156,9 @@ pub struct Analysis {
     pub deregistration: LagStats,
     /// Ordered by the failures they explain, most first.
     pub findings: Vec<Finding>,
+    /// Old and new revision side by side, when responses' revisions could be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<versions::VersionSplit>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
 }
@@ -166,6 +174,19 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
     let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    let split = versions::split(recorded, timeline);
+    let side_of = |f: &crate::model::request::RequestRecord| -> Revision {
+        let by_label = f.version.as_deref().and_then(|v| {
+            let (s, _) = split.as_ref()?;
+            s.revisions.iter().find(|r| r.label == v).map(|r| r.side)
+        });
+        let by_pod = || {
+            let k = known.get(&f.seq)?;
+            pods.get(&k.pod).map(|p| p.revision)
+        };
+        by_label.or_else(by_pod).unwrap_or(Revision::Unknown)
+    };
+    let breaking = versions::breaking::find(recorded, split.as_ref(), &side_of);
     let trigger = timeline
         .events
         .iter()
@@ -187,6 +208,8 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
+        breaking: &breaking,
+        side_of: &side_of,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -204,6 +227,8 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         dips: &dips,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
+        split: split.as_ref().map(|(s, _)| s),
+        breaking: &breaking,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
     let unexplained_failures = findings
@@ -230,6 +255,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         deregistration,
         findings,
         unexplained_failures,
+        versions: split.map(|(s, _)| s),
     }
 }
 
@@ -242,6 +268,7 @@ fn pod_reports(
         .map(|p| PodReport {
             name: p.name.clone(),
             revision: p.revision,
+            revision_name: p.revision_name.clone(),
             created: p.created,
             ready: p.ready,
             terminating: p.terminating,
@@ -259,6 +286,7 @@ fn pod_reports(
                 out.push(PodReport {
                     name: a.pod.clone(),
                     revision: Revision::Unknown,
+                    revision_name: None,
                     created: None,
                     ready: None,
                     terminating: None,

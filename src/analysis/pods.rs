@@ -40,6 +40,8 @@ impl Exit {
 pub struct PodLife {
     pub name: String,
     pub revision: Revision,
+    /// The revision's own name, when the runtime gave it (`v2`, a ReplicaSet hash).
+    pub revision_name: Option<String>,
     pub created: Option<At>,
     pub started: Option<At>,
     /// Every address the pod was known by (its container's, its endpoints').
@@ -125,10 +127,16 @@ impl PodLife {
     /// as of the latest event.
     fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
         match kind {
-            EventKind::PodCreated { revision, .. } => {
+            EventKind::PodCreated {
+                revision,
+                revision_name,
+            } => {
                 self.created.get_or_insert(at);
                 if self.revision == Revision::Unknown {
                     self.revision = *revision;
+                }
+                if self.revision_name.is_none() {
+                    self.revision_name.clone_from(revision_name);
                 }
             }
             EventKind::PodStarted { address } => {

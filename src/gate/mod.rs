@@ -106,7 +106,7 @@ fn scope<'a>(result: &'a RunResult, scopes: &Scopes) -> Result<View<'a>, String>
         let t = rec
             .templates
             .iter()
-            .find(|t| &t.name == name)
+            .find(|t| &t.info.name == name)
             .ok_or_else(|| format!("the run recorded nothing for template `{name}`"))?;
         let span = match phase {
             None => &t.overall,
@@ -141,7 +141,7 @@ fn template_names(result: &RunResult) -> Vec<&str> {
         .recorded
         .templates
         .iter()
-        .map(|t| t.name.as_str())
+        .map(|t| t.info.name.as_str())
         .collect()
 }
 

@@ -34,6 +34,12 @@ pub enum FindingId {
     LatencyRegression,
     /// Failures before the trigger: not caused by the rollout.
     BaselineErrors,
+    /// A response check passes on the old revision and fails on the new one.
+    BreakingChangeNewVersion,
+    /// A response check passes on the new revision and fails on the old one.
+    BreakingChangeOldVersion,
+    /// In the window where both served, the new revision is slower than the old one.
+    SlowerNewVersion,
     /// Failures that match nothing else.
     Unexplained,
     // Static checks of `lint`.
@@ -70,6 +76,9 @@ impl FindingId {
             FindingId::NoEndpoints => "no-endpoints",
             FindingId::LatencyRegression => "latency-regression",
             FindingId::BaselineErrors => "baseline-errors",
+            FindingId::BreakingChangeNewVersion => "breaking-change-new-version",
+            FindingId::BreakingChangeOldVersion => "breaking-change-old-version",
+            FindingId::SlowerNewVersion => "slower-new-version",
             FindingId::Unexplained => "unexplained",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",

@@ -115,11 +115,11 @@ fn merge_template_span(
 
 fn merge_templates(a: &mut Vec<TemplateStats>, b: Vec<TemplateStats>) -> Result<(), MergeError> {
     for t in b {
-        let Some(mine) = a.iter_mut().find(|m| m.name == t.name) else {
+        let Some(mine) = a.iter_mut().find(|m| m.info.name == t.info.name) else {
             a.push(t);
             continue;
         };
-        let what = format!("template {}", t.name);
+        let what = format!("template {}", t.info.name);
         merge_template_span(&mut mine.overall, &t.overall, &what)?;
         for p in t.phases {
             match mine.phases.iter_mut().find(|q| q.name == p.name) {

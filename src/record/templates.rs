@@ -42,8 +42,10 @@ impl TemplateSpan {
 /// One template's figures: over the run and per phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TemplateStats {
-    /// The template's name (its index is its place in the list).
-    pub name: String,
+    /// What the template is: its name (its index is its place in the list), what it sends and
+    /// its checks, whose failures `checks_failed` counts in this order.
+    #[serde(flatten)]
+    pub info: TemplateInfo,
     pub overall: TemplateSpan,
     #[serde(default)]
     pub phases: Vec<TemplateSpan>,
@@ -192,7 +194,7 @@ impl Templates {
                     }
                 }
                 TemplateStats {
-                    name: info.name.clone(),
+                    info: info.clone(),
                     overall: self.span(&whole, "overall", overall),
                     phases: spans,
                 }

@@ -7,6 +7,7 @@ mod capacity;
 mod other;
 mod shutdown;
 mod startup;
+mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::analysis::classify::Explained;
 use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
 use crate::analysis::pods::PodLife;
+use crate::analysis::versions::{Breaking, VersionSplit};
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
 use crate::model::clock::At;
 use crate::model::finding::{Evidence, Finding, FindingId, Severity};
@@ -36,6 +38,10 @@ pub struct Facts<'a> {
     pub dips: &'a [Window],
     pub p99_ratio: Option<f64>,
     pub target: Target,
+    /// Old and new side by side, when revisions were told apart.
+    pub split: Option<&'a VersionSplit>,
+    /// The checks that break on one revision.
+    pub breaking: &'a [Breaking],
 }
 
 /// The failures one cause explains.
@@ -187,6 +193,14 @@ pub fn build(
         facts,
     ));
     out.extend(capacity::latency_regression(facts));
+    for id in [
+        FindingId::BreakingChangeNewVersion,
+        FindingId::BreakingChangeOldVersion,
+    ] {
+        let g = groups.remove(&id).unwrap_or(Group { items: Vec::new() });
+        out.extend(versions::breaking_change(id, &g, facts));
+    }
+    out.extend(versions::slower_new_version(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));
     }
