@@ -82,6 +82,8 @@ pub struct Run {
     pub end: u64,
     pub input: AnalysisInput,
     pub failure_log_limit: usize,
+    /// The request templates of a mix (none: one request shape).
+    pub templates: Vec<crate::model::template::TemplateInfo>,
     next_seq: u64,
     next_port: u16,
     next_ip: u8,
@@ -99,6 +101,7 @@ impl Run {
             end: 30_000,
             input: AnalysisInput::default(),
             failure_log_limit: 10_000,
+            templates: Vec::new(),
             next_seq: 0,
             next_port: 40_000,
             next_ip: 1,
@@ -299,7 +302,7 @@ impl Run {
         }
     }
 
-    fn seq(&mut self) -> u64 {
+    pub fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
     }
@@ -373,6 +376,7 @@ impl Run {
             RecorderConfig {
                 failure_log_limit: self.failure_log_limit,
                 max_open: Duration::from_secs(60),
+                templates: self.templates.clone(),
                 ..RecorderConfig::default()
             },
             marks,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::template::TemplateInfo;
 
 fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRecord {
     let due = At(due_ms * 1000);
@@ -9,7 +10,7 @@ fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRe
         end: due.plus(Duration::from_millis(latency_ms)),
         class,
         status: match class {
-            OutcomeClass::Ok => Some(200),
+            OutcomeClass::Ok | OutcomeClass::CheckFailed => Some(200),
             OutcomeClass::Http5xx => Some(503),
             _ => None,
         },
@@ -183,4 +184,150 @@ fn counts_serialise_with_every_class_name() {
     assert_eq!(json["ok"], 0);
     let back: Counts = serde_json::from_value(json).expect("deserialises");
     assert_eq!(back, c);
+}
+
+fn info(name: &str, checks: usize) -> TemplateInfo {
+    TemplateInfo {
+        name: name.into(),
+        method: "GET".into(),
+        path: "/".into(),
+        weight: 1.0,
+        checks: (0..checks)
+            .map(|i| crate::model::template::CheckInfo {
+                name: format!("c{i}"),
+                description: String::new(),
+                warn: false,
+            })
+            .collect(),
+    }
+}
+
+fn mix_recorder(templates: Vec<TemplateInfo>) -> (Recorder, PhaseMarks) {
+    let marks = PhaseMarks::new();
+    let r = Recorder::new(
+        RecorderConfig {
+            failure_log_limit: 100,
+            max_open: Duration::from_secs(2),
+            templates,
+            ..RecorderConfig::default()
+        },
+        marks.clone(),
+        Arc::new(LiveStats::default()),
+    );
+    (r, marks)
+}
+
+fn of(template: u16, version: Option<&str>, checks_failed: u64, r: RequestRecord) -> RequestRecord {
+    RequestRecord {
+        template,
+        version: version.map(Arc::from),
+        checks_failed,
+        ..r
+    }
+}
+
+#[test]
+fn templates_are_counted_per_phase_with_their_checks() {
+    let (mut r, marks) = mix_recorder(vec![info("a", 2), info("b", 0)]);
+    marks.begin("baseline", || At(0));
+    marks.begin("rollout", || At(1_000_000));
+    r.record(&of(0, None, 0, rec(0, 100, 5, OutcomeClass::Ok)));
+    r.record(&of(
+        0,
+        None,
+        0b10,
+        rec(1, 1_100, 5, OutcomeClass::CheckFailed),
+    ));
+    r.record(&of(1, None, 0, rec(2, 1_200, 50, OutcomeClass::Http5xx)));
+    // No response: the checks did not run.
+    r.record(&of(
+        0,
+        None,
+        0,
+        rec(3, 1_300, 5, OutcomeClass::ConnectionReset),
+    ));
+    let out = r.finish(At(2_000_000));
+    let a = &out.templates[0];
+    assert_eq!(a.info.name, "a");
+    assert_eq!(a.overall.counts.ok(), 1);
+    assert_eq!(a.overall.counts.get(OutcomeClass::CheckFailed), 1);
+    assert_eq!(
+        (a.overall.checked, a.overall.checks_failed.clone()),
+        (2, vec![0, 1])
+    );
+    assert_eq!(a.overall.checks_passed_ratio(), Some((3, 4)));
+    assert_eq!(a.phase("baseline").expect("phase").checked, 1);
+    assert_eq!(a.phase("rollout").expect("phase").checks_failed, vec![0, 1]);
+    let b = &out.templates[1];
+    assert_eq!(b.overall.counts.get(OutcomeClass::Http5xx), 1);
+    assert!(
+        (b.overall.latency.max_us as i64 - 50_000).abs() <= 50,
+        "within the histogram's 0.1 %"
+    );
+}
+
+#[test]
+fn one_template_without_checks_keeps_nothing_per_template() {
+    let (mut r, _) = mix_recorder(vec![info("only", 0)]);
+    r.record(&rec(0, 100, 5, OutcomeClass::Ok));
+    assert!(r.finish(At(1_000_000)).templates.is_empty());
+}
+
+#[test]
+fn one_template_with_checks_takes_the_runs_figures_and_counts_its_checks() {
+    let (mut r, _) = mix_recorder(vec![info("only", 1)]);
+    r.record(&of(0, None, 1, rec(0, 100, 5, OutcomeClass::CheckFailed)));
+    r.record(&rec(1, 200, 7, OutcomeClass::Ok));
+    let out = r.finish(At(1_000_000));
+    let t = &out.templates[0];
+    assert_eq!(t.overall.counts, out.overall.counts);
+    assert_eq!(t.overall.checks_failed, vec![1]);
+}
+
+#[test]
+fn responses_are_split_per_second_template_and_revision_by_their_version_header() {
+    let (mut r, _) = mix_recorder(vec![info("a", 1), info("b", 0)]);
+    r.record(&of(0, Some("v1"), 0, rec(0, 100, 5, OutcomeClass::Ok)));
+    r.record(&of(
+        0,
+        Some("v2"),
+        1,
+        rec(1, 200, 5, OutcomeClass::CheckFailed),
+    ));
+    r.record(&of(1, Some("v2"), 0, rec(2, 1_200, 5, OutcomeClass::Ok)));
+    r.record(&of(1, None, 0, rec(3, 1_300, 5, OutcomeClass::Ok)));
+    let out = r.finish(At(2_000_000));
+    assert_eq!(out.revisions, ["v1", "v2"]);
+    assert_eq!(out.revision_source.as_deref(), Some("the version header"));
+    let s0 = &out.series[0].split;
+    assert_eq!(s0.len(), 2);
+    let v2 = s0.iter().find(|c| c.revision == 1).expect("v2 cell");
+    assert_eq!(
+        (v2.template, v2.checked, v2.checks_failed.clone()),
+        (0, 1, vec![1])
+    );
+    // A response whose revision is unknown goes in no cell.
+    assert_eq!(out.series[1].split.len(), 1);
+}
+
+#[test]
+fn merged_generators_unite_their_revisions_whatever_order_they_met_them_in() {
+    let part = |first: &str, second: &str| {
+        let (mut r, _) = mix_recorder(vec![info("a", 0), info("b", 0)]);
+        r.record(&of(0, Some(first), 0, rec(0, 100, 5, OutcomeClass::Ok)));
+        r.record(&of(0, Some(second), 0, rec(1, 200, 5, OutcomeClass::Ok)));
+        r.record(&of(0, Some("v2"), 0, rec(2, 300, 5, OutcomeClass::Ok)));
+        r.finish(At(1_000_000))
+    };
+    let merged = Recorded::merge(vec![part("v1", "v2"), part("v2", "v1")]).expect("merges");
+    assert_eq!(merged.revisions, ["v1", "v2"]);
+    let cells = &merged.series[0].split;
+    let count = |rev: u16| {
+        cells
+            .iter()
+            .find(|c| c.revision == rev)
+            .map_or(0, |c| c.counts.ok())
+    };
+    assert_eq!((count(0), count(1)), (2, 4));
+    assert_eq!(merged.templates[0].overall.counts.ok(), 6);
 }

@@ -38,15 +38,26 @@ fn details(b: &Breaking) -> Vec<String> {
 
 /// The first failure of the group with an excerpt of its response, quoted and cut short.
 fn example(g: &Group<'_>) -> Option<String> {
-    let f = g.items.iter().find_map(|(f, _)| f.excerpt.as_ref().map(|e| (f, e)))?;
+    let f = g
+        .items
+        .iter()
+        .find_map(|(f, _)| f.excerpt.as_ref().map(|e| (f, e)))?;
     let text: String = f.1.chars().take(EXAMPLE_CHARS).collect();
-    let cut = if f.1.chars().count() > EXAMPLE_CHARS { "…" } else { "" };
+    let cut = if f.1.chars().count() > EXAMPLE_CHARS {
+        "…"
+    } else {
+        ""
+    };
     Some(format!("example response (seq {}): {text}{cut}", f.0.seq))
 }
 
 /// One finding for every check that breaks on the side `id` names.
 pub fn breaking_change(id: FindingId, g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding> {
-    let found: Vec<&Breaking> = facts.breaking.iter().filter(|b| b.finding() == id).collect();
+    let found: Vec<&Breaking> = facts
+        .breaking
+        .iter()
+        .filter(|b| b.finding() == id)
+        .collect();
     let first = *found.first()?;
     let mut ev = if g.items.is_empty() {
         Evidence::default()
@@ -105,12 +116,17 @@ pub fn breaking_change(id: FindingId, g: &Group<'_>, facts: &Facts<'_>) -> Optio
     };
     ev.details.insert(
         0,
-        format!(
-            "{} failed the check{pods_line}",
-            requests(ev.failures)
-        ),
+        format!("{} failed the check{pods_line}", requests(ev.failures)),
     );
-    Some(finding(id, severity, title, ev, cause, fix.to_string(), None))
+    Some(finding(
+        id,
+        severity,
+        title,
+        ev,
+        cause,
+        fix.to_string(),
+        None,
+    ))
 }
 
 /// Whether `t`'s new revision is far slower than its old one: Mann–Whitney says higher (its

@@ -62,7 +62,12 @@ impl Breaking {
 }
 
 /// Whether the counts show a check passing on one side and failing on the other.
-fn breaks(pass_checked: u64, pass_failed: u64, fail_checked: Option<u64>, fail_failed: u64) -> bool {
+fn breaks(
+    pass_checked: u64,
+    pass_failed: u64,
+    fail_checked: Option<u64>,
+    fail_failed: u64,
+) -> bool {
     let passing = pass_checked >= MIN_CHECKED && pass_failed * 1_000 <= pass_checked;
     let failing = fail_failed >= MIN_FAILED
         && fail_checked.is_none_or(|c| {
@@ -91,8 +96,11 @@ fn index_of(s: &VersionSplit, label: &str) -> Option<u16> {
         .map(|i| i as u16)
 }
 
-/// Each template's checks, as (template, name, checks' names and warn flags).
-fn checks_of(recorded: &Recorded) -> Vec<(u16, String, Vec<(String, bool)>)> {
+/// A template's index, name, and its checks' names and warn flags.
+type TemplateChecks = (u16, String, Vec<(String, bool)>);
+
+/// Each template's checks.
+fn checks_of(recorded: &Recorded) -> Vec<TemplateChecks> {
     template_names(recorded)
         .into_iter()
         .enumerate()
@@ -151,10 +159,7 @@ fn from_cells(recorded: &Recorded, s: &VersionSplit, sums: &Sums) -> Vec<Breakin
     out
 }
 
-fn from_phases(
-    recorded: &Recorded,
-    side_of: &dyn Fn(&RequestRecord) -> Revision,
-) -> Vec<Breaking> {
+fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Revision) -> Vec<Breaking> {
     let mut out = Vec::new();
     for (t, name, checks) in checks_of(recorded) {
         let Some(stats) = recorded.templates.get(t as usize) else {
@@ -168,7 +173,11 @@ fn from_phases(
                     .filter(|f| f.template == t && f.check_failed(i) && side_of(f) == side)
                     .count() as u64
             };
-            let phase = |p: &str| stats.phase(p).map(|s| (s.checked, s.checks_failed.get(i).copied().unwrap_or(0)));
+            let phase = |p: &str| {
+                stats
+                    .phase(p)
+                    .map(|s| (s.checked, s.checks_failed.get(i).copied().unwrap_or(0)))
+            };
             let (on_new, on_old) = (tied(Revision::New), tied(Revision::Old));
             let tied_count = |label: &str, failed| Count {
                 label: label.to_string(),

@@ -252,7 +252,11 @@ fn busiest(seen: &[RevisionSeen], side: Revision) -> Option<u16> {
 /// The first and last second in which both `old` and `new` served.
 fn overlap(recorded: &Recorded, old: u16, new: u16) -> Option<(u64, u64)> {
     let both = |s: &&crate::record::Second| {
-        let has = |l| s.split.iter().any(|c| c.revision == l && c.counts.total() > 0);
+        let has = |l| {
+            s.split
+                .iter()
+                .any(|c| c.revision == l && c.counts.total() > 0)
+        };
         has(old) && has(new)
     };
     let first = recorded.series.iter().find(both)?.second;
@@ -343,11 +347,14 @@ fn revision_stats(label: &str, agg: Option<&Agg>, checks: &[String]) -> Revision
         .enumerate()
         .filter(|(_, n)| **n > 0)
         .map(|(i, n)| {
-            let name = checks.get(i).cloned().unwrap_or_else(|| format!("check {i}"));
+            let name = checks
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("check {i}"));
             (name, *n)
         })
         .collect();
-    let sent = a.latency.len() > 0;
+    let sent = !a.latency.is_empty();
     RevisionStats {
         revision: label.to_string(),
         requests: a.counts.total(),

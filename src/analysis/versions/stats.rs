@@ -139,8 +139,9 @@ pub fn compare(old: &Bins, new: &Bins) -> Option<Comparison> {
     }
     diffs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let pairs = n1 as f64 * n2 as f64;
-    let shift =
-        (at_rank(&diffs, (pairs / 2.0).ceil()) + at_rank(&diffs, (pairs / 2.0).floor() + 1.0)) / 2.0;
+    let shift = (at_rank(&diffs, (pairs / 2.0).ceil())
+        + at_rank(&diffs, (pairs / 2.0).floor() + 1.0))
+        / 2.0;
     // The rank-sum's critical value: the interval runs from the k-th smallest difference to
     // the k-th largest.
     let k = (mean - Z95 * sd).floor().max(1.0);
