@@ -175,30 +175,11 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let deregistration = lag::deregistration(&pods, shift);
     let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
     let split = versions::split(recorded, timeline);
-    let side_of = |f: &crate::model::request::RequestRecord| -> Revision {
-        let by_label = f.version.as_deref().and_then(|v| {
-            let (s, _) = split.as_ref()?;
-            s.revisions.iter().find(|r| r.label == v).map(|r| r.side)
-        });
-        let by_pod = || {
-            let k = known.get(&f.seq)?;
-            pods.get(&k.pod).map(|p| p.revision)
-        };
-        by_label.or_else(by_pod).unwrap_or(Revision::Unknown)
+    let side_of = |f: &crate::model::request::RequestRecord| {
+        side_of(f, split.as_ref().map(|(s, _)| s), &known, &pods)
     };
     let breaking = versions::breaking::find(recorded, split.as_ref(), &side_of);
-    let trigger = timeline
-        .events
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
-        .map(|e| e.at)
-        .or_else(|| {
-            recorded
-                .phase(crate::model::phase::ROLLOUT)
-                .map(|p| p.start)
-        })
-        // A run stopped during its baseline never triggered: all of it was before the trigger.
-        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end));
+    let trigger = trigger(recorded, timeline);
     let cx = classify::Context {
         pods: &pods,
         known: &known,
@@ -257,6 +238,41 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         unexplained_failures,
         versions: split.map(|(s, _)| s),
     }
+}
+
+/// When the rollout was triggered: the trigger event, else the rollout phase's start, else —
+/// for a run stopped during its baseline — the baseline's end.
+fn trigger(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
+    timeline
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Trigger { .. }))
+        .map(|e| e.at)
+        .or_else(|| {
+            recorded
+                .phase(crate::model::phase::ROLLOUT)
+                .map(|p| p.start)
+        })
+        // A run stopped during its baseline never triggered: all of it was before the trigger.
+        .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end))
+}
+
+/// The revision side a failure came from: its version header's revision, else its pod's.
+fn side_of(
+    f: &crate::model::request::RequestRecord,
+    split: Option<&versions::VersionSplit>,
+    known: &std::collections::HashMap<u64, attribute::Known>,
+    pods: &BTreeMap<String, pods::PodLife>,
+) -> Revision {
+    let by_label = f.version.as_deref().and_then(|v| {
+        let r = split?.revisions.iter().find(|r| r.label == v)?;
+        Some(r.side)
+    });
+    let by_pod = || {
+        let k = known.get(&f.seq)?;
+        pods.get(&k.pod).map(|p| p.revision)
+    };
+    by_label.or_else(by_pod).unwrap_or(Revision::Unknown)
 }
 
 fn pod_reports(

@@ -123,6 +123,17 @@ pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
 }
 
 impl PodLife {
+    /// Its creation, and the revision it belongs to.
+    fn created(&mut self, at: At, revision: Revision, name: &Option<String>) {
+        self.created.get_or_insert(at);
+        if self.revision == Revision::Unknown {
+            self.revision = revision;
+        }
+        if self.revision_name.is_none() {
+            self.revision_name.clone_from(name);
+        }
+    }
+
     /// Takes in one event of this pod at `at`; `ready_now` holds every pod's endpoint readiness
     /// as of the latest event.
     fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
@@ -130,15 +141,7 @@ impl PodLife {
             EventKind::PodCreated {
                 revision,
                 revision_name,
-            } => {
-                self.created.get_or_insert(at);
-                if self.revision == Revision::Unknown {
-                    self.revision = *revision;
-                }
-                if self.revision_name.is_none() {
-                    self.revision_name.clone_from(revision_name);
-                }
-            }
+            } => self.created(at, *revision, revision_name),
             EventKind::PodStarted { address } => {
                 self.started.get_or_insert(at);
                 if let Some(a) = address {
