@@ -13,6 +13,7 @@ use zerodrop::load::StatusSet;
 use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
 use zerodrop::load::schedule::Schedule;
 use zerodrop::model::clock::RunClock;
+use zerodrop::model::connection::ConnectionLife;
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -23,6 +24,8 @@ impl Sink for Collect {
     fn record(&mut self, r: &RequestRecord) {
         self.0.push(r.clone());
     }
+    // Connection lives have tests of their own (load_connections.rs).
+    fn connection(&mut self, _: &ConnectionLife) {}
 }
 
 fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {

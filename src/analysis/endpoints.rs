@@ -40,41 +40,28 @@ impl ReadySteps {
         let mut desired = timeline.desired_replicas;
         let mut steps: Vec<(At, u32, Option<u32>)> = Vec::new();
         for e in &timeline.events {
+            if let EventKind::WorkloadStatus { desired: d, .. } = &e.kind {
+                // The plan's replica count wins over a status read mid-rollout.
+                if timeline.desired_replicas.is_none() {
+                    desired = Some(*d);
+                }
+                continue;
+            }
+            let Some((address, conditions)) = e.kind.endpoint() else {
+                continue;
+            };
             // Keyed by pod where known, else by address, so an address change of one pod
             // never counts it twice.
-            let key = |address: &str| e.pod.clone().unwrap_or_else(|| address.to_string());
-            let changed = match &e.kind {
-                EventKind::EndpointAdded {
-                    address,
-                    conditions,
-                }
-                | EventKind::EndpointChanged {
-                    address,
-                    conditions,
-                } => {
-                    ready.insert(key(address), conditions.ready);
-                    true
-                }
-                EventKind::EndpointRemoved { address } => {
-                    ready.remove(&key(address));
-                    true
-                }
-                EventKind::WorkloadStatus { desired: d, .. } => {
-                    // The plan's replica count wins over a status read mid-rollout.
-                    if timeline.desired_replicas.is_none() {
-                        desired = Some(*d);
-                    }
-                    false
-                }
-                _ => false,
+            let key = e.pod.clone().unwrap_or_else(|| address.to_string());
+            match conditions {
+                Some(c) => ready.insert(key, c.ready),
+                None => ready.remove(&key),
             };
-            if changed {
-                let n = ready.values().filter(|r| **r).count() as u32;
-                let at = e.at.plus(shift);
-                match steps.last_mut() {
-                    Some(last) if last.0 == at => *last = (at, n, desired),
-                    _ => steps.push((at, n, desired)),
-                }
+            let n = ready.values().filter(|r| **r).count() as u32;
+            let at = e.at.plus(shift);
+            match steps.last_mut() {
+                Some(last) if last.0 == at => *last = (at, n, desired),
+                _ => steps.push((at, n, desired)),
             }
         }
         ReadySteps { steps }

@@ -108,72 +108,81 @@ pub fn surge_strategy(replicas: Option<u32>) -> String {
     )
 }
 
-/// A readiness probe separate from liveness, and a startup probe for slow starters.
-pub fn readiness_probe(t: &Target) -> String {
+/// `lines` as a patch of the target's container.
+fn container_patch(t: &Target, lines: &str) -> String {
     format!(
         "spec:
   template:
     spec:
       containers:
         - name: {c}
-          readinessProbe:     # checks what the app needs before it takes traffic
+{lines}",
+        c = t.container
+    )
+}
+
+/// One HTTP probe of the container: `head` is its key (with any comment), `path` what it
+/// checks on the target's port, `timing` its period and threshold lines, if any.
+fn http_probe(t: &Target, head: &str, path: &str, timing: &str) -> String {
+    format!(
+        "          {head}
             httpGet:
-              path: /ready
+              path: {path}
               port: {port}
-            periodSeconds: 2
-            failureThreshold: 2
-          startupProbe:       # holds readiness and liveness back while it boots
-            httpGet:
-              path: /healthz
-              port: {port}
-            periodSeconds: 2
-            failureThreshold: 30
-",
-        c = t.container,
+{timing}",
         port = t.port
     )
+}
+
+/// A readiness probe separate from liveness, and a startup probe for slow starters.
+pub fn readiness_probe(t: &Target) -> String {
+    let readiness = http_probe(
+        t,
+        "readinessProbe:     # checks what the app needs before it takes traffic",
+        "/ready",
+        "            periodSeconds: 2
+            failureThreshold: 2
+",
+    );
+    let startup = http_probe(
+        t,
+        "startupProbe:       # holds readiness and liveness back while it boots",
+        "/healthz",
+        "            periodSeconds: 2
+            failureThreshold: 30
+",
+    );
+    container_patch(t, &(readiness + &startup))
 }
 
 /// Distinct readiness and liveness endpoints.
 pub fn distinct_probes(t: &Target) -> String {
-    format!(
-        "spec:
-  template:
-    spec:
-      containers:
-        - name: {c}
-          readinessProbe:     # can I take traffic now? (dependencies, warm-up, draining)
-            httpGet:
-              path: /ready
-              port: {port}
-          livenessProbe:      # am I wedged? cheap and local, never a dependency
-            httpGet:
-              path: /livez
-              port: {port}
-",
-        c = t.container,
-        port = t.port
-    )
+    let readiness = http_probe(
+        t,
+        "readinessProbe:     # can I take traffic now? (dependencies, warm-up, draining)",
+        "/ready",
+        "",
+    );
+    let liveness = http_probe(
+        t,
+        "livenessProbe:      # am I wedged? cheap and local, never a dependency",
+        "/livez",
+        "",
+    );
+    container_patch(t, &(readiness + &liveness))
 }
 
 /// A startup probe that gives a slow starter time before liveness applies.
 pub fn startup_probe(t: &Target) -> String {
-    format!(
-        "spec:
-  template:
-    spec:
-      containers:
-        - name: {c}
-          startupProbe:
-            httpGet:
-              path: /healthz
-              port: {port}
-            periodSeconds: 2
+    let startup = http_probe(
+        t,
+        "startupProbe:",
+        "/healthz",
+        "            periodSeconds: 2
             failureThreshold: 30   # up to 60 s to boot
 ",
-        c = t.container,
-        port = t.port
-    )
+    );
+    container_patch(t, &startup)
 }
 
 /// A PodDisruptionBudget keeping pods available through voluntary disruptions.

@@ -391,15 +391,7 @@ impl Run {
     }
 
     pub fn timeline(&self) -> Timeline {
-        let mut events = self.events.clone();
-        events.sort_by_key(|e| e.at);
-        let mut routes = self.routes.clone();
-        routes.sort_by_key(|r| r.opened);
-        Timeline {
-            events,
-            desired_replicas: self.desired,
-            routes,
-        }
+        Timeline::ordered(self.events.clone(), self.desired, self.routes.clone())
     }
 
     pub fn analyse(&self) -> Analysis {

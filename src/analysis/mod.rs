@@ -20,10 +20,12 @@ mod classify;
 mod endpoints;
 mod findings;
 pub mod fixes;
+pub mod infer;
 pub mod input;
 mod lag;
 mod phases;
 mod pods;
+pub mod sustain;
 pub mod versions;
 
 #[cfg(test)]

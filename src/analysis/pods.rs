@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::clock::At;
-use crate::model::event::{EventKind, Revision};
+use crate::model::event::{EndpointConditions, EventKind, Revision};
 use crate::timeline::Timeline;
 
 /// SIGKILL's number, for exits by signal.
@@ -137,6 +137,10 @@ impl PodLife {
     /// Takes in one event of this pod at `at`; `ready_now` holds every pod's endpoint readiness
     /// as of the latest event.
     fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
+        if let Some((address, conditions)) = kind.endpoint() {
+            self.observe_endpoint(at, address, conditions, ready_now);
+            return;
+        }
         match kind {
             EventKind::PodCreated {
                 revision,
@@ -164,31 +168,6 @@ impl PodLife {
             EventKind::StopSignalSent { .. } => {
                 self.stop_signal.get_or_insert(at);
             }
-            EventKind::EndpointAdded {
-                address,
-                conditions,
-            }
-            | EventKind::EndpointChanged {
-                address,
-                conditions,
-            } => {
-                push_address(self, address);
-                ready_now.insert(self.name.clone(), conditions.ready);
-                if conditions.ready && self.terminating.is_none() {
-                    self.ready = Some(self.ready.map_or(at, |r| r.min(at)));
-                }
-                if !conditions.ready && self.terminating.is_some() {
-                    self.endpoint_not_ready.get_or_insert(at);
-                }
-            }
-            EventKind::EndpointRemoved { address } => {
-                push_address(self, address);
-                ready_now.insert(self.name.clone(), false);
-                if self.terminating.is_some() {
-                    self.endpoint_not_ready.get_or_insert(at);
-                    self.endpoint_removed.get_or_insert(at);
-                }
-            }
             EventKind::ContainerExited {
                 code,
                 signal,
@@ -208,6 +187,29 @@ impl PodLife {
                 self.deleted.get_or_insert(at);
             }
             _ => {}
+        }
+    }
+
+    /// Takes in one endpoint event of this pod: its address, and its conditions unless it was
+    /// removed (a removed endpoint is a not-ready one that has also left the Service).
+    fn observe_endpoint(
+        &mut self,
+        at: At,
+        address: &str,
+        conditions: Option<EndpointConditions>,
+        ready_now: &mut BTreeMap<String, bool>,
+    ) {
+        let ready = conditions.is_some_and(|c| c.ready);
+        push_address(self, address);
+        ready_now.insert(self.name.clone(), ready);
+        if ready && self.terminating.is_none() {
+            self.ready = Some(self.ready.map_or(at, |r| r.min(at)));
+        }
+        if !ready && self.terminating.is_some() {
+            self.endpoint_not_ready.get_or_insert(at);
+            if conditions.is_none() {
+                self.endpoint_removed.get_or_insert(at);
+            }
         }
     }
 

@@ -7,15 +7,12 @@
 //! batch.kubernetes.io/job-name=NAME --tail=-1` gives every generator's at once. Merging is
 //! `crate::distributed::merge`'s, reading one result `report`'s, rendering the reports `commands::output`'s.
 
-use std::io::Read as _;
-
 use crate::cli::MergeArgs;
 use crate::commands::error;
-use crate::commands::output::{Reports, print_summary, write_reports};
+use crate::commands::output::finish_saved;
 use crate::distributed::merge::{self, MergeInput, results_in};
-use crate::model::exit;
 use crate::report::redact::Redactor;
-use crate::report::{ReportError, parse_result};
+use crate::report::{ReportError, parse_result, read_input};
 
 /// Every result in one input's text; `origin` names the input in errors.
 pub fn parse_all(text: &str, origin: &str) -> Result<Vec<MergeInput>, ReportError> {
@@ -40,30 +37,11 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Vec<MergeInput>, ReportErro
         .collect()
 }
 
-fn read(path: &str) -> Result<(String, String), ReportError> {
-    if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|source| ReportError::Read {
-                origin: "standard input".into(),
-                source,
-            })?;
-        Ok((s, "standard input".into()))
-    } else {
-        let s = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
-            origin: path.to_string(),
-            source,
-        })?;
-        Ok((s, path.to_string()))
-    }
-}
-
 /// Merges, prints the summary, writes the reports; returns the merged verdict's exit code.
 pub fn run(args: MergeArgs) -> u8 {
     let mut inputs = Vec::new();
     for path in &args.inputs {
-        match read(path).and_then(|(text, origin)| parse_all(&text, &origin)) {
+        match read_input(path).and_then(|(text, origin)| parse_all(&text, &origin)) {
             Ok(found) => inputs.extend(found),
             Err(e) => {
                 error(&e);
@@ -78,21 +56,5 @@ pub fn run(args: MergeArgs) -> u8 {
             return e.exit_code();
         }
     };
-    let redactor = Redactor::new(&args.redact_headers);
-    if !args.output.quiet {
-        print_summary(&merged, &redactor);
-    }
-    let to = Reports {
-        json: args.output.out.as_deref(),
-        html: args.output.html.as_deref(),
-        junit: args.output.junit.as_deref(),
-    };
-    let problems = write_reports(&merged, &to, &redactor);
-    for p in &problems {
-        error(p);
-    }
-    if !problems.is_empty() {
-        return exit::COULD_NOT_RUN;
-    }
-    merged.verdict.exit_code
+    finish_saved(&merged, &args.output, &Redactor::new(&args.redact_headers))
 }

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 
+use crate::cli::OutputArgs;
 use crate::config::Plan;
 use crate::report;
 use crate::report::redact::Redactor;
@@ -47,6 +48,28 @@ pub fn finish(plan: &Plan, result: &mut RunResult, stopped: Option<&crate::gate:
     print_summary(result, &plan.redactor());
     for p in write_outputs(plan, result) {
         super::error(p);
+    }
+    result.verdict.exit_code
+}
+
+/// The end of `report` and `merge`, which render a result already judged: prints the summary
+/// unless `--quiet`, writes the reports `output` asks for, and returns the result's exit code,
+/// or `COULD_NOT_RUN` when a report could not be written.
+pub fn finish_saved(result: &RunResult, output: &OutputArgs, redactor: &Redactor) -> u8 {
+    if !output.quiet {
+        print_summary(result, redactor);
+    }
+    let to = Reports {
+        json: output.out.as_deref(),
+        html: output.html.as_deref(),
+        junit: output.junit.as_deref(),
+    };
+    let problems = write_reports(result, &to, redactor);
+    for p in &problems {
+        super::error(p);
+    }
+    if !problems.is_empty() {
+        return crate::model::exit::COULD_NOT_RUN;
     }
     result.verdict.exit_code
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::ReportArgs;
 use crate::commands::error;
-use crate::commands::output::{Reports, print_summary, write_reports};
+use crate::commands::output::finish_saved;
 use crate::report::redact::Redactor;
 use crate::report::{self, ReportError};
 
@@ -21,24 +21,5 @@ pub fn run(args: ReportArgs) -> u8 {
             return e.exit_code();
         }
     };
-    let redactor = Redactor::new(&args.redact_headers);
-    if !args.output.quiet {
-        print_summary(&result, &redactor);
-    }
-    let problems = write_reports(
-        &result,
-        &Reports {
-            json: args.output.out.as_deref(),
-            html: args.output.html.as_deref(),
-            junit: args.output.junit.as_deref(),
-        },
-        &redactor,
-    );
-    if !problems.is_empty() {
-        for p in problems {
-            error(p);
-        }
-        return crate::model::exit::COULD_NOT_RUN;
-    }
-    result.verdict.exit_code
+    finish_saved(&result, &args.output, &Redactor::new(&args.redact_headers))
 }

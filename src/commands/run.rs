@@ -189,23 +189,18 @@ pub fn rollout_summary(r: &RolloutInfo) -> String {
 pub fn event_line(e: &LifecycleEvent) -> String {
     let detail = match &e.kind {
         EventKind::Trigger { description } => format!(" {description}"),
-        EventKind::EndpointAdded {
-            address,
-            conditions,
-        }
-        | EventKind::EndpointChanged {
-            address,
-            conditions,
-        } => format!(
-            " {address} ready={} serving={} terminating={}",
-            conditions.ready, conditions.serving, conditions.terminating
-        ),
-        EventKind::EndpointRemoved { address } => format!(" {address}"),
         EventKind::RolloutFailed { reason } => format!(" {reason}"),
         EventKind::Note { reason, message } => {
             format!(" {reason}: {}", message.lines().next().unwrap_or(""))
         }
-        _ => String::new(),
+        kind => match kind.endpoint() {
+            Some((address, Some(c))) => format!(
+                " {address} ready={} serving={} terminating={}",
+                c.ready, c.serving, c.terminating
+            ),
+            Some((address, None)) => format!(" {address}"),
+            None => String::new(),
+        },
     };
     format!(
         "event +{:.3}s {} {}{detail}",

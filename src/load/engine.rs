@@ -20,16 +20,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
-use rustls::pki_types::ServerName;
 
 use super::check::Checks;
-use super::conn::{Dialer, tls_config};
 use super::h2::{self, H2Slot};
-use super::mix::Mix;
 use super::pool::{self, Line, Pool, Ticket};
-use super::request::{StatusSet, Template, Watched};
+use super::request::StatusSet;
 use super::schedule::Schedule;
-use super::state::{Requests, RunState, Target, resolve, spawn_resolver};
+use super::state::{RunState, spawn_resolver};
 use super::timer::PreciseTimer;
 use crate::model::clock::{At, RunClock};
 use crate::model::request::{LiveStats, Sink};
@@ -86,7 +83,8 @@ pub enum Mode {
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
     /// The request templates, at least one. With several, each request's template is picked by
-    /// a [`Mix`] of their weights seeded by `seed`, from the request's global number.
+    /// a [`Mix`](super::mix::Mix) of their weights seeded by `seed`, from the request's global
+    /// number.
     pub requests: Vec<RequestSpec>,
     pub seed: u64,
     /// A response header naming who answered (e.g. the pod), remembered per connection.
@@ -196,7 +194,7 @@ pub async fn run_load(
     on_start: Option<OnStart>,
     stop: impl Future<Output = ()>,
 ) -> Result<LoadReport, EngineError> {
-    let sh = Rc::new(setup(spec, clock, sink, live).await?);
+    let sh = Rc::new(RunState::setup(spec, clock, sink, live).await?);
     // The addresses the run started with, whatever the resolver finds later.
     let addrs = sh.addrs.borrow().clone();
     let resolver = spawn_resolver(sh.clone());
@@ -237,82 +235,6 @@ pub async fn run_load(
         precise_timer: PreciseTimer::new().is_precise(),
         addresses: addrs,
     })
-}
-
-/// Everything before the first connection: the target taken from the first template's URL,
-/// TLS, the first lookup of its addresses, every template serialised once, and the run's
-/// state.
-async fn setup(
-    spec: &LoadSpec,
-    clock: RunClock,
-    sink: Rc<RefCell<dyn Sink>>,
-    live: Arc<LiveStats>,
-) -> Result<RunState, EngineError> {
-    let templates = Template::all(&spec.requests, spec.keepalive)?;
-    let url = &spec.requests[0].url;
-    let https = match url.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => return Err(EngineError::BadUrl(url.to_string())),
-    };
-    let host = url
-        .host()
-        .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
-        .to_string();
-    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let (tls, server_name) = if https {
-        let (connector, name) = tls_for(spec, &host)?;
-        (Some(connector), Some(name))
-    } else {
-        (None, None)
-    };
-    let addrs = resolve(&host, port)
-        .await
-        .map_err(|error| EngineError::Resolve {
-            host: host.clone(),
-            error,
-        })?;
-    let dialer = Dialer {
-        tls,
-        server_name,
-        http2: spec.http2,
-        connect_timeout: spec.connect_timeout,
-    };
-    let weights: Vec<f64> = spec.requests.iter().map(|r| r.weight).collect();
-    let requests = Requests {
-        templates,
-        mix: Mix::new(&weights, spec.seed),
-        watched: Watched {
-            identity: spec.identity_header.clone(),
-            version: spec.version_header.clone(),
-        },
-        max_body: spec.max_body,
-    };
-    let target = Target { host, port, addrs };
-    Ok(RunState::new(
-        clock,
-        sink,
-        live,
-        dialer,
-        target,
-        spec.keepalive,
-        spec.timeout,
-        requests,
-    ))
-}
-
-/// The TLS connector and the server name (SNI, certificate checks) for an https target.
-fn tls_for(
-    spec: &LoadSpec,
-    host: &str,
-) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
-    let cfg = tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
-    Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
 }
 
 /// Marks the schedule's start: the instant every due time counts from, handed to `on_start`.
@@ -461,6 +383,7 @@ async fn closed_loop(
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
+            line.release(&sh);
         }));
     }
     let all = futures::future::join_all(workers);

@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -27,6 +26,8 @@ use super::check::{Body, Checks, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::Io;
 use super::request::{Exchange, Template, Watched};
+use crate::model::clock::At;
+use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::OutcomeClass;
 
 /// The largest response head accepted (status line and headers).
@@ -35,71 +36,6 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// The read buffer's starting size: a typical response fits in one read.
 const BUF: usize = 8 * 1024;
-
-/// A request serialised once, written as is for every request.
-#[derive(Clone, Debug)]
-pub(super) struct Wire {
-    pub(super) bytes: Bytes,
-    /// False for HEAD: responses to it have no body whatever their headers say.
-    pub(super) expects_body: bool,
-    /// The request asks the server to close the connection (`--no-keepalive`).
-    pub(super) close: bool,
-}
-
-impl Wire {
-    /// Serialises a request: request line, Host (unless given), the headers in order,
-    /// Content-Length where the method or body needs it, and the body.
-    pub(super) fn new(
-        method: &http::Method,
-        origin: &str,
-        host: &str,
-        headers: &http::HeaderMap,
-        body: &Bytes,
-        close: bool,
-    ) -> Wire {
-        let mut out = Vec::with_capacity(128 + body.len());
-        out.extend_from_slice(method.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(origin.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        if !headers.contains_key(http::header::HOST) {
-            out.extend_from_slice(b"host: ");
-            out.extend_from_slice(host.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        for (name, value) in headers {
-            if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
-                continue;
-            }
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        let has_body_semantics = !matches!(
-            *method,
-            http::Method::GET
-                | http::Method::HEAD
-                | http::Method::DELETE
-                | http::Method::OPTIONS
-                | http::Method::TRACE
-                | http::Method::CONNECT
-        );
-        if !body.is_empty() || has_body_semantics {
-            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-        }
-        if close {
-            out.extend_from_slice(b"connection: close\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body);
-        Wire {
-            bytes: Bytes::from(out),
-            expects_body: *method != http::Method::HEAD,
-            close,
-        }
-    }
-}
 
 /// Why an exchange failed, before classification.
 #[derive(Debug)]
@@ -169,10 +105,18 @@ pub(super) struct H1Conn {
     body: Vec<u8>,
     keep: usize,
     truncated: bool,
+    /// When it was established, the send instants of its first and last request, and how many
+    /// of its requests failed: its life, reported once it ends.
+    pub(super) opened: At,
+    pub(super) first_sent: Option<At>,
+    pub(super) last_sent: Option<At>,
+    pub(super) failures: u32,
+    /// Why it can carry no more requests, once it cannot.
+    pub(super) ending: Option<ConnectionEnd>,
 }
 
 impl H1Conn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io) -> H1Conn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
         H1Conn {
             id,
             local,
@@ -189,6 +133,11 @@ impl H1Conn {
             body: Vec::new(),
             keep: 0,
             truncated: false,
+            opened,
+            first_sent: None,
+            last_sent: None,
+            failures: 0,
+            ending: None,
         }
     }
 
@@ -215,8 +164,15 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
-        let _ = self.fill().await;
+        let read = self.fill().await;
         self.broken = true;
+        self.ending = Some(match read {
+            Ok(0) => ConnectionEnd::PeerClosed,
+            Err(e) if is_reset(&e) => ConnectionEnd::PeerReset,
+            Err(_) => ConnectionEnd::PeerClosed,
+            // Bytes nobody asked for: the connection cannot be trusted, and we drop it.
+            Ok(_) => ConnectionEnd::LocalClose,
+        });
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` is end of stream.
@@ -425,6 +381,12 @@ impl H1Conn {
             Ok(Ok((status, persistent, scan))) => {
                 if !persistent {
                     self.broken = true;
+                    // We asked for the close (`--no-keepalive`), or the server announced it.
+                    self.ending = Some(if t.wire.close {
+                        ConnectionEnd::LocalClose
+                    } else {
+                        ConnectionEnd::PeerAnnounced
+                    });
                 }
                 let body = (self.keep > 0).then_some(Body {
                     bytes: &self.body,
@@ -434,11 +396,13 @@ impl H1Conn {
             }
             Ok(Err(fail)) => {
                 self.broken = true;
+                self.ending = Some(ending_of(&fail));
                 let (class, error) = describe(fail);
                 Exchange::failed(class, error)
             }
             Err(_) => {
                 self.broken = true;
+                self.ending = Some(ConnectionEnd::LocalClose);
                 Exchange::failed(
                     OutcomeClass::RequestTimeout,
                     format!("no complete response within {timeout:?}"),
@@ -446,6 +410,28 @@ impl H1Conn {
             }
         }
     }
+}
+
+/// How a failed exchange ended its connection.
+fn ending_of(fail: &Fail) -> ConnectionEnd {
+    match fail {
+        Fail::ClosedBeforeResponse | Fail::Cut { .. } => ConnectionEnd::PeerClosed,
+        Fail::Read { error, .. } | Fail::Write(error) if is_reset(error) => {
+            ConnectionEnd::PeerReset
+        }
+        Fail::Read { .. } => ConnectionEnd::PeerClosed,
+        // A write fails on a connection the peer has closed (EPIPE after its FIN and our RST).
+        Fail::Write(_) => ConnectionEnd::PeerClosed,
+        Fail::Protocol(_) => ConnectionEnd::LocalClose,
+    }
+}
+
+/// The peer reset the connection (an RST, however the OS words it).
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// The outcome class and error text of a failure.
@@ -570,6 +556,10 @@ fn head_of(resp: &httparse::Response<'_, '_>, watch: HeadWatch<'_>) -> Result<He
         scan,
     })
 }
+
+mod wire;
+
+pub(super) use wire::Wire;
 
 #[cfg(test)]
 mod tests;

@@ -122,8 +122,8 @@ impl Line {
     }
 
     /// Waits for `fut` while watching the idle connection: if the peer closes it meanwhile, it
-    /// is dropped (and the next request dials), as a real client's pool would.
-    async fn idle<F: Future>(&mut self, fut: F) -> F::Output {
+    /// is let go (and the next request dials), as a real client's pool would.
+    async fn idle<F: Future>(&mut self, sh: &RunState, fut: F) -> F::Output {
         let mut fut = std::pin::pin!(fut);
         loop {
             let Some(c) = self.conn.as_mut().filter(|c| c.usable()) else {
@@ -134,15 +134,28 @@ impl Line {
                 out = &mut fut => return out,
                 _ = c.closed_while_idle() => {}
             }
-            self.conn = None;
+            self.release(sh);
+        }
+    }
+
+    /// Lets the connection go, reporting its life (once: the line no longer holds it).
+    pub(super) fn release(&mut self, sh: &RunState) {
+        if let Some(c) = self.conn.take() {
+            sh.h1_ended(&c);
         }
     }
 
     /// Serves request `seq` (of template `template`) due at `due` and records it; returns false
     /// if no connection could be opened for it (its failure is recorded).
     pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At, template: u16) -> bool {
-        let usable = self.conn.take().filter(|c| sh.keepalive && c.usable());
-        let mut c = match usable {
+        if !self
+            .conn
+            .as_ref()
+            .is_some_and(|c| sh.keepalive && c.usable())
+        {
+            self.release(sh);
+        }
+        let mut c = match self.conn.take() {
             Some(c) => c,
             None => {
                 let started = sh.now();
@@ -162,6 +175,8 @@ impl Line {
         sh.finish_request();
         if reusable {
             self.conn = Some(c);
+        } else {
+            sh.h1_ended(&c);
         }
         true
     }
@@ -171,7 +186,8 @@ impl Line {
 /// closes. `opened` is the connection opened for it ahead of the run, if any.
 pub(super) async fn worker(sh: Rc<RunState>, pool: Rc<Pool>, me: usize, opened: Option<H1Conn>) {
     let mut line = Line::new(opened);
-    while let Some(t) = line.idle(pool.next(me)).await {
+    while let Some(t) = line.idle(&sh, pool.next(me)).await {
         line.serve(&sh, t.seq, t.due, t.template).await;
     }
+    line.release(&sh);
 }

@@ -170,26 +170,25 @@ impl Schedule {
         })
     }
 
-    /// The (unsharded) integral of the rate from the start to `t` seconds.
-    fn count_before(&self, t: f64) -> f64 {
+    /// The segment in force at `t` seconds: the last one starting at or before `t` (the first
+    /// one before the start).
+    fn segment_at(&self, t: f64) -> Option<&Segment> {
         let idx = self
             .segments
             .partition_point(|s| s.t0 <= t)
             .saturating_sub(1);
-        self.segments
-            .get(idx)
-            .map_or(0.0, |s| s.count_at(t.min(s.t1)))
+        self.segments.get(idx)
+    }
+
+    /// The (unsharded) integral of the rate from the start to `t` seconds.
+    fn count_before(&self, t: f64) -> f64 {
+        self.segment_at(t).map_or(0.0, |s| s.count_at(t.min(s.t1)))
     }
 
     /// The (unsharded) arrival rate at `t`, requests per second.
     pub fn rate_at(&self, t: Duration) -> f64 {
         let t = t.as_secs_f64();
-        let idx = self
-            .segments
-            .partition_point(|s| s.t0 <= t)
-            .saturating_sub(1);
-        self.segments
-            .get(idx)
+        self.segment_at(t)
             .map_or(0.0, |s| s.r0 + s.slope * (t - s.t0))
     }
 

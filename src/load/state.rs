@@ -1,7 +1,8 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
 //! target's addresses (refreshed in the background), dialling, the in-flight count, the
 //! request templates and the mix that picks one per request, and the builders of request
-//! records. Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
+//! records; set up once from the `LoadSpec` before the first connection.
+//! Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -10,13 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened};
+use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::mix::Mix;
 use super::request::{Exchange, Template, Watched};
 use crate::model::clock::{At, RunClock};
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 
@@ -49,6 +53,22 @@ pub(super) struct Requests {
     pub(super) max_body: usize,
 }
 
+impl Requests {
+    /// Every template serialised once, and the mix of their weights.
+    fn new(spec: &LoadSpec) -> Result<Requests, EngineError> {
+        let weights: Vec<f64> = spec.requests.iter().map(|r| r.weight).collect();
+        Ok(Requests {
+            templates: Template::all(&spec.requests, spec.keepalive)?,
+            mix: Mix::new(&weights, spec.seed),
+            watched: Watched {
+                identity: spec.identity_header.clone(),
+                version: spec.version_header.clone(),
+            },
+            max_body: spec.max_body,
+        })
+    }
+}
+
 /// The watched headers' values on a connection when a request ended.
 #[derive(Default)]
 pub(super) struct Seen {
@@ -56,43 +76,64 @@ pub(super) struct Seen {
     pub(super) version: Option<Arc<str>>,
 }
 
-/// Where a run's connections go: the target's host, port and first addresses.
-pub(super) struct Target {
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) addrs: Vec<SocketAddr>,
-}
-
 impl RunState {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    /// Everything before the first connection: the target taken from the first template's
+    /// URL, TLS, the first lookup of its addresses, every template serialised once, and the
+    /// run's state.
+    pub(super) async fn setup(
+        spec: &LoadSpec,
         clock: RunClock,
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
-        dialer: Dialer,
-        target: Target,
-        keepalive: bool,
-        timeout: Duration,
-        requests: Requests,
-    ) -> RunState {
-        RunState {
+    ) -> Result<RunState, EngineError> {
+        let requests = Requests::new(spec)?;
+        let url = &spec.requests[0].url;
+        let https = match url.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(EngineError::BadUrl(url.to_string())),
+        };
+        let host = url
+            .host()
+            .ok_or_else(|| EngineError::BadUrl(url.to_string()))?
+            .to_string();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (tls, server_name) = if https {
+            let (connector, name) = RunState::tls_for(spec, &host)?;
+            (Some(connector), Some(name))
+        } else {
+            (None, None)
+        };
+        let addrs = resolve(&host, port)
+            .await
+            .map_err(|error| EngineError::Resolve {
+                host: host.clone(),
+                error,
+            })?;
+        let dialer = Dialer {
+            tls,
+            server_name,
+            http2: spec.http2,
+            connect_timeout: spec.connect_timeout,
+        };
+        Ok(RunState {
             clock,
             sink,
             live,
             dialer,
-            host: target.host,
-            port: target.port,
-            addrs: RefCell::new(target.addrs),
+            host,
+            port,
+            addrs: RefCell::new(addrs),
             resolve_error: RefCell::new(None),
             rr: Cell::new(0),
             next_conn: Cell::new(0),
             in_flight: Cell::new(0),
             drained: Notify::new(),
             conns_opened: Cell::new(0),
-            keepalive,
-            timeout,
+            keepalive: spec.keepalive,
+            timeout: spec.timeout,
             requests,
-        }
+        })
     }
 
     /// Template `i` (the mix never picks beyond the last).
@@ -100,6 +141,21 @@ impl RunState {
     pub(super) fn template(&self, i: u16) -> &Template {
         let t = &self.requests.templates;
         &t[(i as usize).min(t.len() - 1)]
+    }
+
+    /// The TLS connector and the server name (SNI, certificate checks) for an https target.
+    fn tls_for(
+        spec: &LoadSpec,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), EngineError> {
+        let cfg =
+            tls_config(spec.insecure, spec.http2).map_err(|e| EngineError::Tls(e.to_string()))?;
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = ServerName::try_from(bare).map_err(|e| EngineError::Tls(e.to_string()))?;
+        Ok((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
     }
 
     #[inline]
@@ -149,7 +205,7 @@ impl RunState {
     /// Opens an HTTP/1.1 connection.
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io))
+        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
     }
 
     pub(super) fn start_request(&self) {
@@ -176,6 +232,24 @@ impl RunState {
             }
             notified.await;
         }
+    }
+
+    /// Reports the life of an HTTP/1 connection that is being let go: ended the way it
+    /// recorded, or still open (`OpenAtEnd`) when the load is over.
+    pub(super) fn h1_ended(&self, c: &H1Conn) {
+        let life = ConnectionLife {
+            id: c.id,
+            local: c.local,
+            peer: c.peer,
+            opened: c.opened,
+            first_request: c.first_sent,
+            last_request: c.last_sent,
+            requests: u32::try_from(c.uses).unwrap_or(u32::MAX),
+            failures: c.failures,
+            ended: self.now(),
+            end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
+        };
+        self.sink.borrow_mut().connection(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -218,20 +292,12 @@ impl RunState {
         e: DialError,
     ) -> RequestRecord {
         RequestRecord {
-            seq,
-            due,
             sent,
             end: self.now(),
             class: e.class,
-            status: None,
-            conn: None,
             dialed: Some(e.peer),
             error: Some(e.error),
-            identity: None,
-            template,
-            checks_failed: 0,
-            version: None,
-            excerpt: None,
+            ..self.dropped(seq, due, template)
         }
     }
 
@@ -267,6 +333,8 @@ impl RunState {
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
+        conn.first_sent.get_or_insert(sent);
+        conn.last_sent = Some(sent);
         let r = &self.requests;
         let ex = conn
             .exchange(
@@ -276,6 +344,9 @@ impl RunState {
                 r.max_body,
             )
             .await;
+        if ex.class.is_failure() {
+            conn.failures += 1;
+        }
         let reusable = ex.reusable;
         let id = ConnId {
             id: conn.id,
@@ -302,7 +373,7 @@ fn is_ip(host: &str) -> bool {
 }
 
 /// Resolves the target's host (an IP literal needs no lookup).
-pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')

@@ -143,6 +143,24 @@ impl EventKind {
             EventKind::WatchGap { .. } => "watch_gap",
         }
     }
+
+    /// An endpoint event's address, with its conditions unless the endpoint was removed;
+    /// `None` for every other kind. Added and changed read alike: the endpoint is in the
+    /// Service's endpoints with these conditions from now on.
+    pub fn endpoint(&self) -> Option<(&str, Option<EndpointConditions>)> {
+        match self {
+            EventKind::EndpointAdded {
+                address,
+                conditions,
+            }
+            | EventKind::EndpointChanged {
+                address,
+                conditions,
+            } => Some((address, Some(*conditions))),
+            EventKind::EndpointRemoved { address } => Some((address, None)),
+            _ => None,
+        }
+    }
 }
 
 /// One lifecycle event on the run's axis.
@@ -163,10 +181,8 @@ pub struct LifecycleEvent {
 impl LifecycleEvent {
     pub fn pod(at: At, pod: impl Into<String>, kind: EventKind) -> LifecycleEvent {
         LifecycleEvent {
-            at,
-            source_time: None,
             pod: Some(pod.into()),
-            kind,
+            ..LifecycleEvent::workload(at, kind)
         }
     }
 

@@ -6,6 +6,7 @@
 //!
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
+//! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
 //! - [`request`]: one finished request, the sink the engine reports to, the revision source
 //!   the recorder asks, live figures.
 //! - [`template`]: the request templates of a mix and their response checks, by name.
@@ -19,6 +20,7 @@
 //! - [`numbers`]: how every text spells counts and durations.
 
 pub mod clock;
+pub mod connection;
 pub mod event;
 pub mod exit;
 pub mod finding;

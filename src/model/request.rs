@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::At;
+use super::connection::ConnectionLife;
 use super::outcome::{ConnId, OutcomeClass};
 
 /// Everything known about one request when it ends.
@@ -92,9 +93,12 @@ impl RequestRecord {
     }
 }
 
-/// Where the engine reports each finished request. Implementations aggregate; the engine never does.
+/// Where the engine reports each finished request, and each connection once it has ended.
+/// Implementations aggregate; the engine never does.
 pub trait Sink {
     fn record(&mut self, r: &RequestRecord);
+    /// A connection's life, once, when it ends (or when the load ends with it still open).
+    fn connection(&mut self, c: &ConnectionLife);
 }
 
 /// Which revision of the workload served a request, as a run can tell while it goes on: the

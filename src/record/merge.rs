@@ -169,13 +169,32 @@ pub(super) fn merge_same_seconds(sorted: Vec<Second>) -> Vec<Second> {
 
 impl Recorded {
     /// Combines the results of several generators into one, losing nothing.
+    ///
+    /// Connection numbers are unique within one generator only: each part's are moved into a
+    /// range of their own (part K's connection N becomes K·2⁴⁰ + N), in its failures and its
+    /// connection lives alike, so a connection of one generator is never taken for another's.
     pub fn merge(parts: Vec<Recorded>) -> Result<Recorded, MergeError> {
-        let mut parts = parts.into_iter();
+        let mut parts = parts.into_iter().enumerate().map(|(k, mut p)| {
+            p.renumber_connections(k as u64);
+            p
+        });
         let mut acc = parts.next().ok_or(MergeError::Empty)?;
         for part in parts {
             acc.merge_from(part)?;
         }
         Ok(acc)
+    }
+
+    fn renumber_connections(&mut self, part: u64) {
+        let offset = part << 40;
+        for f in &mut self.failures {
+            if let Some(c) = f.conn.as_mut() {
+                c.id += offset;
+            }
+        }
+        for c in &mut self.connections {
+            c.id += offset;
+        }
     }
 
     fn merge_from(&mut self, mut other: Recorded) -> Result<(), MergeError> {
@@ -208,6 +227,9 @@ impl Recorded {
         self.failures.extend(other.failures);
         self.failures.sort_by_key(|f| (f.due, f.seq));
         self.failures_not_kept += other.failures_not_kept;
+        self.connections.extend(other.connections);
+        self.connections.sort_by_key(|c| (c.opened, c.id));
+        self.connections_not_kept += other.connections_not_kept;
         Ok(())
     }
 }

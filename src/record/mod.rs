@@ -32,6 +32,7 @@ pub use split::SplitCell;
 pub use templates::{TemplateSpan, TemplateStats};
 
 use crate::model::clock::At;
+use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveStats, RequestRecord, RevisionSource, Sink};
 use crate::model::template::TemplateInfo;
@@ -265,6 +266,10 @@ impl PhaseMarks {
     }
 }
 
+/// Connection lives kept at most (a keep-alive pool has a few hundred; a connection per request
+/// keeps only the failed ones).
+pub const CONNECTION_LOG_LIMIT: usize = 50_000;
+
 /// Settings of the recorder.
 #[derive(Clone, Debug, Default)]
 pub struct RecorderConfig {
@@ -294,6 +299,8 @@ pub struct Recorder {
     closed: Vec<Second>,
     failures: Vec<RequestRecord>,
     failures_not_kept: u64,
+    connections: Vec<ConnectionLife>,
+    connections_not_kept: u64,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -322,6 +329,8 @@ impl Recorder {
             closed: Vec::new(),
             failures: Vec::new(),
             failures_not_kept: 0,
+            connections: Vec::new(),
+            connections_not_kept: 0,
             live,
             last_live_second: 0,
             spare: Vec::new(),
@@ -450,6 +459,7 @@ impl Recorder {
             .first()
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
+        self.connections.sort_by_key(|c| (c.opened, c.id));
         let overall = overall.finish("overall".to_string(), start, end);
         let templates = self.templates.finish(&phases, &overall);
         Recorded {
@@ -458,6 +468,8 @@ impl Recorder {
             overall,
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            connections: self.connections,
+            connections_not_kept: self.connections_not_kept,
             templates,
             revisions: self.revisions.labels(),
             revision_source: self
@@ -520,6 +532,20 @@ impl Sink for Recorder {
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
+
+    /// Keeps the lives that can say which pod a connection was on: those that carried a
+    /// failure, were ended by the peer, or carried more than one request (a keep-alive pool's
+    /// connections, which are few). A connection per request that ended as asked says nothing.
+    fn connection(&mut self, c: &ConnectionLife) {
+        if c.failures == 0 && !c.end.by_peer() && c.requests <= 1 {
+            return;
+        }
+        if self.connections.len() < CONNECTION_LOG_LIMIT {
+            self.connections.push(c.clone());
+        } else {
+            self.connections_not_kept += 1;
+        }
+    }
 }
 
 /// What a load run recorded: the input of analysis and reports, mergeable across generators.
@@ -535,6 +561,13 @@ pub struct Recorded {
     pub failures: Vec<RequestRecord>,
     /// Failures beyond the log's limit: counted, not kept.
     pub failures_not_kept: u64,
+    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
+    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionLife>,
+    /// Connection lives beyond the limit: counted, not kept.
+    #[serde(default)]
+    pub connections_not_kept: u64,
     /// Per request template of a mix (absent for one check-free request shape).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateStats>,

@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::connection::ConnectionEnd;
+use crate::model::outcome::ConnId;
 use crate::model::template::TemplateInfo;
 
 fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRecord {
@@ -184,6 +186,67 @@ fn counts_serialise_with_every_class_name() {
     assert_eq!(json["ok"], 0);
     let back: Counts = serde_json::from_value(json).expect("deserialises");
     assert_eq!(back, c);
+}
+
+fn life(id: u64, requests: u32, failures: u32, end: ConnectionEnd) -> ConnectionLife {
+    let addr: std::net::SocketAddr = "127.0.0.1:7000".parse().expect("addr");
+    ConnectionLife {
+        id,
+        local: addr,
+        peer: addr,
+        opened: At(id * 1000),
+        first_request: None,
+        last_request: None,
+        requests,
+        failures,
+        ended: At(id * 1000 + 500),
+        end,
+    }
+}
+
+#[test]
+fn only_connections_that_can_tie_requests_to_pods_are_kept() {
+    let (mut r, _) = recorder(10);
+    r.connection(&life(1, 1, 0, ConnectionEnd::LocalClose)); // one request, closed as asked
+    r.connection(&life(2, 1, 1, ConnectionEnd::LocalClose)); // carried a failure
+    r.connection(&life(3, 1, 0, ConnectionEnd::PeerReset)); // ended by the peer
+    r.connection(&life(4, 40, 0, ConnectionEnd::OpenAtEnd)); // a keep-alive connection
+    r.connection(&life(5, 1, 0, ConnectionEnd::PeerAnnounced)); // announced, one request
+    let out = r.finish(At(10_000_000));
+    let ids: Vec<u64> = out.connections.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [2, 3, 4]);
+    assert_eq!(out.connections_not_kept, 0);
+}
+
+#[test]
+fn merged_generators_keep_their_connections_apart() {
+    let part = |failure_conn: u64| {
+        let (mut r, _) = recorder(10);
+        let mut f = rec(0, 100, 5, OutcomeClass::ConnectionReset);
+        f.conn = Some(ConnId {
+            id: failure_conn,
+            local: "127.0.0.1:1".parse().expect("addr"),
+            peer: "127.0.0.1:2".parse().expect("addr"),
+            reused: true,
+        });
+        r.record(&f);
+        r.connection(&life(failure_conn, 3, 1, ConnectionEnd::PeerReset));
+        r.finish(At(1_000_000))
+    };
+    let merged = Recorded::merge(vec![part(7), part(7)]).expect("merges");
+    let conn_ids: Vec<u64> = merged.connections.iter().map(|c| c.id).collect();
+    assert_eq!(conn_ids.len(), 2);
+    assert_ne!(
+        conn_ids[0], conn_ids[1],
+        "two generators' connection 7 stay apart"
+    );
+    for f in &merged.failures {
+        let id = f.conn.expect("conn").id;
+        assert!(
+            conn_ids.contains(&id),
+            "each failure still names its own connection"
+        );
+    }
 }
 
 fn info(name: &str, checks: usize) -> TemplateInfo {

@@ -1,12 +1,12 @@
 //! Formatting shared by the renderers: durations, instants on the run axis, counts, names of
-//! enum values as reports spell them, and word wrapping. Formatting only: nothing here adds up
+//! enum values as reports spell them, word wrapping and markup escaping. Formatting only: nothing here adds up
 //! or decides anything. Counts and microsecond durations are spelled by `model::numbers`, as
 //! the gate spells them in the verdict it writes (the gate cannot import the reports).
 
 use crate::analysis::AttributionMethod;
 use crate::model::clock::At;
 use crate::model::event::Revision;
-use crate::model::finding::Severity;
+use crate::model::finding::{Evidence, Severity};
 use crate::model::outcome::OutcomeClass;
 use crate::model::result::ZeroDropCheck;
 
@@ -92,6 +92,23 @@ pub fn zero_drop(z: &ZeroDropCheck) -> String {
     s
 }
 
+/// A finding's evidence as short facts: its window, its pods, and its classes with their counts.
+/// Each renderer puts its own count of failures before them.
+pub fn evidence_facts(ev: &Evidence) -> Vec<String> {
+    let mut facts = Vec::new();
+    if let Some((from, to)) = ev.window {
+        facts.push(format!("{}–{}", at(from), at(to)));
+    }
+    if !ev.pods.is_empty() {
+        facts.push(format!("pods {}", ev.pods.join(", ")));
+    }
+    if !ev.classes.is_empty() {
+        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        facts.push(classes.join(", "));
+    }
+    facts
+}
+
 /// The classes worth listing: everything but `ok`, in taxonomy order.
 pub fn failure_classes() -> impl Iterator<Item = OutcomeClass> {
     OutcomeClass::ALL
@@ -150,6 +167,25 @@ pub fn clip_middle(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(head).collect();
     out.push('…');
     out.extend(s.chars().skip(n - tail));
+    out
+}
+
+/// `s` escaped for markup (HTML or XML): `&`, `<` and `>` always, each character `extra` names
+/// by its entity, and any other character kept where `keep` allows it, dropped otherwise.
+pub(crate) fn escape(s: &str, extra: &[(char, &str)], keep: fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => match extra.iter().find(|(k, _)| *k == c) {
+                Some((_, entity)) => out.push_str(entity),
+                None if keep(c) => out.push(c),
+                None => {}
+            },
+        }
+    }
     out
 }
 

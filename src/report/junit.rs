@@ -43,6 +43,21 @@ enum CaseOutcome {
     },
 }
 
+impl CaseOutcome {
+    /// Passed, or failed as `kind` with the message `failed` writes and no body.
+    fn check(passed: bool, kind: &str, failed: impl FnOnce() -> String) -> CaseOutcome {
+        if passed {
+            CaseOutcome::Passed
+        } else {
+            CaseOutcome::Failed {
+                kind: kind.into(),
+                message: failed(),
+                body: String::new(),
+            }
+        }
+    }
+}
+
 /// The JUnit XML document.
 pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     let cases = cases(result);
@@ -99,15 +114,9 @@ fn cases(result: &RunResult) -> Vec<Case> {
     let mut cases = vec![no_dropped_requests(result)];
     if let Some(ro) = &result.rollout {
         // The run flow writes "complete" or "complete: <summary>".
-        let outcome = if ro.outcome.starts_with("complete") {
-            CaseOutcome::Passed
-        } else {
-            CaseOutcome::Failed {
-                kind: "rollout".into(),
-                message: format!("the rollout of {}: {}", ro.description, ro.outcome),
-                body: String::new(),
-            }
-        };
+        let outcome = CaseOutcome::check(ro.outcome.starts_with("complete"), "rollout", || {
+            format!("the rollout of {}: {}", ro.description, ro.outcome)
+        });
         cases.push(Case {
             classname: "zerodrop.rollout",
             name: "rollout completed".into(),
@@ -124,15 +133,9 @@ fn cases(result: &RunResult) -> Vec<Case> {
         });
     }
     for t in &result.thresholds {
-        let outcome = if t.passed {
-            CaseOutcome::Passed
-        } else {
-            CaseOutcome::Failed {
-                kind: "threshold".into(),
-                message: format!("{} failed: measured {}", t.expression, t.actual),
-                body: String::new(),
-            }
-        };
+        let outcome = CaseOutcome::check(t.passed, "threshold", || {
+            format!("{} failed: measured {}", t.expression, t.actual)
+        });
         cases.push(Case {
             classname: "zerodrop.thresholds",
             name: t.expression.clone(),
@@ -359,37 +362,18 @@ fn finding_case(f: &Finding) -> Case {
 
 /// Characters XML 1.0 cannot carry at all are dropped; the rest are escaped for an attribute.
 fn attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' => out.push_str("&#9;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    let extra = [
+        ('"', "&quot;"),
+        ('\'', "&apos;"),
+        ('\n', "&#10;"),
+        ('\t', "&#9;"),
+    ];
+    fmt::escape(s, &extra, is_xml_char)
 }
 
 /// Element text: escaped, line breaks kept.
 fn body_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\t' => out.push(c),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    fmt::escape(s, &[], |c| matches!(c, '\n' | '\t') || is_xml_char(c))
 }
 
 fn is_xml_char(c: char) -> bool {

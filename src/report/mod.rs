@@ -134,7 +134,13 @@ pub fn parse_result(text: &str, origin: &str) -> Result<RunResult, ReportError> 
 
 /// Reads a result from a file, or standard input for `-`.
 pub fn load(path: &str) -> Result<RunResult, ReportError> {
-    let (text, origin) = if path == "-" {
+    let (text, origin) = read_input(path)?;
+    parse_result(&text, &origin)
+}
+
+/// The text of a file, or of standard input for `-`, with the name errors give it.
+pub fn read_input(path: &str) -> Result<(String, String), ReportError> {
+    if path == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
@@ -142,15 +148,14 @@ pub fn load(path: &str) -> Result<RunResult, ReportError> {
                 origin: "standard input".into(),
                 source,
             })?;
-        (s, "standard input".to_string())
+        Ok((s, "standard input".to_string()))
     } else {
         let s = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
             origin: path.to_string(),
             source,
         })?;
-        (s, path.to_string())
-    };
-    parse_result(&text, &origin)
+        Ok((s, path.to_string()))
+    }
 }
 
 /// Colour when the stream is a terminal and `NO_COLOR` is unset or empty (no-color.org).

@@ -466,16 +466,7 @@ fn finding(p: &Painter, f: &Finding, out: &mut Vec<String>) {
     if ev.failures > 0 {
         facts.push(format!("{} failures", fmt::count(ev.failures)));
     }
-    if let Some((from, to)) = ev.window {
-        facts.push(format!("{}–{}", fmt::at(from), fmt::at(to)));
-    }
-    if !ev.pods.is_empty() {
-        facts.push(format!("pods {}", ev.pods.join(", ")));
-    }
-    if !ev.classes.is_empty() {
-        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        facts.push(classes.join(", "));
-    }
+    facts.extend(fmt::evidence_facts(ev));
     if !facts.is_empty() {
         out.extend(fmt::wrap(
             &facts.join(" · "),

@@ -50,6 +50,22 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// The timeline of these events and routes, put in order: events by instant, routes by
+    /// opening (both sorts stable).
+    pub fn ordered(
+        mut events: Vec<LifecycleEvent>,
+        desired_replicas: Option<u32>,
+        mut routes: Vec<ConnectionRoute>,
+    ) -> Timeline {
+        events.sort_by_key(|e| e.at);
+        routes.sort_by_key(|r| r.opened);
+        Timeline {
+            events,
+            desired_replicas,
+            routes,
+        }
+    }
+
     /// Events concerning `pod`, in order.
     pub fn pod_events<'a>(&'a self, pod: &'a str) -> impl Iterator<Item = &'a LifecycleEvent> + 'a {
         self.events
@@ -97,25 +113,14 @@ impl Timeline {
     pub fn ready_endpoints_in(events: &[LifecycleEvent]) -> BTreeMap<String, String> {
         let mut ready: BTreeMap<String, String> = BTreeMap::new();
         for e in events {
-            match &e.kind {
-                EventKind::EndpointAdded {
-                    address,
-                    conditions,
+            match e.kind.endpoint() {
+                Some((address, Some(conditions))) if conditions.ready => {
+                    ready.insert(address.to_string(), e.pod.clone().unwrap_or_default());
                 }
-                | EventKind::EndpointChanged {
-                    address,
-                    conditions,
-                } => {
-                    if conditions.ready {
-                        ready.insert(address.clone(), e.pod.clone().unwrap_or_default());
-                    } else {
-                        ready.remove(address);
-                    }
-                }
-                EventKind::EndpointRemoved { address } => {
+                Some((address, _)) => {
                     ready.remove(address);
                 }
-                _ => {}
+                None => {}
             }
         }
         ready
@@ -215,15 +220,11 @@ impl TimelineRecorder {
     /// The timeline so far, ordered.
     pub fn finish(&self) -> Timeline {
         let inner = self.lock();
-        let mut events = inner.events.clone();
-        events.sort_by_key(|e| e.at);
-        let mut routes = inner.routes.clone();
-        routes.sort_by_key(|r| r.opened);
-        Timeline {
-            events,
-            desired_replicas: inner.desired_replicas,
-            routes,
-        }
+        Timeline::ordered(
+            inner.events.clone(),
+            inner.desired_replicas,
+            inner.routes.clone(),
+        )
     }
 }
 

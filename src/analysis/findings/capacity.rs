@@ -31,6 +31,11 @@ fn clipped(ws: &[Window], facts: &Facts<'_>) -> Vec<Window> {
     ws.iter().filter_map(|w| clip(w, from, to)).collect()
 }
 
+/// From the first window's start to the last one's end.
+fn span(ws: &[Window]) -> Option<(At, At)> {
+    Some((ws.first()?.start, ws.last()?.end))
+}
+
 fn describe(w: &Window) -> String {
     format!(
         "{} to {} ({}): {} of {} ready",
@@ -82,10 +87,7 @@ pub fn capacity_dip(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding> {
     }
     let mut ev = g.evidence();
     if ev.window.is_none() {
-        ev.window = dips
-            .first()
-            .map(|w| w.start)
-            .zip(dips.last().map(|w| w.end));
+        ev.window = span(&dips);
     }
     ev.details.extend(
         dips.iter()
@@ -130,10 +132,7 @@ pub fn no_endpoints(g: &Group<'_>, facts: &Facts<'_>) -> Option<Finding> {
     }
     let mut ev = g.evidence();
     if ev.window.is_none() {
-        ev.window = zero
-            .first()
-            .map(|w| w.start)
-            .zip(zero.last().map(|w| w.end));
+        ev.window = span(&zero);
     }
     let total: Duration = zero.iter().map(|w| w.end.saturating_sub(w.start)).sum();
     ev.details.extend(

@@ -10,7 +10,7 @@ use std::fmt;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::error::KubeError;
 
@@ -225,17 +225,27 @@ fn n(v: Option<i32>) -> i32 {
 }
 
 impl WorkloadView {
+    /// The view of an object with this metadata, the generation its status observed, and its
+    /// kind's status.
+    fn new(meta: &ObjectMeta, observed_generation: Option<i64>, status: KindStatus) -> Self {
+        WorkloadView {
+            name: meta.name.clone().unwrap_or_default(),
+            generation: meta.generation.unwrap_or(0),
+            observed_generation: observed_generation.unwrap_or(0),
+            status,
+        }
+    }
+
     pub fn from_deployment(d: &Deployment) -> WorkloadView {
         let spec = d.spec.as_ref();
         let st = d.status.clone().unwrap_or_default();
         let timed_out = st.conditions.iter().flatten().any(|c| {
             c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
         });
-        WorkloadView {
-            name: d.metadata.name.clone().unwrap_or_default(),
-            generation: d.metadata.generation.unwrap_or(0),
-            observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::Deployment(DeploymentStatus {
+        WorkloadView::new(
+            &d.metadata,
+            st.observed_generation,
+            KindStatus::Deployment(DeploymentStatus {
                 spec_replicas: spec.and_then(|s| s.replicas),
                 replicas: n(st.replicas),
                 updated: n(st.updated_replicas),
@@ -243,18 +253,17 @@ impl WorkloadView {
                 available: n(st.available_replicas),
                 progress_deadline_exceeded: timed_out,
             }),
-        }
+        )
     }
 
     pub fn from_stateful_set(s: &StatefulSet) -> WorkloadView {
         let spec = s.spec.as_ref();
         let strategy = spec.and_then(|s| s.update_strategy.as_ref());
         let st = s.status.clone().unwrap_or_default();
-        WorkloadView {
-            name: s.metadata.name.clone().unwrap_or_default(),
-            generation: s.metadata.generation.unwrap_or(0),
-            observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::StatefulSet(StatefulSetStatus {
+        WorkloadView::new(
+            &s.metadata,
+            st.observed_generation,
+            KindStatus::StatefulSet(StatefulSetStatus {
                 strategy: strategy
                     .and_then(|u| u.type_.clone())
                     .unwrap_or_else(|| "RollingUpdate".into()),
@@ -270,17 +279,16 @@ impl WorkloadView {
                 current_revision: st.current_revision.unwrap_or_default(),
                 update_revision: st.update_revision.unwrap_or_default(),
             }),
-        }
+        )
     }
 
     pub fn from_daemon_set(d: &DaemonSet) -> WorkloadView {
         let spec = d.spec.as_ref();
         let st = d.status.clone().unwrap_or_default();
-        WorkloadView {
-            name: d.metadata.name.clone().unwrap_or_default(),
-            generation: d.metadata.generation.unwrap_or(0),
-            observed_generation: st.observed_generation.unwrap_or(0),
-            status: KindStatus::DaemonSet(DaemonSetStatus {
+        WorkloadView::new(
+            &d.metadata,
+            st.observed_generation,
+            KindStatus::DaemonSet(DaemonSetStatus {
                 strategy: spec
                     .and_then(|s| s.update_strategy.as_ref())
                     .and_then(|u| u.type_.clone())
@@ -290,7 +298,7 @@ impl WorkloadView {
                 ready: st.number_ready,
                 available: n(st.number_available),
             }),
-        }
+        )
     }
 
     /// (desired, updated, ready, available) for the timeline's `WorkloadStatus`.

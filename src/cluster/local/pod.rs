@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::config::PreStop;
-use super::probe::{Tracker, Transition, probe_once};
+use super::probe::{ProbeSpec, Tracker, Transition, probe_once};
 use super::process::{self, LogTail, SpawnError};
 use super::state::{Fatal, RuntimeState};
 use crate::model::event::{EventKind, Revision};
@@ -398,15 +398,22 @@ fn set_ready(sh: &RuntimeState, name: &str, addr: SocketAddr, ready: bool, reaso
     }
 }
 
+/// Waits out the probe's initial delay; then its tracker and a ticker at its period (a late
+/// tick delays the next one rather than bursting).
+async fn start_probe(p: &ProbeSpec) -> (Tracker, tokio::time::Interval) {
+    tokio::time::sleep(p.initial_delay).await;
+    let tracker = Tracker::new(p);
+    let mut tick = tokio::time::interval(p.period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    (tracker, tick)
+}
+
 /// The startup probe until it passes, then the readiness probe forever. Returns only when the
 /// startup probe is exhausted, with the reason.
 async fn probe_loop(sh: Arc<RuntimeState>, name: String, addr: SocketAddr) -> String {
     let cfg = sh.config.clone();
     if let Some(sp) = &cfg.startup_probe {
-        tokio::time::sleep(sp.initial_delay).await;
-        let mut tracker = Tracker::new(sp);
-        let mut tick = tokio::time::interval(sp.period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut tracker, mut tick) = start_probe(sp).await;
         loop {
             tick.tick().await;
             match probe_once(&sp.action, addr, sp.timeout).await {
@@ -444,10 +451,7 @@ async fn probe_loop(sh: Arc<RuntimeState>, name: String, addr: SocketAddr) -> St
         sh.update(&name, |v| v.served = true);
         return std::future::pending().await;
     };
-    tokio::time::sleep(rp.initial_delay).await;
-    let mut tracker = Tracker::new(rp);
-    let mut tick = tokio::time::interval(rp.period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut tracker, mut tick) = start_probe(rp).await;
     loop {
         tick.tick().await;
         let result = probe_once(&rp.action, addr, rp.timeout).await;

@@ -1,12 +1,14 @@
 //! The HTTP/1.1 client against scripted servers on 127.0.0.1: framing, persistence, interim
 //! responses, the identity header, and what each way of failing is called.
 
+use crate::model::clock::At;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use bytes::Bytes;
 
 fn wire(method: http::Method, close: bool) -> Wire {
     Wire::new(
@@ -54,7 +56,7 @@ async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
     });
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let local = tcp.local_addr().expect("local");
-    H1Conn::new(0, local, addr, Io::Plain(tcp))
+    H1Conn::new(0, local, addr, Io::Plain(tcp), At::ZERO)
 }
 
 async fn go(c: &mut H1Conn, w: &Wire) -> Exchange {
@@ -153,7 +155,7 @@ async fn answer_then_close(answer: &'static [u8]) -> H1Conn {
     });
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let local = tcp.local_addr().expect("local");
-    H1Conn::new(0, local, addr, Io::Plain(tcp))
+    H1Conn::new(0, local, addr, Io::Plain(tcp), At::ZERO)
 }
 
 #[tokio::test]
@@ -265,7 +267,7 @@ async fn an_idle_connection_closed_by_the_peer_is_noticed() {
     });
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let local = tcp.local_addr().expect("local");
-    let mut idle = H1Conn::new(1, local, addr, Io::Plain(tcp));
+    let mut idle = H1Conn::new(1, local, addr, Io::Plain(tcp), At::ZERO);
     assert!(idle.usable());
     tokio::time::timeout(Duration::from_secs(2), idle.closed_while_idle())
         .await

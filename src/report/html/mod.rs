@@ -23,18 +23,7 @@ const FAILURE_ROWS: usize = 200;
 
 /// Text escaped for HTML element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    fmt::escape(s, &[('"', "&quot;"), ('\'', "&#39;")], |_| true)
 }
 
 const CSS: &str = r#"
@@ -236,18 +225,8 @@ fn finding(h: &mut String, f: &Finding) {
         f.id
     );
     let ev = &f.evidence;
-    let mut facts = Vec::new();
-    facts.push(format!("{} failures", fmt::count(ev.failures)));
-    if let Some((a, b)) = ev.window {
-        facts.push(format!("{}–{}", fmt::at(a), fmt::at(b)));
-    }
-    if !ev.pods.is_empty() {
-        facts.push(format!("pods {}", ev.pods.join(", ")));
-    }
-    if !ev.classes.is_empty() {
-        let classes: Vec<String> = ev.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        facts.push(classes.join(", "));
-    }
+    let mut facts = vec![format!("{} failures", fmt::count(ev.failures))];
+    facts.extend(fmt::evidence_facts(ev));
     let _ = write!(h, "<dt>evidence</dt><dd>{}", esc(&facts.join(" · ")));
     if !ev.details.is_empty() {
         h.push_str("<ul>");

@@ -22,25 +22,13 @@ pub(super) fn requests_panel(s: &mut String, r: &RunResult, sc: &Scale, y: f64) 
     for sec in &r.recorded.series {
         let x0 = sc.xs(sec.second as f64);
         let w = (sc.xs(sec.second as f64 + 1.0) - x0).max(0.5);
-        let mut parts = Vec::new();
-        let mut top = y + REQ_H;
-        let mut rects = String::new();
-        for (class, n) in sec.counts.iter().filter(|(_, n)| *n > 0) {
-            parts.push(format!("{} {class}", fmt::count(n)));
-            let hh = n as f64 / max * REQ_H;
-            top -= hh;
-            let _ = write!(
-                rects,
-                r#"<rect x="{x0:.2}" y="{top:.2}" width="{w:.2}" height="{hh:.2}" fill="{}"/>"#,
-                class_color(class)
-            );
-        }
+        let classes = sec.counts.iter().filter(|(_, n)| *n > 0);
+        let (rects, parts) = stack(x0, w, y + REQ_H, classes, |n| n as f64 / max * REQ_H);
         let _ = write!(
             s,
-            "<g><title>{}–{}s: {}; p99 {}</title>{rects}</g>",
+            "<g><title>{}–{}s: {parts}; p99 {}</title>{rects}</g>",
             sec.second,
             sec.second + 1,
-            parts.join(", "),
             fmt::fmt_us(sec.latency.p99_us)
         );
     }
@@ -63,33 +51,46 @@ pub(super) fn failures_panel(s: &mut String, r: &RunResult, sc: &Scale, y: f64) 
     for sec in r.recorded.series.iter().filter(|sec| failed(sec) > 0) {
         let x0 = sc.xs(sec.second as f64);
         let w = (sc.xs(sec.second as f64 + 1.0) - x0).max(1.5);
-        let mut parts = Vec::new();
-        let mut top = y + FAIL_H;
-        let mut rects = String::new();
-        for (class, n) in sec
+        let classes = sec
             .counts
             .iter()
-            .filter(|(c, n)| *c != OutcomeClass::Ok && *n > 0)
-        {
-            parts.push(format!("{} {class}", fmt::count(n)));
-            // A single failure must stay visible next to a burst of hundreds.
-            let hh = (n as f64 / max * FAIL_H).max(2.0);
-            top -= hh;
-            let _ = write!(
-                rects,
-                r#"<rect x="{x0:.2}" y="{top:.2}" width="{w:.2}" height="{hh:.2}" fill="{}"/>"#,
-                class_color(class)
-            );
-        }
+            .filter(|(c, n)| *c != OutcomeClass::Ok && *n > 0);
+        // A single failure must stay visible next to a burst of hundreds.
+        let height = |n: u64| (n as f64 / max * FAIL_H).max(2.0);
+        let (rects, parts) = stack(x0, w, y + FAIL_H, classes, height);
         let _ = write!(
             s,
-            "<g><title>{}–{}s failed: {}</title>{rects}</g>",
+            "<g><title>{}–{}s failed: {parts}</title>{rects}</g>",
             sec.second,
             sec.second + 1,
-            parts.join(", ")
         );
     }
     y_labels(s, y, FAIL_H, max, &|v| format!("{v:.0}/s"));
+}
+
+/// One second's bar at `x0`, `w` wide: a rectangle per class stacked up from `bottom`, each
+/// `height(n)` tall. Returns the rectangles and the "N class, …" of its hover title.
+fn stack(
+    x0: f64,
+    w: f64,
+    bottom: f64,
+    classes: impl Iterator<Item = (OutcomeClass, u64)>,
+    height: impl Fn(u64) -> f64,
+) -> (String, String) {
+    let mut parts = Vec::new();
+    let mut top = bottom;
+    let mut rects = String::new();
+    for (class, n) in classes {
+        parts.push(format!("{} {class}", fmt::count(n)));
+        let hh = height(n);
+        top -= hh;
+        let _ = write!(
+            rects,
+            r#"<rect x="{x0:.2}" y="{top:.2}" width="{w:.2}" height="{hh:.2}" fill="{}"/>"#,
+            class_color(class)
+        );
+    }
+    (rects, parts.join(", "))
 }
 
 pub(super) fn latency_panel(s: &mut String, r: &RunResult, sc: &Scale, y: f64) {

@@ -1,0 +1,249 @@
+//! Whether a service sustains the offered rate: the check a baseline must pass before anything
+//! is rolled, and the test that tells an overload from a shutdown problem during the rollout.
+//!
+//! An open-model load above a service's capacity queues: requests wait longer and longer, the
+//! number in flight grows without bound, and eventually requests time out or the generator's
+//! in-flight cap drops them. A rollout judged on such a service blames the rollout for what
+//! the load did. So the baseline is split in thirds and its last third compared with its first:
+//! the median latency must not climb, requests in flight must stay bounded, and nothing may be
+//! dropped by the generator or time out.
+//!
+//! Pure: it judges samples, whoever took them (the run flow live, or the analysis from the
+//! recorded per-second series).
+
+use std::time::Duration;
+
+/// One stretch of the baseline (about a second): what completed in it and what was in flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// Requests that completed in it.
+    pub completed: u64,
+    /// Their median latency (from the due instant), microseconds.
+    pub p50_us: u64,
+    /// Requests in flight (sent or queued, not yet answered): the largest seen in it.
+    pub in_flight: f64,
+}
+
+/// What else counts against a baseline: requests the generator dropped at its in-flight cap,
+/// and requests that timed out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    pub dropped_by_generator: u64,
+    pub timed_out: u64,
+}
+
+/// Why a service does not sustain the rate, with the numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotSustained {
+    /// One sentence for the user, ending with what to do.
+    pub message: String,
+}
+
+/// Latency must rise by at least this factor between the thirds to count as climbing …
+pub const CLIMB_FACTOR: f64 = 2.0;
+/// … and by at least this much, so that sub-millisecond jitter of a fast service never does.
+pub const CLIMB_MIN: Duration = Duration::from_millis(25);
+/// In flight must grow by this factor and this many requests to count as unbounded.
+pub const QUEUE_FACTOR: f64 = 2.0;
+pub const QUEUE_MIN: f64 = 10.0;
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
+}
+
+/// Completion-weighted median latency of a stretch, microseconds.
+fn p50_of(s: &[Sample]) -> f64 {
+    let n: u64 = s.iter().map(|x| x.completed).sum();
+    if n == 0 {
+        return 0.0;
+    }
+    s.iter()
+        .map(|x| x.p50_us as f64 * x.completed as f64)
+        .sum::<f64>()
+        / n as f64
+}
+
+fn requests(n: u64) -> String {
+    if n == 1 {
+        "1 request".into()
+    } else {
+        format!("{n} requests")
+    }
+}
+
+fn fmt_ms(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.1} s", us / 1e6)
+    } else if us >= 10_000.0 {
+        format!("{:.0} ms", us / 1e3)
+    } else {
+        format!("{:.1} ms", us / 1e3)
+    }
+}
+
+/// Judges a baseline at `rate` requests per second from its samples in order (at least three).
+pub fn judge(rate: f64, samples: &[Sample], losses: Losses) -> Option<NotSustained> {
+    let fix = "lower --rate or add capacity";
+    let head = format!("the service does not sustain {rate:.0} req/s before any rollout");
+    if losses.dropped_by_generator > 0 {
+        return Some(NotSustained {
+            message: format!(
+                "{head}: the generator dropped {} at its in-flight cap (--max-in-flight); {fix}",
+                requests(losses.dropped_by_generator)
+            ),
+        });
+    }
+    if losses.timed_out > 0 {
+        return Some(NotSustained {
+            message: format!(
+                "{head}: {} timed out during the baseline; {fix}",
+                requests(losses.timed_out)
+            ),
+        });
+    }
+    let third = samples.len() / 3;
+    if third == 0 {
+        return None;
+    }
+    let first = &samples[..third];
+    let last = &samples[samples.len() - third..];
+    let (p_first, p_last) = (p50_of(first), p50_of(last));
+    if p_last >= p_first * CLIMB_FACTOR && p_last - p_first >= CLIMB_MIN.as_micros() as f64 {
+        return Some(NotSustained {
+            message: format!(
+                "{head}: p50 rose from {} to {} over the baseline; {fix}",
+                fmt_ms(p_first),
+                fmt_ms(p_last)
+            ),
+        });
+    }
+    let q_first = mean(&first.iter().map(|s| s.in_flight).collect::<Vec<_>>());
+    let q_last = mean(&last.iter().map(|s| s.in_flight).collect::<Vec<_>>());
+    if q_last >= q_first * QUEUE_FACTOR && q_last - q_first >= QUEUE_MIN {
+        return Some(NotSustained {
+            message: format!(
+                "{head}: requests in flight grew from {q_first:.0} to {q_last:.0} over the baseline (they queue); {fix}"
+            ),
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steady(n: usize, p50_us: u64, in_flight: f64) -> Vec<Sample> {
+        vec![
+            Sample {
+                completed: 200,
+                p50_us,
+                in_flight,
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn a_steady_baseline_is_sustained() {
+        assert_eq!(
+            judge(200.0, &steady(10, 50_000, 10.0), Losses::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn climbing_latency_names_the_rate_and_both_medians() {
+        let s: Vec<Sample> = (0..9)
+            .map(|i| Sample {
+                completed: 120,
+                p50_us: 52_000 + i * 220_000,
+                in_flight: 20.0,
+            })
+            .collect();
+        let got = judge(200.0, &s, Losses::default()).expect("overloaded");
+        assert!(
+            got.message.starts_with(
+                "the service does not sustain 200 req/s before any rollout: p50 rose from"
+            ),
+            "{}",
+            got.message
+        );
+        assert!(
+            got.message.ends_with("lower --rate or add capacity"),
+            "{}",
+            got.message
+        );
+    }
+
+    #[test]
+    fn jitter_of_a_fast_service_is_not_a_climb() {
+        // 0.2 ms to 0.9 ms: more than twice, far less than the minimum rise.
+        let mut s = steady(3, 200, 4.0);
+        s.extend(steady(3, 500, 4.0));
+        s.extend(steady(3, 900, 4.0));
+        assert_eq!(judge(20_000.0, &s, Losses::default()), None);
+    }
+
+    #[test]
+    fn a_growing_queue_is_not_sustained_even_before_latency_shows_it() {
+        let s: Vec<Sample> = (0..9)
+            .map(|i| Sample {
+                completed: 100,
+                p50_us: 40_000,
+                in_flight: 5.0 + i as f64 * 10.0,
+            })
+            .collect();
+        let got = judge(150.0, &s, Losses::default()).expect("queueing");
+        assert!(
+            got.message.contains("requests in flight grew from"),
+            "{}",
+            got.message
+        );
+    }
+
+    #[test]
+    fn generator_drops_and_timeouts_each_fail_the_baseline() {
+        let ok = steady(9, 1_000, 2.0);
+        let dropped = judge(
+            500.0,
+            &ok,
+            Losses {
+                dropped_by_generator: 3,
+                timed_out: 0,
+            },
+        );
+        assert!(
+            dropped
+                .expect("drops")
+                .message
+                .contains("dropped 3 requests")
+        );
+        let timed_out = judge(
+            500.0,
+            &ok,
+            Losses {
+                dropped_by_generator: 0,
+                timed_out: 1,
+            },
+        );
+        assert!(
+            timed_out
+                .expect("timeouts")
+                .message
+                .contains("1 request timed out")
+        );
+    }
+
+    #[test]
+    fn too_few_samples_to_compare_say_nothing() {
+        assert_eq!(
+            judge(100.0, &steady(2, 1_000_000, 500.0), Losses::default()),
+            None
+        );
+    }
+}
