@@ -5,7 +5,7 @@
 use super::{Facts, Group, finding, pod_list, requests};
 use crate::analysis::versions::{Breaking, LatencyComparison, Shift, TemplateVersions};
 use crate::model::finding::{Evidence, Finding, FindingId, Severity};
-use crate::model::numbers::{fmt_us, thousands};
+use crate::model::numbers::{fmt_us, p_value, thousands};
 
 /// How much of an example response a finding quotes.
 const EXAMPLE_CHARS: usize = 300;
@@ -142,16 +142,12 @@ fn slower(t: &TemplateVersions, facts: &Facts<'_>) -> Option<(f64, u64, u64)> {
 }
 
 fn comparison_text(c: &LatencyComparison) -> String {
-    let p = if c.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", c.p_value)
-    };
     format!(
-        "Mann–Whitney: new higher by {} (Hodges–Lehmann; 95 % interval {} to {}), {p}, over {} old and {} new responses",
+        "Mann–Whitney: new higher by {} (Hodges–Lehmann; 95 % interval {} to {}), {}, over {} old and {} new responses",
         fmt_us(c.shift_us.max(0.0).round() as u64),
         fmt_us(c.ci_low_us.max(0.0).round() as u64),
         fmt_us(c.ci_high_us.max(0.0).round() as u64),
+        p_value(c.p_value),
         thousands(c.old_count),
         thousands(c.new_count)
     )

@@ -1,5 +1,5 @@
-//! The terminal summary: the verdict in words first, then phases, outcomes, pods, findings with
-//! their fixes, and thresholds.
+//! The terminal summary: the verdict in words first, then phases, outcomes, the templates of a
+//! mix and old versus new ([`mix`]), pods, findings with their fixes, and thresholds.
 //!
 //! [`render`] is a pure function of the result and a colour flag; the caller decides colour
 //! ([`super::use_color`]: a terminal and no `NO_COLOR`). Every line fits 100 columns. It formats
@@ -12,6 +12,8 @@ use crate::result::RunResult;
 
 use super::fmt;
 use super::redact::Redactor;
+
+mod mix;
 
 /// The widest line the summary prints.
 pub const WIDTH: usize = 100;
@@ -138,6 +140,8 @@ pub fn render_with(result: &RunResult, color: bool, redactor: &Redactor) -> Stri
     context(&p, result, &mut out);
     phases(&p, result, &mut out);
     outcomes(&p, result, &mut out);
+    mix::templates(&p, result, &mut out);
+    mix::versions(&p, result, &mut out);
     pods(&p, result, &mut out);
     findings(&p, result, &mut out);
     thresholds(&p, result, &mut out);
@@ -362,7 +366,7 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         .map(|pod| {
             vec![
                 plain(pod.name.clone()),
-                plain(fmt::revision(pod.revision)),
+                plain(fmt::pod_revision(pod)),
                 plain(fmt::opt_at(pod.created)),
                 plain(fmt::opt_at(pod.ready)),
                 plain(fmt::opt_at(pod.terminating)),
