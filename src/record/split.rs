@@ -14,6 +14,7 @@
 //! which only the analysis can see. Nothing is kept when no revision is known: a run with
 //! neither a version header nor a source costs nothing here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counts, EncodedHist, Hist};
 use crate::model::clock::At;
-use crate::model::outcome::OutcomeClass;
+use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{RequestRecord, RevisionSource};
 
 /// One second's figures for one template served by one revision.
@@ -140,6 +141,12 @@ impl Cells {
 /// How long a "not known yet" from the source stands before it is asked again.
 const RETRY: Duration = Duration::from_millis(250);
 
+/// Connection answers kept before old ones are forgotten.
+const CONN_LIMIT: usize = 4_096;
+
+/// How long an answer for a connection not used since is kept past the limit.
+const FORGET: Duration = Duration::from_secs(30);
+
 /// A cached answer: the label, or when the source last had none.
 #[derive(Clone, Copy, Debug)]
 enum Answer {
@@ -147,13 +154,23 @@ enum Answer {
     Unknown(At),
 }
 
+impl Answer {
+    fn known(self) -> Option<u16> {
+        match self {
+            Answer::Known(i) => Some(i),
+            Answer::Unknown(_) => None,
+        }
+    }
+}
+
 /// The revision of each request, from its version header or the source.
 pub(super) struct Revisions {
     source: Option<Box<dyn RevisionSource>>,
     /// Labels in the order first seen; a cell's `revision` indexes this.
     labels: Vec<Arc<str>>,
-    /// Answers per connection id.
-    by_conn: Vec<Option<Answer>>,
+    /// Answers per connection id, with when each was last used.
+    by_conn: HashMap<u64, (Answer, At)>,
+    conn_limit: usize,
     /// Answers per identity value.
     by_identity: Vec<(Arc<str>, Answer)>,
     /// Whether any revision was told by the version header.
@@ -165,7 +182,8 @@ impl Revisions {
         Revisions {
             source,
             labels: Vec::new(),
-            by_conn: Vec::new(),
+            by_conn: HashMap::new(),
+            conn_limit: CONN_LIMIT,
             by_identity: Vec::new(),
             by_header: false,
         }
@@ -188,60 +206,77 @@ impl Revisions {
         (self.labels.len() - 1) as u16
     }
 
-    /// The revision (label index) of `r`, if it can be told.
+    /// The revision (label index) of `r`, if it can be told: its version header, else the
+    /// pod its identity header names, else its connection's.
     pub(super) fn of(&mut self, r: &RequestRecord) -> Option<u16> {
         if let Some(v) = &r.version {
             self.by_header = true;
             return Some(self.intern(v));
         }
-        let source = self.source.as_ref()?;
+        self.source.as_ref()?;
         let conn = r.conn.as_ref()?;
-        if let Some(identity) = &r.identity {
-            let slot = self
-                .by_identity
-                .iter()
-                .position(|(v, _)| Arc::ptr_eq(v, identity) || **v == **identity);
-            if let Some(Answer::Known(i)) = slot.map(|s| self.by_identity[s].1) {
-                return Some(i);
-            }
-            if let Some(Answer::Unknown(at)) = slot.map(|s| self.by_identity[s].1)
-                && r.end.saturating_sub(at) < RETRY
-            {
-                return None;
-            }
-            let found = source.revision(conn, Some(identity), r.end);
-            let answer = match &found {
-                Some(label) => Answer::Known(self.intern(label)),
-                None => Answer::Unknown(r.end),
-            };
-            match slot {
-                Some(s) => self.by_identity[s].1 = answer,
-                None => self.by_identity.push((identity.clone(), answer)),
-            }
-            return match answer {
-                Answer::Known(i) => Some(i),
-                Answer::Unknown(_) => None,
-            };
+        if let Some(identity) = &r.identity
+            && let Some(i) = self.of_identity(conn, identity, r.end)
+        {
+            return Some(i);
         }
-        let id = conn.id as usize;
-        if self.by_conn.len() <= id {
-            self.by_conn.resize(id + 1, None);
+        self.of_connection(conn, r.end)
+    }
+
+    /// An answer from the source, interned; `Unknown` (to ask again later) when it has none.
+    fn ask(&mut self, conn: &ConnId, identity: Option<&str>, at: At) -> Answer {
+        let found = self
+            .source
+            .as_ref()
+            .and_then(|s| s.revision(conn, identity, at));
+        match found {
+            Some(label) => Answer::Known(self.intern(&label)),
+            None => Answer::Unknown(at),
         }
-        match self.by_conn[id] {
+    }
+
+    fn of_identity(&mut self, conn: &ConnId, identity: &Arc<str>, at: At) -> Option<u16> {
+        let slot = self
+            .by_identity
+            .iter()
+            .position(|(v, _)| Arc::ptr_eq(v, identity) || **v == **identity);
+        let cached = slot.map(|s| self.by_identity[s].1);
+        let answer = match cached {
             Some(Answer::Known(i)) => return Some(i),
-            Some(Answer::Unknown(at)) if r.end.saturating_sub(at) < RETRY => return None,
-            _ => {}
-        }
-        let found = source.revision(conn, None, r.end);
-        let answer = match &found {
-            Some(label) => Answer::Known(self.intern(label)),
-            None => Answer::Unknown(r.end),
+            Some(Answer::Unknown(when)) if at.saturating_sub(when) < RETRY => return None,
+            _ => self.ask(conn, Some(identity), at),
         };
-        self.by_conn[id] = Some(answer);
-        match answer {
-            Answer::Known(i) => Some(i),
-            Answer::Unknown(_) => None,
+        match slot {
+            Some(s) => self.by_identity[s].1 = answer,
+            None => self.by_identity.push((identity.clone(), answer)),
         }
+        answer.known()
+    }
+
+    fn of_connection(&mut self, conn: &ConnId, at: At) -> Option<u16> {
+        let answer = match self.by_conn.get_mut(&conn.id) {
+            Some((Answer::Known(i), used)) => {
+                *used = at;
+                return Some(*i);
+            }
+            Some((Answer::Unknown(when), _)) if at.saturating_sub(*when) < RETRY => return None,
+            _ => self.ask(conn, None, at),
+        };
+        self.by_conn.insert(conn.id, (answer, at));
+        self.forget_old_connections(at);
+        answer.known()
+    }
+
+    /// Keeps the connection answers bounded (a run without keep-alive opens a connection per
+    /// request): past a limit, answers unused for [`FORGET`] are dropped — a connection used
+    /// again after that is simply asked again.
+    fn forget_old_connections(&mut self, now: At) {
+        if self.by_conn.len() <= self.conn_limit {
+            return;
+        }
+        self.by_conn
+            .retain(|_, (_, used)| now.saturating_sub(*used) < FORGET);
+        self.conn_limit = (2 * self.by_conn.len()).max(CONN_LIMIT);
     }
 
     /// The labels, in index order.

@@ -394,3 +394,67 @@ fn merged_generators_unite_their_revisions_whatever_order_they_met_them_in() {
     assert_eq!((count(0), count(1)), (2, 4));
     assert_eq!(merged.templates[0].overall.counts.ok(), 6);
 }
+
+/// A source that knows every connection but the ones it is told not to, and counts questions.
+struct Counting {
+    asked: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RevisionSource for Counting {
+    fn revision(&self, conn: &ConnId, identity: Option<&str>, _at: At) -> Option<Arc<str>> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match identity {
+            Some("pod-of-v2") => Some(Arc::from("v2")),
+            Some(_) => None,
+            None => Some(Arc::from(if conn.id % 2 == 0 { "v1" } else { "v2" })),
+        }
+    }
+    fn describe(&self) -> String {
+        "a test source".into()
+    }
+}
+
+#[test]
+fn the_source_is_asked_once_per_connection_or_identity_and_an_unknown_identity_falls_back() {
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (r, _) = mix_recorder(vec![info("a", 0), info("b", 0)]);
+    let mut r = r.with_revisions(Box::new(Counting {
+        asked: asked.clone(),
+    }));
+    let on = |seq: u64, conn: u64, identity: Option<&str>| {
+        let mut x = rec(seq, 100 + seq, 1, OutcomeClass::Ok);
+        x.conn = Some(ConnId {
+            id: conn,
+            local: "127.0.0.1:1".parse().expect("addr"),
+            peer: "127.0.0.1:2".parse().expect("addr"),
+            reused: seq > 1,
+        });
+        x.identity = identity.map(Arc::from);
+        x
+    };
+    for seq in 0..100 {
+        r.record(&on(seq, seq % 2, None));
+    }
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "once per connection"
+    );
+    r.record(&on(100, 4, Some("pod-of-v2")));
+    r.record(&on(101, 4, Some("pod-of-v2")));
+    // An identity the source does not know: the connection tells.
+    r.record(&on(102, 6, Some("someone")));
+    let out = r.finish(At(1_000_000));
+    assert_eq!(out.revisions, ["v1", "v2"]);
+    let cells = &out.series[0].split;
+    let count = |rev: u16| {
+        cells
+            .iter()
+            .filter(|c| c.revision == rev)
+            .map(|c| c.counts.ok())
+            .sum::<u64>()
+    };
+    assert_eq!((count(0), count(1)), (51, 52));
+    assert_eq!(out.revision_source.as_deref(), Some("a test source"));
+}
