@@ -130,15 +130,16 @@ pub fn breaking_change(id: FindingId, g: &Group<'_>, facts: &Facts<'_>) -> Optio
 }
 
 /// Whether `t`'s new revision is far slower than its old one: Mann–Whitney says higher (its
-/// interval clear of a quarter of the shift, as Kayenta judges) and the p99 is at least the
-/// analysis' latency ratio above the old one's, by at least its minimum increase.
+/// interval clear of a quarter of the shift, as Kayenta judges), the shift itself is at least
+/// the analysis' minimum (a consistent sub-millisecond shift is not a slower release), and
+/// the p99 is at least the analysis' ratio above the old one's.
 fn slower(t: &TemplateVersions, facts: &Facts<'_>) -> Option<(f64, u64, u64)> {
     let c = t.latency.as_ref()?;
     let (o, n) = (t.old.p99_us?, t.new.p99_us?);
     let ratio = n as f64 / o.max(1) as f64;
-    let enough = n.saturating_sub(o) >= facts.input.version_min_increase.as_micros() as u64;
-    (c.shift == Shift::Higher && ratio >= facts.input.latency_ratio && enough)
-        .then_some((ratio, o, n))
+    let input = facts.input;
+    let shifted = c.shift_us >= input.version_min_increase.as_micros() as f64;
+    (c.shift == Shift::Higher && shifted && ratio >= input.version_ratio).then_some((ratio, o, n))
 }
 
 fn comparison_text(c: &LatencyComparison) -> String {
