@@ -6,13 +6,12 @@
 //! Each test runs the real binary (local runtime, proxy, load engine, analysis) for about ten
 //! seconds on loopback and reads the JSON result; assertions are on findings, never on timing.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use serde_json::Value;
-
-const EXE: &str = env!("CARGO_BIN_EXE_zerodrop");
+use support::local_run::{self, EXE, describe, failed, findings, top};
 
 /// Runs `zerodrop local` with `flags`, replicas running `demo-app` with `app` flags, and returns
 /// the result document.
@@ -22,68 +21,7 @@ fn run_local(dir: &Path, name: &str, flags: &[&str], app: &[&str]) -> Value {
 
 /// As [`run_local`], with the baseline's length: it must outlast the slowest request.
 fn run_local_with(dir: &Path, name: &str, baseline: &str, flags: &[&str], app: &[&str]) -> Value {
-    // One rollout at a time: parallel runs would compete for the CPU and perturb each other.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let out = dir.join(format!("{name}.json"));
-    let status = Command::new(EXE)
-        .arg("local")
-        .args(["--baseline", baseline, "--settle", "2s"])
-        .args(["--readiness-path", "/readyz", "--readiness-period", "1s"])
-        .args(flags)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .arg("--")
-        .arg(EXE)
-        .arg("demo-app")
-        .args(app)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("zerodrop runs");
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|e| panic!("{name}: no result ({status}): {e}"));
-    serde_json::from_str(&text).expect("result is JSON")
-}
-
-fn findings(r: &Value) -> Vec<String> {
-    r["analysis"]["findings"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| f["id"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn failed(r: &Value) -> u64 {
-    let c = &r["recorded"]["overall"]["counts"];
-    let total: u64 = c
-        .as_object()
-        .map(|m| m.values().filter_map(Value::as_u64).sum())
-        .unwrap_or(0);
-    total - c["ok"].as_u64().unwrap_or(0) - c["dropped_by_generator"].as_u64().unwrap_or(0)
-}
-
-/// Findings with their titles and details, for assertion messages.
-fn describe(r: &Value) -> String {
-    let mut out = format!("{} failed; ", failed(r));
-    for f in r["analysis"]["findings"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "\n  {} ({}): {}",
-            f["id"], f["evidence"]["failures"], f["title"]
-        ));
-        for d in f["evidence"]["details"].as_array().into_iter().flatten() {
-            out.push_str(&format!("\n    - {}", d.as_str().unwrap_or_default()));
-        }
-    }
-    out
-}
-
-fn top(r: &Value) -> String {
-    findings(r).into_iter().next().unwrap_or_default()
+    local_run::run(dir, name, baseline, flags, app).result
 }
 
 fn tmp() -> tempfile::TempDir {

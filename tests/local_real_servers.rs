@@ -78,8 +78,8 @@ fn assert_failures_on_terminating_replicas(r: &RunResult, text: &str) {
 
 /// An nginx replica: renders its configuration for $PORT in `dir`, then becomes nginx.
 /// nginx's config and start script. `keepalive_timeout` is nginx's own setting: `0` answers
-/// every response with `Connection: close`.
-fn nginx_setup(dir: &Path, keepalive_timeout: &str) -> String {
+/// every response with `Connection: close`. `extra` goes into the server block.
+fn nginx_setup(dir: &Path, keepalive_timeout: &str, extra: &str) -> String {
     let conf = r#"daemon off;
 master_process on;
 worker_processes 1;
@@ -93,12 +93,15 @@ http {
   keepalive_timeout @KEEPALIVE@;
   server {
     listen 127.0.0.1:@PORT@;
+    @EXTRA@
     location = /ready { access_log off; return 200 "ready\n"; }
     location / { return 200 "hello\n"; }
   }
 }
 "#;
-    let conf = conf.replace("@KEEPALIVE@", keepalive_timeout);
+    let conf = conf
+        .replace("@KEEPALIVE@", keepalive_timeout)
+        .replace("@EXTRA@", extra);
     std::fs::write(dir.join("nginx.conf.in"), conf).expect("write conf");
     let script = dir.join("nginx.sh");
     std::fs::write(
@@ -131,10 +134,44 @@ fn nginx_fast_shutdown_on_sigterm_drops_requests_and_fails_the_gate() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = nginx_setup(dir.path(), "65");
+    let script = nginx_setup(dir.path(), "65", "");
     let (code, r, text) = local(dir.path(), &[], &["sh", &script]);
     assert_eq!(code, 1, "{text}");
     assert_failures_on_terminating_replicas(&r, &text);
+}
+
+#[test]
+fn nginx_naming_itself_in_a_header_is_discovered_and_explains_failures_behind_an_opaque_proxy() {
+    if tool::require_on_path(tool::NGINX, &["nginx"]).is_none() {
+        return;
+    }
+    // nginx names the address it answered on, as many apps echo their pod IP; nobody tells
+    // zerodrop the header, and the proxy keeps its route map to itself (a cluster path).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served_by = "add_header X-Served-By $server_addr:$server_port always;";
+    let script = nginx_setup(dir.path(), "65", served_by);
+    let (code, r, text) = local(
+        dir.path(),
+        &["--proxy", "opaque", "--balance", "random"],
+        &["sh", &script],
+    );
+    assert_eq!(code, 1, "{text}");
+    let header = r.analysis.pod_header.as_ref().expect("a header discovered");
+    assert_eq!(header.name, "x-served-by", "{text}");
+    assert!(header.discovered, "{text}");
+    assert!(text.contains("x-served-by"), "the run says so:\n{text}");
+    // Failures on connections that had been answered are tied by nginx's own word, and the
+    // route map agrees with every near-certain attribution.
+    let by_header = r
+        .analysis
+        .attributions
+        .iter()
+        .filter(|a| a.method == zerodrop::analysis::AttributionMethod::IdentityHeader)
+        .count();
+    assert!(by_header > 0, "nothing tied by the header:\n{text}");
+    let check = r.analysis.attribution_check.as_ref().expect("scored");
+    assert!(check.checkable > 0, "{text}");
+    assert_eq!(check.near_certain_wrong, 0, "{check:?}\n{text}");
 }
 
 #[test]
@@ -148,7 +185,7 @@ fn nginx_graceful_quit_after_a_prestop_sleep_drops_nothing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = nginx_setup(dir.path(), "0");
+    let script = nginx_setup(dir.path(), "0", "");
     let (code, r, text) = local(
         dir.path(),
         &[

@@ -2,15 +2,17 @@
 //!
 //! In order of certainty: the local proxy's connection map (exact), the connection's peer
 //! address being a pod's address (exact), the pod naming itself in a response header earlier
-//! on the same connection (identity), and last, timing alone — the pods whose lifecycle
-//! changed around the failure, each only a candidate. This module finds the first three; the
-//! time-window candidates are chosen by the classifier, which knows what "around" means for
-//! each cause.
+//! on the same connection (identity), the connection's end matching one pod's exit or the only
+//! pod that could have refused it (inferred, `infer`), and last, timing alone — the pods whose
+//! lifecycle changed around the failure, each only a candidate. This module gathers the first
+//! four; the time-window candidates are chosen by the classifier, which knows what "around"
+//! means for each cause.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::analysis::AttributionMethod;
+use crate::analysis::infer::{Inferred, Rule};
 use crate::analysis::pods::PodLife;
 use crate::model::request::RequestRecord;
 use crate::timeline::Timeline;
@@ -22,6 +24,24 @@ pub struct Known {
     pub method: AttributionMethod,
     /// The connection reached this pod after its termination began (route opened then).
     pub route_opened: Option<crate::model::clock::At>,
+    /// 1 for exact methods and identity; the inference's own for inferred ones.
+    pub confidence: f64,
+}
+
+/// Adds the pods inferred from connection lives (`infer`) for the failures nothing exact tied
+/// to a pod.
+pub fn add_inferred(known: &mut HashMap<u64, Known>, inferred: HashMap<u64, Inferred>) {
+    for (seq, i) in inferred {
+        known.entry(seq).or_insert(Known {
+            pod: i.pod,
+            method: match i.rule {
+                Rule::ConnectionEnd => AttributionMethod::ConnectionEnd,
+                Rule::SoleCandidate => AttributionMethod::SoleCandidate,
+            },
+            route_opened: Some(i.opened),
+            confidence: i.confidence,
+        });
+    }
 }
 
 /// Finds the pod of every failure that can be tied to one without guessing, keyed by seq.
@@ -56,6 +76,7 @@ fn known_pod(
                 pod: route.pod.clone(),
                 method: AttributionMethod::ProxyRoute,
                 route_opened: Some(route.opened),
+                confidence: 1.0,
             });
         }
     }
@@ -77,6 +98,7 @@ fn known_pod(
                 pod: p.name.clone(),
                 method: AttributionMethod::PeerAddress,
                 route_opened: None,
+                confidence: 1.0,
             });
         }
     }
@@ -91,8 +113,12 @@ fn known_pod(
             .find(|(at, _)| *at <= f.sent)
             .map(|(_, v)| v.clone())
     })?;
+    let first_label = identity.split('.').next().unwrap_or_default();
     let pod = if pods.contains_key(&identity) {
         identity
+    } else if pods.contains_key(first_label) {
+        // A hostname echo: `web-7d9f-x2.web.shop.svc.cluster.local`.
+        first_label.to_string()
     } else {
         // Some apps name themselves by address (a downward-API pod IP); map it back.
         pods.values()
@@ -103,6 +129,7 @@ fn known_pod(
         pod,
         method: AttributionMethod::IdentityHeader,
         route_opened: None,
+        confidence: 1.0,
     })
 }
 

@@ -7,20 +7,22 @@
 //!    a response that failed a check: a breaking change of the version that sent it when the
 //!    check breaks on that version ([`crate::analysis::versions::breaking`]), else unexplained —
 //!    never a lifecycle cause, since the response arrived;
-//! 2. a request in flight when its pod was SIGKILLed at the grace deadline;
-//! 3. a request in flight when its pod was signalled or exited: ungraceful shutdown;
-//! 4. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
-//! 5. sent while the Service had no ready endpoint: no endpoints;
-//! 6. sent to a pod after its termination began, while it was still routed: traffic to a
+//! 2. sent while the service queued with every endpoint ready: overload (the load's doing);
+//! 3. a request in flight when its pod was SIGKILLed at the grace deadline;
+//! 4. a request in flight when its pod was signalled or exited: ungraceful shutdown;
+//! 5. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
+//! 6. sent while the Service had no ready endpoint: no endpoints;
+//! 7. sent to a pod after its termination began, while it was still routed: traffic to a
 //!    terminating pod;
-//! 7. sent to a pod shortly after it became ready: early traffic;
-//! 8. sent while ready endpoints were below desired: capacity dip;
-//! 9. otherwise unexplained.
+//! 8. sent to a pod shortly after it became ready: early traffic;
+//! 9. sent while ready endpoints were below desired: capacity dip;
+//! 10. otherwise unexplained.
 //!
-//! Rules 2–4, 6 and 7 need the pod. When it is known (exactly or by identity) only that pod is
-//! examined; otherwise every pod is a candidate and those whose lifecycle explains the failure
-//! share it, with the confidence divided among them and halved, because timing alone never
-//! proves which pod served a request.
+//! Rules 3–5, 7 and 8 need the pod. When it is known (exactly, by identity, or inferred from
+//! its connection) only that pod is examined; otherwise every pod the connection could have
+//! reached is a candidate and those whose lifecycle explains the failure share it, with the
+//! confidence divided among them and halved, because timing alone never proves which pod
+//! served a request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -29,10 +31,11 @@ use crate::analysis::AnalysisInput;
 use crate::analysis::AttributionMethod;
 use crate::analysis::attribute::Known;
 use crate::analysis::endpoints::Window;
+use crate::analysis::infer;
+use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::analysis::versions::{Breaking, breaking};
 use crate::model::clock::At;
-use crate::model::event::Revision;
 use crate::model::finding::FindingId;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
@@ -50,6 +53,8 @@ pub struct Context<'a> {
     pub known: &'a HashMap<u64, Known>,
     pub zero: &'a [Window],
     pub dips: &'a [Window],
+    /// Stretches in which the service queued with every endpoint ready.
+    pub overload: &'a [Overload],
     pub trigger: Option<At>,
     pub input: &'a AnalysisInput,
     /// Data-path delay added to endpoint events.
@@ -58,8 +63,12 @@ pub struct Context<'a> {
     pub slowest_lag: Option<Duration>,
     /// The checks that break on one revision.
     pub breaking: &'a [Breaking],
-    /// The revision side a failure came from, when it can be told.
-    pub side_of: &'a dyn Fn(&RequestRecord) -> Revision,
+    /// The revision side a failure came from, when it can be told, and how surely.
+    pub side_of: &'a dyn Fn(&RequestRecord) -> breaking::Side,
+    /// When each recorded connection opened, by its number; and what makes a pod reachable
+    /// then.
+    pub opened: &'a HashMap<u64, At>,
+    pub reach: infer::Params,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -76,14 +85,16 @@ pub struct Explained {
 fn rank(id: FindingId) -> u8 {
     match id {
         FindingId::BaselineErrors => 0,
-        FindingId::KilledAtGraceDeadline => 1,
-        FindingId::UngracefulShutdown => 2,
-        FindingId::KeepaliveCloseRace => 3,
-        FindingId::NoEndpoints => 4,
-        FindingId::TrafficToTerminatingPod => 5,
-        FindingId::EarlyTraffic => 6,
-        FindingId::CapacityDip => 7,
-        _ => 8,
+        // Failures that follow queueing are the load's, whatever a pod did meanwhile.
+        FindingId::Overload => 1,
+        FindingId::KilledAtGraceDeadline => 2,
+        FindingId::UngracefulShutdown => 3,
+        FindingId::KeepaliveCloseRace => 4,
+        FindingId::NoEndpoints => 5,
+        FindingId::TrafficToTerminatingPod => 6,
+        FindingId::EarlyTraffic => 7,
+        FindingId::CapacityDip => 8,
+        _ => 9,
     }
 }
 
@@ -94,7 +105,7 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         cause: FindingId::Unexplained,
         pod: known.map(|k| k.pod.clone()),
         method: known.map(|k| k.method),
-        confidence: if known.is_some() { 1.0 } else { 0.0 },
+        confidence: known.map_or(0.0, |k| k.confidence),
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
@@ -105,7 +116,9 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         out.cause = breaking::cause_of(f, side, cx.breaking).unwrap_or(FindingId::Unexplained);
         return out;
     }
-    let global = if cx.zero.iter().any(|w| w.contains(f.sent)) {
+    let global = if cx.overload.iter().any(|w| w.contains(f.sent)) {
+        Some(FindingId::Overload)
+    } else if cx.zero.iter().any(|w| w.contains(f.sent)) {
         Some(FindingId::NoEndpoints)
     } else if cx.dips.iter().any(|w| w.contains(f.sent)) {
         Some(FindingId::CapacityDip)
@@ -116,7 +129,16 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
         Some(k) => cx
             .pods
             .get(&k.pod)
-            .and_then(|p| pod_cause(f, p, k.route_opened, Duration::ZERO, cx))
+            // Reached through a data path that cannot be observed (identity, inference), the
+            // pod may have been routed to for as long as that path lags.
+            .and_then(|p| {
+                let unobserved = if k.method.is_exact() {
+                    Duration::ZERO
+                } else {
+                    cx.input.unobserved_lag
+                };
+                pod_cause(f, p, k.route_opened, unobserved, cx)
+            })
             .map(|c| (c, None)),
         None => by_timing(f, cx),
     };
@@ -140,9 +162,12 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
 /// Tries every pod; the ones whose lifecycle explains the failure with the best-ranked cause
 /// share it. Returns that cause and the first such pod with its confidence.
 fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(String, f64)>)> {
+    // A connection whose opening is known could only have reached the pods routable then.
+    let opened = f.conn.and_then(|c| cx.opened.get(&c.id)).copied();
     let causes: Vec<(&PodLife, FindingId)> = cx
         .pods
         .values()
+        .filter(|p| opened.is_none_or(|o| infer::routable(p, o, &cx.reach)))
         .filter_map(|p| pod_cause(f, p, None, cx.input.unobserved_lag, cx).map(|c| (p, c)))
         .collect();
     let best = causes.iter().map(|(_, c)| *c).min_by_key(|c| rank(*c))?;

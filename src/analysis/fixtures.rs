@@ -10,11 +10,17 @@ use std::time::Duration;
 
 use crate::analysis::{Analysis, AnalysisInput, analyse};
 use crate::model::clock::At;
+use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::timeline::{ConnectionRoute, Timeline};
+
+/// The client address of connection `id` in [`Via::Connection`].
+fn conn_local(id: u64) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 2], 20_000 + (id % 40_000) as u16))
+}
 
 pub fn ms(v: u64) -> At {
     At(v * 1000)
@@ -37,6 +43,8 @@ pub enum Via<'a> {
     Identity { pod: &'a str },
     /// Through the Service, with no connection established.
     Service,
+    /// Through the Service on connection `id` (its life added with [`Run::connection`]).
+    Connection { id: u64, reused: bool },
 }
 
 /// Settings of a rolling restart built by [`Run::rolling`].
@@ -77,6 +85,7 @@ pub struct Run {
     pub events: Vec<LifecycleEvent>,
     pub routes: Vec<ConnectionRoute>,
     pub records: Vec<RequestRecord>,
+    pub connections: Vec<ConnectionLife>,
     pub desired: Option<u32>,
     pub phases: Vec<(u64, &'static str)>,
     pub end: u64,
@@ -96,6 +105,7 @@ impl Run {
             events: Vec::new(),
             routes: Vec::new(),
             records: Vec::new(),
+            connections: Vec::new(),
             desired: Some(replicas),
             phases: vec![(1_000, "baseline")],
             end: 30_000,
@@ -344,6 +354,15 @@ impl Run {
             }
             Via::Identity { pod } => (Some(conn(service, true)), Some(Arc::from(pod))),
             Via::Service => (None, None),
+            Via::Connection { id, reused } => (
+                Some(ConnId {
+                    id,
+                    local: conn_local(id),
+                    peer: service,
+                    reused,
+                }),
+                None,
+            ),
         };
         self.records.push(RequestRecord {
             seq,
@@ -367,6 +386,30 @@ impl Run {
         seq
     }
 
+    /// Connection `id` through the Service, opened at `opened` and ended by `end` at `ended`
+    /// (ms), having carried `requests` requests of which `failures` failed.
+    pub fn connection(
+        &mut self,
+        id: u64,
+        opened: u64,
+        ended: u64,
+        end: ConnectionEnd,
+        (requests, failures): (u32, u32),
+    ) {
+        self.connections.push(ConnectionLife {
+            id,
+            local: conn_local(id),
+            peer: SERVICE.parse().unwrap_or_else(|_| conn_local(0)),
+            opened: ms(opened),
+            first_request: Some(ms(opened)),
+            last_request: Some(ms(ended)),
+            requests,
+            failures,
+            ended: ms(ended),
+            end,
+        });
+    }
+
     pub fn recorded(&self) -> Recorded {
         let marks = PhaseMarks::new();
         for (at, name) in &self.phases {
@@ -386,6 +429,9 @@ impl Run {
         records.sort_by_key(|r| (r.due, r.seq));
         for r in &records {
             rec.record(r);
+        }
+        for c in &self.connections {
+            rec.connection(c);
         }
         rec.finish(ms(self.end))
     }

@@ -34,6 +34,14 @@ use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
 
+/// How far a connection's close may trail the pod event that caused it (the process's exit to
+/// the FIN reaching us through a proxy, on a loaded machine).
+pub const TOLERANCE: Duration = Duration::from_millis(100);
+
+/// A connection that lived this long before it ended was established on a pod, even if every
+/// request on it failed.
+pub const ESTABLISHED: Duration = Duration::from_millis(50);
+
 /// Connections whose ends are this close belong to one closing (one pod going away).
 pub const TOGETHER: Duration = Duration::from_millis(15);
 
@@ -60,6 +68,9 @@ pub struct Inferred {
     pub pod: String,
     pub rule: Rule,
     pub confidence: f64,
+    /// When the connection that reached the pod was opened (for a fresh connection, when the
+    /// request was sent).
+    pub opened: At,
 }
 
 /// What the inference needs to know about the path and the event source.
@@ -76,11 +87,23 @@ pub struct Params {
     pub event_delay: Duration,
     /// How far a connection's close may trail the event that caused it.
     pub tolerance: Duration,
+    /// The preStop sleep, when known: where no stop signal was observed (a cluster shows none)
+    /// the signal is due this long after termination began.
+    pub prestop: Option<Duration>,
 }
 
-/// The instants at which a pod closes the connections pinned to it.
-fn closing_events(p: &PodLife) -> Vec<At> {
-    let mut v: Vec<At> = [p.stop_signal, p.exit.as_ref().map(|e| e.at), p.killed]
+/// The instant a pod was told to stop: observed, or termination start plus the known preStop.
+fn stop_of(p: &PodLife, x: &Params) -> Option<At> {
+    p.stop_signal
+        .or_else(|| Some(p.terminating?.plus(x.prestop?)))
+}
+
+/// The instants at which a pod closes the connections pinned to it: told to stop, exited,
+/// killed. With no stop signal seen and no preStop known, termination itself stands in for
+/// the stop (without a preStop hook the signal goes out then).
+fn closing_events(p: &PodLife, x: &Params) -> Vec<At> {
+    let stop = stop_of(p, x).or(p.terminating);
+    let mut v: Vec<At> = [stop, p.exit.as_ref().map(|e| e.at), p.killed]
         .into_iter()
         .flatten()
         .collect();
@@ -90,7 +113,7 @@ fn closing_events(p: &PodLife) -> Vec<At> {
 }
 
 /// Whether `p` could have received a new connection at `at`.
-fn routable(p: &PodLife, at: At, x: &Params) -> bool {
+pub fn routable(p: &PodLife, at: At, x: &Params) -> bool {
     let Some(ready) = p.ready else { return false };
     if at.plus(x.slack) < ready {
         return false;
@@ -105,7 +128,7 @@ fn routable(p: &PodLife, at: At, x: &Params) -> bool {
 /// Whether `p` no longer accepted new connections at `at`: past its stop signal (the app was
 /// told to stop), or gone.
 fn refusing(p: &PodLife, at: At, x: &Params) -> bool {
-    let stopped = p.stop_signal.or_else(|| p.gone());
+    let stopped = stop_of(p, x).or_else(|| p.gone());
     stopped.is_some_and(|s| at.plus(x.slack) >= s)
 }
 
@@ -114,7 +137,7 @@ fn matching(pods: &[&PodLife], t: At, x: &Params) -> Vec<(usize, At)> {
     let mut out = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         // The close follows the change; the event may be observed up to `event_delay` later.
-        let hit = closing_events(p)
+        let hit = closing_events(p, x)
             .into_iter()
             .find(|&e| t.plus(x.tolerance) >= e.minus(x.event_delay) && t <= e.plus(x.tolerance));
         if let Some(e) = hit {
@@ -150,8 +173,17 @@ struct Closing<'a> {
     members: Vec<&'a ConnectionLife>,
 }
 
+/// Whether a connection's end says a pod went away under it: the peer ended it, and it was an
+/// established connection — it served a request, or lived a while. A fresh connection refused
+/// or reset on its first request ended because nothing took it, not because a pod left then
+/// (the sole-candidate rule reads those).
+fn closed_under_us(c: &ConnectionLife) -> bool {
+    c.end.by_peer() && (c.requests > c.failures || c.ended.saturating_sub(c.opened) >= ESTABLISHED)
+}
+
 fn closings(connections: &[ConnectionLife]) -> Vec<Closing<'_>> {
-    let mut ended: Vec<&ConnectionLife> = connections.iter().filter(|c| c.end.by_peer()).collect();
+    let mut ended: Vec<&ConnectionLife> =
+        connections.iter().filter(|c| closed_under_us(c)).collect();
     ended.sort_by_key(|c| (c.ended, c.id));
     let mut out: Vec<Closing<'_>> = Vec::new();
     for c in ended {
@@ -235,6 +267,7 @@ fn pin_connections(
                     pod: all[pod.0].name.clone(),
                     rule: Rule::ConnectionEnd,
                     confidence,
+                    opened: c.opened,
                 },
             );
         }
@@ -258,16 +291,44 @@ fn sole_candidate(
     if !fresh || !refused {
         return None;
     }
-    let refusing: Vec<&PodLife> = pods
+    // Each pod that refused then, weighted by how likely the data path still routed to it.
+    let weighted: Vec<(&PodLife, f64)> = pods
         .values()
         .filter(|p| routable(p, f.sent, x) && refusing(p, f.sent, x))
+        .map(|p| (p, still_routed(p, f.sent, x)))
         .collect();
-    let first = refusing.first()?;
+    let total: f64 = weighted.iter().map(|(_, w)| w).sum();
+    let (best, w) = weighted
+        .iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
     Some(Inferred {
-        pod: first.name.clone(),
+        pod: best.name.clone(),
         rule: Rule::SoleCandidate,
-        confidence: SOLE_CANDIDATE / refusing.len() as f64,
+        confidence: if weighted.len() == 1 {
+            SOLE_CANDIDATE
+        } else {
+            SOLE_CANDIDATE * w / total
+        },
+        opened: f.sent,
     })
+}
+
+/// How likely the data path still routed new connections to `p` at `at`, its lag being
+/// anywhere up to `x.lag` and no better known: 1 while its endpoint is in service, then
+/// falling to 0 over the lag. Two pods that both refuse are not equally likely: the one that
+/// left the endpoints longer ago is less likely to be routed to still.
+fn still_routed(p: &PodLife, at: At, x: &Params) -> f64 {
+    let out = p
+        .endpoint_not_ready
+        .or(p.endpoint_removed)
+        .or_else(|| p.gone());
+    match out {
+        Some(o) if at > o && !x.lag.is_zero() => {
+            (1.0 - at.saturating_sub(o).as_secs_f64() / x.lag.as_secs_f64()).max(0.05)
+        }
+        _ => 1.0,
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +350,7 @@ mod tests {
             slack: Duration::from_millis(200),
             event_delay: Duration::ZERO,
             tolerance: Duration::from_millis(100),
+            prestop: None,
         }
     }
 
@@ -483,7 +545,9 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_two_stopped_pods_could_have_made_is_shared() {
+    fn a_refusal_two_stopped_pods_could_have_made_goes_to_the_one_likelier_still_routed() {
+        // a left the endpoints 1 s before the refusal, b 0.5 s before; the data path's lag
+        // is up to 2 s: b is likelier still routed, and nothing is near-certain.
         let pods = pods(vec![
             pod("a", 10_000, 0, 3_000),
             pod("b", 10_500, 0, 3_000),
@@ -497,7 +561,9 @@ mod tests {
             OutcomeClass::ConnectRefused,
         )];
         let got = infer(&failures, &[], &pods, &params());
-        assert_eq!(got[&1].confidence, SOLE_CANDIDATE / 2.0);
+        assert_eq!(got[&1].pod, "b");
+        // 0.9 × 0.75 / (0.75 + 0.5)
+        assert!((got[&1].confidence - 0.54).abs() < 1e-9, "{:?}", got[&1]);
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct AnalysisInput {
     /// The response header that names the pod (`--pod-header`), used in wording only: the
     /// values themselves arrive in each failure's `identity`.
     pub pod_header: Option<String>,
+    /// The run found that header itself (no `--pod-header` was given).
+    pub pod_header_discovered: bool,
     /// Rollout p99 at or above `latency_ratio` × baseline p99 is a regression ...
     pub latency_ratio: f64,
     /// ... provided it is also at least this much higher, so sub-millisecond loopback jitter
@@ -36,6 +38,15 @@ pub struct AnalysisInput {
     /// Used only when a failure is tied to a pod by timing alone; 0 for the local runtime,
     /// whose endpoint events are the proxy's own switch.
     pub unobserved_lag: Duration,
+    /// How much later than the change itself a lifecycle event may have been observed: a
+    /// watch's delay on a cluster, 0 where the runtime records its own actions (the local
+    /// runtime). Widens the window in which a connection's end is matched to a pod's exit.
+    pub event_delay: Duration,
+    /// Analyse with only the evidence a cluster path leaves (`zerodrop local --proxy opaque`):
+    /// the local proxy's route map and the stop-signal events are set aside, so failures are
+    /// tied to pods by identity headers, connection ends and timing, as through a Service; the
+    /// route map then scores that inference (`Analysis::attribution_check`).
+    pub opaque: bool,
     /// What is known of the workload's configuration.
     pub workload: WorkloadConfig,
 }
@@ -44,6 +55,7 @@ impl Default for AnalysisInput {
     fn default() -> Self {
         AnalysisInput {
             pod_header: None,
+            pod_header_discovered: false,
             latency_ratio: 2.0,
             latency_min_increase: Duration::from_millis(100),
             version_min_increase: Duration::from_millis(20),
@@ -51,6 +63,8 @@ impl Default for AnalysisInput {
             early_window: Duration::from_secs(10),
             slack: Duration::from_millis(200),
             unobserved_lag: Duration::from_secs(2),
+            event_delay: Duration::from_secs(2),
+            opaque: false,
             workload: WorkloadConfig::default(),
         }
     }

@@ -16,6 +16,7 @@
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
+mod check;
 mod classify;
 mod endpoints;
 mod findings;
@@ -23,6 +24,7 @@ pub mod fixes;
 pub mod infer;
 pub mod input;
 mod lag;
+mod overload;
 mod phases;
 mod pods;
 pub mod sustain;
@@ -33,7 +35,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,12 @@ pub enum AttributionMethod {
     PeerAddress,
     /// The pod named itself in a response header on this connection (`--pod-header`).
     IdentityHeader,
+    /// Inferred: the connection ended (FIN or RST from the peer) as this pod, one of those it
+    /// could have reached, stopped or exited; or it closed together with connections that did.
+    ConnectionEnd,
+    /// Inferred: a fresh connection was refused or cut before any answer while this was the
+    /// one routable pod that no longer accepted connections (shared when there were several).
+    SoleCandidate,
     /// Only timing: this pod's lifecycle changed around the failure.
     TimeWindow,
 }
@@ -140,11 +148,17 @@ pub struct PodReport {
     pub endpoint_removed: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<At>,
-    /// Failures attributed exactly (proxy route, peer address) or by identity header.
+    /// Failures attributed to it near-certainly (confidence at least [`NEAR_CERTAIN`]):
+    /// exactly (proxy route, peer address), by identity header, or inferred from a connection's
+    /// end where that inference is unambiguous.
     pub failures: u64,
-    /// Failures attributed only by timing (shared among candidates).
+    /// Failures attributed less surely: shared with other candidates, or by timing alone.
     pub possible_failures: u64,
 }
+
+/// The confidence from which an attribution is called near-certain: in the opaque local mode
+/// the route map checks that at most 1 in 20 of these is wrong (`attribution_check`).
+pub const NEAR_CERTAIN: f64 = 0.9;
 
 /// What the analysis concluded.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -163,11 +177,37 @@ pub struct Analysis {
     pub versions: Option<versions::VersionSplit>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
+    /// The response header that names the pod, when the run read one, and whether it found it
+    /// itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_header: Option<PodHeader>,
+    /// With `--proxy opaque`: the inferred attribution scored against the local proxy's route
+    /// map, which the analysis did not use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_check: Option<AttributionCheck>,
+}
+
+pub use check::{AttributionCheck, MethodScore};
+
+/// The response header in which the app names the pod that answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodHeader {
+    pub name: String,
+    /// Found by the run among the responses, rather than given with `--pod-header`.
+    pub discovered: bool,
 }
 
 /// Analyses one run: phases, attribution of every logged failure, de-registration lag and
 /// findings. Pure: the same inputs always give the same analysis.
 pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
+    if input.opaque {
+        return check::opaque(recorded, timeline, input);
+    }
+    analyse_with(recorded, timeline, input)
+}
+
+/// The analysis proper, on whatever evidence `timeline` holds.
+fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) -> Analysis {
     let shift = input.workload.propagation_delay.unwrap_or(Duration::ZERO);
     let pods = pods::pod_lives(timeline);
     let ready = endpoints::ReadySteps::from_timeline(timeline, shift);
@@ -175,24 +215,34 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
     let zero = ready.zero_windows(end);
     let dips = ready.dip_windows(end);
     let deregistration = lag::deregistration(&pods, shift);
-    let known = attribute::known_pods(&recorded.failures, timeline, &pods, input.slack);
+    let reach = reach(input, shift);
+    let known = known_pods(recorded, timeline, &pods, input, &reach);
+    let trigger = trigger_of(recorded, timeline);
+    let overload = overload::windows(recorded, trigger, &dips);
+    let opened: HashMap<u64, At> = recorded
+        .connections
+        .iter()
+        .map(|c| (c.id, c.opened))
+        .collect();
     let split = versions::split(recorded, timeline);
     let side_of = |f: &crate::model::request::RequestRecord| {
         side_of(f, split.as_ref().map(|(s, _)| s), &known, &pods)
     };
     let breaking = versions::breaking::find(recorded, split.as_ref(), &side_of);
-    let trigger = trigger(recorded, timeline);
     let cx = classify::Context {
         pods: &pods,
         known: &known,
         zero: &zero,
         dips: &dips,
+        overload: &overload,
         trigger,
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
         breaking: &breaking,
         side_of: &side_of,
+        opened: &opened,
+        reach,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -208,6 +258,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         lag: &deregistration,
         zero: &zero,
         dips: &dips,
+        overload: &overload,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
         split: split.as_ref().map(|(s, _)| s),
@@ -219,17 +270,7 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         .filter(|f| f.id == FindingId::Unexplained)
         .map(|f| f.evidence.failures)
         .sum();
-    let attributions: Vec<Attribution> = explained
-        .iter()
-        .filter_map(|e| {
-            Some(Attribution {
-                seq: e.seq,
-                pod: e.pod.clone()?,
-                method: e.method?,
-                confidence: e.confidence,
-            })
-        })
-        .collect();
+    let attributions = attributions(&explained);
     Analysis {
         phases: phases::phase_reports(recorded),
         p99_ratio,
@@ -239,12 +280,58 @@ pub fn analyse(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput) 
         findings,
         unexplained_failures,
         versions: split.map(|(s, _)| s),
+        pod_header: input.pod_header.clone().map(|name| PodHeader {
+            name,
+            discovered: input.pod_header_discovered,
+        }),
+        attribution_check: None,
     }
 }
 
-/// When the rollout was triggered: the trigger event, else the rollout phase's start, else —
-/// for a run stopped during its baseline — the baseline's end.
-fn trigger(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
+/// What makes a pod reachable by a connection, for the inference.
+fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
+    infer::Params {
+        lag: shift + input.unobserved_lag,
+        slack: input.slack,
+        event_delay: input.event_delay,
+        tolerance: infer::TOLERANCE,
+        prestop: input.workload.prestop,
+    }
+}
+
+/// The failures tied to a pod, with how and how surely.
+fn attributions(explained: &[classify::Explained]) -> Vec<Attribution> {
+    explained
+        .iter()
+        .filter_map(|e| {
+            Some(Attribution {
+                seq: e.seq,
+                pod: e.pod.clone()?,
+                method: e.method?,
+                confidence: e.confidence,
+            })
+        })
+        .collect()
+}
+
+/// Every failure's pod where one is known: exactly or by identity, else inferred from the
+/// connection lives where nothing better tied it.
+fn known_pods(
+    recorded: &Recorded,
+    timeline: &Timeline,
+    pods: &BTreeMap<String, pods::PodLife>,
+    input: &AnalysisInput,
+    reach: &infer::Params,
+) -> HashMap<u64, attribute::Known> {
+    let mut known = attribute::known_pods(&recorded.failures, timeline, pods, input.slack);
+    let inferred = infer::infer(&recorded.failures, &recorded.connections, pods, reach);
+    attribute::add_inferred(&mut known, inferred);
+    known
+}
+
+/// When the rollout was triggered: the trigger event, else the rollout phase's start; a run
+/// stopped during its baseline never triggered, so all of it counts as before the trigger.
+fn trigger_of(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
     timeline
         .events
         .iter()
@@ -255,26 +342,41 @@ fn trigger(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
                 .phase(crate::model::phase::ROLLOUT)
                 .map(|p| p.start)
         })
-        // A run stopped during its baseline never triggered: all of it was before the trigger.
         .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end))
 }
 
-/// The revision side a failure came from: its version header's revision, else its pod's.
+/// The revision side a failure came from: its version header's revision (certain), else its
+/// pod's, as surely as the pod is known — an inferred pod's revision carries that inference's
+/// confidence.
 fn side_of(
     f: &crate::model::request::RequestRecord,
     split: Option<&versions::VersionSplit>,
-    known: &std::collections::HashMap<u64, attribute::Known>,
+    known: &HashMap<u64, attribute::Known>,
     pods: &BTreeMap<String, pods::PodLife>,
-) -> Revision {
+) -> versions::breaking::Side {
     let by_label = f.version.as_deref().and_then(|v| {
         let r = split?.revisions.iter().find(|r| r.label == v)?;
-        Some(r.side)
+        Some(versions::breaking::Side {
+            revision: r.side,
+            confidence: 1.0,
+            inferred: false,
+        })
     });
     let by_pod = || {
         let k = known.get(&f.seq)?;
-        pods.get(&k.pod).map(|p| p.revision)
+        let p = pods.get(&k.pod)?;
+        Some(versions::breaking::Side {
+            revision: p.revision,
+            confidence: k.confidence,
+            inferred: matches!(
+                k.method,
+                AttributionMethod::ConnectionEnd | AttributionMethod::SoleCandidate
+            ),
+        })
     };
-    by_label.or_else(by_pod).unwrap_or(Revision::Unknown)
+    by_label
+        .or_else(by_pod)
+        .unwrap_or(versions::breaking::Side::UNKNOWN)
 }
 
 fn pod_reports(
@@ -316,7 +418,7 @@ fn pod_reports(
                 out.len() - 1
             }
         };
-        if a.method == AttributionMethod::TimeWindow {
+        if a.confidence < NEAR_CERTAIN {
             out[i].possible_failures += 1;
         } else {
             out[i].failures += 1;

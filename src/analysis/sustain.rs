@@ -85,7 +85,18 @@ fn fmt_ms(us: f64) -> String {
     }
 }
 
-/// Judges a baseline at `rate` requests per second from its samples in order (at least three).
+/// The samples from the second after the first completions on: before requests start coming
+/// back, requests in flight only ramp up to their steady number (the rate times the latency),
+/// which is no queue.
+fn settled(samples: &[Sample]) -> &[Sample] {
+    match samples.iter().position(|s| s.completed > 0) {
+        Some(i) => &samples[(i + 1).min(samples.len())..],
+        None => &[],
+    }
+}
+
+/// Judges a baseline at `rate` requests per second from its samples in order (at least three
+/// once requests come back).
 pub fn judge(rate: f64, samples: &[Sample], losses: Losses) -> Option<NotSustained> {
     let fix = "lower --rate or add capacity";
     let head = format!("the service does not sustain {rate:.0} req/s before any rollout");
@@ -105,6 +116,7 @@ pub fn judge(rate: f64, samples: &[Sample], losses: Losses) -> Option<NotSustain
             ),
         });
     }
+    let samples = settled(samples);
     let third = samples.len() / 3;
     if third == 0 {
         return None;
@@ -237,6 +249,21 @@ mod tests {
                 .message
                 .contains("1 request timed out")
         );
+    }
+
+    #[test]
+    fn slow_requests_ramping_up_before_the_first_answers_are_no_queue() {
+        // 4 s requests at 20 req/s: nothing comes back for 4 s while 80 go in flight, then
+        // the service keeps pace.
+        let mut s: Vec<Sample> = (0..4)
+            .map(|i| Sample {
+                completed: 0,
+                p50_us: 0,
+                in_flight: 20.0 * (i + 1) as f64,
+            })
+            .collect();
+        s.extend(steady(6, 4_000_000, 80.0));
+        assert_eq!(judge(20.0, &s, Losses::default()), None);
     }
 
     #[test]

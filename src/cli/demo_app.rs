@@ -69,6 +69,13 @@ pub struct DemoAppArgs {
     /// Time spent on each request.
     #[arg(long, default_value = "0s", value_parser = crate::model::units::duration)]
     pub delay: Duration,
+    /// Serve at most this many requests at once (0: no limit); the others queue, as with
+    /// gunicorn's sync workers: a replica carries WORKERS / --delay requests a second.
+    #[arg(long, default_value = "0")]
+    pub workers: usize,
+    /// Do not name the replica in `x-zerodrop-replica` (most apps do not).
+    #[arg(long)]
+    pub anonymous: bool,
     #[arg(long, default_value = "/readyz")]
     pub ready_path: String,
     #[arg(long, default_value = "/healthz")]

@@ -46,6 +46,28 @@ pub struct LocalRuntimeArgs {
         help_heading = "Local runtime"
     )]
     pub propagation_delay: String,
+    /// What the analysis may know of the proxy: `exact` ties every failure to its replica by
+    /// the proxy's route map; `opaque` sets the map aside and explains failures only from what
+    /// a Service, ingress or load balancer leaves (connection ends, identity headers, timing),
+    /// then scores that against the map.
+    #[arg(
+        long,
+        default_value = "exact",
+        value_parser = ["exact", "opaque"],
+        value_name = "MODE",
+        help_heading = "Local runtime"
+    )]
+    pub proxy: String,
+    /// How the proxy picks a replica for a new connection: `round-robin` (IPVS' default) or
+    /// `random` (kube-proxy's iptables mode).
+    #[arg(
+        long,
+        default_value = "round-robin",
+        value_parser = ["round-robin", "random"],
+        value_name = "HOW",
+        help_heading = "Local runtime"
+    )]
+    pub balance: String,
     /// Fail when the rollout (or the first start) makes no progress for this long.
     #[arg(
         long,

@@ -66,7 +66,8 @@ pub struct TrafficArgs {
     /// Statuses that count as ok (`200-299,404`; default 200-299).
     #[arg(long = "accept-status", value_name = "LIST")]
     pub accept_status: Option<String>,
-    /// Response header naming the pod that answered (remembered per connection).
+    /// Response header naming the pod that answered (remembered per connection). Without it,
+    /// `local` and `run` look for one before the load starts; `none` says not to.
     #[arg(long = "pod-header", value_name = "NAME")]
     pub pod_header: Option<String>,
     /// Response header naming the version that answered (`x-api-version`): each response's

@@ -51,6 +51,8 @@ fn config(a: DemoAppArgs) -> Result<DemoAppConfig, String> {
             Readiness::Lie => demo_app::Readiness::Lie,
         },
         delay: a.delay,
+        workers: a.workers,
+        anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
         api_version: match a.api_version {

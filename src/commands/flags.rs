@@ -70,6 +70,8 @@ pub fn local(a: &LocalRuntimeArgs) -> LocalFlags {
         new_cmd: a.new_cmd,
         listen: a.listen,
         propagation_delay: a.propagation_delay,
+        proxy: a.proxy,
+        balance: a.balance,
         progress_deadline: a.progress_deadline,
         replica_logs: a.replica_logs,
         // The startup probe has no success threshold: it passes once, as in Kubernetes.

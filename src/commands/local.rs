@@ -84,20 +84,28 @@ pub async fn run_local(
     Ok((result, stop))
 }
 
-/// What the analysis should know of a local run: the runtime's own settings. Its endpoint
-/// events are recorded when the proxy switches, so no data-path lag goes unobserved.
+/// What the analysis should know of a local run: the runtime's own settings, and how its
+/// events were timed. The runtime records its own actions as they happen (no event delay); its
+/// endpoint events mark the proxy's switch, or — with `--proxy opaque` — the decision, one
+/// propagation delay ahead of the switch. An opaque run's analysis then sets all of this aside
+/// for a cluster's assumptions and keeps it only to score itself (`analysis::check`).
 fn analysis_input(c: &LocalConfig) -> crate::analysis::AnalysisInput {
+    use crate::cluster::local::ProxyEvidence;
     use crate::cluster::local::config::PreStop;
+    let opaque = c.proxy == ProxyEvidence::Opaque;
     crate::analysis::AnalysisInput {
         unobserved_lag: std::time::Duration::ZERO,
+        event_delay: std::time::Duration::ZERO,
+        opaque,
         workload: crate::analysis::WorkloadConfig {
             prestop: match &c.termination.prestop {
                 Some(PreStop::Sleep(d)) => Some(*d),
                 // A command's duration is not known in advance.
-                Some(PreStop::Exec(_)) | None => None,
+                Some(PreStop::Exec(_)) => None,
+                None => Some(std::time::Duration::ZERO),
             },
             grace_period: Some(c.termination.grace_period),
-            propagation_delay: None,
+            propagation_delay: opaque.then_some(c.propagation_delay),
             max_surge: Some(c.max_surge.resolve(c.replicas, true)),
             max_unavailable: Some(c.max_unavailable.resolve(c.replicas, false)),
             readiness_probe: Some(c.readiness_probe.is_some()),

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use super::parse::split_command;
 use super::problems::Problems;
-use crate::cluster::local::config::{LocalConfig, PreStop, Termination, default_name};
+use crate::cluster::local::config::{
+    Balance, LocalConfig, PreStop, ProxyEvidence, Termination, default_name,
+};
 use crate::cluster::local::probe::{ProbeAction, ProbeSpec};
 use crate::cluster::local::process::{CommandSpec, parse_signal};
 use crate::cluster::local::rollout;
@@ -26,6 +28,8 @@ pub struct LocalFlags {
     pub new_cmd: Option<String>,
     pub listen: String,
     pub propagation_delay: String,
+    pub proxy: String,
+    pub balance: String,
     pub progress_deadline: String,
     pub replica_logs: Option<PathBuf>,
     pub startup: ProbeFlags,
@@ -48,6 +52,8 @@ impl Default for LocalFlags {
             new_cmd: None,
             listen: "127.0.0.1:0".into(),
             propagation_delay: "1s".into(),
+            proxy: "exact".into(),
+            balance: "round-robin".into(),
             progress_deadline: "120s".into(),
             replica_logs: None,
             startup: ProbeFlags::default(),
@@ -98,6 +104,19 @@ pub fn from_args(l: &LocalFlags, command: &[String], p: &mut Problems<'_>) -> Op
         Err(_) => p.push(
             "--listen",
             format!("`{}` is not an address like 127.0.0.1:8080", l.listen),
+        ),
+    }
+    match l.proxy.as_str() {
+        "exact" => config.proxy = ProxyEvidence::Exact,
+        "opaque" => config.proxy = ProxyEvidence::Opaque,
+        other => p.push("--proxy", format!("`{other}` is not exact or opaque")),
+    }
+    match l.balance.as_str() {
+        "round-robin" => config.balance = Balance::RoundRobin,
+        "random" => config.balance = Balance::Random,
+        other => p.push(
+            "--balance",
+            format!("`{other}` is not round-robin or random"),
         ),
     }
     let mut duration =

@@ -108,6 +108,9 @@ pub struct RequestPlan {
     pub shape: RequestShape,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_header: Option<String>,
+    /// With no `--pod-header`, look for one before the load starts (`--pod-header none`: do
+    /// not).
+    pub discover_pod_header: bool,
     /// A response header naming the version that answered (`--version-header`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_header: Option<String>,
@@ -127,6 +130,7 @@ impl Default for RequestPlan {
         RequestPlan {
             shape: RequestShape::default(),
             pod_header: None,
+            discover_pod_header: true,
             version_header: None,
             seed: 0,
             max_body: DEFAULT_MAX_BODY,

@@ -58,15 +58,7 @@ pub fn from_args(
                 (s, text)
             },
         );
-    let pod_header = p
-        .value(
-            t.pod_header.as_deref(),
-            "--pod-header",
-            f.pod_header.as_ref(),
-            "pod_header",
-            |s| parse::header_name(s).map(|n| n.to_string()),
-        )
-        .map(|(v, _)| v);
+    let (pod_header, discover_pod_header) = pod_header(t, p);
     let Mix {
         version_header,
         seed,
@@ -84,6 +76,7 @@ pub fn from_args(
             accept,
         },
         pod_header,
+        discover_pod_header,
         version_header,
         seed,
         max_body,
@@ -91,6 +84,26 @@ pub fn from_args(
     };
     request.templates = super::mix::from_args(kind, t, target.as_deref(), &request, p);
     (target, request)
+}
+
+/// The header in which the app names its pod, and whether to look for one: `none` turns the
+/// search off; a name sets it (the search is then moot).
+fn pod_header(t: &TrafficFlags, p: &mut Problems<'_>) -> (Option<String>, bool) {
+    let f = p.file();
+    let pod_header = p
+        .value(
+            t.pod_header.as_deref(),
+            "--pod-header",
+            f.pod_header.as_ref(),
+            "pod_header",
+            |s| match s {
+                "none" => Ok(None),
+                s => parse::header_name(s).map(|n| Some(n.to_string())),
+            },
+        )
+        .map(|(v, _)| v);
+    let discover = !matches!(pod_header, Some(None));
+    (pod_header.flatten(), discover)
 }
 
 /// The settings of a mix and of the checks, beside the templates.

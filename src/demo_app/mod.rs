@@ -14,13 +14,16 @@
 //! - `--startup-delay`: listen only after this long (slow starter).
 //! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
-//! - `--delay`: time spent on each request (requests in flight at shutdown).
+//! - `--delay`: time spent on each request (requests in flight at shutdown); with
+//!   `--workers N` at most N are served at once and the rest queue, so a replica carries
+//!   N / delay requests a second (an overloaded service).
+//! - `--anonymous`: responses do not name the replica (most apps do not).
 //! - `--api-version v1|v2` with `--compat`: a small JSON API ([`api`]) whose v2 renames a
 //!   field (`fullname` → `full_name`, seed 001's migration) or, compatible, serves both — a
 //!   breaking release, and its fix, for the old-versus-new checks.
 //!
-//! Every response names the replica in `x-zerodrop-replica` and the API version in
-//! `x-api-version`.
+//! Every response names the replica in `x-zerodrop-replica` (unless `--anonymous`) and the
+//! API version in `x-api-version`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it, nor
 //! of the command line (the commands turn `demo-app`'s flags into a [`DemoAppConfig`]).
@@ -94,6 +97,11 @@ pub struct DemoAppConfig {
     pub readiness: Readiness,
     /// Time spent on each request.
     pub delay: Duration,
+    /// Requests served at once at most (0: no limit); the others wait their turn, as with
+    /// gunicorn's sync workers. A replica then carries `workers / delay` requests a second.
+    pub workers: usize,
+    /// Leave out `x-zerodrop-replica`: the app does not name itself, as most apps do not.
+    pub anonymous: bool,
     pub ready_path: String,
     pub health_path: String,
     /// The version of the JSON API served under `/api/`.
@@ -116,6 +124,8 @@ impl Default for DemoAppConfig {
             warmup: Duration::ZERO,
             readiness: Readiness::Honest,
             delay: Duration::ZERO,
+            workers: 0,
+            anonymous: false,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
             api_version: ApiVersion::V1,
@@ -143,6 +153,8 @@ struct State {
     name: HeaderValue,
     listening_since: Instant,
     draining: AtomicBool,
+    /// One permit per worker, when the number of workers is limited.
+    workers: Option<tokio::sync::Semaphore>,
 }
 
 /// Runs the demo app until it has drained after a stop signal (graceful), or forever
@@ -199,11 +211,13 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
         "demo-app {}: listening on {local} (shutdown {:?}, keep-alive on shutdown {:?})",
         args.name, args.shutdown, args.keepalive_on_shutdown
     );
+    let args_workers = args.workers;
     let state = Arc::new(State {
         args,
         name,
         listening_since: Instant::now(),
         draining: AtomicBool::new(false),
+        workers: (args_workers > 0).then(|| tokio::sync::Semaphore::new(args_workers)),
     });
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
@@ -293,6 +307,11 @@ async fn handle(
     } else if warming {
         (StatusCode::SERVICE_UNAVAILABLE, "warming up\n".into())
     } else {
+        // Waits for a free worker first, when their number is limited.
+        let _worker = match &state.workers {
+            Some(w) => w.acquire().await.ok(),
+            None => None,
+        };
         if !args.delay.is_zero() {
             tokio::time::sleep(args.delay).await;
         }
@@ -302,7 +321,9 @@ async fn handle(
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(REPLICA_HEADER, state.name.clone());
+    if !args.anonymous {
+        h.insert(REPLICA_HEADER, state.name.clone());
+    }
     h.insert(
         API_VERSION_HEADER,
         HeaderValue::from_static(args.api_version.name()),

@@ -209,7 +209,15 @@ pub fn workload_config(objects: &[Object]) -> Option<crate::analysis::WorkloadCo
     };
     let secs = |s: i64| std::time::Duration::from_secs(s.max(0) as u64);
     Some(crate::analysis::WorkloadConfig {
-        prestop: container.and_then(prestop_sleep).map(secs),
+        // No preStop hook at all: the stop signal goes out as termination begins.
+        prestop: container
+            .and_then(
+                |c| match c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+                    None => Some(0),
+                    Some(_) => prestop_sleep(c),
+                },
+            )
+            .map(secs),
         grace_period: Some(secs(
             w.template
                 .spec

@@ -3,6 +3,7 @@
 //! records, a clock and a stop signal, and reports every request's outcome with its connection
 //! identity.
 //!
+//! - [`sample`]: a few requests whose response headers are kept whole (finding a pod-naming header).
 //! - [`schedule`]: when each request is due (pure).
 //! - [`mix`]: which template each request of a weighted mix is (pure, seeded, shardable).
 //! - [`check`]: response checks (status, header, JSON Pointer, body) and their evaluation.
@@ -30,6 +31,7 @@ mod h2;
 pub mod mix;
 mod pool;
 mod request;
+pub mod sample;
 pub mod schedule;
 mod state;
 pub mod thread;

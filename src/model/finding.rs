@@ -40,6 +40,9 @@ pub enum FindingId {
     BreakingChangeOldVersion,
     /// In the window where both served, the new revision is slower than the old one.
     SlowerNewVersion,
+    /// Latency and requests in flight rising while every endpoint was ready: the service did
+    /// not carry the load; not a rollout problem.
+    Overload,
     /// Failures that match nothing else.
     Unexplained,
     // Static checks of `lint`.
@@ -79,6 +82,7 @@ impl FindingId {
             FindingId::BreakingChangeNewVersion => "breaking-change-new-version",
             FindingId::BreakingChangeOldVersion => "breaking-change-old-version",
             FindingId::SlowerNewVersion => "slower-new-version",
+            FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",

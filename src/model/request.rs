@@ -6,9 +6,10 @@
 //! The engine (the producer) and the recorder (the consumer) both speak these words and
 //! neither owns them: the engine emits to a `Sink` without knowing what aggregates it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -126,4 +127,43 @@ pub struct LiveStats {
     pub in_flight: AtomicU64,
     /// p99 latency so far in microseconds (refreshed once per second).
     pub p99_us: AtomicU64,
+    /// Requests that timed out so far.
+    pub timed_out: AtomicU64,
+    /// Completions second by second, by the second they ended in, oldest first (the last
+    /// [`LIVE_SECONDS`]): what the run flow reads to tell whether the service keeps up.
+    pub seconds: Mutex<VecDeque<LiveSecond>>,
+}
+
+/// How many seconds of [`LiveStats::seconds`] are kept.
+pub const LIVE_SECONDS: usize = 600;
+
+/// The requests that completed within one second of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveSecond {
+    /// Seconds since the run's start.
+    pub second: u64,
+    pub completed: u64,
+    /// Their median latency from the due instant, microseconds.
+    pub p50_us: u64,
+}
+
+impl LiveStats {
+    /// Adds one second's completions, dropping the oldest beyond [`LIVE_SECONDS`].
+    pub fn push_second(&self, s: LiveSecond) {
+        let mut q = self.seconds.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == LIVE_SECONDS {
+            q.pop_front();
+        }
+        q.push_back(s);
+    }
+
+    /// The seconds kept so far.
+    pub fn seconds(&self) -> Vec<LiveSecond> {
+        self.seconds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
 }

@@ -14,6 +14,7 @@
 //! check failures per phase), and, when the revision that served a request can be told, per
 //! second, template and revision ([`split`]), for the old-versus-new comparison.
 
+mod counts;
 mod hist;
 mod merge;
 pub mod split;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use counts::Counts;
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
 pub use split::SplitCell;
@@ -34,78 +36,10 @@ pub use templates::{TemplateSpan, TemplateStats};
 use crate::model::clock::At;
 use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
-use crate::model::request::{LiveStats, RequestRecord, RevisionSource, Sink};
+use crate::model::request::{LiveSecond, LiveStats, RequestRecord, RevisionSource, Sink};
 use crate::model::template::TemplateInfo;
 use split::{CellAcc, Cells, Revisions};
 use templates::Templates;
-
-/// Counts by outcome class, serialised as an object with every class name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts(pub [u64; OutcomeClass::COUNT]);
-
-impl Counts {
-    #[inline]
-    pub fn add(&mut self, class: OutcomeClass) {
-        self.0[class.index()] += 1;
-    }
-
-    pub fn get(&self, class: OutcomeClass) -> u64 {
-        self.0[class.index()]
-    }
-
-    pub fn merge(&mut self, other: &Counts) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
-            *a += b;
-        }
-    }
-
-    /// Every request the schedule asked for, sent or not.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// Requests that were sent (everything but generator drops).
-    pub fn sent(&self) -> u64 {
-        self.total() - self.get(OutcomeClass::DroppedByGenerator)
-    }
-
-    pub fn ok(&self) -> u64 {
-        self.get(OutcomeClass::Ok)
-    }
-
-    /// Sent requests that did not succeed (generator drops are counted apart).
-    pub fn failed(&self) -> u64 {
-        self.sent() - self.ok()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (OutcomeClass, u64)> + '_ {
-        OutcomeClass::ALL.into_iter().map(|c| (c, self.get(c)))
-    }
-}
-
-impl Serialize for Counts {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(OutcomeClass::COUNT))?;
-        for (c, n) in self.iter() {
-            m.serialize_entry(c.name(), &n)?;
-        }
-        m.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Counts {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, u64>::deserialize(d)?;
-        let mut out = Counts::default();
-        for (k, v) in map {
-            let c = OutcomeClass::from_name(&k)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome class `{k}`")))?;
-            out.0[c.index()] = v;
-        }
-        Ok(out)
-    }
-}
 
 /// Statistics of one span of the run (a phase, or the whole run).
 #[derive(Clone, Debug, Default)]
@@ -310,6 +244,8 @@ pub struct Recorder {
     templates: Templates,
     revisions: Revisions,
     spare_cells: Vec<CellAcc>,
+    /// Latencies of the requests completed in the current second (by end time).
+    live_window: Hist,
 }
 
 impl Recorder {
@@ -335,6 +271,7 @@ impl Recorder {
             last_live_second: 0,
             spare: Vec::new(),
             live_scratch: Hist::new(),
+            live_window: Hist::new(),
         }
     }
 
@@ -419,11 +356,21 @@ impl Recorder {
         match r.class {
             OutcomeClass::Ok => live.ok.fetch_add(1, Ordering::Relaxed),
             OutcomeClass::DroppedByGenerator => live.dropped.fetch_add(1, Ordering::Relaxed),
+            OutcomeClass::RequestTimeout => {
+                live.timed_out.fetch_add(1, Ordering::Relaxed);
+                live.failed.fetch_add(1, Ordering::Relaxed)
+            }
             _ => live.failed.fetch_add(1, Ordering::Relaxed),
         };
         let s = r.end.second();
         if s != self.last_live_second {
-            // Once a second: the p99 of everything so far.
+            // Once a second: the second that just ended, and the p99 of everything so far.
+            live.push_second(LiveSecond {
+                second: self.last_live_second,
+                completed: self.live_window.len(),
+                p50_us: self.live_window.quantile(0.5),
+            });
+            self.live_window.reset();
             self.last_live_second = s;
             // Summed into a histogram kept for the purpose: no allocation once a second.
             let all = &mut self.live_scratch;
@@ -433,6 +380,9 @@ impl Recorder {
                 all.add(&p.latency);
             }
             live.p99_us.store(all.quantile(0.99), Ordering::Relaxed);
+        }
+        if r.class != OutcomeClass::DroppedByGenerator {
+            self.live_window.record(r.latency().as_micros() as u64);
         }
     }
 

@@ -3,7 +3,7 @@
 //! or decides anything. Counts and microsecond durations are spelled by `model::numbers`, as
 //! the gate spells them in the verdict it writes (the gate cannot import the reports).
 
-use crate::analysis::AttributionMethod;
+use crate::analysis::{Analysis, AttributionCheck, AttributionMethod};
 use crate::model::clock::At;
 use crate::model::event::Revision;
 use crate::model::finding::{Evidence, Severity};
@@ -66,8 +66,80 @@ pub fn method(m: AttributionMethod) -> &'static str {
         AttributionMethod::ProxyRoute => "proxy route",
         AttributionMethod::PeerAddress => "peer address",
         AttributionMethod::IdentityHeader => "identity header",
+        AttributionMethod::ConnectionEnd => "connection end (inferred)",
+        AttributionMethod::SoleCandidate => "sole candidate (inferred)",
         AttributionMethod::TimeWindow => "timing only",
     }
+}
+
+/// How the logged failures were tied to pods, in words, when any was: most reports attribute
+/// exactly, and where they do not the reader must know the pod was inferred, not observed.
+pub fn attribution_summary(a: &Analysis) -> Option<String> {
+    let mut by: std::collections::BTreeMap<AttributionMethod, u64> = Default::default();
+    for x in &a.attributions {
+        *by.entry(x.method).or_default() += 1;
+    }
+    if by.is_empty() || by.keys().all(|m| m.is_exact()) {
+        return None;
+    }
+    let header = a.pod_header.as_ref().map(|h| {
+        format!(
+            " (`{}`{})",
+            h.name,
+            if h.discovered {
+                ", which zerodrop found naming the pods before the load"
+            } else {
+                ""
+            }
+        )
+    });
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(m, n)| match m {
+            AttributionMethod::IdentityHeader => format!(
+                "{} by {}{}",
+                count(*n),
+                method(*m),
+                header.as_deref().unwrap_or_default()
+            ),
+            _ => format!("{} by {}", count(*n), method(*m)),
+        })
+        .collect();
+    let inferred = by
+        .keys()
+        .any(|m| !m.is_exact() && *m != AttributionMethod::IdentityHeader);
+    Some(format!(
+        "failures tied to pods: {}{}",
+        parts.join(", "),
+        if inferred {
+            " — inferred from what the path leaves (connection ends, timing), not observed; \
+             a response header naming the pod (--pod-header) makes it exact"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The opaque mode's score of the inferred attribution against the proxy's route map.
+pub fn attribution_check(c: &AttributionCheck) -> String {
+    let top = match (c.top_finding, c.top_finding_exact) {
+        (Some(a), Some(b)) if a == b => format!("top finding {a}, as with the route map"),
+        (a, b) => format!(
+            "top finding {} (with the route map: {})",
+            a.map_or("none".into(), |f| f.to_string()),
+            b.map_or("none".into(), |f| f.to_string())
+        ),
+    };
+    format!(
+        "attribution checked against the proxy's route map (--proxy opaque): {} of {} failures \
+         right, {} wrong, {} unattributed; {} called near-certain, {} of them wrong; {top}",
+        count(c.right),
+        count(c.checkable),
+        count(c.wrong),
+        count(c.unattributed),
+        count(c.near_certain),
+        count(c.near_certain_wrong),
+    )
 }
 
 pub fn severity(s: Severity) -> &'static str {

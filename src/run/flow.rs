@@ -22,6 +22,7 @@ use crate::model::request::RevisionSource;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
+use crate::run::identity;
 use crate::run::interrupt::Interrupt;
 use crate::run::progress::{ProgressDisplay, ProgressMode};
 use crate::timeline::{TimelineRecorder, TimelineRevisions};
@@ -83,7 +84,7 @@ pub struct Flow<'a> {
 }
 
 /// Waits for `d` unless interrupted first; true if the whole wait elapsed.
-async fn wait(interrupt: &Interrupt, d: Duration) -> bool {
+pub(super) async fn wait(interrupt: &Interrupt, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => true,
         _ = interrupt.wait() => false,
@@ -114,7 +115,7 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
     };
     // Baseline, rollout, settle: the first that cannot go on says why the flow stops.
     let phases = async {
-        baseline(&flow, &load).await?;
+        super::baseline::baseline(&flow, &load).await?;
         roll(cluster, &flow, &marks, &load, &mut rollout).await?;
         settle(&flow, &marks, &load).await
     };
@@ -126,9 +127,9 @@ pub async fn run<C: Cluster>(cluster: &mut C, flow: Flow<'_>) -> (RunResult, Sto
 }
 
 /// The load under way: its engine and the progress shown of it.
-struct Load {
-    engine: EngineThread<Recorder>,
-    progress: ProgressDisplay,
+pub(super) struct Load {
+    pub(super) engine: EngineThread<Recorder>,
+    pub(super) progress: ProgressDisplay,
 }
 
 /// Prepares the cluster (watches up, everything ready), then starts the load; the baseline
@@ -158,9 +159,12 @@ async fn prepare<C: Cluster>(
     );
 
     // Load.
-    let spec = plan
+    let mut spec = plan
         .load_spec(prepared.target.as_deref())
         .map_err(Stop::BadInput)?;
+    if plan.request.pod_header.is_none() && plan.request.discover_pod_header {
+        spec.identity_header = discover_pod_header(flow, &spec).await;
+    }
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
@@ -182,40 +186,6 @@ async fn prepare<C: Cluster>(
     );
     progress.set_phase(BASELINE);
     Ok(Load { engine, progress })
-}
-
-/// Baseline: the service must be healthy before anything is rolled.
-async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
-    let plan = flow.plan;
-    let live = &load.engine.live;
-    if !wait(&flow.interrupt, plan.flow.baseline).await {
-        return Err(Stop::Interrupted);
-    }
-    if load.engine.is_finished() {
-        return Err(Stop::CouldNotRun(
-            "the load engine stopped during the baseline".into(),
-        ));
-    }
-    let failed = live.failed.load(std::sync::atomic::Ordering::Relaxed);
-    let ok = live.ok.load(std::sync::atomic::Ordering::Relaxed);
-    if failed > 0 {
-        return Err(Stop::CouldNotRun(format!(
-            "the baseline was not healthy: {failed} of {} requests failed before anything was rolled; \
-             fix the service (or the target) first — see the baseline phase in the report",
-            failed + ok
-        )));
-    }
-    if plan.flow.baseline > Duration::ZERO && ok == 0 {
-        return Err(Stop::CouldNotRun(
-            "no request completed during the baseline".into(),
-        ));
-    }
-    if flow.timeline.ready_endpoints().is_empty() {
-        return Err(Stop::CouldNotRun(
-            "the service has no ready endpoints at the end of the baseline".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Rollout: trigger it, then wait for the cluster to say it is complete, within
@@ -356,6 +326,35 @@ pub async fn finish_engine(
     Ok((report, recorded))
 }
 
+/// Looks for a response header naming the pod that answered; records and says what it found.
+async fn discover_pod_header(
+    flow: &Flow<'_>,
+    spec: &crate::load::LoadSpec,
+) -> Option<http::HeaderName> {
+    let pods = identity::known_pods(&flow.timeline.events());
+    let sample = spec.clone();
+    let samples = tokio::task::spawn_blocking(move || {
+        crate::load::sample::response_headers_blocking(
+            sample,
+            identity::SAMPLES,
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .ok()?
+    .ok()?;
+    let found = identity::discover(&samples, &pods)?;
+    say(flow.plan, found.describe());
+    flow.timeline.now(
+        None,
+        EventKind::Note {
+            reason: identity::DISCOVERED.into(),
+            message: found.header.clone(),
+        },
+    );
+    found.header.parse().ok()
+}
+
 fn first_trigger(t: &TimelineRecorder) -> Option<At> {
     t.events()
         .iter()
@@ -381,8 +380,10 @@ fn assemble(
         .finish(end)
     });
     let timeline = flow.timeline.finish();
+    let discovered = identity::discovered(&timeline.events);
     let input = crate::analysis::AnalysisInput {
-        pod_header: flow.plan.request.pod_header.clone(),
+        pod_header: flow.plan.request.pod_header.clone().or(discovered.clone()),
+        pod_header_discovered: discovered.is_some(),
         ..flow.analysis.clone()
     };
     let analysis = crate::analysis::analyse(&recorded, &timeline, &input);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::analysis::classify::Explained;
 use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
+use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::analysis::versions::{Breaking, VersionSplit};
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
@@ -36,6 +37,7 @@ pub struct Facts<'a> {
     pub lag: &'a LagStats,
     pub zero: &'a [Window],
     pub dips: &'a [Window],
+    pub overload: &'a [Overload],
     pub p99_ratio: Option<f64>,
     pub target: Target,
     /// Old and new side by side, when revisions were told apart.
@@ -103,6 +105,12 @@ impl<'a> Group<'a> {
                 Some(AttributionMethod::ProxyRoute) => "exactly, by the proxy's connection map",
                 Some(AttributionMethod::PeerAddress) => "exactly, by the pod's address",
                 Some(AttributionMethod::IdentityHeader) => "by the pod's identity header",
+                Some(AttributionMethod::ConnectionEnd) => {
+                    "inferred from how their connection ended (the pod's exit closed it)"
+                }
+                Some(AttributionMethod::SoleCandidate) => {
+                    "inferred: the only pod that could have refused a new connection then"
+                }
                 Some(AttributionMethod::TimeWindow) => {
                     "by timing only (the pod whose lifecycle matched; not certain)"
                 }
@@ -203,6 +211,9 @@ pub fn build(
     out.extend(versions::slower_new_version(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));
+    }
+    if let Some(g) = groups.remove(&FindingId::Overload) {
+        out.push(other::overload(&g, facts));
     }
     out.sort_by(|a, b| {
         b.evidence

@@ -1,9 +1,44 @@
 //! Findings that name no rollout cause: baseline errors (the service failed before the
-//! rollout began, so the rollout is not blamed) and the unexplained remainder, reported with
-//! its details rather than hidden.
+//! rollout began, so the rollout is not blamed), overload (the service did not carry the load
+//! while every endpoint was ready), and the unexplained remainder, reported with its details
+//! rather than hidden.
 
 use super::{Facts, Group, finding, requests};
 use crate::model::finding::{Finding, FindingId, Severity};
+use crate::model::numbers::fmt_us;
+
+pub fn overload(g: &Group<'_>, facts: &Facts<'_>) -> Finding {
+    let mut ev = g.evidence();
+    for w in facts.overload {
+        ev.details.push(format!(
+            "{}–{}: p50 {} against {} in the baseline, about {:.0} requests in flight against              {:.0}, while every endpoint was ready",
+            w.start,
+            w.end,
+            fmt_us(w.peak_p50_us),
+            fmt_us(w.base_p50_us),
+            w.peak_in_flight,
+            w.base_in_flight
+        ));
+    }
+    finding(
+        FindingId::Overload,
+        Severity::Warning,
+        format!(
+            "{} failed while the service queued with every endpoint ready: the load, not the \
+             rollout",
+            requests(g.len())
+        ),
+        ev,
+        "Latency and requests in flight rose far above the baseline's while the Service had \
+         every endpoint it should: requests queued because the service could not carry the \
+         offered rate, and failures followed from the queueing, not from how pods were replaced.",
+        "Lower --rate or add capacity (more replicas, or maxSurge so the rollout adds a pod \
+         before it removes one), and rerun: a rollout can only be judged on a service that \
+         carries its load."
+            .into(),
+        None,
+    )
+}
 
 pub fn baseline(g: &Group<'_>, _facts: &Facts<'_>) -> Finding {
     let mut ev = g.evidence();

@@ -3,6 +3,7 @@
 
 mod attribution;
 mod capacity;
+mod inference;
 mod shutdown;
 
 use super::Analysis;

@@ -5,7 +5,10 @@
 //! With per-revision figures (the recorder's cells) both sides are counted over the whole
 //! run. Without them, the old side's evidence is the baseline (before the trigger only old
 //! pods serve) and the new side's the settle phase (after the rollout only new pods do), and
-//! the failing side is counted from failures tied to pods of that revision.
+//! the failing side is counted from failures tied to pods of that revision. On a cluster path
+//! a failure's pod, and so its revision, may be inferred from its connection (`infer`): such a
+//! failure counts only when that attribution is near-certain ([`NEAR_CERTAIN`]); the evidence
+//! says how many were inferred and how many were left out as less sure.
 //!
 //! The rule, with minimum counts so that a handful of responses proves nothing: on the
 //! passing side at least [`MIN_CHECKED`] responses were checked and at most 0.1 % failed the
@@ -19,6 +22,36 @@ use crate::model::outcome::OutcomeClass;
 use crate::model::phase::{BASELINE, SETTLE};
 use crate::model::request::RequestRecord;
 use crate::record::Recorded;
+
+use crate::analysis::NEAR_CERTAIN;
+
+/// The revision a failure came from and how surely: 1 when a version header, an exact route
+/// or an identity header told it; the attribution's confidence when its pod was inferred from
+/// its connection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Side {
+    pub revision: Revision,
+    pub confidence: f64,
+    /// The pod was inferred (connection end, sole candidate), not observed.
+    pub inferred: bool,
+}
+
+impl Side {
+    pub const UNKNOWN: Side = Side {
+        revision: Revision::Unknown,
+        confidence: 0.0,
+        inferred: false,
+    };
+
+    /// The revision when it is near-certain, else unknown.
+    pub fn sure(self) -> Revision {
+        if self.confidence >= NEAR_CERTAIN {
+            self.revision
+        } else {
+            Revision::Unknown
+        }
+    }
+}
 
 /// Responses checked on the passing side before it counts as passing.
 pub const MIN_CHECKED: u64 = 20;
@@ -81,7 +114,7 @@ fn breaks(
 pub(crate) fn find(
     recorded: &Recorded,
     split: Option<&(VersionSplit, Sums)>,
-    side_of: &dyn Fn(&RequestRecord) -> Revision,
+    side_of: &dyn Fn(&RequestRecord) -> Side,
 ) -> Vec<Breaking> {
     match split {
         Some((s, sums)) => from_cells(recorded, s, sums),
@@ -159,26 +192,67 @@ fn from_cells(recorded: &Recorded, s: &VersionSplit, sums: &Sums) -> Vec<Breakin
     out
 }
 
-fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Revision) -> Vec<Breaking> {
+/// One check's failures tied to each revision: near-certain ones counted (`inferred` of
+/// them through a pod inferred from the connection), less sure ones left out (`unsure`).
+#[derive(Default)]
+struct Tied {
+    old: u64,
+    new: u64,
+    inferred: u64,
+    unsure: u64,
+}
+
+impl Tied {
+    fn of(recorded: &Recorded, t: u16, i: usize, side_of: &dyn Fn(&RequestRecord) -> Side) -> Tied {
+        let mut out = Tied::default();
+        let failed = recorded.failures.iter();
+        for s in failed
+            .filter(|f| f.template == t && f.check_failed(i))
+            .map(side_of)
+        {
+            match s.sure() {
+                Revision::Old => out.old += 1,
+                Revision::New => out.new += 1,
+                Revision::Unknown => {
+                    out.unsure += u64::from(s.revision != Revision::Unknown);
+                    continue;
+                }
+            }
+            out.inferred += u64::from(s.inferred);
+        }
+        out
+    }
+
+    /// How the failing side was counted, in words.
+    fn how(&self) -> String {
+        let mut how = "the phase in which only one revision served, and the failures tied to pods \
+                       (no response's revision was known as it came: a version or identity \
+                       header tells it on every path)"
+            .to_string();
+        if self.inferred > 0 || self.unsure > 0 {
+            how.push_str(&format!(
+                "; {} of those failures' pods inferred from their connections (near-certain), \
+                 {} tied less surely left out",
+                self.inferred, self.unsure
+            ));
+        }
+        how
+    }
+}
+
+fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Side) -> Vec<Breaking> {
     let mut out = Vec::new();
     for (t, name, checks) in checks_of(recorded) {
         let Some(stats) = recorded.templates.get(t as usize) else {
             continue;
         };
         for (i, (check, warn)) in checks.iter().enumerate() {
-            let tied = |side: Revision| {
-                recorded
-                    .failures
-                    .iter()
-                    .filter(|f| f.template == t && f.check_failed(i) && side_of(f) == side)
-                    .count() as u64
-            };
             let phase = |p: &str| {
                 stats
                     .phase(p)
                     .map(|s| (s.checked, s.checks_failed.get(i).copied().unwrap_or(0)))
             };
-            let (on_new, on_old) = (tied(Revision::New), tied(Revision::Old));
+            let tied = Tied::of(recorded, t, i, side_of);
             let tied_count = |label: &str, failed| Count {
                 label: label.to_string(),
                 checked: None,
@@ -190,15 +264,15 @@ fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Revision
                 failed,
             };
             let found = match (phase(BASELINE), phase(SETTLE)) {
-                (Some(b), _) if on_old == 0 && breaks(b.0, b.1, None, on_new) => Some((
+                (Some(b), _) if tied.old == 0 && breaks(b.0, b.1, None, tied.new) => Some((
                     Revision::New,
                     phase_count("the baseline (old pods only)", b),
-                    tied_count("failures tied to new pods", on_new),
+                    tied_count("failures tied to new pods", tied.new),
                 )),
-                (_, Some(s)) if on_new == 0 && breaks(s.0, s.1, None, on_old) => Some((
+                (_, Some(s)) if tied.new == 0 && breaks(s.0, s.1, None, tied.old) => Some((
                     Revision::Old,
                     phase_count("the settle phase (new pods only)", s),
-                    tied_count("failures tied to old pods", on_old),
+                    tied_count("failures tied to old pods", tied.old),
                 )),
                 _ => None,
             };
@@ -212,10 +286,7 @@ fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Revision
                     failing,
                     pass,
                     fail,
-                    how: "the phase in which only one revision served, and the failures tied to \
-                          pods (no response's revision was known as it came: a version or \
-                          identity header tells it on every path)"
-                        .to_string(),
+                    how: tied.how(),
                 });
             }
         }
@@ -224,8 +295,10 @@ fn from_phases(recorded: &Recorded, side_of: &dyn Fn(&RequestRecord) -> Revision
 }
 
 /// The breaking change a failed check's response belongs to, if any: one of its failed checks
-/// breaks on its revision's side (or on either, when its revision is unknown).
-pub fn cause_of(f: &RequestRecord, side: Revision, found: &[Breaking]) -> Option<FindingId> {
+/// breaks on its revision's side (or on either, when its revision is unknown or less than
+/// near-certain).
+pub fn cause_of(f: &RequestRecord, side: Side, found: &[Breaking]) -> Option<FindingId> {
+    let side = side.sure();
     if f.class != OutcomeClass::CheckFailed {
         return None;
     }

@@ -308,3 +308,43 @@ fn a_tail_of_slow_first_requests_on_new_pods_is_not_a_slower_release() {
         a.findings
     );
 }
+
+#[test]
+fn on_a_cluster_path_failed_checks_on_connections_old_pods_closed_are_theirs_by_inference() {
+    use crate::analysis::AttributionMethod;
+    use crate::analysis::fixtures::Via;
+    use crate::model::connection::ConnectionEnd;
+    // No header tells a response's pod: the new client's check fails on old pods, over
+    // keep-alive connections that each old pod's stop signal then closed.
+    let mut run = Run::rolling(Roll::default());
+    run.templates = vec![template("new-client", &[("reads full_name", false)])];
+    let before = run.records.len();
+    for i in 0..3u64 {
+        let stop = TRIGGER + i * STEP + 3_000;
+        let id = 100 + i;
+        run.connection(id, 1_500, stop + 2, ConnectionEnd::PeerClosed, (300, 2));
+        for at in [stop - 700, stop - 300] {
+            let via = Via::Connection { id, reused: true };
+            run.fail(at, 2, OutcomeClass::CheckFailed, via);
+        }
+    }
+    for r in &mut run.records[before..] {
+        r.checks_failed = 1;
+        r.status = Some(200);
+    }
+    let a = run.analyse();
+    assert!(a.versions.is_none());
+    assert!(
+        a.attributions.iter().all(|at| {
+            at.method == AttributionMethod::ConnectionEnd && at.pod.starts_with("old-")
+        })
+    );
+    let f = get(&a, FindingId::BreakingChangeOldVersion);
+    assert_eq!(f.evidence.failures, 6);
+    let text = f.evidence.details.join("\n");
+    assert!(text.contains("failures tied to old pods: 6"), "{text}");
+    assert!(
+        text.contains("6 of those failures' pods inferred from their connections"),
+        "{text}"
+    );
+}

@@ -67,11 +67,40 @@ pub struct LocalConfig {
     /// How long an endpoint change takes to reach the proxy.
     #[serde(with = "secs")]
     pub propagation_delay: Duration,
+    /// What the analysis may know of the proxy's routing.
+    pub proxy: ProxyEvidence,
+    /// How the proxy picks a replica for a new connection.
+    pub balance: Balance,
     /// The rollout (or the initial start) fails when no progress is made for this long.
     #[serde(with = "secs")]
     pub progress_deadline: Duration,
     /// Keep every replica's full output here (`<dir>/<pod>.log`).
     pub replica_logs: Option<PathBuf>,
+}
+
+/// What a local run's analysis may know of the proxy's routing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyEvidence {
+    /// The route map ties every connection to its replica; endpoint events are recorded when
+    /// the proxy acts on them.
+    #[default]
+    Exact,
+    /// A cluster path's evidence only: endpoint events are recorded when the change is made
+    /// (as an EndpointSlice shows it, before the data path follows), and the analysis sets the
+    /// route map aside, keeping it only to score what it inferred.
+    Opaque,
+}
+
+/// How the proxy picks a replica for a new connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// In turn, as IPVS' default scheduler does.
+    #[default]
+    RoundRobin,
+    /// At random, as kube-proxy's iptables mode does.
+    Random,
 }
 
 impl LocalConfig {
@@ -91,6 +120,8 @@ impl LocalConfig {
             termination: Termination::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             propagation_delay: Duration::from_secs(1),
+            proxy: ProxyEvidence::Exact,
+            balance: Balance::RoundRobin,
             progress_deadline: Duration::from_secs(120),
             replica_logs: None,
         }

@@ -54,38 +54,76 @@ pub struct EndpointTable {
     delay: Duration,
     tx: mpsc::UnboundedSender<Change>,
     snapshot: RwLock<Arc<Snapshot>>,
-    entries: Mutex<BTreeMap<Arc<str>, (SocketAddr, EndpointConditions)>>,
+    entries: Mutex<Entries>,
+    /// The endpoints as proposed, ahead of the data plane (kept only when changes are
+    /// recorded as they are made).
+    proposed: Mutex<Entries>,
+    record: RecordAt,
+    recorder: TimelineRecorder,
     version: watch::Sender<u64>,
     quiet: AtomicBool,
+}
+
+type Entries = BTreeMap<Arc<str>, (SocketAddr, EndpointConditions)>;
+
+/// When an endpoint change is recorded on the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordAt {
+    /// When the data plane acts on it: the lag the analysis measures is the lag the proxy had.
+    Effect,
+    /// When it is made, as an EndpointSlice shows it before kube-proxy follows: the data
+    /// plane's lag goes unobserved, as on a cluster.
+    Proposal,
 }
 
 impl EndpointTable {
     /// A table whose changes take effect `delay` after they are made. Spawns the task that
     /// applies them on the current runtime; it ends when the table is dropped.
-    pub fn start(delay: Duration, recorder: TimelineRecorder) -> Arc<EndpointTable> {
+    pub fn start(
+        delay: Duration,
+        recorder: TimelineRecorder,
+        record: RecordAt,
+    ) -> Arc<EndpointTable> {
         let (tx, rx) = mpsc::unbounded_channel();
         let table = Arc::new(EndpointTable {
             delay,
             tx,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             entries: Mutex::new(BTreeMap::new()),
+            proposed: Mutex::new(BTreeMap::new()),
+            record,
+            recorder,
             version: watch::channel(0).0,
             quiet: AtomicBool::new(false),
         });
-        tokio::spawn(apply_changes(Arc::downgrade(&table), rx, recorder));
+        tokio::spawn(apply_changes(Arc::downgrade(&table), rx));
         table
     }
 
     /// Proposes the endpoint of `pod` with `conditions` (`None`: removed); it takes effect
     /// after the propagation delay.
     pub fn propose(&self, pod: &str, addr: SocketAddr, conditions: Option<EndpointConditions>) {
-        // The receiver lives as long as the table's applier; if it is gone the run is over.
-        let _ = self.tx.send(Change {
+        let change = Change {
             due: Instant::now() + self.delay,
             pod: Arc::from(pod),
             addr,
             conditions,
-        });
+        };
+        if self.record == RecordAt::Proposal {
+            let mut proposed = self.proposed.lock().unwrap_or_else(|p| p.into_inner());
+            // Recorded under the lock, so events are in the order the changes were made.
+            if let Some(event) = diff(&mut proposed, &change) {
+                self.note(&change.pod, event);
+            }
+        }
+        // The receiver lives as long as the table's applier; if it is gone the run is over.
+        let _ = self.tx.send(change);
+    }
+
+    fn note(&self, pod: &str, event: EventKind) {
+        if !self.quiet.load(Ordering::Relaxed) {
+            self.recorder.now(Some(pod), event);
+        }
     }
 
     /// Stops recording changes (they still take effect): the run is over.
@@ -111,30 +149,9 @@ impl EndpointTable {
         self.snapshot().ready.len()
     }
 
-    fn apply(&self, c: &Change, recorder: &TimelineRecorder) {
+    fn apply(&self, c: &Change) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let address = c.addr.to_string();
-        let event = match (entries.get(&c.pod).copied(), c.conditions) {
-            (None, Some(conditions)) => {
-                entries.insert(c.pod.clone(), (c.addr, conditions));
-                Some(EventKind::EndpointAdded {
-                    address,
-                    conditions,
-                })
-            }
-            (Some((_, old)), Some(conditions)) if old != conditions => {
-                entries.insert(c.pod.clone(), (c.addr, conditions));
-                Some(EventKind::EndpointChanged {
-                    address,
-                    conditions,
-                })
-            }
-            (Some(_), None) => {
-                entries.remove(&c.pod);
-                Some(EventKind::EndpointRemoved { address })
-            }
-            _ => None,
-        };
+        let event = diff(&mut entries, c);
         let Some(event) = event else { return };
         let mut snap = Snapshot::default();
         for (pod, (addr, cond)) in entries.iter() {
@@ -150,24 +167,49 @@ impl EndpointTable {
         }
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snap);
         // Record while holding the entries lock, so events are in the order they took effect.
-        if !self.quiet.load(Ordering::Relaxed) {
-            recorder.now(Some(&c.pod), event);
+        if self.record == RecordAt::Effect {
+            self.note(&c.pod, event);
         }
         drop(entries);
         self.version.send_modify(|v| *v += 1);
     }
 }
 
+/// Applies `c` to `entries`; the event it makes, if it changes anything.
+fn diff(entries: &mut Entries, c: &Change) -> Option<EventKind> {
+    let address = c.addr.to_string();
+    match (entries.get(&c.pod).copied(), c.conditions) {
+        (None, Some(conditions)) => {
+            entries.insert(c.pod.clone(), (c.addr, conditions));
+            Some(EventKind::EndpointAdded {
+                address,
+                conditions,
+            })
+        }
+        (Some((_, old)), Some(conditions)) if old != conditions => {
+            entries.insert(c.pod.clone(), (c.addr, conditions));
+            Some(EventKind::EndpointChanged {
+                address,
+                conditions,
+            })
+        }
+        (Some(_), None) => {
+            entries.remove(&c.pod);
+            Some(EventKind::EndpointRemoved { address })
+        }
+        _ => None,
+    }
+}
+
 async fn apply_changes(
     table: std::sync::Weak<EndpointTable>,
     mut rx: mpsc::UnboundedReceiver<Change>,
-    recorder: TimelineRecorder,
 ) {
     while let Some(change) = rx.recv().await {
         // Every change has the same delay, so the queue is already in due order.
         tokio::time::sleep_until(change.due).await;
         let Some(t) = table.upgrade() else { return };
-        t.apply(&change, &recorder);
+        t.apply(&change);
     }
 }
 
@@ -187,7 +229,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn changes_take_effect_only_after_the_propagation_delay() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let t = EndpointTable::start(Duration::from_secs(1), rec.clone());
+        let t = EndpointTable::start(Duration::from_secs(1), rec.clone(), RecordAt::Effect);
         let addr: SocketAddr = "127.0.0.1:20001".parse().expect("addr");
         t.propose("a", addr, cond(true, true, false));
         tokio::time::sleep(Duration::from_millis(999)).await;
@@ -215,7 +257,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unchanged_proposal_records_nothing() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let t = EndpointTable::start(Duration::ZERO, rec.clone());
+        let t = EndpointTable::start(Duration::ZERO, rec.clone(), RecordAt::Effect);
         let addr: SocketAddr = "127.0.0.1:20002".parse().expect("addr");
         t.propose("a", addr, cond(false, false, false));
         t.propose("a", addr, cond(false, false, false));

@@ -36,10 +36,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use config::{LocalConfig, PreStop, Termination};
+pub use config::{Balance, LocalConfig, PreStop, ProxyEvidence, Termination};
 
 use self::controller::{run_rollout, wait_initial_ready};
-use self::endpoints::EndpointTable;
+use self::endpoints::{EndpointTable, RecordAt};
 use self::process::ProcessGroups;
 use self::proxy::ServiceProxy;
 use self::rollout::Fenceposts;
@@ -139,16 +139,25 @@ impl Cluster for LocalCluster {
                 ClusterError::BadInput(format!("--replica-logs {}: {e}", dir.display()))
             })?;
         }
-        let endpoints = EndpointTable::start(cfg.propagation_delay, self.recorder.clone());
-        let proxy = ServiceProxy::start(cfg.listen, endpoints.clone(), self.recorder.clone())
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AddrInUse
-                | std::io::ErrorKind::AddrNotAvailable
-                | std::io::ErrorKind::PermissionDenied => {
-                    ClusterError::BadInput(format!("--listen {}: {e}", cfg.listen))
-                }
-                _ => ClusterError::CouldNotRun(format!("could not start the service proxy: {e}")),
-            })?;
+        let record = match cfg.proxy {
+            ProxyEvidence::Exact => RecordAt::Effect,
+            ProxyEvidence::Opaque => RecordAt::Proposal,
+        };
+        let endpoints = EndpointTable::start(cfg.propagation_delay, self.recorder.clone(), record);
+        let proxy = ServiceProxy::start(
+            cfg.listen,
+            endpoints.clone(),
+            self.recorder.clone(),
+            cfg.balance,
+        )
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse
+            | std::io::ErrorKind::AddrNotAvailable
+            | std::io::ErrorKind::PermissionDenied => {
+                ClusterError::BadInput(format!("--listen {}: {e}", cfg.listen))
+            }
+            _ => ClusterError::CouldNotRun(format!("could not start the service proxy: {e}")),
+        })?;
         let addr = proxy.addr();
         self.proxy = Some(proxy);
         let shared = Arc::new(RuntimeState::new(

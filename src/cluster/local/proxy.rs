@@ -20,9 +20,7 @@
 //! own thread and runtime so it never competes with the rollout's bookkeeping; it copies bytes
 //! with `copy_bidirectional` and does not parse HTTP.
 
-use std::cell::Cell;
 use std::net::{Shutdown, SocketAddr};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,6 +29,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
+use super::config::Balance;
 use super::endpoints::{Backend, EndpointTable};
 use crate::timeline::{ConnectionRoute, TimelineRecorder};
 
@@ -66,6 +65,7 @@ impl ServiceProxy {
         listen: SocketAddr,
         table: Arc<EndpointTable>,
         recorder: TimelineRecorder,
+        balance: Balance,
     ) -> std::io::Result<ServiceProxy> {
         let socket = reserve(listen)?;
         let addr = socket
@@ -85,7 +85,7 @@ impl ServiceProxy {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(
                     &runtime,
-                    serve(socket, table, recorder, st, listening_tx, stop_rx),
+                    serve(socket, table, recorder, st, balance, listening_tx, stop_rx),
                 );
             })?;
         Ok(ServiceProxy {
@@ -159,11 +159,12 @@ async fn serve(
     table: Arc<EndpointTable>,
     recorder: TimelineRecorder,
     stats: Arc<ProxyStats>,
+    balance: Balance,
     listening: watch::Sender<bool>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut versions = table.subscribe();
-    let rr = Rc::new(Cell::new(0usize));
+    let mut picker = Picker::new(balance);
     loop {
         // No endpoint: stay unlistened, so connects are refused.
         while table.snapshot().is_empty() {
@@ -200,7 +201,7 @@ async fn serve(
                 r = listener.accept() => match r {
                     Ok((client, peer)) => {
                         stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        let backend = choose(&table, &rr, &stats);
+                        let backend = choose(&table, &mut picker, &stats);
                         tokio::task::spawn_local(proxy(
                             client,
                             peer,
@@ -228,9 +229,42 @@ fn listen(socket: &Socket) -> std::io::Result<TcpListener> {
     TcpListener::from_std(dup.into())
 }
 
-/// The backend for a new connection: round robin over ready endpoints, else over
+/// Picks among `n` backends: in turn, or at random (a per-proxy random key hashing a counter:
+/// uniform enough to spread connections as iptables' probabilities do, and no dependency).
+struct Picker {
+    balance: Balance,
+    next: u64,
+    key: std::collections::hash_map::RandomState,
+}
+
+impl Picker {
+    fn new(balance: Balance) -> Picker {
+        Picker {
+            balance,
+            next: 0,
+            key: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn pick(&mut self, n: usize) -> usize {
+        use std::hash::{BuildHasher, Hasher};
+        let i = self.next;
+        self.next = self.next.wrapping_add(1);
+        let v = match self.balance {
+            Balance::RoundRobin => i,
+            Balance::Random => {
+                let mut h = self.key.build_hasher();
+                h.write_u64(i);
+                h.finish()
+            }
+        };
+        (v % n as u64) as usize
+    }
+}
+
+/// The backend for a new connection: picked over ready endpoints, else over
 /// serving-but-terminating ones, else none.
-fn choose(table: &EndpointTable, rr: &Cell<usize>, stats: &ProxyStats) -> Option<Backend> {
+fn choose(table: &EndpointTable, picker: &mut Picker, stats: &ProxyStats) -> Option<Backend> {
     let snap = table.snapshot();
     let pool = if !snap.ready.is_empty() {
         &snap.ready
@@ -243,9 +277,7 @@ fn choose(table: &EndpointTable, rr: &Cell<usize>, stats: &ProxyStats) -> Option
     if pool.is_empty() {
         return None;
     }
-    let i = rr.get();
-    rr.set(i.wrapping_add(1));
-    Some(pool[i % pool.len()].clone())
+    Some(pool[picker.pick(pool.len())].clone())
 }
 
 /// Closes `stream` with an RST instead of a FIN.
@@ -324,6 +356,7 @@ impl Drop for RouteGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::local::endpoints::RecordAt;
     use crate::model::clock::RunClock;
     use crate::model::event::EndpointConditions;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -372,12 +405,17 @@ mod tests {
     #[tokio::test]
     async fn connections_rotate_over_ready_backends_and_are_recorded() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let table = EndpointTable::start(Duration::ZERO, rec.clone());
+        let table = EndpointTable::start(Duration::ZERO, rec.clone(), RecordAt::Effect);
         table.propose("a", named_backend("a").await, READY);
         table.propose("b", named_backend("b").await, READY);
         wait_ready(&table, 2, false).await;
-        let proxy = ServiceProxy::start("127.0.0.1:0".parse().expect("addr"), table, rec.clone())
-            .expect("proxy");
+        let proxy = ServiceProxy::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            table,
+            rec.clone(),
+            Balance::RoundRobin,
+        )
+        .expect("proxy");
         assert!(proxy.wait_listening(Duration::from_secs(10)).await);
         let mut seen = Vec::new();
         for _ in 0..4 {
@@ -394,7 +432,7 @@ mod tests {
     #[tokio::test]
     async fn terminating_backends_are_used_only_when_none_is_ready() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let table = EndpointTable::start(Duration::ZERO, rec.clone());
+        let table = EndpointTable::start(Duration::ZERO, rec.clone(), RecordAt::Effect);
         let a = named_backend("a").await;
         let b = named_backend("b").await;
         table.propose("a", a, READY);
@@ -404,6 +442,7 @@ mod tests {
             "127.0.0.1:0".parse().expect("addr"),
             table.clone(),
             rec.clone(),
+            Balance::RoundRobin,
         )
         .expect("proxy");
         assert!(proxy.wait_listening(Duration::from_secs(10)).await);
@@ -419,11 +458,12 @@ mod tests {
     #[tokio::test]
     async fn with_no_endpoint_connects_are_refused_until_one_appears() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let table = EndpointTable::start(Duration::ZERO, rec.clone());
+        let table = EndpointTable::start(Duration::ZERO, rec.clone(), RecordAt::Effect);
         let proxy = ServiceProxy::start(
             "127.0.0.1:0".parse().expect("addr"),
             table.clone(),
             rec.clone(),
+            Balance::RoundRobin,
         )
         .expect("proxy");
         let err = TcpStream::connect(proxy.addr()).await.expect_err("refused");
@@ -451,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_backend_resets_the_client_and_is_attributed_to_its_pod() {
         let rec = TimelineRecorder::new(RunClock::start());
-        let table = EndpointTable::start(Duration::ZERO, rec.clone());
+        let table = EndpointTable::start(Duration::ZERO, rec.clone(), RecordAt::Effect);
         let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let dead_addr = dead.local_addr().expect("addr");
         drop(dead);
@@ -461,6 +501,7 @@ mod tests {
             "127.0.0.1:0".parse().expect("addr"),
             table.clone(),
             rec.clone(),
+            Balance::RoundRobin,
         )
         .expect("proxy");
         assert!(proxy.wait_listening(Duration::from_secs(10)).await);

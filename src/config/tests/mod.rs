@@ -20,6 +20,7 @@ fn traffic(args: &[(&str, &str)]) -> TrafficFlags {
             "method" => t.method = v,
             "path" => t.path = v,
             "connections" => t.connections = v,
+            "pod-header" => t.pod_header = v,
             "header" => t.header.push(text),
             "scenario" => t.scenario = v.map(PathBuf::from),
             other => panic!("unknown test flag {other}"),
@@ -64,6 +65,39 @@ fn a_complete_load_plan_validates() {
     assert_eq!(p.request.shape.method, "GET");
     assert_eq!(p.traffic.timeout, Duration::from_secs(10));
     assert!(p.traffic.keepalive);
+}
+
+#[test]
+fn a_pod_header_is_searched_for_unless_named_or_turned_off_with_none() {
+    let url = ("target", "http://127.0.0.1:8080/");
+    let p = load(&[url, ("rate", "10"), ("duration", "1s")]).expect("valid");
+    assert_eq!(p.request.pod_header, None);
+    assert!(p.request.discover_pod_header);
+    let p = load(&[
+        url,
+        ("rate", "10"),
+        ("duration", "1s"),
+        ("pod-header", "X-Served-By"),
+    ])
+    .expect("valid");
+    assert_eq!(p.request.pod_header.as_deref(), Some("x-served-by"));
+    let p = load(&[
+        url,
+        ("rate", "10"),
+        ("duration", "1s"),
+        ("pod-header", "none"),
+    ])
+    .expect("valid");
+    assert_eq!(p.request.pod_header, None);
+    assert!(!p.request.discover_pod_header);
+    let e = load(&[
+        url,
+        ("rate", "10"),
+        ("duration", "1s"),
+        ("pod-header", "bad header"),
+    ])
+    .expect_err("refused");
+    assert!(e.to_string().contains("--pod-header"), "{e}");
 }
 
 #[test]

@@ -374,7 +374,7 @@ fn pods(h: &mut String, r: &RunResult) {
         return;
     }
     h.push_str(
-        r#"<h2>Pods</h2><div class="scroll"><table><tr><th>pod</th><th>revision</th><th>created</th><th>ready</th><th>terminating</th><th>endpoint removed</th><th>exited</th><th>failures</th><th>possible (timing)</th><th>lag to not ready</th><th>lag to removal</th></tr>"#,
+        r#"<h2>Pods</h2><div class="scroll"><table><tr><th>pod</th><th>revision</th><th>created</th><th>ready</th><th>terminating</th><th>endpoint removed</th><th>exited</th><th>failures</th><th>possible</th><th>lag to not ready</th><th>lag to removal</th></tr>"#,
     );
     for p in &a.pods {
         let lag = a.deregistration.pods.iter().find(|l| l.pod == p.name);
@@ -413,6 +413,12 @@ fn pods(h: &mut String, r: &RunResult) {
             r#"<p class="meta">{} failures match no finding; they are listed in the failure log below.</p>"#,
             fmt::count(a.unexplained_failures)
         );
+    }
+    for line in fmt::attribution_summary(a)
+        .into_iter()
+        .chain(a.attribution_check.as_ref().map(fmt::attribution_check))
+    {
+        let _ = write!(h, r#"<p class="meta">{}.</p>"#, esc(&line));
     }
 }
 

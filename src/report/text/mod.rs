@@ -393,6 +393,14 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ],
         &rows,
     ));
+    pod_notes(p, r, out);
+    out.push(String::new());
+}
+
+/// What the pod table does not say: de-registration lag, unexplained failures, how failures
+/// were tied to pods, and watch gaps.
+fn pod_notes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
+    let a = &r.analysis;
     let lag = &a.deregistration;
     if lag.median_to_not_ready.is_some() || lag.median_to_removed.is_some() {
         note(
@@ -420,6 +428,12 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             Style::Warn,
         );
     }
+    if let Some(line) = fmt::attribution_summary(a) {
+        note(p, out, &line, Style::Plain);
+    }
+    if let Some(c) = &a.attribution_check {
+        note(p, out, &fmt::attribution_check(c), Style::Plain);
+    }
     for (resource, from, to) in r.timeline.gaps() {
         note(
             p,
@@ -432,7 +446,6 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             Style::Warn,
         );
     }
-    out.push(String::new());
 }
 
 fn findings(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
