@@ -18,6 +18,10 @@
 //! 9. sent while ready endpoints were below desired: capacity dip;
 //! 10. otherwise unexplained.
 //!
+//! A WebSocket message lost with its session (after step 1) takes its session's cause: the
+//! session dropped (1006) as its pod terminated, or closed by the server with a goodbye while
+//! the message was in flight or while the client reconnected.
+//!
 //! Rules 3–5, 7 and 8 need the pod. When it is known (exactly, by identity, or inferred from
 //! its connection) only that pod is examined; otherwise every pod the connection could have
 //! reached is a candidate and those whose lifecycle explains the failure share it, with the
@@ -69,6 +73,8 @@ pub struct Context<'a> {
     /// then.
     pub opened: &'a HashMap<u64, At>,
     pub reach: infer::Params,
+    /// WebSocket sessions, for messages whose session explains them.
+    pub ws: &'a crate::analysis::sessions::WsIndex<'a>,
 }
 
 /// The cause found for one failure and the pod it was tied to.
@@ -114,6 +120,16 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
     if f.class == OutcomeClass::CheckFailed {
         let side = (cx.side_of)(f);
         out.cause = breaking::cause_of(f, side, cx.breaking).unwrap_or(FindingId::Unexplained);
+        return out;
+    }
+    // A WebSocket message lost with its session: the session's end is the cause.
+    if let Some(w) = cx.ws.cause(f) {
+        out.cause = w.cause;
+        if out.pod.is_none() {
+            out.pod = w.pod;
+            out.method = w.method;
+            out.confidence = w.confidence;
+        }
         return out;
     }
     let global = if cx.overload.iter().any(|w| w.contains(f.sent)) {

@@ -134,6 +134,34 @@ fn http_probe(t: &Target, head: &str, path: &str, timing: &str) -> String {
     )
 }
 
+/// WebSocket pods that go away politely: readiness fails at the first probe after the stop
+/// signal, a preStop sleep lets the Service stop routing first, and the grace period covers
+/// the sessions' closing handshakes.
+pub fn websocket_shutdown(t: &Target, sleep_secs: u64) -> String {
+    let readiness = http_probe(
+        t,
+        "readinessProbe:     # the app answers 503 here from the moment it gets SIGTERM",
+        "/ready",
+        "            periodSeconds: 1
+            failureThreshold: 1
+",
+    );
+    let prestop = format!(
+        "          lifecycle:
+            preStop:
+              sleep:          # then SIGTERM: send every session close 1001, await replies
+                seconds: {sleep_secs}
+"
+    );
+    let grace = format!(
+        "    spec:
+      terminationGracePeriodSeconds: {}   # preStop {sleep_secs} s + closing the sessions
+",
+        sleep_secs + 15
+    );
+    container_patch(t, &(readiness + &prestop)).replacen("    spec:\n", &grace, 1)
+}
+
 /// A readiness probe separate from liveness, and a startup probe for slow starters.
 pub fn readiness_probe(t: &Target) -> String {
     let readiness = http_probe(

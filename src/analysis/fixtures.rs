@@ -14,6 +14,7 @@ use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
+use crate::model::session::{PerSecond, SessionClass, SessionRecord};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::timeline::{ConnectionRoute, Timeline};
 
@@ -86,6 +87,8 @@ pub struct Run {
     pub routes: Vec<ConnectionRoute>,
     pub records: Vec<RequestRecord>,
     pub connections: Vec<ConnectionLife>,
+    /// WebSocket sessions, recorded after the requests.
+    pub sessions: Vec<SessionRecord>,
     pub desired: Option<u32>,
     pub phases: Vec<(u64, &'static str)>,
     pub end: u64,
@@ -106,6 +109,7 @@ impl Run {
             routes: Vec::new(),
             records: Vec::new(),
             connections: Vec::new(),
+            sessions: Vec::new(),
             desired: Some(replicas),
             phases: vec![(1_000, "baseline")],
             end: 30_000,
@@ -410,6 +414,85 @@ impl Run {
         });
     }
 
+    /// A WebSocket session of client `client` open from `opened` to `ended` (ms), answering
+    /// one message a second and ending as `class`; `lost` messages were in flight at its end.
+    /// `pod`: routed there by the proxy (exact), or `None` for a Service path with no route.
+    pub fn ws_session(
+        &mut self,
+        client: u64,
+        pod: Option<&str>,
+        (opened, ended): (u64, u64),
+        class: SessionClass,
+        lost: u32,
+    ) {
+        let port = self.next_port;
+        self.next_port += 1;
+        let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        let service: SocketAddr = SERVICE.parse().unwrap_or(local);
+        if let Some(pod) = pod {
+            let backend = self.address(pod).parse().unwrap_or(service);
+            self.routes.push(ConnectionRoute {
+                client: local,
+                pod: pod.to_string(),
+                backend,
+                opened: ms(opened),
+                closed: Some(ms(ended)),
+            });
+        }
+        let conn = ConnId {
+            id: 1_000_000 + client,
+            local,
+            peer: service,
+            reused: true,
+        };
+        let mut per_second = PerSecond::default();
+        for sec in opened / 1000..ended / 1000 {
+            per_second.add(sec);
+        }
+        let answered = per_second.counts.iter().sum();
+        for n in 0..u64::from(lost) {
+            self.records.push(RequestRecord {
+                seq: (client << 32) | (10_000 + n),
+                due: ms(ended - 5),
+                sent: ms(ended - 5),
+                end: ms(ended),
+                class: OutcomeClass::WsMessageLost,
+                status: None,
+                conn: Some(conn),
+                dialed: None,
+                error: Some("the session ended before the reply".into()),
+                identity: None,
+                template: 0,
+                checks_failed: 0,
+                version: None,
+                excerpt: None,
+            });
+        }
+        self.sessions.push(SessionRecord {
+            client,
+            attempt: 0,
+            due: ms(opened),
+            opened: Some(ms(opened)),
+            ended: ms(ended),
+            class,
+            code: match class {
+                SessionClass::Close1001 => Some(1001),
+                _ => None,
+            },
+            detail: None,
+            handshake: None,
+            status: None,
+            conn: Some(conn),
+            dialed: None,
+            identity: None,
+            previous_end: None,
+            sent: answered + lost,
+            answered,
+            lost,
+            per_second,
+        });
+    }
+
     pub fn recorded(&self) -> Recorded {
         let marks = PhaseMarks::new();
         for (at, name) in &self.phases {
@@ -432,6 +515,9 @@ impl Run {
         }
         for c in &self.connections {
             rec.connection(c);
+        }
+        for s in &self.sessions {
+            rec.session(s);
         }
         rec.finish(ms(self.end))
     }

@@ -13,6 +13,7 @@
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
 //! - [`versions`]: old versus new per template, breaking checks, the latency comparison.
+//! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -27,6 +28,7 @@ mod lag;
 mod overload;
 mod phases;
 mod pods;
+pub mod sessions;
 pub mod sustain;
 pub mod versions;
 
@@ -185,6 +187,9 @@ pub struct Analysis {
     /// map, which the analysis did not use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution_check: Option<AttributionCheck>,
+    /// WebSocket sessions on the pods (runs with `--ws` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<sessions::SessionAnalysis>,
 }
 
 pub use check::{AttributionCheck, MethodScore};
@@ -217,13 +222,11 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
     let deregistration = lag::deregistration(&pods, shift);
     let reach = reach(input, shift);
     let known = known_pods(recorded, timeline, &pods, input, &reach);
+    let session_pods = sessions::attribute(&recorded.sessions, timeline, &pods, input.slack);
+    let ws = sessions::WsIndex::new(&recorded.sessions, &session_pods, &pods, input.slack);
     let trigger = trigger_of(recorded, timeline);
     let overload = overload::windows(recorded, trigger, &dips);
-    let opened: HashMap<u64, At> = recorded
-        .connections
-        .iter()
-        .map(|c| (c.id, c.opened))
-        .collect();
+    let opened = opened_at(recorded);
     let split = versions::split(recorded, timeline);
     let side_of = |f: &crate::model::request::RequestRecord| {
         side_of(f, split.as_ref().map(|(s, _)| s), &known, &pods)
@@ -243,6 +246,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         side_of: &side_of,
         opened: &opened,
         reach,
+        ws: &ws,
     };
     let explained: Vec<classify::Explained> = recorded
         .failures
@@ -263,13 +267,10 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         target: input.workload.target.clone().unwrap_or_default(),
         split: split.as_ref().map(|(s, _)| s),
         breaking: &breaking,
+        session_pods: &session_pods,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
-    let unexplained_failures = findings
-        .iter()
-        .filter(|f| f.id == FindingId::Unexplained)
-        .map(|f| f.evidence.failures)
-        .sum();
+    let unexplained_failures = unexplained(&findings);
     let attributions = attributions(&explained);
     Analysis {
         phases: phases::phase_reports(recorded),
@@ -280,15 +281,14 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         findings,
         unexplained_failures,
         versions: split.map(|(s, _)| s),
-        pod_header: input.pod_header.clone().map(|name| PodHeader {
-            name,
-            discovered: input.pod_header_discovered,
-        }),
+        pod_header: PodHeader::of(input),
         attribution_check: None,
+        sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
     }
 }
 
-/// What makes a pod reachable by a connection, for the inference.
+/// What makes a pod reachable for a connection: the data path's lag (the known propagation
+/// `shift` plus what no API shows) and the tolerances of the inference.
 fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
     infer::Params {
         lag: shift + input.unobserved_lag,
@@ -296,6 +296,34 @@ fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
         event_delay: input.event_delay,
         tolerance: infer::TOLERANCE,
         prestop: input.workload.prestop,
+    }
+}
+
+/// When each recorded connection opened, by its number.
+fn opened_at(recorded: &Recorded) -> HashMap<u64, At> {
+    recorded
+        .connections
+        .iter()
+        .map(|c| (c.id, c.opened))
+        .collect()
+}
+
+/// The failures no finding explains.
+fn unexplained(findings: &[Finding]) -> u64 {
+    findings
+        .iter()
+        .filter(|f| f.id == FindingId::Unexplained)
+        .map(|f| f.evidence.failures)
+        .sum()
+}
+
+impl PodHeader {
+    /// The header the run read, if any, and whether it found it itself.
+    fn of(input: &AnalysisInput) -> Option<PodHeader> {
+        input.pod_header.clone().map(|name| PodHeader {
+            name,
+            discovered: input.pod_header_discovered,
+        })
     }
 }
 

@@ -86,4 +86,7 @@ pub struct DemoAppArgs {
     /// With --api-version v2: keep `fullname` beside `full_name` (expand before contract).
     #[arg(long)]
     pub compat: bool,
+    /// The WebSocket echo endpoint (graceful shutdown closes its sessions with 1001).
+    #[arg(long, default_value = "/ws")]
+    pub ws_path: String,
 }

@@ -23,7 +23,7 @@ pub use lint::LintArgs;
 pub use local::LocalRuntimeArgs;
 pub use manifest::{JobArgs, JobFlags, ManifestArgs, ManifestKind};
 pub use results::{MergeArgs, ReportArgs};
-pub use traffic::{FlowArgs, OutputArgs, TrafficArgs};
+pub use traffic::{FlowArgs, OutputArgs, TrafficArgs, WsArgs};
 
 /// Prove a Kubernetes rollout drops zero requests.
 #[derive(Debug, Parser)]
@@ -46,7 +46,7 @@ pub enum CliCommand {
     /// `zerodrop run -n shop deploy/web --target URL`.
     Run(Box<RunArgs>),
     /// A naive configuration that drops requests, then the fixed one at zero (no cluster, <1 min).
-    Demo,
+    Demo(DemoArgs),
     /// The built-in demo HTTP server (what `demo` rolls; knobs reproduce each finding).
     DemoApp(DemoAppArgs),
     /// Kubernetes manifests that run `zerodrop run` in-cluster:
@@ -109,6 +109,14 @@ pub struct LoadArgs {
     pub traffic: TrafficArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `zerodrop demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The WebSocket demo: sessions dropped without a close frame, then closed with 1001.
+    #[arg(long)]
+    pub ws: bool,
 }
 
 /// `zerodrop completions`.

@@ -90,6 +90,53 @@ pub struct TrafficArgs {
     /// Failures kept in full detail (default 10000); later ones are only counted.
     #[arg(long = "failure-log-limit", value_name = "N")]
     pub failure_log_limit: Option<String>,
+    #[command(flatten)]
+    pub ws: WsArgs,
+}
+
+/// WebSocket sessions instead of HTTP requests; shared by `load`, `local` and `run`.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "WebSocket")]
+pub struct WsArgs {
+    /// Open WebSocket sessions to this URL (`ws://…`, `wss://…`; `local`: a path such as /ws)
+    /// instead of sending HTTP requests.
+    #[arg(long, value_name = "URL")]
+    pub ws: Option<String>,
+    /// Sessions opened at the start and held open (default 10).
+    #[arg(long, value_name = "N")]
+    pub sessions: Option<String>,
+    /// Sessions arriving per second instead, each living --session-duration.
+    #[arg(long = "session-rate", value_name = "RATE")]
+    pub session_rate: Option<String>,
+    /// How long each session of --session-rate lives before it closes (1000).
+    #[arg(long = "session-duration", value_name = "DURATION")]
+    pub session_duration: Option<String>,
+    /// Messages per second on each session (default 10).
+    #[arg(long = "message-rate", value_name = "RATE")]
+    pub message_rate: Option<String>,
+    /// Message text; `{client}` and `{seq}` are replaced (default {"client":{client},"seq":{seq}}).
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// What answers a message: a JSON pointer (`/type`, `/type=pong`) or a substring of the
+    /// reply (default: the echo of the message).
+    #[arg(long, value_name = "EXPECT")]
+    pub expect: Option<String>,
+    /// Reconnect after the server ends a session, with exponential backoff and jitter.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// The first reconnection wait (default 1s; ×1.5 per consecutive attempt).
+    #[arg(long = "reconnect-delay", value_name = "DURATION")]
+    pub reconnect_delay: Option<String>,
+    /// The longest reconnection wait (default 30s).
+    #[arg(long = "reconnect-max-delay", value_name = "DURATION")]
+    pub reconnect_max_delay: Option<String>,
+    /// At-least-once clients: messages unanswered when the server ended a session are sent
+    /// again on the next one (needs --reconnect).
+    #[arg(long)]
+    pub resend: bool,
+    /// Consecutive failed attempts before a client gives up (default 10).
+    #[arg(long = "reconnect-attempts", value_name = "N")]
+    pub reconnect_attempts: Option<String>,
 }
 
 /// Where results go.

@@ -4,10 +4,11 @@
 
 use crate::cli::{
     FlowArgs, KubeArgs, LocalArgs, LocalRuntimeArgs, OutputArgs, RunArgs, TrafficArgs, WorkerArgs,
+    WsArgs,
 };
 use crate::config::{
     FlowFlags, KubeFlags, LocalFlags, LocalInput, OutputFlags, ProbeFlags, RunInput, TrafficFlags,
-    WorkerFlags,
+    WorkerFlags, WsFlags,
 };
 
 pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
@@ -39,6 +40,24 @@ pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
         threshold: a.threshold,
         redact_header: a.redact_header,
         failure_log_limit: a.failure_log_limit,
+        ws: ws(a.ws),
+    }
+}
+
+pub fn ws(a: WsArgs) -> WsFlags {
+    WsFlags {
+        ws: a.ws,
+        sessions: a.sessions,
+        session_rate: a.session_rate,
+        session_duration: a.session_duration,
+        message_rate: a.message_rate,
+        message: a.message,
+        expect: a.expect,
+        reconnect: a.reconnect,
+        resend: a.resend,
+        reconnect_delay: a.reconnect_delay,
+        reconnect_max_delay: a.reconnect_max_delay,
+        reconnect_attempts: a.reconnect_attempts,
     }
 }
 

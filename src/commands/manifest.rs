@@ -328,6 +328,22 @@ fn switch(out: &mut Vec<String>, flag: &str, on: bool) {
     }
 }
 
+/// The WebSocket flags, as the Job passes them on.
+fn ws_argv(a: &mut Vec<String>, w: &crate::cli::WsArgs) {
+    opt(a, "--ws", &w.ws);
+    opt(a, "--sessions", &w.sessions);
+    opt(a, "--session-rate", &w.session_rate);
+    opt(a, "--session-duration", &w.session_duration);
+    opt(a, "--message-rate", &w.message_rate);
+    opt(a, "--message", &w.message);
+    opt(a, "--expect", &w.expect);
+    switch(a, "--reconnect", w.reconnect);
+    opt(a, "--reconnect-delay", &w.reconnect_delay);
+    opt(a, "--reconnect-max-delay", &w.reconnect_max_delay);
+    opt(a, "--reconnect-attempts", &w.reconnect_attempts);
+    switch(a, "--resend", w.resend);
+}
+
 /// `zerodrop run`'s command line for these flags: parsing it again gives the same flags.
 pub fn run_argv(r: &RunArgs) -> Vec<String> {
     let mut a = vec!["run".to_string()];
@@ -358,6 +374,7 @@ pub fn run_argv(r: &RunArgs) -> Vec<String> {
     many(&mut a, "--threshold", &t.threshold);
     many(&mut a, "--redact-header", &t.redact_header);
     opt(&mut a, "--failure-log-limit", &t.failure_log_limit);
+    ws_argv(&mut a, &t.ws);
     let f = &r.flow;
     opt(&mut a, "--baseline", &f.baseline);
     opt(&mut a, "--settle", &f.settle);

@@ -6,6 +6,7 @@
 pub mod completions;
 mod demo;
 mod demo_app;
+mod demo_ws;
 mod flags;
 pub mod lint;
 mod load;
@@ -27,7 +28,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Report(args) => report::run(args),
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
-        CliCommand::Demo => demo::run(),
+        CliCommand::Demo(a) if a.ws => demo_ws::run(),
+        CliCommand::Demo(_) => demo::run(),
         CliCommand::Lint(args) => lint::run(args),
         CliCommand::Manifest(args) => match args.kind {
             crate::cli::ManifestKind::Job(job) => manifest::run(*job),

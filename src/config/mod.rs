@@ -32,6 +32,7 @@ pub mod request;
 pub mod scenario;
 pub mod traffic;
 pub mod worker;
+pub mod ws;
 
 use std::path::Path;
 
@@ -47,6 +48,7 @@ pub use plan::{
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
 pub use worker::{Worker, WorkerFlags};
+pub use ws::{WsFlags, WsPlan};
 
 use scenario::Scenario;
 
@@ -89,7 +91,8 @@ impl Plan {
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
         let names: Vec<&str> = request.templates.iter().map(|t| t.name.as_str()).collect();
         let output = output::from_args(t, out, &names, problems);
-        Plan {
+        let ws = ws::from_args(kind, t, problems);
+        let mut plan = Plan {
             kind,
             scenario: problems.scenario().map(|s| s.path.clone()),
             description: problems.file().description.clone(),
@@ -100,7 +103,12 @@ impl Plan {
             output: output.plan,
             thresholds: output.thresholds,
             redact_headers: output.redact_headers,
+            ws: None,
+        };
+        if let Some(ws) = ws {
+            ws::apply(&mut plan, ws);
         }
+        plan
     }
 }
 

@@ -314,6 +314,9 @@ pub struct Plan {
     pub thresholds: Vec<crate::gate::Threshold>,
     /// Extra headers to mask in reports.
     pub redact_headers: Vec<String>,
+    /// WebSocket sessions instead of requests (`--ws`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws: Option<super::ws::WsPlan>,
 }
 
 impl Plan {
@@ -332,6 +335,7 @@ impl Plan {
             output: OutputPlan::default(),
             thresholds: Vec::new(),
             redact_headers: Vec::new(),
+            ws: None,
         }
     }
 
@@ -431,8 +435,19 @@ impl Plan {
             Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
             None => s,
         };
-        let mode = match &self.traffic.pattern {
-            Pattern::Rate { rate, duration_s } => Mode::Open {
+        let mode = match (&self.ws, &self.traffic.pattern) {
+            (Some(ws), pattern) => {
+                let duration = match pattern {
+                    Pattern::Rate { duration_s, .. } => duration_s.map(Duration::from_secs_f64),
+                    _ => None,
+                };
+                let shard = self
+                    .traffic
+                    .shard
+                    .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)));
+                Mode::Sessions(ws.session_spec(duration, self.traffic.max_in_flight, shard))
+            }
+            (None, Pattern::Rate { rate, duration_s }) => Mode::Open {
                 schedule: shard(Schedule::constant(
                     *rate,
                     duration_s.map(Duration::from_secs_f64),
@@ -440,7 +455,7 @@ impl Plan {
                 max_in_flight: self.traffic.max_in_flight,
                 connections: self.traffic.connections,
             },
-            Pattern::Stages { points } => {
+            (None, Pattern::Stages { points }) => {
                 let pts: Vec<(Duration, f64)> = points
                     .iter()
                     .map(|(t, r)| (Duration::from_secs_f64(*t), *r))
@@ -451,10 +466,13 @@ impl Plan {
                     connections: self.traffic.connections,
                 }
             }
-            Pattern::Max {
-                connections,
-                duration_s,
-            } => Mode::Closed {
+            (
+                None,
+                Pattern::Max {
+                    connections,
+                    duration_s,
+                },
+            ) => Mode::Closed {
                 connections: *connections,
                 duration: duration_s.map(Duration::from_secs_f64),
             },
@@ -477,7 +495,7 @@ impl Plan {
 
 /// One second of backlog at the peak rate, at least 1,000: enough to see a target stall as
 /// latency rather than drops, bounded so a hung target cannot exhaust file descriptors.
-pub(super) fn default_max_in_flight(peak_rate: f64) -> usize {
+pub(crate) fn default_max_in_flight(peak_rate: f64) -> usize {
     (peak_rate.ceil() as usize).clamp(1_000, 50_000)
 }
 
@@ -494,7 +512,7 @@ pub(super) fn default_connections(peak_rate: f64, http2: bool) -> usize {
 }
 
 /// `Duration` as fractional seconds.
-pub(super) mod secs {
+pub(crate) mod secs {
     use std::time::Duration;
 
     use serde::Serializer;

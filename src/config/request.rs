@@ -160,7 +160,10 @@ fn target(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Option<Stri
             parse::url,
         )
         .map(|(v, _)| v);
+    // With --ws the URL is the WebSocket's (`config::ws`), which refuses --target.
+    let ws = super::ws::given(t, p);
     match kind {
+        _ if ws => {}
         PlanKind::Load if target.is_none() && t.target.is_none() && f.target.is_none() => {
             p.push(
                 "--target",

@@ -49,6 +49,8 @@ pub struct ScenarioFile {
     pub max_body: Option<Spanned<String>>,
     /// A response header naming the version that answered.
     pub version_header: Option<Spanned<String>>,
+    /// WebSocket sessions instead of requests (`--ws` and its flags).
+    pub websocket: Option<super::ws::WsScenario>,
 }
 
 /// A YAML value with the location of every value inside it. Settings with a rich shape (the

@@ -44,6 +44,8 @@ pub struct TrafficFlags {
     pub threshold: Vec<String>,
     pub redact_header: Vec<String>,
     pub failure_log_limit: Option<String>,
+    /// WebSocket sessions instead of requests (`config::ws`).
+    pub ws: super::ws::WsFlags,
 }
 
 /// The arrival flags, each read on its own.
@@ -56,6 +58,8 @@ struct Arrival {
     rate_given: bool,
     stages_given: bool,
     duration_given: bool,
+    /// WebSocket sessions (`--ws`): the rate is the sessions' (`config::ws`).
+    ws: bool,
 }
 
 /// The arrival pattern and the limits of the load.
@@ -102,6 +106,7 @@ fn read_arrival(t: &TrafficFlags, p: &mut Problems<'_>) -> Arrival {
         rate_given: t.rate.is_some() || f.rate.is_some(),
         stages_given: t.stages.is_some() || f.stages.is_some(),
         duration_given: t.duration.is_some() || f.duration.is_some(),
+        ws: super::ws::given(t, p),
     }
 }
 
@@ -164,6 +169,17 @@ fn conflicts(kind: PlanKind, a: &Arrival, p: &mut Problems<'_>) {
 /// The one pattern the arrival settings describe; what is missing for it is a problem.
 fn pattern(kind: PlanKind, a: Arrival, p: &mut Problems<'_>) -> Pattern {
     let duration_s = a.duration.map(|d| d.as_secs_f64());
+    if a.ws {
+        // The rate is set from the sessions by `ws::apply`; --rate and friends are refused there.
+        if kind == PlanKind::Load && !a.duration_given {
+            p.push("--duration", "required with --ws (e.g. --duration 30s)");
+        }
+        let flow = kind != PlanKind::Load;
+        return Pattern::Rate {
+            rate: DEFAULT_RATE,
+            duration_s: if flow { None } else { duration_s },
+        };
+    }
     if a.max {
         if !a.duration_given {
             p.push("--duration", "required with --max (e.g. --duration 10s)");

@@ -22,6 +22,9 @@
 //!   field (`fullname` → `full_name`, seed 001's migration) or, compatible, serves both — a
 //!   breaking release, and its fix, for the old-versus-new checks.
 //!
+//! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
+//!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see [`ws`].
+//!
 //! Every response names the replica in `x-zerodrop-replica` (unless `--anonymous`) and the
 //! API version in `x-api-version`.
 //!
@@ -45,6 +48,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub mod api;
+mod ws;
 
 pub use api::{API_VERSION_HEADER, ApiVersion};
 
@@ -108,6 +112,8 @@ pub struct DemoAppConfig {
     pub api_version: ApiVersion,
     /// v2 keeps v1's field beside the renamed one (expand, before contract).
     pub compat: bool,
+    /// The WebSocket echo endpoint.
+    pub ws_path: String,
 }
 
 impl Default for DemoAppConfig {
@@ -130,6 +136,7 @@ impl Default for DemoAppConfig {
             health_path: "/healthz".into(),
             api_version: ApiVersion::V1,
             compat: false,
+            ws_path: "/ws".into(),
         }
     }
 }
@@ -155,6 +162,10 @@ struct State {
     draining: AtomicBool,
     /// One permit per worker, when the number of workers is limited.
     workers: Option<tokio::sync::Semaphore>,
+    /// Turns true when the drain begins: WebSocket sessions close with 1001.
+    drain: watch::Receiver<bool>,
+    /// WebSocket sessions still open.
+    sessions: std::sync::atomic::AtomicUsize,
 }
 
 /// Runs the demo app until it has drained after a stop signal (graceful), or forever
@@ -212,14 +223,16 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
         args.name, args.shutdown, args.keepalive_on_shutdown
     );
     let args_workers = args.workers;
+    let (drain_tx, drain_rx) = watch::channel(false);
     let state = Arc::new(State {
         args,
         name,
         listening_since: Instant::now(),
         draining: AtomicBool::new(false),
         workers: (args_workers > 0).then(|| tokio::sync::Semaphore::new(args_workers)),
+        drain: drain_rx.clone(),
+        sessions: std::sync::atomic::AtomicUsize::new(0),
     });
-    let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -245,6 +258,10 @@ pub async fn serve(args: DemoAppConfig, listener: TcpListener, stop: impl Future
     );
     let _ = drain_tx.send(true);
     let deadline = Instant::now() + state.args.drain_timeout + Duration::from_secs(1);
+    // WebSocket sessions run beside the connections that upgraded them: wait for their close.
+    while state.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     while !conns.is_empty() {
         match tokio::time::timeout_at(deadline, conns.join_next()).await {
             Ok(_) => {}
@@ -265,7 +282,7 @@ async fn connection(
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let st = state.clone();
     let service = hyper::service::service_fn(move |req| handle(req, st.clone()));
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
@@ -293,6 +310,9 @@ async fn handle(
     let args = &state.args;
     let warming = state.listening_since.elapsed() < args.warmup;
     let draining = state.draining.load(Ordering::Relaxed);
+    if req.uri().path() == args.ws_path && ws::is_upgrade(&req) {
+        return Ok(ws::accept(req, state.clone()));
+    }
     let path = req.uri().path();
     let (status, body): (StatusCode, String) = if path == args.health_path {
         (StatusCode::OK, "ok\n".into())

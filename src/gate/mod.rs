@@ -18,17 +18,20 @@
 //! Failures during the baseline do not fail it: they happened before the rollout began and are
 //! reported as not caused by it.
 
+mod scope;
+mod sessions;
 mod threshold;
 
 use std::collections::BTreeMap;
 
 use crate::model::exit;
-use crate::model::numbers::{fmt_us, requests, thousands};
+use crate::model::numbers::{fmt_us, messages, requests, thousands};
 use crate::model::outcome::OutcomeClass;
 use crate::model::phase::{BASELINE, ROLLOUT};
 use crate::model::result::{RolloutInfo, ThresholdResult, Verdict, ZeroDropCheck};
-use crate::record::{Counts, EncodedHist, LatencySummary, SpanStats, TemplateSpan};
+use crate::record::SpanStats;
 use crate::result::RunResult;
+use scope::{quantile_us, scope, template_names};
 
 pub use threshold::{Metric, Op, Scopes, Threshold, ThresholdError, parse, parse_all};
 
@@ -57,120 +60,10 @@ pub fn evaluate(thresholds: &[Threshold], result: &RunResult) -> Vec<ThresholdRe
         .collect()
 }
 
-/// What a threshold is measured on: a phase's or the run's figures, of every template or of
-/// one.
-struct View<'a> {
-    counts: &'a Counts,
-    latency: &'a LatencySummary,
-    latency_hist: &'a EncodedHist,
-    /// (checks passed, checks run), when any check ran.
-    checks: Option<(u64, u64)>,
-}
-
-/// The run's phases' names, for messages.
-fn phase_names(result: &RunResult) -> String {
-    let names: Vec<&str> = result
-        .recorded
-        .phases
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    if names.is_empty() {
-        "it has no phases".to_string()
-    } else {
-        format!("its phases: {}", names.join(", "))
-    }
-}
-
-/// Checks passed and run over every template in `phase` (or the run).
-fn all_checks(result: &RunResult, phase: Option<&str>) -> Option<(u64, u64)> {
-    let mut passed = 0;
-    let mut ran = 0;
-    for t in &result.recorded.templates {
-        let span = match phase {
-            None => Some(&t.overall),
-            Some(p) => t.phase(p),
-        };
-        if let Some((p, r)) = span.and_then(TemplateSpan::checks_passed_ratio) {
-            passed += p;
-            ran += r;
-        }
-    }
-    (ran > 0).then_some((passed, ran))
-}
-
-fn scope<'a>(result: &'a RunResult, scopes: &Scopes) -> Result<View<'a>, String> {
-    let rec = &result.recorded;
-    let phase = scopes.phase.as_deref();
-    if let Some(name) = &scopes.template {
-        let t = rec
-            .templates
-            .iter()
-            .find(|t| &t.info.name == name)
-            .ok_or_else(|| format!("the run recorded nothing for template `{name}`"))?;
-        let span = match phase {
-            None => &t.overall,
-            Some(p) => t
-                .phase(p)
-                .ok_or_else(|| format!("the run has no `{p}` phase ({})", phase_names(result)))?,
-        };
-        return Ok(View {
-            counts: &span.counts,
-            latency: &span.latency,
-            latency_hist: &span.latency_hist,
-            checks: span.checks_passed_ratio(),
-        });
-    }
-    let span = match phase {
-        None => &rec.overall,
-        Some(name) => rec
-            .phase(name)
-            .ok_or_else(|| format!("the run has no `{name}` phase ({})", phase_names(result)))?,
-    };
-    Ok(View {
-        counts: &span.counts,
-        latency: &span.latency,
-        latency_hist: &span.latency_hist,
-        checks: all_checks(result, phase),
-    })
-}
-
-/// The template names of a result, for sorting a threshold's scopes.
-fn template_names(result: &RunResult) -> Vec<&str> {
-    result
-        .recorded
-        .templates
-        .iter()
-        .map(|t| t.info.name.as_str())
-        .collect()
-}
-
-/// A latency quantile in microseconds from the scope's lossless histogram; falls back to the
-/// stored summary for the percentiles it holds if the histogram cannot be decoded.
-fn quantile_us(v: &View<'_>, q: f64) -> Option<u64> {
-    if v.latency.count == 0 {
-        return None;
-    }
-    match v.latency_hist.decode() {
-        Ok(h) if !h.is_empty() => Some(h.quantile(q)),
-        _ => {
-            let s = v.latency;
-            let table = [
-                (0.5, s.p50_us),
-                (0.9, s.p90_us),
-                (0.99, s.p99_us),
-                (0.999, s.p999_us),
-                (1.0, s.max_us),
-            ];
-            table
-                .iter()
-                .find(|(p, _)| (p - q).abs() < 1e-9)
-                .map(|(_, v)| *v)
-        }
-    }
-}
-
 fn measure(t: &Threshold, result: &RunResult) -> Measured {
+    if let Some(m) = sessions::measure(t, result) {
+        return m;
+    }
     let scopes = match t.scopes_in(&template_names(result)) {
         Ok(s) => s,
         Err(why) => return Measured::Missing(why),
@@ -222,26 +115,38 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
                 ),
             }
         }
-        Metric::Checks => match view.checks {
-            None => Measured::Missing(format!("no response check ran {where_}")),
-            Some((passed, ran)) => {
-                let r = passed as f64 / ran as f64;
-                Measured::Value {
-                    value: r,
-                    shown: format!(
-                        "{} ({} of {} checks passed)",
-                        fmt_share(r),
-                        thousands(passed),
-                        thousands(ran)
-                    ),
-                }
-            }
-        },
+        Metric::Checks => checks(view.checks, &where_),
         Metric::P99Ratio => p99_ratio(&scopes, result),
         Metric::Failed => count(c.failed()),
         Metric::DroppedByGenerator => count(c.get(OutcomeClass::DroppedByGenerator)),
         Metric::Requests => count(c.total()),
         Metric::Class(class) => count(c.get(class)),
+        // Measured by `sessions::measure` above.
+        Metric::Sessions
+        | Metric::SessionsDropped
+        | Metric::SessionsFailed
+        | Metric::MessagesLost
+        | Metric::Reconnects
+        | Metric::SessionClass(_) => Measured::Missing("not a request metric".into()),
+    }
+}
+
+/// The share of response checks that passed, as k6's `checks`.
+fn checks(checks: Option<(u64, u64)>, where_: &str) -> Measured {
+    match checks {
+        None => Measured::Missing(format!("no response check ran {where_}")),
+        Some((passed, ran)) => {
+            let r = passed as f64 / ran as f64;
+            Measured::Value {
+                value: r,
+                shown: format!(
+                    "{} ({} of {} checks passed)",
+                    fmt_share(r),
+                    thousands(passed),
+                    thousands(ran)
+                ),
+            }
+        }
     }
 }
 
@@ -356,6 +261,7 @@ pub fn judge_stopped(
 ) -> (Vec<ThresholdResult>, Verdict) {
     let results = evaluate(thresholds, result);
     let check = zero_drop(result);
+    let session_check = sessions::check(result);
     let rollout_failed = result
         .rollout
         .as_ref()
@@ -371,18 +277,56 @@ pub fn judge_stopped(
         dead_baseline,
     };
     let mut reasons = reasons(result, &causes, &check, &results);
-    let gate_passed = check.passed && results.iter().all(|r| r.passed);
+    if let Some(c) = &session_check {
+        session_reasons(c, check.has_baseline, &mut reasons);
+    }
+    let gate_passed = check.passed
+        && session_check.as_ref().is_none_or(|c| c.passed)
+        && results.iter().all(|r| r.passed);
     let exit_code = exit_code(result, &causes, gate_passed);
     if exit_code == exit::PASSED {
-        reasons.insert(0, passed_reason(&check, &results));
+        reasons.insert(0, passed_reason(result, &check, &results));
     }
     let verdict = Verdict {
         passed: exit_code == exit::PASSED,
         exit_code,
         reasons,
         zero_drop: Some(check),
+        sessions: session_check,
     };
     (results, verdict)
+}
+
+/// The session check's reasons, placed after the request reasons: failed sessions first, then
+/// the baseline's (not blamed on the rollout).
+fn session_reasons(
+    c: &crate::model::result::SessionCheck,
+    has_baseline: bool,
+    out: &mut Vec<String>,
+) {
+    if c.failed_outside_baseline > 0 {
+        let at = out
+            .iter()
+            .position(|r| r.starts_with("threshold") || r.contains("during the baseline"))
+            .unwrap_or(out.len());
+        out.insert(at, sessions::failed_reason(c, has_baseline));
+    }
+    if c.baseline_failures > 0 {
+        out.push(format!(
+            "{} ended without a goodbye during the baseline, before the rollout began: not \
+             caused by the rollout",
+            sessions::sessions(c.baseline_failures)
+        ));
+    }
+}
+
+/// Requests, or messages for a WebSocket run: the unit the reasons count.
+fn unit(result: &RunResult) -> fn(u64) -> String {
+    if result.recorded.sessions.is_empty() {
+        requests
+    } else {
+        messages
+    }
 }
 
 /// What can end a run before the gate judges it, as [`judge_stopped`] found them.
@@ -408,6 +352,7 @@ fn reasons(
         dead_baseline,
     } = *causes;
     let mut reasons = Vec::new();
+    let requests = unit(result);
 
     if let Some(s) = stopped {
         reasons.push(s.reason.clone());
@@ -426,7 +371,7 @@ fn reasons(
         ));
     }
     if check.failed_outside_baseline > 0 {
-        reasons.push(failed_reason(check));
+        reasons.push(failed_reason(check, requests));
     }
     if check.dropped_by_generator > 0 {
         reasons.push(format!(
@@ -465,16 +410,32 @@ fn exit_code(result: &RunResult, causes: &Causes<'_>, gate_passed: bool) -> u8 {
 }
 
 /// The first reason of a passing verdict: what was checked, and that it held.
-fn passed_reason(check: &ZeroDropCheck, results: &[ThresholdResult]) -> String {
-    let mut line = format!(
-        "no request failed or was dropped{} ({})",
-        if check.has_baseline {
-            " outside the baseline"
-        } else {
-            ""
-        },
-        requests(check.requests)
-    );
+fn passed_reason(result: &RunResult, check: &ZeroDropCheck, results: &[ThresholdResult]) -> String {
+    let requests = unit(result);
+    let outside = if check.has_baseline {
+        " outside the baseline"
+    } else {
+        ""
+    };
+    let mut line = if result.recorded.sessions.is_empty() {
+        format!(
+            "no request failed or was dropped{outside} ({})",
+            requests(check.requests)
+        )
+    } else {
+        let s = &result.recorded.sessions;
+        format!(
+            "no message failed or was dropped and no session ended without a goodbye{outside} \
+             ({}, {}{})",
+            requests(check.requests),
+            sessions::sessions(s.counts.total()),
+            if s.reconnects > 0 {
+                format!(", {} reconnected", thousands(s.reconnects))
+            } else {
+                String::new()
+            }
+        )
+    };
     if !results.is_empty() {
         line.push_str(&if results.len() == 1 {
             "; the threshold passed".to_string()
@@ -499,7 +460,7 @@ pub fn apply(thresholds: &[Threshold], result: &mut RunResult) {
     result.verdict = verdict;
 }
 
-fn failed_reason(check: &ZeroDropCheck) -> String {
+fn failed_reason(check: &ZeroDropCheck, requests: fn(u64) -> String) -> String {
     // In a rollout run every counted failure is the rollout's; say so in the words CI logs show.
     let mut s = format!(
         "{} failed{}",

@@ -12,9 +12,16 @@
 //! metric      ::= latency-agg | "rate" | "checks" | "p99_ratio" | count
 //! latency-agg ::= "p(" number ")" | "avg" | "med" | "min" | "max"
 //! count       ::= "failed" | "dropped_by_generator" | "requests" | outcome-class
+//!               | session-count
 //! outcome-class ::= "ok" | "http_4xx" | "http_5xx" | "connect_refused" | "connect_timeout"
 //!                 | "connection_reset" | "closed_before_response" | "request_timeout"
 //!                 | "dns" | "tls" | "other" | "check_failed"
+//!                 | "ws_message_lost" | "ws_message_timeout" | "ws_unexpected_reply"
+//!                 | "ws_not_sent"
+//! session-count ::= "sessions" | "sessions_dropped" | "sessions_failed" | "messages_lost"
+//!                 | "reconnects" | session-class
+//! session-class ::= "client_close" | "close_1000" | "close_1001" | "close_1012"
+//!                 | "close_other" | "abnormal_1006" | "handshake_failed" | "protocol_error"
 //! operator    ::= "<" | "<=" | ">" | ">=" | "==" | "===" | "!="
 //! value       ::= duration                  ; after a latency-agg
 //!               | number                    ; after "rate", "checks" or "p99_ratio"
@@ -39,10 +46,19 @@
 //! are templates is known only with the plan, so the parser keeps the scopes as written and
 //! [`Threshold::scopes_in`] sorts them; the plan refuses two templates, two phases, and a
 //! template named like a phase.
+//!
+//! With `--ws` every message is a request: `failed`, `rate` and the latency aggregates apply to
+//! messages. Session counts take a session in the phase in which it *ended*: `sessions_dropped`
+//! counts 1006 ends (the connection gone without a close frame), `sessions_failed` every end
+//! but our own close and the server's 1000 / 1001 / 1012, `messages_lost` the messages whose
+//! session ended before their reply (`ws_message_lost`) or that fell due while the client was
+//! reconnecting and were never sent (`ws_not_sent`), `reconnects` the sessions a reconnection
+//! opened.
 
 use std::fmt;
 
 use crate::model::outcome::OutcomeClass;
+use crate::model::session::SessionClass;
 use crate::model::units::{self, DurationError};
 
 /// What a threshold measures.
@@ -72,6 +88,18 @@ pub enum Metric {
     Requests,
     /// Requests that ended in one outcome class.
     Class(OutcomeClass),
+    /// WebSocket sessions (every one, however it ended).
+    Sessions,
+    /// Sessions ended by 1006: the connection gone without a close frame.
+    SessionsDropped,
+    /// Sessions that ended other than gracefully.
+    SessionsFailed,
+    /// Messages lost: their session ended before the reply, or never sent while reconnecting.
+    MessagesLost,
+    /// Sessions opened by a reconnection.
+    Reconnects,
+    /// Sessions that ended in one session class.
+    SessionClass(SessionClass),
 }
 
 /// What kind of value a metric is compared with; decides how the value is parsed.
@@ -89,9 +117,16 @@ impl Metric {
                 Kind::Latency
             }
             Metric::Rate | Metric::Checks | Metric::P99Ratio => Kind::Ratio,
-            Metric::Failed | Metric::DroppedByGenerator | Metric::Requests | Metric::Class(_) => {
-                Kind::Count
-            }
+            Metric::Failed
+            | Metric::DroppedByGenerator
+            | Metric::Requests
+            | Metric::Class(_)
+            | Metric::Sessions
+            | Metric::SessionsDropped
+            | Metric::SessionsFailed
+            | Metric::MessagesLost
+            | Metric::Reconnects
+            | Metric::SessionClass(_) => Kind::Count,
         }
     }
 }
@@ -242,7 +277,7 @@ pub enum ThresholdError {
     MissingMetric { expr: String, op: String },
     /// The metric is not one zerodrop measures.
     #[error(
-        "`{expr}`: unknown metric `{metric}`; use p(N), avg, med, min, max, rate, checks, p99_ratio, failed, dropped_by_generator, requests or an outcome class"
+        "`{expr}`: unknown metric `{metric}`; use p(N), avg, med, min, max, rate, checks, p99_ratio, failed, dropped_by_generator, requests, an outcome class, or (WebSocket) sessions, sessions_dropped, sessions_failed, messages_lost, reconnects or a session class"
     )]
     UnknownMetric { expr: String, metric: String },
     /// `p(N)` with N not a number in (0, 100].
@@ -390,10 +425,19 @@ fn parse_metric(expr: &str, text: &str) -> Result<Metric, ThresholdError> {
         "p99_ratio" => Metric::P99Ratio,
         "failed" => Metric::Failed,
         "requests" => Metric::Requests,
-        other => match OutcomeClass::from_name(other) {
-            Some(OutcomeClass::DroppedByGenerator) => Metric::DroppedByGenerator,
-            Some(c) => Metric::Class(c),
-            None => {
+        "sessions" => Metric::Sessions,
+        "sessions_dropped" => Metric::SessionsDropped,
+        "sessions_failed" => Metric::SessionsFailed,
+        "messages_lost" => Metric::MessagesLost,
+        "reconnects" => Metric::Reconnects,
+        other => match (
+            OutcomeClass::from_name(other),
+            SessionClass::from_name(other),
+        ) {
+            (Some(OutcomeClass::DroppedByGenerator), _) => Metric::DroppedByGenerator,
+            (Some(c), _) => Metric::Class(c),
+            (None, Some(s)) => Metric::SessionClass(s),
+            (None, None) => {
                 return Err(ThresholdError::UnknownMetric {
                     expr: expr.to_string(),
                     metric: text.to_string(),

@@ -77,6 +77,8 @@ pub enum Mode {
         connections: usize,
         duration: Option<Duration>,
     },
+    /// WebSocket sessions (`--ws`): clients arrive, each sends messages on its session.
+    Sessions(super::ws::SessionSpec),
 }
 
 /// Everything the engine needs; built from a validated plan.
@@ -221,6 +223,18 @@ pub async fn run_load(
             sh.drained().await;
             (start, due, completed)
         }
+        Mode::Sessions(ws) => {
+            // The plan refuses a mix with --ws: its one request is the handshake's.
+            let first = spec
+                .requests
+                .first()
+                .ok_or_else(|| EngineError::BadUrl(String::new()))?;
+            let request = ws_request(first)?;
+            let start = begin(&sh, on_start);
+            let identity = spec.identity_header.clone();
+            let (due, completed) = super::ws::run(&sh, ws, request, identity, start, stop).await;
+            (start, due, completed)
+        }
     };
     if let Some(r) = resolver {
         r.abort();
@@ -235,6 +249,31 @@ pub async fn run_load(
         precise_timer: PreciseTimer::new().is_precise(),
         addresses: addrs,
     })
+}
+
+/// The WebSocket handshake request: the target URL as `ws://` (or `wss://` for https) with
+/// the user's headers.
+fn ws_request(r: &RequestSpec) -> Result<http::Request<()>, EngineError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let bad = || EngineError::BadUrl(r.url.to_string());
+    let scheme = match r.url.scheme_str() {
+        Some("https") => "wss",
+        _ => "ws",
+    };
+    let pq = r.url.path_and_query().map_or("/", |pq| pq.as_str());
+    let authority = r.url.authority().ok_or_else(bad)?;
+    let url: Uri = format!("{scheme}://{authority}{pq}")
+        .parse()
+        .map_err(|_| bad())?;
+    let mut req = url.into_client_request().map_err(|_| bad())?;
+    // A user's header replaces the handshake's own of that name (Host); repeats are kept.
+    for name in r.headers.keys() {
+        req.headers_mut().remove(name);
+    }
+    for (name, value) in &r.headers {
+        req.headers_mut().append(name, value.clone());
+    }
+    Ok(req)
 }
 
 /// Marks the schedule's start: the instant every due time counts from, handed to `on_start`.

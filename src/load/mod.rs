@@ -16,6 +16,7 @@
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
+//! - [`ws`]: WebSocket sessions (tokio-tungstenite): clients, messages, reconnection.
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
 //! - [`thread`]: runs the engine on a thread of its own.
@@ -36,6 +37,7 @@ pub mod schedule;
 mod state;
 pub mod thread;
 pub mod timer;
+pub mod ws;
 
 pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
 pub use request::StatusSet;

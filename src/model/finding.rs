@@ -45,6 +45,12 @@ pub enum FindingId {
     Overload,
     /// Failures that match nothing else.
     Unexplained,
+    // Measured during a run: WebSocket sessions.
+    /// Sessions ended by 1006 (no close frame) as their pod terminated.
+    WsDroppedWithoutClose,
+    /// Messages in flight when the server closed their session with a goodbye (1000 / 1001 /
+    /// 1012), or due while the client reconnected, never answered.
+    WsMessagesLostAtClose,
     // Static checks of `lint`.
     /// Fewer than 2 replicas.
     SingleReplica,
@@ -84,6 +90,8 @@ impl FindingId {
             FindingId::SlowerNewVersion => "slower-new-version",
             FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
+            FindingId::WsDroppedWithoutClose => "ws-dropped-without-close",
+            FindingId::WsMessagesLostAtClose => "ws-messages-lost-at-close",
             FindingId::SingleReplica => "single-replica",
             FindingId::MaxUnavailableNonZero => "max-unavailable-non-zero",
             FindingId::NoReadinessProbe => "no-readiness-probe",
@@ -115,7 +123,8 @@ pub enum Severity {
 /// What a finding rests on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// Failed requests this finding explains.
+    /// Failed requests this finding explains (for a WebSocket finding: failed messages plus
+    /// the sessions it explains).
     pub failures: u64,
     /// The stretch of the run it concerns.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@
 //! - [`request`]: one finished request, the sink the engine reports to, the revision source
 //!   the recorder asks, live figures.
 //! - [`template`]: the request templates of a mix and their response checks, by name.
+//! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
 //! - [`phase`]: the phase names of a rollout run.
@@ -29,5 +30,6 @@ pub mod outcome;
 pub mod phase;
 pub mod request;
 pub mod result;
+pub mod session;
 pub mod template;
 pub mod units;

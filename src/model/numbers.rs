@@ -15,6 +15,15 @@ pub fn requests(n: u64) -> String {
     }
 }
 
+/// "1 message", "3 messages": what a WebSocket run counts where an HTTP run counts requests.
+pub fn messages(n: u64) -> String {
+    if n == 1 {
+        "1 message".to_string()
+    } else {
+        format!("{} messages", thousands(n))
+    }
+}
+
 /// A count with thousands separators ("12,345"), as every report prints counts.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -46,10 +46,22 @@ pub enum OutcomeClass {
     CheckFailed,
     /// Due while the in-flight cap was reached: never sent, counted, never delayed.
     DroppedByGenerator,
+
+    // ---- WebSocket messages (`--ws`): each message is a record like a request; how its
+    // session ended is a `model::session::SessionClass`, never one of these.
+    /// A message sent on a session that ended (close frame or drop) before its reply came.
+    WsMessageLost,
+    /// A message sent on an open session whose reply did not come within the timeout.
+    WsMessageTimeout,
+    /// A reply that did not match the expectation (the echo, or `--expect`).
+    WsUnexpectedReply,
+    /// A message due while its client had no open session (reconnecting), never sent: the
+    /// session did not come back within the timeout, or before the load ended.
+    WsNotSent,
 }
 
 impl OutcomeClass {
-    pub const ALL: [OutcomeClass; 13] = [
+    pub const ALL: [OutcomeClass; 17] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -63,6 +75,11 @@ impl OutcomeClass {
         OutcomeClass::Other,
         OutcomeClass::CheckFailed,
         OutcomeClass::DroppedByGenerator,
+        // WebSocket messages.
+        OutcomeClass::WsMessageLost,
+        OutcomeClass::WsMessageTimeout,
+        OutcomeClass::WsUnexpectedReply,
+        OutcomeClass::WsNotSent,
     ];
 
     pub const COUNT: usize = Self::ALL.len();
@@ -86,6 +103,11 @@ impl OutcomeClass {
             OutcomeClass::Other => "other",
             OutcomeClass::CheckFailed => "check_failed",
             OutcomeClass::DroppedByGenerator => "dropped_by_generator",
+            // WebSocket messages.
+            OutcomeClass::WsMessageLost => "ws_message_lost",
+            OutcomeClass::WsMessageTimeout => "ws_message_timeout",
+            OutcomeClass::WsUnexpectedReply => "ws_unexpected_reply",
+            OutcomeClass::WsNotSent => "ws_not_sent",
         }
     }
 
@@ -97,6 +119,12 @@ impl OutcomeClass {
     /// (a request the user asked for did not happen) but are reported apart.
     pub fn is_failure(self) -> bool {
         self != OutcomeClass::Ok
+    }
+
+    /// A WebSocket message that never got its answer because its session ended or was down:
+    /// what the `messages_lost` threshold counts.
+    pub fn is_message_lost(self) -> bool {
+        matches!(self, OutcomeClass::WsMessageLost | OutcomeClass::WsNotSent)
     }
 
     /// The request reached the target and got an answer (of any status).

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::At;
 use super::connection::ConnectionLife;
 use super::outcome::{ConnId, OutcomeClass};
+use super::session::SessionRecord;
 
 /// Everything known about one request when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,12 +95,16 @@ impl RequestRecord {
     }
 }
 
-/// Where the engine reports each finished request, and each connection once it has ended.
-/// Implementations aggregate; the engine never does.
+/// Where the engine reports each finished request, each connection once it has ended, and each
+/// ended WebSocket session. Implementations aggregate; the engine never does.
 pub trait Sink {
     fn record(&mut self, r: &RequestRecord);
     /// A connection's life, once, when it ends (or when the load ends with it still open).
     fn connection(&mut self, c: &ConnectionLife);
+
+    /// One WebSocket session ended (its messages arrive through [`Sink::record`]). The
+    /// recorder aggregates sessions; a sink that only looks at requests keeps this default.
+    fn session(&mut self, _s: &SessionRecord) {}
 }
 
 /// Which revision of the workload served a request, as a run can tell while it goes on: the
@@ -132,6 +137,10 @@ pub struct LiveStats {
     /// Completions second by second, by the second they ended in, oldest first (the last
     /// [`LIVE_SECONDS`]): what the run flow reads to tell whether the service keeps up.
     pub seconds: Mutex<VecDeque<LiveSecond>>,
+    /// WebSocket sessions open now (the engine's figure).
+    pub sessions_open: AtomicU64,
+    /// WebSocket sessions that ended other than gracefully (the recorder's figure).
+    pub sessions_failed: AtomicU64,
 }
 
 /// How many seconds of [`LiveStats::seconds`] are kept.

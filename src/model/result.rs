@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::At;
 use super::outcome::OutcomeClass;
+use super::session::SessionClass;
 
 /// Version of the result document's shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -36,6 +37,31 @@ pub struct Verdict {
     /// results written before the gate stored it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_drop: Option<ZeroDropCheck>,
+    /// The default gate's WebSocket part (runs with `--ws` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionCheck>,
+}
+
+/// The default gate for WebSocket sessions: no session may end other than gracefully outside
+/// the baseline (a close by us, or the server's 1000 / 1001 / 1012). Its messages are judged by
+/// [`ZeroDropCheck`] like requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionCheck {
+    pub passed: bool,
+    /// Every session of the run (reconnections included).
+    pub sessions: u64,
+    /// Sessions that ended other than gracefully outside the baseline, by class.
+    pub failed_outside_baseline: u64,
+    #[serde(default)]
+    pub classes_outside_baseline: BTreeMap<SessionClass, u64>,
+    /// Of those, ended by 1006 (the connection gone without a close frame).
+    pub dropped: u64,
+    /// Sessions that ended other than gracefully during the baseline: reported, not blamed.
+    pub baseline_failures: u64,
+    /// Sessions a reconnection opened, and messages lost (whole run): shown, judged by the
+    /// message check and by thresholds.
+    pub reconnects: u64,
+    pub messages_lost: u64,
 }
 
 /// The default gate: no request may fail outside the baseline, and the generator may drop none.

@@ -25,7 +25,11 @@ pub enum MergeError {
     Empty,
 }
 
-fn add_hist(a: &EncodedHist, b: &EncodedHist, what: &str) -> Result<EncodedHist, MergeError> {
+pub(super) fn add_hist(
+    a: &EncodedHist,
+    b: &EncodedHist,
+    what: &str,
+) -> Result<EncodedHist, MergeError> {
     let mut ha = a.decode().map_err(|source| MergeError::Histogram {
         what: what.to_string(),
         source,
@@ -172,7 +176,8 @@ impl Recorded {
     ///
     /// Connection numbers are unique within one generator only: each part's are moved into a
     /// range of their own (part K's connection N becomes K·2⁴⁰ + N), in its failures and its
-    /// connection lives alike, so a connection of one generator is never taken for another's.
+    /// connection lives and WebSocket sessions alike, so a connection of one generator is never
+    /// taken for another's.
     pub fn merge(parts: Vec<Recorded>) -> Result<Recorded, MergeError> {
         let mut parts = parts.into_iter().enumerate().map(|(k, mut p)| {
             p.renumber_connections(k as u64);
@@ -194,6 +199,11 @@ impl Recorded {
         }
         for c in &mut self.connections {
             c.id += offset;
+        }
+        for s in &mut self.sessions.log {
+            if let Some(c) = s.conn.as_mut() {
+                c.id += offset;
+            }
         }
     }
 
@@ -230,6 +240,7 @@ impl Recorded {
         self.connections.extend(other.connections);
         self.connections.sort_by_key(|c| (c.opened, c.id));
         self.connections_not_kept += other.connections_not_kept;
+        self.sessions.merge_from(other.sessions)?;
         Ok(())
     }
 }

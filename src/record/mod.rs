@@ -17,6 +17,7 @@
 mod counts;
 mod hist;
 mod merge;
+mod sessions;
 pub mod split;
 pub mod templates;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use counts::Counts;
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 pub use split::SplitCell;
 pub use templates::{TemplateSpan, TemplateStats};
 
@@ -37,6 +39,7 @@ use crate::model::clock::At;
 use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveSecond, LiveStats, RequestRecord, RevisionSource, Sink};
+use crate::model::session::SessionRecord;
 use crate::model::template::TemplateInfo;
 use split::{CellAcc, Cells, Revisions};
 use templates::Templates;
@@ -246,6 +249,8 @@ pub struct Recorder {
     spare_cells: Vec<CellAcc>,
     /// Latencies of the requests completed in the current second (by end time).
     live_window: Hist,
+    /// WebSocket sessions (none in an HTTP run).
+    sessions: sessions::SessionAcc,
 }
 
 impl Recorder {
@@ -272,6 +277,7 @@ impl Recorder {
             spare: Vec::new(),
             live_scratch: Hist::new(),
             live_window: Hist::new(),
+            sessions: sessions::SessionAcc::default(),
         }
     }
 
@@ -418,6 +424,7 @@ impl Recorder {
             overall,
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
+            sessions: self.sessions.finish(),
             connections: self.connections,
             connections_not_kept: self.connections_not_kept,
             templates,
@@ -483,6 +490,21 @@ impl Sink for Recorder {
         self.close_old_seconds(r.due);
     }
 
+    /// A session belongs to the phase in force when it *ended*: a drop is the rollout's when
+    /// it happened during the rollout, whenever the session opened.
+    fn session(&mut self, s: &SessionRecord) {
+        self.refresh_marks();
+        let phase = self
+            .phase_of(s.ended)
+            .and_then(|i| self.mark_cache.get(i))
+            .map(|m| m.name.clone());
+        self.sessions
+            .add(s, phase.as_deref(), self.config.failure_log_limit);
+        if s.class.is_failure() {
+            self.live.sessions_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Keeps the lives that can say which pod a connection was on: those that carried a
     /// failure, were ended by the peer, or carried more than one request (a keep-alive pool's
     /// connections, which are few). A connection per request that ended as asked says nothing.
@@ -511,6 +533,9 @@ pub struct Recorded {
     pub failures: Vec<RequestRecord>,
     /// Failures beyond the log's limit: counted, not kept.
     pub failures_not_kept: u64,
+    /// WebSocket sessions (`--ws`); absent from HTTP runs' results.
+    #[serde(default, skip_serializing_if = "Sessions::is_empty")]
+    pub sessions: Sessions,
     /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
     /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

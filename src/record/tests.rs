@@ -188,6 +188,87 @@ fn counts_serialise_with_every_class_name() {
     assert_eq!(back, c);
 }
 
+fn ws_session(client: u64, attempt: u32, ended_ms: u64, class: SessionClass) -> SessionRecord {
+    use crate::model::session::PerSecond;
+    SessionRecord {
+        client,
+        attempt,
+        due: At(0),
+        opened: Some(At(1_000)),
+        ended: At(ended_ms * 1000),
+        class,
+        code: None,
+        detail: None,
+        handshake: None,
+        status: None,
+        conn: None,
+        dialed: None,
+        identity: None,
+        previous_end: (attempt > 0).then_some(At(500)),
+        sent: 2,
+        answered: 2,
+        lost: 0,
+        per_second: PerSecond::default(),
+    }
+}
+
+use crate::model::session::SessionClass;
+
+#[test]
+fn sessions_are_counted_by_class_phase_and_second_and_the_log_is_bounded() {
+    let (mut r, marks) = recorder(2);
+    marks.begin("baseline", || At(0));
+    marks.begin("rollout", || At(2_000_000));
+    r.session(&ws_session(0, 0, 1_500, SessionClass::Close1001));
+    r.session(&ws_session(1, 0, 2_500, SessionClass::Abnormal1006));
+    r.session(&ws_session(1, 1, 3_500, SessionClass::ClientClose));
+    let s = r.finish(At(4_000_000)).sessions;
+    assert_eq!(s.counts.total(), 3);
+    assert_eq!(s.counts.dropped(), 1);
+    assert_eq!(s.phase("baseline").map(|c| c.total()), Some(1));
+    assert_eq!(s.phase("rollout").map(|c| c.failed()), Some(1));
+    assert_eq!((s.log.len(), s.not_kept), (2, 1));
+    assert_eq!(s.reconnects, 1);
+    // Opened at 1 ms, ended at 1.5, 2.5 and 3.5 s.
+    let ended: Vec<(u64, u64)> = s
+        .series
+        .iter()
+        .map(|x| (x.second, x.ended.total()))
+        .collect();
+    assert_eq!(ended, [(0, 0), (1, 1), (2, 1), (3, 1)]);
+    assert_eq!(s.series[0].opened, 3);
+}
+
+#[test]
+fn sessions_of_several_generators_merge_without_loss() {
+    let (mut a, _) = recorder(10);
+    let (mut b, _) = recorder(10);
+    a.session(&ws_session(0, 1, 1_500, SessionClass::Close1012));
+    b.session(&ws_session(1, 1, 1_200, SessionClass::Abnormal1006));
+    b.session(&ws_session(3, 0, 1_300, SessionClass::ClientClose));
+    let merged =
+        Recorded::merge(vec![a.finish(At(2_000_000)), b.finish(At(2_000_000))]).expect("merges");
+    let s = &merged.sessions;
+    assert_eq!(s.counts.total(), 3);
+    assert_eq!(s.reconnects, 2);
+    assert_eq!(s.reconnect_time.count, 2);
+    assert_eq!(s.log.len(), 3);
+    let round: Recorded =
+        serde_json::from_str(&serde_json::to_string(&merged).expect("json")).expect("parses");
+    assert_eq!(&round.sessions, s);
+}
+
+#[test]
+fn an_http_run_writes_no_sessions_and_reads_back_without_them() {
+    let (mut r, _) = recorder(10);
+    r.record(&rec(0, 100, 5, OutcomeClass::Ok));
+    let done = r.finish(At(1_000_000));
+    let json = serde_json::to_value(&done).expect("json");
+    assert!(json.get("sessions").is_none(), "{json}");
+    let back: Recorded = serde_json::from_value(json).expect("parses");
+    assert!(back.sessions.is_empty());
+}
+
 fn life(id: u64, requests: u32, failures: u32, end: ConnectionEnd) -> ConnectionLife {
     let addr: std::net::SocketAddr = "127.0.0.1:7000".parse().expect("addr");
     ConnectionLife {

@@ -172,6 +172,23 @@ pub fn zero_drop(z: &ZeroDropCheck) -> String {
     s
 }
 
+/// The gate's session line, in words.
+pub fn session_check(c: &crate::model::result::SessionCheck) -> String {
+    let mut s = format!(
+        "{} of {} sessions ended without a goodbye outside the baseline ({} dropped: 1006)",
+        count(c.failed_outside_baseline),
+        count(c.sessions),
+        count(c.dropped)
+    );
+    if c.baseline_failures > 0 {
+        s.push_str(&format!(
+            "; {} during the baseline (not the rollout's)",
+            count(c.baseline_failures)
+        ));
+    }
+    s
+}
+
 /// A finding's evidence as short facts: its window, its pods, and its classes with their counts.
 /// Each renderer puts its own count of failures before them.
 pub fn evidence_facts(ev: &Evidence) -> Vec<String> {

@@ -114,6 +114,9 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
 /// finding of error severity.
 fn cases(result: &RunResult) -> Vec<Case> {
     let mut cases = vec![no_dropped_requests(result)];
+    if let Some(c) = &result.verdict.sessions {
+        cases.push(no_session_without_goodbye(c));
+    }
     if let Some(ro) = &result.rollout {
         // The run flow writes "complete" or "complete: <summary>".
         let outcome = CaseOutcome::check(ro.outcome.starts_with("complete"), "rollout", || {
@@ -303,6 +306,37 @@ fn no_dropped_requests(result: &RunResult) -> Case {
             message,
             body,
         },
+    }
+}
+
+/// The WebSocket part of the default gate: every session ended with a goodbye.
+fn no_session_without_goodbye(c: &crate::model::result::SessionCheck) -> Case {
+    let outcome = if c.passed {
+        CaseOutcome::Passed
+    } else {
+        let classes: Vec<String> = c
+            .classes_outside_baseline
+            .iter()
+            .map(|(class, n)| format!("{n} {class}"))
+            .collect();
+        CaseOutcome::Failed {
+            kind: "sessions_without_goodbye".into(),
+            message: format!(
+                "{} of {} WebSocket sessions ended without a goodbye outside the baseline: {}",
+                c.failed_outside_baseline,
+                c.sessions,
+                classes.join(", ")
+            ),
+            body: format!(
+                "{} dropped without a close frame (1006); {} reconnections; {} messages lost",
+                c.dropped, c.reconnects, c.messages_lost
+            ),
+        }
+    };
+    Case {
+        classname: "zerodrop.gate",
+        name: "no WebSocket session without a goodbye".into(),
+        outcome,
     }
 }
 

@@ -52,6 +52,20 @@ pub const SCRIPT: Tool = Tool {
     install: "apt-get install util-linux",
 };
 
+pub const NODE_WS: Tool = Tool {
+    name: "node with the `ws` package",
+    install: "apt-get install nodejs npm, then npm install in tests/fixtures/ws",
+};
+
+/// The Node `ws` fixture server (`tests/fixtures/ws/server.js`) when node and its `ws` package
+/// are installed; the SKIP/fail contract of [`require_tool`] otherwise.
+pub fn require_node_ws() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ws");
+    let installed = dir.join("node_modules/ws/package.json").is_file();
+    let node = on_path(&["node", "nodejs"]).filter(|_| installed);
+    require_tool(NODE_WS, node)
+}
+
 /// Whether this run is CI's: `CI` set to anything but empty, `0` or `false`.
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))

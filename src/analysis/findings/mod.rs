@@ -8,6 +8,7 @@ mod other;
 mod shutdown;
 mod startup;
 mod versions;
+mod ws;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -44,6 +45,9 @@ pub struct Facts<'a> {
     pub split: Option<&'a VersionSplit>,
     /// The checks that break on one revision.
     pub breaking: &'a [Breaking],
+    /// The pod of each WebSocket session, by (client, attempt).
+    pub session_pods:
+        &'a std::collections::HashMap<(u64, u32), crate::analysis::sessions::SessionPod>,
 }
 
 /// The failures one cause explains.
@@ -214,6 +218,14 @@ pub fn build(
     }
     if let Some(g) = groups.remove(&FindingId::Overload) {
         out.push(other::overload(&g, facts));
+    }
+    let dropped = groups.remove(&FindingId::WsDroppedWithoutClose);
+    out.extend(ws::dropped_without_close(
+        dropped.as_ref().unwrap_or(&empty),
+        facts,
+    ));
+    if let Some(g) = groups.remove(&FindingId::WsMessagesLostAtClose) {
+        out.push(ws::lost_at_close(&g, facts));
     }
     out.sort_by(|a, b| {
         b.evidence

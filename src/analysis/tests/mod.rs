@@ -4,6 +4,7 @@
 mod attribution;
 mod capacity;
 mod inference;
+mod sessions;
 mod shutdown;
 
 use super::Analysis;

@@ -13,6 +13,7 @@ use crate::model::result::{Command, RolloutInfo};
 use crate::record::{PhaseMarks, Recorder, RecorderConfig};
 use crate::result::RunResult;
 
+mod sessions;
 mod verdict;
 
 /// Requests as (due in ms, latency in ms, class).

@@ -7,6 +7,7 @@
 //! before anything is written.
 
 mod chart;
+mod sessions;
 
 use std::fmt::Write as _;
 
@@ -100,6 +101,7 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     h.push_str("</div>");
     mix::templates(&mut h, &r);
     mix::versions(&mut h, &r);
+    sessions::render(&mut h, &r);
     pods(&mut h, &r);
     failures(&mut h, &r);
     let plan = serde_json::to_string_pretty(&r.plan).unwrap_or_default();
@@ -140,8 +142,13 @@ fn verdict(h: &mut String, r: &RunResult) {
     let mut meta = vec![
         format!("exit code {}", r.verdict.exit_code),
         format!(
-            "{} requests over {}",
+            "{} {} over {}",
             fmt::count(o.counts.total()),
+            if r.recorded.sessions.is_empty() {
+                "requests"
+            } else {
+                "messages"
+            },
             fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
         ),
     ];
@@ -274,7 +281,19 @@ fn gate(h: &mut String, r: &RunResult) {
     };
     if let Some(z) = &r.verdict.zero_drop {
         let actual = fmt::zero_drop(z);
-        row(z.passed, "no dropped requests", &actual);
+        let name = if r.recorded.sessions.is_empty() {
+            "no dropped requests"
+        } else {
+            "no dropped messages"
+        };
+        row(z.passed, name, &actual);
+    }
+    if let Some(c) = &r.verdict.sessions {
+        row(
+            c.passed,
+            "no session without a goodbye",
+            &fmt::session_check(c),
+        );
     }
     for t in &r.thresholds {
         row(t.passed, &t.expression, &t.actual);

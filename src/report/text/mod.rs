@@ -14,6 +14,7 @@ use super::fmt;
 use super::redact::Redactor;
 
 mod mix;
+mod sessions;
 
 /// The widest line the summary prints.
 pub const WIDTH: usize = 100;
@@ -142,6 +143,7 @@ pub fn render_with(result: &RunResult, color: bool, redactor: &Redactor) -> Stri
     outcomes(&p, result, &mut out);
     mix::templates(&p, result, &mut out);
     mix::versions(&p, result, &mut out);
+    sessions::render(&p, result, &mut out);
     pods(&p, result, &mut out);
     findings(&p, result, &mut out);
     thresholds(&p, result, &mut out);
@@ -198,8 +200,9 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     }
     let o = &r.recorded.overall;
     parts.push(format!(
-        "{} requests over {}",
+        "{} {} over {}",
         fmt::count(o.counts.total()),
+        sessions::unit(r),
         fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
     ));
     if r.workers > 1 {
@@ -250,7 +253,7 @@ fn phases(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ("phase", Align::Left),
         ("from", Align::Right),
         ("to", Align::Right),
-        ("requests", Align::Right),
+        (sessions::unit(r), Align::Right),
         ("failed", Align::Right),
         ("dropped", Align::Right),
         ("p50", Align::Right),
@@ -327,14 +330,14 @@ fn outcomes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         ]);
     }
     if rows.is_empty() {
-        out.push("  no requests were due".to_string());
+        out.push(format!("  no {} were due", sessions::unit(r)));
     } else {
         out.extend(table(
             p,
             "  ",
             &[
                 ("class", Align::Left),
-                ("requests", Align::Right),
+                (sessions::unit(r), Align::Right),
                 ("statuses", Align::Left),
             ],
             &rows,
@@ -526,8 +529,15 @@ fn thresholds(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     if let Some(z) = &r.verdict.zero_drop {
         checks.push((
             z.passed,
-            "no dropped requests".to_string(),
+            format!("no dropped {}", sessions::unit(r)),
             fmt::zero_drop(z),
+        ));
+    }
+    if let Some(c) = &r.verdict.sessions {
+        checks.push((
+            c.passed,
+            "no session without a goodbye".to_string(),
+            fmt::session_check(c),
         ));
     }
     for t in &r.thresholds {

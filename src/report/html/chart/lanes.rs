@@ -176,6 +176,9 @@ fn lane(
         );
     }
 
+    // WebSocket runs: messages answered per second and session ends.
+    super::ws_lanes::draw(s, r, sc, name, y, super::ws_lanes::peak(r));
+
     for a in r.analysis.attributions.iter().filter(|a| a.pod == name) {
         if let Some(f) = records.get(&a.seq) {
             failure_mark(s, sc, f, y, a.confidence, Some(a.method));

@@ -15,6 +15,7 @@
 mod axes;
 mod lanes;
 mod panels;
+mod ws_lanes;
 
 use std::fmt::Write as _;
 
@@ -60,6 +61,11 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
         OutcomeClass::Other => "#7f8c8d",
         OutcomeClass::CheckFailed => "#16a085",
         OutcomeClass::DroppedByGenerator => "#222222",
+        // WebSocket messages.
+        OutcomeClass::WsMessageLost => "#d35400",
+        OutcomeClass::WsMessageTimeout => "#6e2c00",
+        OutcomeClass::WsUnexpectedReply => "#b7950b",
+        OutcomeClass::WsNotSent => "#5d6d7e",
     }
 }
 
@@ -170,7 +176,12 @@ pub fn render(r: &RunResult) -> String {
     // Phase bands behind everything, labelled in the top strip.
     phase_bands(&mut s, r, &sc, l.y_axis);
 
-    panel_frame(&mut s, l.y_req, REQ_H, "requests/s");
+    let per_second = if r.recorded.sessions.is_empty() {
+        "requests/s"
+    } else {
+        "messages/s"
+    };
+    panel_frame(&mut s, l.y_req, REQ_H, per_second);
     panel_frame(&mut s, l.y_fail, FAIL_H, "failed/s");
     panel_frame(&mut s, l.y_lat, LAT_H, "latency");
 
