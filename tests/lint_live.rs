@@ -119,7 +119,8 @@ async fn the_run_gets_the_live_workloads_configuration_for_its_analysis() {
             .await
             .expect("lints");
     let w = live.workload.expect("config");
-    assert_eq!(w.prestop, None);
+    // No preStop hook: the stop signal comes as termination begins.
+    assert_eq!(w.prestop, Some(std::time::Duration::ZERO));
     assert_eq!(w.grace_period, Some(std::time::Duration::from_secs(30)));
     assert_eq!((w.max_surge, w.max_unavailable), (Some(1), Some(0)));
     assert_eq!(w.readiness_probe, Some(false));

@@ -34,10 +34,24 @@ impl Sink for Nowhere {
     fn connection(&mut self, _: &ConnectionLife) {}
 }
 
-/// Sends `count` requests one after another, each on a new connection, and returns the headers
-/// of those answered within `spec.timeout`. Must run inside a `LocalSet`. Requests that fail are
-/// left out: sampling never fails a run.
-pub async fn response_headers(spec: &LoadSpec, count: usize) -> Result<Vec<Headers>, EngineError> {
+/// What a sample sent and what came back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampled {
+    /// Requests sent (each on a new connection): they reached the service, so the run says so.
+    pub sent: usize,
+    /// The headers of those answered.
+    pub answered: Vec<Headers>,
+}
+
+/// Sends up to `count` requests one after another, each on a new connection, within `budget`,
+/// and keeps the headers of those answered within `spec.timeout`. Must run inside a
+/// `LocalSet`. Requests that fail are left out: sampling never fails a run.
+pub async fn response_headers(
+    spec: &LoadSpec,
+    count: usize,
+    budget: Duration,
+) -> Result<Sampled, EngineError> {
+    let deadline = tokio::time::Instant::now() + budget;
     let sink: Rc<RefCell<dyn Sink>> = Rc::new(RefCell::new(Nowhere));
     let sh = RunState::setup(
         spec,
@@ -46,10 +60,15 @@ pub async fn response_headers(spec: &LoadSpec, count: usize) -> Result<Vec<Heade
         Arc::new(LiveStats::default()),
     )
     .await?;
-    let mut out = Vec::new();
+    let mut out = Sampled::default();
     for _ in 0..count {
-        if let Ok(Some(h)) = tokio::time::timeout(spec.timeout, one(&sh)).await {
-            out.push(h);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        out.sent += 1;
+        if let Ok(Some(h)) = tokio::time::timeout(spec.timeout.min(left), one(&sh)).await {
+            out.answered.push(h);
         }
     }
     Ok(out)
@@ -97,15 +116,11 @@ pub fn response_headers_blocking(
     spec: LoadSpec,
     count: usize,
     budget: Duration,
-) -> Result<Vec<Headers>, EngineError> {
+) -> Result<Sampled, EngineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| EngineError::Runtime(e.to_string()))?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(budget, response_headers(&spec, count))
-            .await
-            .unwrap_or(Ok(Vec::new()))
-    })
+    local.block_on(&rt, response_headers(&spec, count, budget))
 }

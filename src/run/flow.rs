@@ -326,14 +326,15 @@ pub async fn finish_engine(
     Ok((report, recorded))
 }
 
-/// Looks for a response header naming the pod that answered; records and says what it found.
+/// Looks for a response header naming the pod that answered; records what it sent and what
+/// it found (the sampled requests reached the service: a server's own log counts them).
 async fn discover_pod_header(
     flow: &Flow<'_>,
     spec: &crate::load::LoadSpec,
 ) -> Option<http::HeaderName> {
     let pods = identity::known_pods(&flow.timeline.events());
     let sample = spec.clone();
-    let samples = tokio::task::spawn_blocking(move || {
+    let sampled = tokio::task::spawn_blocking(move || {
         crate::load::sample::response_headers_blocking(
             sample,
             identity::SAMPLES,
@@ -343,7 +344,15 @@ async fn discover_pod_header(
     .await
     .ok()?
     .ok()?;
-    let found = identity::discover(&samples, &pods)?;
+    let found = identity::discover(&sampled.answered, &pods);
+    flow.timeline.now(
+        None,
+        EventKind::Note {
+            reason: identity::SEARCHED.into(),
+            message: identity::searched(&sampled, found.as_ref()),
+        },
+    );
+    let found = found?;
     say(flow.plan, found.describe());
     flow.timeline.now(
         None,

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::load::sample::Headers;
+use crate::load::sample::{Headers, Sampled};
 use crate::model::event::{EventKind, LifecycleEvent};
 
 /// Requests sampled for the search.
@@ -16,6 +16,24 @@ pub const SAMPLES: usize = 12;
 /// The reason of the timeline note that records a discovered header (its message is the
 /// header's name).
 pub const DISCOVERED: &str = "PodHeaderDiscovered";
+
+/// The reason of the timeline note that records the search itself: how many requests it
+/// sent before the load (they reached the service, outside the run's counts) and what it found.
+pub const SEARCHED: &str = "PodHeaderSearch";
+
+/// The search's note: "12 requests sent before the load, each on a new connection, 12
+/// answered; …".
+pub fn searched(sampled: &Sampled, found: Option<&Discovered>) -> String {
+    format!(
+        "{} requests sent before the load, each on a new connection, {} answered; {}",
+        sampled.sent,
+        sampled.answered.len(),
+        found.map_or_else(
+            || "no response header names a pod".to_string(),
+            |d| format!("`{}` names the pod", d.header)
+        )
+    )
+}
 
 /// The header a run discovered, from its timeline.
 pub fn discovered(events: &[LifecycleEvent]) -> Option<String> {
