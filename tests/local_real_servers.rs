@@ -164,31 +164,41 @@ fn nginx_naming_itself_in_a_header_is_discovered_and_explains_failures_behind_an
     }
     // nginx names the address it answered on, as many apps echo their pod IP; nobody tells
     // zerodrop the header, and the proxy keeps its route map to itself (a cluster path).
-    let dir = tempfile::tempdir().expect("tempdir");
-    let served_by = "add_header X-Served-By $server_addr:$server_port always;";
-    let script = nginx_setup(dir.path(), "65", served_by);
-    let (code, r, text) = local(
-        dir.path(),
-        &["--proxy", "opaque", "--balance", "random"],
-        &["sh", &script],
-    );
-    assert_eq!(code, 1, "{text}");
-    let header = r.analysis.pod_header.as_ref().expect("a header discovered");
-    assert_eq!(header.name, "x-served-by", "{text}");
-    assert!(header.discovered, "{text}");
-    assert!(text.contains("x-served-by"), "the run says so:\n{text}");
-    // Failures on connections that had been answered are tied by nginx's own word, and the
-    // route map agrees with every near-certain attribution.
-    let by_header = r
-        .analysis
-        .attributions
-        .iter()
-        .filter(|a| a.method == zerodrop::analysis::AttributionMethod::IdentityHeader)
-        .count();
-    assert!(by_header > 0, "nothing tied by the header:\n{text}");
-    let check = r.analysis.attribution_check.as_ref().expect("scored");
-    assert!(check.checkable > 0, "{text}");
-    assert_eq!(check.near_certain_wrong, 0, "{check:?}\n{text}");
+    // Most failures here are fresh connections the dead replicas reset (no header seen on
+    // them yet); only a request racing nginx's exit on a keep-alive connection it had answered
+    // on can be tied by the header, and at 200 req/s that race is lost in some runs (0 such
+    // failures in about one run of four, with main's build as with this one): a bounded number
+    // of runs is allowed for it, as for the close-idle race.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let served_by = "add_header X-Served-By $server_addr:$server_port always;";
+        let script = nginx_setup(dir.path(), "65", served_by);
+        let (code, r, text) = local(
+            dir.path(),
+            &["--proxy", "opaque", "--balance", "random"],
+            &["sh", &script],
+        );
+        assert_eq!(code, 1, "{text}");
+        let header = r.analysis.pod_header.as_ref().expect("a header discovered");
+        assert_eq!(header.name, "x-served-by", "{text}");
+        assert!(header.discovered, "{text}");
+        assert!(text.contains("x-served-by"), "the run says so:\n{text}");
+        // The route map agrees with every near-certain attribution; failures on connections
+        // that had been answered are tied by nginx's own word.
+        let check = r.analysis.attribution_check.as_ref().expect("scored");
+        assert!(check.checkable > 0, "{text}");
+        assert_eq!(check.near_certain_wrong, 0, "{check:?}\n{text}");
+        let by_header = r
+            .analysis
+            .attributions
+            .iter()
+            .filter(|a| a.method == zerodrop::analysis::AttributionMethod::IdentityHeader)
+            .count();
+        if by_header > 0 {
+            return;
+        }
+    }
+    panic!("in five runs no failure came on a connection nginx had named itself on");
 }
 
 #[test]

@@ -93,7 +93,7 @@ pub fn attribution_summary(a: &Analysis) -> Option<String> {
             }
         )
     });
-    let parts: Vec<String> = by
+    let mut parts: Vec<String> = by
         .iter()
         .map(|(m, n)| match m {
             AttributionMethod::IdentityHeader => format!(
@@ -105,6 +105,17 @@ pub fn attribution_summary(a: &Analysis) -> Option<String> {
             _ => format!("{} by {}", count(*n), method(*m)),
         })
         .collect();
+    // A header was read but tied nothing (no failure came on a connection it had named): say
+    // so, or the reader would not know the app names its pods.
+    if let Some(h) = header
+        .as_deref()
+        .filter(|_| !by.contains_key(&AttributionMethod::IdentityHeader))
+    {
+        parts.push(format!(
+            "none by {}{h}",
+            method(AttributionMethod::IdentityHeader)
+        ));
+    }
     let inferred = by
         .keys()
         .any(|m| !m.is_exact() && *m != AttributionMethod::IdentityHeader);
@@ -370,5 +381,28 @@ mod tests {
     fn clipping_marks_the_cut() {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
+    }
+
+    #[test]
+    fn a_discovered_pod_header_is_named_even_when_it_tied_no_failure() {
+        let a = Analysis {
+            attributions: vec![crate::analysis::Attribution {
+                seq: 1,
+                pod: "web-1".into(),
+                method: AttributionMethod::SoleCandidate,
+                confidence: 0.9,
+            }],
+            pod_header: Some(crate::analysis::PodHeader {
+                name: "x-served-by".into(),
+                discovered: true,
+            }),
+            ..Analysis::default()
+        };
+        let line = attribution_summary(&a).expect("an inferred failure is summarised");
+        assert!(line.contains("1 by sole candidate (inferred)"), "{line}");
+        assert!(
+            line.contains("none by identity header (`x-served-by`, which zerodrop found"),
+            "{line}"
+        );
     }
 }
