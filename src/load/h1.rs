@@ -219,28 +219,37 @@ impl H1Conn {
     /// Parses one response head, updating the watched headers' values.
     async fn read_head(&mut self, watched: &Watched, checks: &Checks) -> Result<Head, Fail> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf[self.start..self.end]) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let watch = HeadWatch {
-                        watched,
-                        checks,
-                        identity: &mut self.identity,
-                        version: &mut self.version,
-                    };
-                    let head = head_of(&resp, watch)?;
-                    self.start += n;
-                    return Ok(head);
-                }
-                Ok(httparse::Status::Partial) => {
-                    if self.end - self.start >= MAX_HEAD {
-                        return Err(Fail::Protocol("response head larger than 64 KiB".into()));
-                    }
-                }
-                Err(e) => return Err(Fail::Protocol(format!("invalid response head: {e}"))),
+            if let Some(head) = self.parse_head(watched, checks)? {
+                return Ok(head);
             }
             self.more(false).await?;
+        }
+    }
+
+    /// A complete response head from the buffer, if one is there (`None`: read more). Not
+    /// async on purpose: the parser's header array (3 KiB) lives on this call's stack, not in
+    /// every exchange's future, which would otherwise be copied whole each time it moves
+    /// (measured: ~1,300 instructions per request in `memcpy`).
+    fn parse_head(&mut self, watched: &Watched, checks: &Checks) -> Result<Option<Head>, Fail> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&self.buf[self.start..self.end]) {
+            Ok(httparse::Status::Complete(n)) => {
+                let watch = HeadWatch {
+                    watched,
+                    checks,
+                    identity: &mut self.identity,
+                    version: &mut self.version,
+                };
+                let head = head_of(&resp, watch)?;
+                self.start += n;
+                Ok(Some(head))
+            }
+            Ok(httparse::Status::Partial) if self.end - self.start >= MAX_HEAD => {
+                Err(Fail::Protocol("response head larger than 64 KiB".into()))
+            }
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(e) => Err(Fail::Protocol(format!("invalid response head: {e}"))),
         }
     }
 
