@@ -44,6 +44,7 @@ fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
         identity_header: None,
         version_header: None,
         max_body: 64 * 1024,
+        grpc: None,
         mode: Mode::Open {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
             max_in_flight: 100,
@@ -54,6 +55,7 @@ fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

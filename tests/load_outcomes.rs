@@ -35,6 +35,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
         identity_header: None,
         version_header: None,
         max_body: 64 * 1024,
+        grpc: None,
         // `requests` requests, 20 ms apart, on a pool of one connection.
         mode: Mode::Open {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
@@ -46,6 +47,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

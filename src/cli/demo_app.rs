@@ -38,7 +38,8 @@ pub enum Readiness {
     Lie,
 }
 
-/// Flags of `zerodrop demo-app`.
+/// Flags of `zerodrop demo-app`. It serves HTTP and, on the same port, gRPC (health check,
+/// `zerodrop.demo.v1.Echo/Echo`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct DemoAppArgs {
     /// Port to listen on.
@@ -86,6 +87,9 @@ pub struct DemoAppArgs {
     /// With --api-version v2: keep `fullname` beside `full_name` (expand before contract).
     #[arg(long)]
     pub compat: bool,
+    /// GOAWAY to HTTP/2 (gRPC) connections older than this, as gRPC's MAX_CONNECTION_AGE does.
+    #[arg(long, value_parser = crate::model::units::positive_duration)]
+    pub max_connection_age: Option<Duration>,
     /// The WebSocket echo endpoint (graceful shutdown closes its sessions with 1001).
     #[arg(long, default_value = "/ws")]
     pub ws_path: String,

@@ -55,6 +55,7 @@ fn config(a: DemoAppArgs) -> Result<DemoAppConfig, String> {
         anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
+        max_connection_age: a.max_connection_age,
         ws_path: a.ws_path,
         api_version: match a.api_version {
             ApiVersion::V1 => demo_app::ApiVersion::V1,

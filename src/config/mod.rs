@@ -11,7 +11,7 @@
 //! - [`parse`]: the other values users type (stages, statuses, headers, URLs, command lines).
 //! - [`problems`]: the one collector: every problem at once, naming the flag or the file's
 //!   line and key.
-//! - one `from_args` per area: [`request`] and [`traffic`] (the load), [`mix`] and
+//! - one `from_args` per area: [`request`], [`grpc`] and [`traffic`] (the load), [`mix`] and
 //!   [`checks`] (a scenario's request templates and their response checks), [`flow`] (the
 //!   phases), [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
 //!
@@ -21,6 +21,7 @@
 
 pub mod checks;
 pub mod flow;
+pub mod grpc;
 pub mod kube;
 pub mod local;
 pub mod mix;
@@ -44,6 +45,7 @@ pub use local::{LocalFlags, ProbeFlags};
 pub use output::OutputFlags;
 pub use plan::{
     FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TemplatePlan, TrafficPlan,
+    Via,
 };
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
@@ -87,6 +89,7 @@ impl Plan {
         out: &OutputFlags,
     ) -> Plan {
         let (target, request) = request::from_args(kind, t, problems);
+        let grpc = grpc::from_args(t, problems);
         let traffic = traffic::from_args(kind, t, problems);
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
         let names: Vec<&str> = request.templates.iter().map(|t| t.name.as_str()).collect();
@@ -98,6 +101,7 @@ impl Plan {
             description: problems.file().description.clone(),
             target,
             request,
+            grpc,
             traffic,
             flow,
             output: output.plan,

@@ -16,6 +16,9 @@
 //! outcome-class ::= "ok" | "http_4xx" | "http_5xx" | "connect_refused" | "connect_timeout"
 //!                 | "connection_reset" | "closed_before_response" | "request_timeout"
 //!                 | "dns" | "tls" | "other" | "check_failed"
+//!                 | "grpc_" status-name       ; grpc_unavailable, grpc_deadline_exceeded, …
+//!                 | "refused_stream" | "stream_reset" | "goaway_graceful" | "goaway_abrupt"
+//!                 | "reset_without_goaway" | "closed_without_goaway" | "client_deadline"
 //!                 | "ws_message_lost" | "ws_message_timeout" | "ws_unexpected_reply"
 //!                 | "ws_not_sent"
 //! session-count ::= "sessions" | "sessions_dropped" | "sessions_failed" | "messages_lost"
@@ -47,6 +50,8 @@
 //! [`Threshold::scopes_in`] sorts them; the plan refuses two templates, two phases, and a
 //! template named like a phase.
 //!
+//! With `--grpc` every call is a request: `failed`, `rate`, `requests` and the latency
+//! aggregates count calls.
 //! With `--ws` every message is a request: `failed`, `rate` and the latency aggregates apply to
 //! messages. Session counts take a session in the phase in which it *ended*: `sessions_dropped`
 //! counts 1006 ends (the connection gone without a close frame), `sessions_failed` every end

@@ -151,7 +151,7 @@ impl Line {
         if !self
             .conn
             .as_ref()
-            .is_some_and(|c| sh.keepalive && c.usable())
+            .is_some_and(|c| sh.keepalive && c.usable() && !sh.retired(c.id))
         {
             self.release(sh);
         }
@@ -162,9 +162,7 @@ impl Line {
                 match sh.open_h1().await {
                     Ok(c) => c,
                     Err(e) => {
-                        let r = sh.failure(seq, due, started, template, e);
-                        sh.record(r);
-                        sh.finish_request();
+                        sh.end_without_connection(seq, due, started, template, e);
                         return false;
                     }
                 }

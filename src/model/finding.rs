@@ -40,6 +40,10 @@ pub enum FindingId {
     BreakingChangeOldVersion,
     /// In the window where both served, the new revision is slower than the old one.
     SlowerNewVersion,
+    /// HTTP/2 (gRPC) connections cut without a GOAWAY as their pod shut down.
+    NoGoawayOnShutdown,
+    /// After the rollout, load per pod far from even: long-lived connections stayed pinned.
+    ConnectionsNotRebalanced,
     /// Latency and requests in flight rising while every endpoint was ready: the service did
     /// not carry the load; not a rollout problem.
     Overload,
@@ -88,6 +92,8 @@ impl FindingId {
             FindingId::BreakingChangeNewVersion => "breaking-change-new-version",
             FindingId::BreakingChangeOldVersion => "breaking-change-old-version",
             FindingId::SlowerNewVersion => "slower-new-version",
+            FindingId::NoGoawayOnShutdown => "no-goaway-on-shutdown",
+            FindingId::ConnectionsNotRebalanced => "connections-not-rebalanced",
             FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
             FindingId::WsDroppedWithoutClose => "ws-dropped-without-close",

@@ -1,5 +1,6 @@
 //! Counts of requests by outcome class: the one tally every span, second, template and
-//! revision cell keeps, serialised as an object naming every class.
+//! revision cell keeps, serialised as an object naming every HTTP and WebSocket class (the
+//! shape results have always had) and each gRPC class that counted anything.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +8,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::outcome::OutcomeClass;
 
-/// Counts by outcome class, serialised as an object with every class name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts by outcome class, indexed by [`OutcomeClass::index`]. A class missing from a saved
+/// result (one written before it existed) reads as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts(pub [u64; OutcomeClass::COUNT]);
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts([0; OutcomeClass::COUNT])
+    }
+}
 
 impl Counts {
     #[inline]
@@ -54,8 +62,10 @@ impl Counts {
 impl Serialize for Counts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(OutcomeClass::COUNT))?;
-        for (c, n) in self.iter() {
+        // HTTP's and WebSocket's classes always (saved results have them); gRPC's when seen.
+        let shown = |(c, n): &(OutcomeClass, u64)| !matches!(c, OutcomeClass::Grpc(_)) || *n > 0;
+        let mut m = s.serialize_map(Some(self.iter().filter(shown).count()))?;
+        for (c, n) in self.iter().filter(shown) {
             m.serialize_entry(c.name(), &n)?;
         }
         m.end()

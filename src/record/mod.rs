@@ -14,9 +14,11 @@
 //! check failures per phase), and, when the revision that served a request can be told, per
 //! second, template and revision ([`split`]), for the old-versus-new comparison.
 
+mod by_connection;
 mod counts;
 mod hist;
 mod merge;
+mod recorded;
 mod sessions;
 pub mod split;
 pub mod templates;
@@ -28,9 +30,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use by_connection::{CONNECTIONS_LIMIT, ConnSecond, ConnectionLoad};
 pub use counts::Counts;
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use recorded::Recorded;
 pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 pub use split::SplitCell;
 pub use templates::{TemplateSpan, TemplateStats};
@@ -238,6 +242,8 @@ pub struct Recorder {
     failures_not_kept: u64,
     connections: Vec<ConnectionLife>,
     connections_not_kept: u64,
+    /// Requests per connection per second, when asked for ([`Recorder::with_load_by_connection`]).
+    by_connection: Option<by_connection::ByConnection>,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -272,6 +278,7 @@ impl Recorder {
             failures_not_kept: 0,
             connections: Vec::new(),
             connections_not_kept: 0,
+            by_connection: None,
             live,
             last_live_second: 0,
             spare: Vec::new(),
@@ -279,6 +286,14 @@ impl Recorder {
             live_window: Hist::new(),
             sessions: sessions::SessionAcc::default(),
         }
+    }
+
+    /// Also keeps each connection's requests per second (at most [`CONNECTIONS_LIMIT`]
+    /// connections), from which the analysis builds each pod's load: for runs over a few
+    /// long-lived connections (gRPC), never on the HTTP/1 path.
+    pub fn with_load_by_connection(mut self) -> Recorder {
+        self.by_connection = Some(by_connection::ByConnection::default());
+        self
     }
 
     pub fn live(&self) -> Arc<LiveStats> {
@@ -418,6 +433,8 @@ impl Recorder {
         self.connections.sort_by_key(|c| (c.opened, c.id));
         let overall = overall.finish("overall".to_string(), start, end);
         let templates = self.templates.finish(&phases, &overall);
+        let by_connection = self.by_connection.take().unwrap_or_default();
+        let load_by_connection_not_kept = by_connection.not_kept;
         Recorded {
             series: self.closed,
             phases,
@@ -432,6 +449,8 @@ impl Recorder {
             revision_source: self
                 .revisions
                 .describe(self.config.version_header.as_deref()),
+            load_by_connection: by_connection.finish(),
+            load_by_connection_not_kept,
         }
     }
 }
@@ -486,6 +505,9 @@ impl Sink for Recorder {
         } else if not_kept {
             self.failures_not_kept += 1;
         }
+        if let Some(b) = self.by_connection.as_mut() {
+            b.add(r);
+        }
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
@@ -517,47 +539,6 @@ impl Sink for Recorder {
         } else {
             self.connections_not_kept += 1;
         }
-    }
-}
-
-/// What a load run recorded: the input of analysis and reports, mergeable across generators.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Recorded {
-    /// One entry per second of the run that had requests due, by due time.
-    pub series: Vec<Second>,
-    /// One entry per phase, in order.
-    pub phases: Vec<SpanStats>,
-    /// The whole run.
-    pub overall: SpanStats,
-    /// Failed requests in full detail, in due order, up to the log's limit.
-    pub failures: Vec<RequestRecord>,
-    /// Failures beyond the log's limit: counted, not kept.
-    pub failures_not_kept: u64,
-    /// WebSocket sessions (`--ws`); absent from HTTP runs' results.
-    #[serde(default, skip_serializing_if = "Sessions::is_empty")]
-    pub sessions: Sessions,
-    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
-    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub connections: Vec<ConnectionLife>,
-    /// Connection lives beyond the limit: counted, not kept.
-    #[serde(default)]
-    pub connections_not_kept: u64,
-    /// Per request template of a mix (absent for one check-free request shape).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub templates: Vec<TemplateStats>,
-    /// The revisions told apart during the run, as labels in the order first seen; the
-    /// seconds' `split` cells index this.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub revisions: Vec<String>,
-    /// How revisions were told apart, in words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision_source: Option<String>,
-}
-
-impl Recorded {
-    pub fn phase(&self, name: &str) -> Option<&SpanStats> {
-        self.phases.iter().find(|p| p.name == name)
     }
 }
 

@@ -269,6 +269,7 @@ fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
         identity_header: Some(http::HeaderName::from_static(IDENTITY_HEADER)),
         version_header: None,
         max_body: 64 * 1024,
+        grpc: None,
         mode: Mode::Open {
             schedule: Schedule::constant(t.rate, Some(Duration::from_secs(120))),
             max_in_flight: 500,
@@ -279,6 +280,7 @@ fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
+        addresses: None,
     }
 }
 
