@@ -24,6 +24,9 @@
 # other processes on a shared machine (compilers, editors) from skewing the comparison.
 # ZD_BASE=/path/to/an/older/zerodrop adds rows `zd-base` running that binary beside this tree's,
 # each setting back to back: a change's cost is judged against the build before it in one run.
+# MIX=1 adds rows for the same load given as a scenario's `requests`: `zd-mix1`, one check-free
+# template (the cost of the mix machinery itself), and `zd-status`, one template with a
+# status-only check (the cost of checking).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,7 +100,7 @@ def secs(value, unit):
     return float(value) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 try:
-    if name in ("zerodrop", "zd-base", "zd-grpc", "zd-h2"):
+    if name == "zerodrop" or name.startswith("zd-"):
         r = json.load(open(out + ".json"))
         c = r["recorded"]["overall"]["counts"]
         requests = sum(v for k, v in c.items() if k != "dropped_by_generator")
@@ -190,6 +193,11 @@ if [ "${1:-}" = memory ]; then
 fi
 has() { [[ " $TOOLS " == *" $1 "* ]]; }
 [ -n "${ZD_BASE:-}" ] && TOOLS="$TOOLS zd-base"
+if [ "${MIX:-0}" = 1 ]; then
+  TOOLS="$TOOLS zd-mix1 zd-status"
+  printf 'requests:\n  - name: only\n    path: /\n' >"$WORK/mix1.yaml"
+  printf 'requests:\n  - name: only\n    path: /\n    checks:\n      - status: 200\n' >"$WORK/status.yaml"
+fi
 for rate in $RATES; do
   setting="${rate}/s ${DURATION}s"
   per_conn=$(( rate / CONNECTIONS ))
@@ -197,6 +205,11 @@ for rate in $RATES; do
     --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
   has zd-base && run zd-base "$setting" "$WORK/zd" -- "$ZD_BASE" load --target "$URL" --rate "$rate" \
     --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+  for mix in mix1 status; do
+    has "zd-$mix" && run "zd-$mix" "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" \
+      --scenario "$WORK/$mix.yaml" --rate "$rate" --duration "${DURATION}s" \
+      --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+  done
   has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "${DURATION}s" \
     -q "$rate" -c "$CONNECTIONS" --latency-correction --no-tui --output-format json
   has wrk2 && [ -n "${WRK2:-}" ] && run wrk2 "$setting" "$WORK/wrk2" -- "$WRK2" -t1 -c "$CONNECTIONS" \

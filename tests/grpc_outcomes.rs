@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use zerodrop::load::GrpcCall;
 use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::load::{GrpcCall, StatusSet};
 use zerodrop::model::clock::RunClock;
 use zerodrop::model::connection::{ConnectionEnd, ConnectionLife};
 use zerodrop::model::grpc::{GrpcClass, GrpcCode};
@@ -40,14 +40,14 @@ impl Sink for Collect {
 /// `calls` unary calls of `message`, 20 ms apart, over one connection to `addr`.
 fn spec(addr: SocketAddr, path: &str, message: &[u8], calls: u64, timeout: Duration) -> LoadSpec {
     LoadSpec {
-        request: RequestSpec {
+        requests: vec![RequestSpec {
             method: http::Method::POST,
-            url: format!("http://{addr}").parse().expect("url"),
-            headers: http::HeaderMap::new(),
-            body: bytes::Bytes::new(),
-            accept: StatusSet::default(),
-            identity_header: None,
-        },
+            ..RequestSpec::get(format!("http://{addr}").parse().expect("url"))
+        }],
+        seed: 0,
+        identity_header: None,
+        version_header: None,
+        max_body: 64 * 1024,
         grpc: Some(GrpcCall {
             path: path.to_string(),
             message: bytes::Bytes::copy_from_slice(message),

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use zerodrop::load::StatusSet;
 use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
 use zerodrop::load::schedule::Schedule;
 use zerodrop::model::clock::RunClock;
@@ -38,15 +37,14 @@ impl Sink for Collect {
 /// keep-alive).
 fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
+        requests: vec![RequestSpec::get(
+            format!("http://{addr}/").parse().expect("url"),
+        )],
+        seed: 0,
+        identity_header: None,
+        version_header: None,
+        max_body: 64 * 1024,
         grpc: None,
-        request: RequestSpec {
-            method: http::Method::GET,
-            url: format!("http://{addr}/").parse().expect("url"),
-            headers: http::HeaderMap::new(),
-            body: bytes::Bytes::new(),
-            accept: StatusSet::default(),
-            identity_header: None,
-        },
         mode: Mode::Open {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
             max_in_flight: 100,

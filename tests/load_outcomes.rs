@@ -30,15 +30,12 @@ impl Sink for Collect {
 
 fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
+        requests: vec![RequestSpec::get(url.parse().expect("url"))],
+        seed: 0,
+        identity_header: None,
+        version_header: None,
+        max_body: 64 * 1024,
         grpc: None,
-        request: RequestSpec {
-            method: http::Method::GET,
-            url: url.parse().expect("url"),
-            headers: http::HeaderMap::new(),
-            body: bytes::Bytes::new(),
-            accept: StatusSet::default(),
-            identity_header: None,
-        },
         // `requests` requests, 20 ms apart, on a pool of one connection.
         mode: Mode::Open {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
@@ -272,7 +269,7 @@ async fn accepted_statuses_count_as_ok() {
     })
     .await;
     let mut sp = spec(&format!("http://{addr}/"), 2, false);
-    sp.request.accept = StatusSet(vec![(200, 299), (404, 404)]);
+    sp.requests[0].accept = StatusSet(vec![(200, 299), (404, 404)]);
     let recs = run(sp).await;
     assert_eq!(classes(&recs), vec![OutcomeClass::Ok]);
 }
@@ -311,7 +308,7 @@ async fn an_identity_header_is_remembered_on_its_connection() {
     })
     .await;
     let mut sp = spec(&format!("http://{addr}/"), 2, true);
-    sp.request.identity_header = Some(http::HeaderName::from_static("x-pod"));
+    sp.identity_header = Some(http::HeaderName::from_static("x-pod"));
     let recs = run(sp).await;
     assert_eq!(recs[1].class, OutcomeClass::Http5xx);
     assert_eq!(

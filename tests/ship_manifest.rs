@@ -428,6 +428,63 @@ fn files_the_run_reads_travel_in_a_configmap_mounted_read_only() {
 }
 
 #[test]
+fn a_mixs_template_bodies_travel_beside_the_scenario_and_one_elsewhere_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenario = dir.path().join("mix.yaml");
+    let text = "rate: 50\nrequests:\n  - {name: order, method: POST, path: /orders, body_file: order.json}\n  - {name: list, path: /orders}\n";
+    std::fs::write(&scenario, text).expect("write");
+    std::fs::write(dir.path().join("order.json"), "{\"item\": 1}").expect("write");
+    let m = manifest(&[
+        "-n",
+        "shop",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "--seed",
+        "7",
+        "deploy/web",
+    ]);
+    let files = m
+        .config_maps
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("zerodrop-web-files"))
+        .expect("files ConfigMap");
+    let data = files.data.clone().unwrap_or_default();
+    assert_eq!(data["scenario.yaml"], text);
+    assert_eq!(
+        data["order.json"], "{\"item\": 1}",
+        "the body sits beside the scenario"
+    );
+    let args = m
+        .job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod")
+        .containers[0]
+        .args
+        .clone()
+        .expect("args");
+    assert!(args.contains(&"--seed=7".to_string()), "{args:?}");
+
+    std::fs::create_dir(dir.path().join("bodies")).expect("mkdir");
+    std::fs::write(dir.path().join("bodies/order.json"), "{}").expect("write");
+    std::fs::write(&scenario, text.replace("order.json", "bodies/order.json")).expect("write");
+    let err = render(&job_args(&[
+        "-n",
+        "shop",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "deploy/web",
+    ]))
+    .expect_err("a body in a subdirectory cannot be mounted");
+    assert!(
+        err.to_string()
+            .contains("must be a file beside the scenario"),
+        "{err}"
+    );
+}
+
+#[test]
 fn flags_that_cannot_mean_the_same_in_a_pod_are_all_refused_naming_each() {
     let e = render(&job_args(&[
         "--context",

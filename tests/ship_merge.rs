@@ -37,6 +37,7 @@ fn record(samples: &[Sample]) -> Recorded {
         RecorderConfig {
             failure_log_limit: 10_000,
             max_open: Duration::from_secs(3),
+            ..RecorderConfig::default()
         },
         marks,
         Arc::new(LiveStats::default()),
@@ -57,6 +58,10 @@ fn record(samples: &[Sample]) -> Recorded {
             dialed: None,
             error: None,
             identity: None,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         };
         end = end.max(rec.end);
         r.record(&rec);

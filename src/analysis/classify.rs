@@ -4,6 +4,9 @@
 //! Causes are tried from the most specific to the most general:
 //!
 //! 1. before the trigger: baseline errors, whatever the pod did;
+//!    a response that failed a check: a breaking change of the version that sent it when the
+//!    check breaks on that version ([`crate::analysis::versions::breaking`]), else unexplained —
+//!    never a lifecycle cause, since the response arrived;
 //! 2. sent while the service queued with every endpoint ready: overload (the load's doing);
 //! 3. a request in flight when its pod was SIGKILLed at the grace deadline;
 //! 4. a request in flight when its pod was signalled or exited: ungraceful shutdown — or, for
@@ -37,6 +40,7 @@ use crate::analysis::endpoints::Window;
 use crate::analysis::infer;
 use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
+use crate::analysis::versions::{Breaking, breaking};
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
 use crate::model::grpc::{GrpcClass, GrpcCode};
@@ -64,6 +68,10 @@ pub struct Context<'a> {
     pub shift: Duration,
     /// Slowest measured de-registration, for pods whose own was not observed.
     pub slowest_lag: Option<Duration>,
+    /// The checks that break on one revision.
+    pub breaking: &'a [Breaking],
+    /// The revision side a failure came from, when it can be told, and how surely.
+    pub side_of: &'a dyn Fn(&RequestRecord) -> breaking::Side,
     /// When each recorded connection opened, by its number; and what makes a pod reachable
     /// then.
     pub opened: &'a HashMap<u64, At>,
@@ -110,6 +118,11 @@ pub fn classify(f: &RequestRecord, cx: &Context<'_>) -> Explained {
     };
     if cx.trigger.is_some_and(|t| f.sent < t) {
         out.cause = FindingId::BaselineErrors;
+        return out;
+    }
+    if f.class == OutcomeClass::CheckFailed {
+        let side = (cx.side_of)(f);
+        out.cause = breaking::cause_of(f, side, cx.breaking).unwrap_or(FindingId::Unexplained);
         return out;
     }
     // A WebSocket message lost with its session: the session's end is the cause.

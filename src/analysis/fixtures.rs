@@ -96,6 +96,8 @@ pub struct Run {
     pub end: u64,
     pub input: AnalysisInput,
     pub failure_log_limit: usize,
+    /// The request templates of a mix (none: one request shape).
+    pub templates: Vec<crate::model::template::TemplateInfo>,
     next_seq: u64,
     next_port: u16,
     next_ip: u8,
@@ -116,6 +118,7 @@ impl Run {
             end: 30_000,
             input: AnalysisInput::default(),
             failure_log_limit: 10_000,
+            templates: Vec::new(),
             next_seq: 0,
             next_port: 40_000,
             next_ip: 1,
@@ -182,7 +185,19 @@ impl Run {
     pub fn pod_ready(&mut self, pod: &str, revision: Revision, created: u64, ready: u64) {
         let address = format!("10.0.0.{}:8080", self.next_ip);
         self.next_ip += 1;
-        self.at(created, Some(pod), EventKind::PodCreated { revision });
+        let revision_name = Some(match revision {
+            Revision::Old => "v1".to_string(),
+            Revision::New => "v2".to_string(),
+            Revision::Unknown => "v0".to_string(),
+        });
+        self.at(
+            created,
+            Some(pod),
+            EventKind::PodCreated {
+                revision,
+                revision_name,
+            },
+        );
         self.at(
             created + 50,
             Some(pod),
@@ -316,6 +331,10 @@ impl Run {
                 dialed: None,
                 error: None,
                 identity: None,
+                template: 0,
+                checks_failed: 0,
+                version: None,
+                excerpt: None,
             });
             t += every;
         }
@@ -330,7 +349,7 @@ impl Run {
         }
     }
 
-    fn seq(&mut self) -> u64 {
+    pub fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
     }
@@ -396,6 +415,10 @@ impl Run {
             dialed: if conn.is_none() { Some(service) } else { None },
             error: None,
             identity,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         });
         seq
     }
@@ -472,6 +495,10 @@ impl Run {
                 dialed: None,
                 error: Some("the session ended before the reply".into()),
                 identity: None,
+                template: 0,
+                checks_failed: 0,
+                version: None,
+                excerpt: None,
             });
         }
         self.sessions.push(SessionRecord {
@@ -508,6 +535,8 @@ impl Run {
             RecorderConfig {
                 failure_log_limit: self.failure_log_limit,
                 max_open: Duration::from_secs(60),
+                templates: self.templates.clone(),
+                ..RecorderConfig::default()
             },
             marks,
             Arc::new(LiveStats::default()),

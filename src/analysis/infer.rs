@@ -427,6 +427,10 @@ mod tests {
             dialed: None,
             error: None,
             identity: None,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         }
     }
 

@@ -22,6 +22,12 @@ pub struct AnalysisInput {
     /// ... provided it is also at least this much higher, so sub-millisecond loopback jitter
     /// never reads as a regression.
     pub latency_min_increase: Duration,
+    /// A new revision is slower than the old one (same template, same window) when
+    /// Mann–Whitney says higher, the Hodges–Lehmann shift is at least `version_min_increase`
+    /// — so a consistent but tiny shift, or a tail of a few cold requests, is not a slower
+    /// release — and its p99 is at least `version_ratio` × the old one's.
+    pub version_min_increase: Duration,
+    pub version_ratio: f64,
     /// Failures from a pod this soon after it became ready count as early traffic.
     pub early_window: Duration,
     /// How far apart a request's timing and a lifecycle event may be and still be compared
@@ -54,6 +60,8 @@ impl Default for AnalysisInput {
             pod_header_discovered: false,
             latency_ratio: 2.0,
             latency_min_increase: Duration::from_millis(100),
+            version_min_increase: Duration::from_millis(20),
+            version_ratio: 1.5,
             early_window: Duration::from_secs(10),
             slack: Duration::from_millis(200),
             unobserved_lag: Duration::from_secs(2),

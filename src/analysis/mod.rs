@@ -12,6 +12,7 @@
 //! - `pods`: each pod's lifecycle read from the timeline; `endpoints`: ready-endpoint counts.
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
+//! - [`versions`]: old versus new per template, breaking checks, the latency comparison.
 //! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
 //! - [`load_by_pod`]: each pod's load per second, from long-lived connections tied to pods.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
@@ -31,6 +32,7 @@ mod phases;
 mod pods;
 pub mod sessions;
 pub mod sustain;
+pub mod versions;
 
 #[cfg(test)]
 mod fixtures;
@@ -137,6 +139,9 @@ pub struct LagStats {
 pub struct PodReport {
     pub name: String,
     pub revision: Revision,
+    /// The revision's own name (`v2`, a ReplicaSet hash), when the runtime gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +176,9 @@ pub struct Analysis {
     pub deregistration: LagStats,
     /// Ordered by the failures they explain, most first.
     pub findings: Vec<Finding>,
+    /// Old and new revision side by side, when responses' revisions could be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<versions::VersionSplit>,
     /// Failures no finding explains.
     pub unexplained_failures: u64,
     /// The response header that names the pod, when the run read one, and whether it found it
@@ -233,11 +241,12 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
     let ws = sessions::WsIndex::new(&recorded.sessions, &session_pods, &pods, input.slack);
     let trigger = trigger_of(recorded, timeline);
     let overload = overload::windows(recorded, trigger, &dips);
-    let opened: HashMap<u64, At> = recorded
-        .connections
-        .iter()
-        .map(|c| (c.id, c.opened))
-        .collect();
+    let opened = opened_at(recorded);
+    let split = versions::split(recorded, timeline);
+    let side_of = |f: &crate::model::request::RequestRecord| {
+        side_of(f, split.as_ref().map(|(s, _)| s), &known, &pods)
+    };
+    let breaking = versions::breaking::find(recorded, split.as_ref(), &side_of);
     let cx = classify::Context {
         pods: &pods,
         known: &known,
@@ -248,6 +257,8 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         input,
         shift,
         slowest_lag: lag::slowest(&deregistration),
+        breaking: &breaking,
+        side_of: &side_of,
         opened: &opened,
         reach,
         ws: &ws,
@@ -269,14 +280,12 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         overload: &overload,
         p99_ratio,
         target: input.workload.target.clone().unwrap_or_default(),
+        split: split.as_ref().map(|(s, _)| s),
+        breaking: &breaking,
         session_pods: &session_pods,
     };
     let findings = findings::build(&recorded.failures, &explained, &facts);
-    let unexplained_failures = findings
-        .iter()
-        .filter(|f| f.id == FindingId::Unexplained)
-        .map(|f| f.evidence.failures)
-        .sum();
+    let unexplained_failures = unexplained(&findings);
     let attributions = attributions(&explained);
     let (pod_load, pod_load_unattributed) = load_by_pod::pod_loads(recorded, timeline, &pods);
     Analysis {
@@ -287,10 +296,8 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         deregistration,
         findings,
         unexplained_failures,
-        pod_header: input.pod_header.clone().map(|name| PodHeader {
-            name,
-            discovered: input.pod_header_discovered,
-        }),
+        versions: split.map(|(s, _)| s),
+        pod_header: PodHeader::of(input),
         attribution_check: None,
         sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
         notes: notes(input),
@@ -322,6 +329,34 @@ fn reach(input: &AnalysisInput, shift: Duration) -> infer::Params {
         event_delay: input.event_delay,
         tolerance: infer::TOLERANCE,
         prestop: input.workload.prestop,
+    }
+}
+
+/// When each recorded connection opened, by its number.
+fn opened_at(recorded: &Recorded) -> HashMap<u64, At> {
+    recorded
+        .connections
+        .iter()
+        .map(|c| (c.id, c.opened))
+        .collect()
+}
+
+/// The failures no finding explains.
+fn unexplained(findings: &[Finding]) -> u64 {
+    findings
+        .iter()
+        .filter(|f| f.id == FindingId::Unexplained)
+        .map(|f| f.evidence.failures)
+        .sum()
+}
+
+impl PodHeader {
+    /// The header the run read, if any, and whether it found it itself.
+    fn of(input: &AnalysisInput) -> Option<PodHeader> {
+        input.pod_header.clone().map(|name| PodHeader {
+            name,
+            discovered: input.pod_header_discovered,
+        })
     }
 }
 
@@ -371,6 +406,40 @@ fn trigger_of(recorded: &Recorded, timeline: &Timeline) -> Option<At> {
         .or_else(|| recorded.phase(crate::model::phase::BASELINE).map(|p| p.end))
 }
 
+/// The revision side a failure came from: its version header's revision (certain), else its
+/// pod's, as surely as the pod is known — an inferred pod's revision carries that inference's
+/// confidence.
+fn side_of(
+    f: &crate::model::request::RequestRecord,
+    split: Option<&versions::VersionSplit>,
+    known: &HashMap<u64, attribute::Known>,
+    pods: &BTreeMap<String, pods::PodLife>,
+) -> versions::breaking::Side {
+    let by_label = f.version.as_deref().and_then(|v| {
+        let r = split?.revisions.iter().find(|r| r.label == v)?;
+        Some(versions::breaking::Side {
+            revision: r.side,
+            confidence: 1.0,
+            inferred: false,
+        })
+    });
+    let by_pod = || {
+        let k = known.get(&f.seq)?;
+        let p = pods.get(&k.pod)?;
+        Some(versions::breaking::Side {
+            revision: p.revision,
+            confidence: k.confidence,
+            inferred: matches!(
+                k.method,
+                AttributionMethod::ConnectionEnd | AttributionMethod::SoleCandidate
+            ),
+        })
+    };
+    by_label
+        .or_else(by_pod)
+        .unwrap_or(versions::breaking::Side::UNKNOWN)
+}
+
 fn pod_reports(
     pods: &BTreeMap<String, pods::PodLife>,
     attributions: &[Attribution],
@@ -380,6 +449,7 @@ fn pod_reports(
         .map(|p| PodReport {
             name: p.name.clone(),
             revision: p.revision,
+            revision_name: p.revision_name.clone(),
             created: p.created,
             ready: p.ready,
             terminating: p.terminating,
@@ -397,6 +467,7 @@ fn pod_reports(
                 out.push(PodReport {
                     name: a.pod.clone(),
                     revision: Revision::Unknown,
+                    revision_name: None,
                     created: None,
                     ready: None,
                     terminating: None,

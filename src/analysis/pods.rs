@@ -40,6 +40,8 @@ impl Exit {
 pub struct PodLife {
     pub name: String,
     pub revision: Revision,
+    /// The revision's own name, when the runtime gave it (`v2`, a ReplicaSet hash).
+    pub revision_name: Option<String>,
     pub created: Option<At>,
     pub started: Option<At>,
     /// Every address the pod was known by (its container's, its endpoints').
@@ -121,6 +123,17 @@ pub fn pod_lives(timeline: &Timeline) -> BTreeMap<String, PodLife> {
 }
 
 impl PodLife {
+    /// Its creation, and the revision it belongs to.
+    fn created(&mut self, at: At, revision: Revision, name: &Option<String>) {
+        self.created.get_or_insert(at);
+        if self.revision == Revision::Unknown {
+            self.revision = revision;
+        }
+        if self.revision_name.is_none() {
+            self.revision_name.clone_from(name);
+        }
+    }
+
     /// Takes in one event of this pod at `at`; `ready_now` holds every pod's endpoint readiness
     /// as of the latest event.
     fn observe(&mut self, at: At, kind: &EventKind, ready_now: &mut BTreeMap<String, bool>) {
@@ -129,12 +142,10 @@ impl PodLife {
             return;
         }
         match kind {
-            EventKind::PodCreated { revision } => {
-                self.created.get_or_insert(at);
-                if self.revision == Revision::Unknown {
-                    self.revision = *revision;
-                }
-            }
+            EventKind::PodCreated {
+                revision,
+                revision_name,
+            } => self.created(at, *revision, revision_name),
             EventKind::PodStarted { address } => {
                 self.started.get_or_insert(at);
                 if let Some(a) = address {

@@ -22,6 +22,15 @@ pub enum KeepaliveOnShutdown {
     ConnectionClose,
 }
 
+/// The version of the demo app's JSON API (`GET /api/users/ID`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiVersion {
+    /// The user's name is `fullname`.
+    V1,
+    /// Renamed to `full_name` (with --compat, both are sent).
+    V2,
+}
+
 /// Whether the readiness path tells the truth during warm-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Readiness {
@@ -72,6 +81,12 @@ pub struct DemoAppArgs {
     pub ready_path: String,
     #[arg(long, default_value = "/healthz")]
     pub health_path: String,
+    /// Version of the JSON API under /api/ (v2 renames `fullname` to `full_name`).
+    #[arg(long, value_enum, default_value = "v1")]
+    pub api_version: ApiVersion,
+    /// With --api-version v2: keep `fullname` beside `full_name` (expand before contract).
+    #[arg(long)]
+    pub compat: bool,
     /// GOAWAY to HTTP/2 (gRPC) connections older than this, as gRPC's MAX_CONNECTION_AGE does.
     #[arg(long, value_parser = crate::model::units::positive_duration)]
     pub max_connection_age: Option<Duration>,

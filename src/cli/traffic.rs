@@ -70,6 +70,17 @@ pub struct TrafficArgs {
     /// `local` and `run` look for one before the load starts; `none` says not to.
     #[arg(long = "pod-header", value_name = "NAME")]
     pub pod_header: Option<String>,
+    /// Response header naming the version that answered (`x-api-version`): each response's
+    /// revision for the old-versus-new split, on any path.
+    #[arg(long = "version-header", value_name = "NAME")]
+    pub version_header: Option<String>,
+    /// Seed of the request mix's sequence of templates (default 0): the same seed sends the
+    /// same sequence.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// The most of a response body read for the response checks that need it (default 64KiB).
+    #[arg(long = "max-body", value_name = "SIZE")]
+    pub max_body: Option<String>,
     /// Pass/fail threshold, k6 style (`p(99)<500ms`, `rate<0.001`, `rollout:max<2s`); repeatable.
     #[arg(long, value_name = "EXPR")]
     pub threshold: Vec<String>,

@@ -1,12 +1,19 @@
 //! `zerodrop demo-app`: the flags become the demo app's configuration, and the server runs
 //! until it has drained; a port it cannot bind exits 2.
 
-use crate::cli::demo_app::{DemoAppArgs, KeepaliveOnShutdown, Readiness, ShutdownMode};
+use crate::cli::demo_app::{ApiVersion, DemoAppArgs, KeepaliveOnShutdown, Readiness, ShutdownMode};
 use crate::demo_app::{self, DemoAppConfig, DemoAppError};
 use crate::model::exit;
 
 pub fn run(args: DemoAppArgs) -> u8 {
-    match demo_app::run(config(args)) {
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zerodrop demo-app: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    match demo_app::run(config) {
         Ok(()) => exit::PASSED,
         Err(e) => {
             eprintln!("{e}");
@@ -18,8 +25,13 @@ pub fn run(args: DemoAppArgs) -> u8 {
     }
 }
 
-fn config(a: DemoAppArgs) -> DemoAppConfig {
-    DemoAppConfig {
+fn config(a: DemoAppArgs) -> Result<DemoAppConfig, String> {
+    if a.compat && a.api_version == ApiVersion::V1 {
+        return Err(
+            "--compat keeps v1's field in v2's answers: it needs --api-version v2".to_string(),
+        );
+    }
+    Ok(DemoAppConfig {
         port: a.port,
         host: a.host,
         name: a.name,
@@ -45,7 +57,12 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
         health_path: a.health_path,
         max_connection_age: a.max_connection_age,
         ws_path: a.ws_path,
-    }
+        api_version: match a.api_version {
+            ApiVersion::V1 => demo_app::ApiVersion::V1,
+            ApiVersion::V2 => demo_app::ApiVersion::V2,
+        },
+        compat: a.compat,
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +79,7 @@ mod tests {
     fn parse(extra: &[&str]) -> DemoAppConfig {
         let mut argv = vec!["demo-app", "--port", "1", "--name", "r1"];
         argv.extend_from_slice(extra);
-        config(Cli::try_parse_from(argv).expect("parses").app)
+        config(Cli::try_parse_from(argv).expect("parses").app).expect("valid")
     }
 
     #[test]
@@ -94,6 +111,17 @@ mod tests {
         );
         assert_eq!(c.readiness, demo_app::Readiness::Lie);
         assert_eq!(c.shutdown, demo_app::ShutdownMode::Immediate);
+    }
+
+    #[test]
+    fn the_api_version_and_compat_reach_the_app() {
+        let c = parse(&["--api-version", "v2", "--compat"]);
+        assert_eq!(c.api_version, demo_app::ApiVersion::V2);
+        assert!(c.compat);
+        assert_eq!(parse(&[]).api_version, demo_app::ApiVersion::V1);
+        let cli = Cli::try_parse_from(["demo-app", "--port", "1", "--compat"]).expect("parses");
+        let e = config(cli.app).expect_err("--compat needs v2");
+        assert!(e.contains("--api-version v2"), "{e}");
     }
 
     #[test]

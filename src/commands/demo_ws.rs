@@ -28,7 +28,7 @@ const MESSAGE_RATE: f64 = 20.0;
 /// well-behaved ones do (100 ms first wait, ×1.5, jitter).
 pub fn plan() -> Plan {
     let mut plan = super::demo::plan();
-    plan.request.path = None;
+    plan.request.shape.path = None;
     apply(
         &mut plan,
         WsPlan {

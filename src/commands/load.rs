@@ -77,13 +77,14 @@ async fn run_plan(plan: Plan) -> u8 {
             marks_engine.begin(&name, || start.plus(offset));
         }
     });
-    let engine = match crate::run::flow::start_engine(&plan, spec, clock, marks, Some(on_start)) {
-        Ok(e) => e,
-        Err(e) => {
-            error(&e);
-            return engine_exit_code(&e);
-        }
-    };
+    let engine =
+        match crate::run::flow::start_engine(&plan, spec, clock, marks, Some(on_start), None) {
+            Ok(e) => e,
+            Err(e) => {
+                error(&e);
+                return engine_exit_code(&e);
+            }
+        };
     let total = match &plan.traffic.pattern {
         Pattern::Rate { duration_s, .. } | Pattern::Max { duration_s, .. } => {
             duration_s.map(Duration::from_secs_f64)

@@ -239,13 +239,14 @@ fn job_args(
     }
     // The body, from --body-file or the scenario's body_file: the flag wins over the file in
     // the pod as it does here.
-    if plan.request.body_file.is_some() {
+    if plan.request.shape.body_file.is_some() {
         files.push(MountedFile {
             key: "body".into(),
-            bytes: plan.request.body.to_vec(),
+            bytes: plan.request.shape.body.to_vec(),
         });
         run.traffic.body_file = Some(mounted("body"));
     }
+    files.extend(template_bodies(plan, run.traffic.scenario.is_some())?);
     if let Some(g) = &plan.grpc {
         if !g.proto.is_empty() {
             return Err(PlanError::single(
@@ -279,6 +280,45 @@ fn job_args(
         run.worker.worker_pods = Some(format!("{JOB_NAME_LABEL}={name}"));
     }
     Ok((run_argv(&run), files))
+}
+
+/// The body files of a mix's templates, mounted beside the scenario under their own names
+/// (the scenario names them relative to itself). A body file elsewhere cannot follow: the
+/// mount is one flat directory.
+fn template_bodies(plan: &Plan, scenario: bool) -> Result<Vec<MountedFile>, PlanError> {
+    let mut files: Vec<MountedFile> = Vec::new();
+    let dir = plan
+        .scenario
+        .as_ref()
+        .and_then(|s| s.parent().map(Path::to_path_buf));
+    for t in &plan.request.templates {
+        let Some(path) = &t.shape.body_file else {
+            continue;
+        };
+        let place = format!("template {} (body_file)", t.name);
+        let key = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let beside = scenario && path.parent().map(Path::to_path_buf) == dir;
+        let taken = ["scenario.yaml", "body", "patch"].contains(&key.as_str());
+        if !beside || taken || key.is_empty() {
+            return Err(PlanError::single(
+                place,
+                format!(
+                    "{} cannot be mounted in the Job: a template's body_file must be a file beside the scenario, named other than scenario.yaml, body or patch",
+                    path.display()
+                ),
+            ));
+        }
+        if !files.iter().any(|f| f.key == key) {
+            files.push(MountedFile {
+                key,
+                bytes: t.shape.body.to_vec(),
+            });
+        }
+    }
+    Ok(files)
 }
 
 fn opt(out: &mut Vec<String>, flag: &str, v: &Option<String>) {
@@ -362,6 +402,9 @@ pub fn run_argv(r: &RunArgs) -> Vec<String> {
     switch(&mut a, "--insecure", t.insecure);
     opt(&mut a, "--accept-status", &t.accept_status);
     opt(&mut a, "--pod-header", &t.pod_header);
+    opt(&mut a, "--version-header", &t.version_header);
+    opt(&mut a, "--seed", &t.seed);
+    opt(&mut a, "--max-body", &t.max_body);
     many(&mut a, "--threshold", &t.threshold);
     many(&mut a, "--redact-header", &t.redact_header);
     opt(&mut a, "--failure-log-limit", &t.failure_log_limit);

@@ -11,17 +11,20 @@
 //! - [`parse`]: the other values users type (stages, statuses, headers, URLs, command lines).
 //! - [`problems`]: the one collector: every problem at once, naming the flag or the file's
 //!   line and key.
-//! - one `from_args` per area: [`request`], [`grpc`] and [`traffic`] (the load), [`flow`] (the
+//! - one `from_args` per area: [`request`], [`grpc`] and [`traffic`] (the load), [`mix`] and
+//!   [`checks`] (a scenario's request templates and their response checks), [`flow`] (the
 //!   phases), [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
 //!
 //! Flags override the file; repeatable flags (headers, thresholds, redactions) add to the
 //! file's lists. This module knows no clap type: the command line is `cli`'s, seen only by the
 //! commands.
 
+pub mod checks;
 pub mod flow;
 pub mod grpc;
 pub mod kube;
 pub mod local;
+pub mod mix;
 pub mod output;
 pub mod parse;
 pub mod plan;
@@ -41,7 +44,8 @@ pub use kube::{KubeContext, KubeFlags, in_cluster};
 pub use local::{LocalFlags, ProbeFlags};
 pub use output::OutputFlags;
 pub use plan::{
-    FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan, Via,
+    FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TemplatePlan, TrafficPlan,
+    Via,
 };
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
@@ -88,7 +92,8 @@ impl Plan {
         let grpc = grpc::from_args(t, problems);
         let traffic = traffic::from_args(kind, t, problems);
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
-        let output = output::from_args(t, out, problems);
+        let names: Vec<&str> = request.templates.iter().map(|t| t.name.as_str()).collect();
+        let output = output::from_args(t, out, &names, problems);
         let ws = ws::from_args(kind, t, problems);
         let mut plan = Plan {
             kind,

@@ -29,15 +29,21 @@ pub struct Output {
     pub redact_headers: Vec<String>,
 }
 
-pub fn from_args(t: &TrafficFlags, out: &OutputFlags, p: &mut Problems<'_>) -> Output {
+/// `templates` are the names of the mix's templates (none without a mix): a threshold's scope
+/// naming one of them is scoped to that template.
+pub fn from_args(
+    t: &TrafficFlags,
+    out: &OutputFlags,
+    templates: &[&str],
+    p: &mut Problems<'_>,
+) -> Output {
     let f = p.file();
     let thresholds = listed(p, &f.thresholds, "thresholds", &t.threshold, "--threshold")
         .into_iter()
         .filter_map(|(value, place)| {
-            p.check(
-                &place,
-                crate::gate::parse(&value).map_err(|e| e.to_string()),
-            )
+            let parsed = crate::gate::parse(&value).map_err(|e| e.to_string());
+            let scoped = parsed.and_then(|th| th.scopes_in(templates).map(|_| th));
+            p.check(&place, scoped)
         })
         .collect();
     let redact_headers = listed(

@@ -11,8 +11,10 @@ use serde::Serialize;
 
 use super::parse;
 use crate::load::StatusSet;
+use crate::load::check::{Check, Checks};
 use crate::load::engine::{LoadSpec, Mode, RequestSpec};
 use crate::load::schedule::Schedule;
+use crate::model::template::{CheckInfo, TemplateInfo};
 use crate::report::redact::Redactor;
 
 /// Bound on one request, from its send to the end of its response (`--timeout`).
@@ -21,6 +23,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Failures kept in full detail (`--failure-log-limit`).
 pub const DEFAULT_FAILURE_LOG_LIMIT: usize = 10_000;
+/// The most of a response body read for checks that need it (`--max-body`).
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// The arrival rate of a rollout run given none: modest enough for any test service.
 pub const DEFAULT_RATE: f64 = 100.0;
 /// gRPC connections (`--connections`): as many as several client instances would open, so
@@ -63,9 +67,9 @@ impl Pattern {
     }
 }
 
-/// What each request looks like.
+/// What a request looks like: method, path, headers, body and the statuses counted as ok.
 #[derive(Clone, Debug, Serialize)]
-pub struct RequestPlan {
+pub struct RequestShape {
     pub method: String,
     /// Path and query replacing the target's (or the path on the local proxy).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,23 +79,18 @@ pub struct RequestPlan {
     #[serde(skip)]
     pub body: Bytes,
     pub body_bytes: usize,
-    /// `--body-file` path, when the body came from a file.
+    /// The file the body came from, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_file: Option<PathBuf>,
     pub accept_status: String,
     #[serde(skip)]
     pub accept: StatusSet,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod_header: Option<String>,
-    /// With no `--pod-header`, look for one before the load starts (`--pod-header none`: do
-    /// not).
-    pub discover_pod_header: bool,
 }
 
-impl Default for RequestPlan {
+impl Default for RequestShape {
     /// `GET`, no headers, no body, 200-299 counted as ok.
     fn default() -> Self {
-        RequestPlan {
+        RequestShape {
             method: "GET".to_string(),
             path: None,
             headers: Vec::new(),
@@ -100,9 +99,105 @@ impl Default for RequestPlan {
             body_file: None,
             accept_status: "200-299".to_string(),
             accept: StatusSet::default(),
+        }
+    }
+}
+
+/// What the requests look like: one request shape (the flags'), or a mix of templates.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestPlan {
+    /// The one request of a run without a mix; with one, its headers and accepted statuses
+    /// are the templates' shared ones.
+    #[serde(flatten)]
+    pub shape: RequestShape,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_header: Option<String>,
+    /// With no `--pod-header`, look for one before the load starts (`--pod-header none`: do
+    /// not).
+    pub discover_pod_header: bool,
+    /// A response header naming the version that answered (`--version-header`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_header: Option<String>,
+    /// The seed of the mix's sequence of templates (`--seed`).
+    pub seed: u64,
+    /// The most of a response body read for checks (`--max-body`).
+    pub max_body: usize,
+    /// The request templates of a mix (the scenario's `requests`); empty when the run sends
+    /// the one request described above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplatePlan>,
+}
+
+impl Default for RequestPlan {
+    /// `GET`, no headers, no body, 200-299 counted as ok; no mix.
+    fn default() -> Self {
+        RequestPlan {
+            shape: RequestShape::default(),
             pod_header: None,
             discover_pod_header: true,
+            version_header: None,
+            seed: 0,
+            max_body: DEFAULT_MAX_BODY,
+            templates: Vec::new(),
         }
+    }
+}
+
+/// One request template of a mix, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct TemplatePlan {
+    pub name: String,
+    pub weight: f64,
+    /// What it sends; its headers are the plan's shared ones with its own (which win by name).
+    #[serde(flatten)]
+    pub shape: RequestShape,
+    /// The checks as reports name them.
+    pub checks: Vec<CheckInfo>,
+    /// The checks as the engine runs them.
+    #[serde(skip)]
+    pub compiled: Vec<Check>,
+}
+
+impl TemplatePlan {
+    /// The one template of a run without a mix: the plan's request, named `default`.
+    pub fn single(r: &RequestPlan) -> TemplatePlan {
+        TemplatePlan {
+            name: "default".to_string(),
+            weight: 1.0,
+            shape: r.shape.clone(),
+            checks: Vec::new(),
+            compiled: Vec::new(),
+        }
+    }
+
+    /// How it is saved in a result.
+    pub fn info(&self) -> TemplateInfo {
+        TemplateInfo {
+            name: self.name.clone(),
+            method: self.shape.method.clone(),
+            path: self.shape.path.clone().unwrap_or_else(|| "/".to_string()),
+            weight: self.weight,
+            checks: self.checks.clone(),
+        }
+    }
+}
+
+impl RequestPlan {
+    /// The templates the run sends: the mix's, or the one request as template `default`.
+    pub fn effective_templates(&self) -> Vec<TemplatePlan> {
+        if self.templates.is_empty() {
+            vec![TemplatePlan::single(self)]
+        } else {
+            self.templates.clone()
+        }
+    }
+
+    /// The templates as a result saves them.
+    pub fn template_infos(&self) -> Vec<TemplateInfo> {
+        self.effective_templates()
+            .iter()
+            .map(TemplatePlan::info)
+            .collect()
     }
 }
 
@@ -274,7 +369,11 @@ impl Plan {
     /// `--redact-header` names, and the literal values of the run's sensitive request headers
     /// wherever they turn up (an app or a trigger command that echoes the token).
     pub fn redactor(&self) -> Redactor {
-        Redactor::for_headers(&self.redact_headers, &self.request.headers)
+        let mut headers = self.request.shape.headers.clone();
+        for t in &self.request.templates {
+            headers.extend(t.shape.headers.iter().cloned());
+        }
+        Redactor::for_headers(&self.redact_headers, &headers)
     }
 
     /// The plan as it is saved in a result: JSON with every secret masked (the always-masked
@@ -287,9 +386,14 @@ impl Plan {
     /// The URL requests go to: the plan's target (or `base`, e.g. the local proxy), with the
     /// plan's path in place of the URL's.
     pub fn url(&self, base: Option<&str>) -> Result<http::Uri, String> {
+        self.url_with(base, self.request.shape.path.as_deref())
+    }
+
+    /// The target (or `base`) with `path` in place of its path, when given.
+    fn url_with(&self, base: Option<&str>, path: Option<&str>) -> Result<http::Uri, String> {
         let base = base.or(self.target.as_deref()).ok_or("no target URL")?;
         let uri: http::Uri = base.parse().map_err(|_| format!("`{base}` is not a URL"))?;
-        let Some(path) = &self.request.path else {
+        let Some(path) = path else {
             return Ok(uri);
         };
         let mut parts = uri.into_parts();
@@ -320,6 +424,25 @@ impl Plan {
             index: index.min(count - 1),
             count,
         });
+    }
+
+    /// One template as the engine sends it, aimed at `base` (or the plan's target).
+    fn request_spec(&self, base: Option<&str>, t: &TemplatePlan) -> Result<RequestSpec, String> {
+        let shape = &t.shape;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &shape.headers {
+            let (n, v) = parse::header(&format!("{k}: {v}"))?;
+            headers.append(n, v);
+        }
+        Ok(RequestSpec {
+            method: http::Method::from_bytes(shape.method.as_bytes()).map_err(|e| e.to_string())?,
+            url: self.url_with(base, shape.path.as_deref())?,
+            headers,
+            body: shape.body.clone(),
+            accept: shape.accept.clone(),
+            weight: t.weight,
+            checks: Checks::new(t.compiled.clone()),
+        })
     }
 
     /// How the engine sends: sessions, the open-model schedule (this generator's share), or
@@ -376,16 +499,15 @@ impl Plan {
 
     /// The engine's input, aimed at `base` (or the plan's target).
     pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
-        let url = self.url(base)?;
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in &self.request.headers {
-            let (n, v) = parse::header(&format!("{k}: {v}"))?;
-            headers.append(n, v);
-        }
-        let identity_header = match &self.request.pod_header {
-            Some(h) => Some(parse::header_name(h)?),
-            None => None,
-        };
+        let requests = self
+            .request
+            .effective_templates()
+            .iter()
+            .map(|t| self.request_spec(base, t))
+            .collect::<Result<Vec<_>, String>>()?;
+        let header = |h: &Option<String>| h.as_deref().map(parse::header_name).transpose();
+        let identity_header = header(&self.request.pod_header)?;
+        let version_header = header(&self.request.version_header)?;
         let mode = self.mode();
         let grpc = self.grpc.as_ref().and_then(|g| {
             Some(crate::load::GrpcCall {
@@ -394,16 +516,12 @@ impl Plan {
             })
         });
         Ok(LoadSpec {
+            requests,
+            seed: self.request.seed,
+            identity_header,
+            version_header,
+            max_body: self.request.max_body,
             grpc,
-            request: RequestSpec {
-                method: http::Method::from_bytes(self.request.method.as_bytes())
-                    .map_err(|e| e.to_string())?,
-                url,
-                headers,
-                body: self.request.body.clone(),
-                accept: self.request.accept.clone(),
-                identity_header,
-            },
             mode,
             keepalive: self.traffic.keepalive,
             http2: self.traffic.http2,

@@ -1,17 +1,19 @@
 //! What each request looks like, and where it goes: the target, path, method, headers, body,
-//! accepted statuses and pod header of [`TrafficFlags`] and the scenario file, validated into
-//! the plan's target and [`RequestPlan`]. Problems go to the shared collector.
+//! accepted statuses, pod and version headers, and the mix of [`TrafficFlags`] and the scenario
+//! file, validated into the plan's target and [`RequestPlan`] (the scenario's `requests` are
+//! read by [`super::mix`]). Problems go to the shared collector.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 
 use super::parse;
-use super::plan::{PlanKind, RequestPlan};
+use super::plan::{DEFAULT_MAX_BODY, PlanKind, RequestPlan, RequestShape};
 use super::problems::Problems;
 use super::scenario::Headers;
 use super::traffic::TrafficFlags;
 use crate::load::StatusSet;
+use crate::model::units;
 
 /// The target URL (`None` for `local`, whose target is its own proxy) and the request.
 pub fn from_args(
@@ -56,7 +58,38 @@ pub fn from_args(
                 (s, text)
             },
         );
-    // `none` turns the search for a pod-naming header off; a name sets it.
+    let (pod_header, discover_pod_header) = pod_header(t, p);
+    let Mix {
+        version_header,
+        seed,
+        max_body,
+    } = mix_settings(t, p);
+    let mut request = RequestPlan {
+        shape: RequestShape {
+            method,
+            path,
+            headers,
+            body_bytes: body.len(),
+            body,
+            body_file,
+            accept_status,
+            accept,
+        },
+        pod_header,
+        discover_pod_header,
+        version_header,
+        seed,
+        max_body,
+        templates: Vec::new(),
+    };
+    request.templates = super::mix::from_args(kind, t, target.as_deref(), &request, p);
+    (target, request)
+}
+
+/// The header in which the app names its pod, and whether to look for one: `none` turns the
+/// search off; a name sets it (the search is then moot).
+fn pod_header(t: &TrafficFlags, p: &mut Problems<'_>) -> (Option<String>, bool) {
+    let f = p.file();
     let pod_header = p
         .value(
             t.pod_header.as_deref(),
@@ -69,22 +102,50 @@ pub fn from_args(
             },
         )
         .map(|(v, _)| v);
-    // Off only when asked: with a name given, the search is moot (the name is used).
-    let discover_pod_header = !matches!(pod_header, Some(None));
-    let pod_header = pod_header.flatten();
-    let request = RequestPlan {
-        method,
-        path,
-        headers,
-        body_bytes: body.len(),
-        body,
-        body_file,
-        accept_status,
-        accept,
-        pod_header,
-        discover_pod_header,
-    };
-    (target, request)
+    let discover = !matches!(pod_header, Some(None));
+    (pod_header.flatten(), discover)
+}
+
+/// The settings of a mix and of the checks, beside the templates.
+struct Mix {
+    version_header: Option<String>,
+    seed: u64,
+    max_body: usize,
+}
+
+/// `--version-header`, `--seed` and `--max-body`.
+fn mix_settings(t: &TrafficFlags, p: &mut Problems<'_>) -> Mix {
+    let f = p.file();
+    let version_header = p
+        .value(
+            t.version_header.as_deref(),
+            "--version-header",
+            f.version_header.as_ref(),
+            "version_header",
+            |s| parse::header_name(s).map(|n| n.to_string()),
+        )
+        .map(|(v, _)| v);
+    let seed = p
+        .value(t.seed.as_deref(), "--seed", f.seed.as_ref(), "seed", |s| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number from 0 to 2^64-1, got `{s}`"))
+        })
+        .map_or(0, |(v, _)| v);
+    let max_body = p
+        .value(
+            t.max_body.as_deref(),
+            "--max-body",
+            f.max_body.as_ref(),
+            "max_body",
+            units::size,
+        )
+        .map_or(DEFAULT_MAX_BODY, |(v, _)| v);
+    Mix {
+        version_header,
+        seed,
+        max_body,
+    }
 }
 
 /// `--target`: required by `load`, refused by `local`.

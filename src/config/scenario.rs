@@ -47,8 +47,124 @@ pub struct ScenarioFile {
     pub baseline: Option<Spanned<String>>,
     pub settle: Option<Spanned<String>>,
     pub rollout_timeout: Option<Spanned<String>>,
+    /// A weighted mix of request templates, each with its own response checks; read as a
+    /// [`Node`] tree so every problem in it is reported at once, where it is.
+    pub requests: Option<Spanned<Node>>,
+    /// The seed of the mix's sequence of templates.
+    pub seed: Option<Spanned<String>>,
+    /// The most of a response body read for checks that need it.
+    pub max_body: Option<Spanned<String>>,
+    /// A response header naming the version that answered.
+    pub version_header: Option<Spanned<String>>,
     /// WebSocket sessions instead of requests (`--ws` and its flags).
     pub websocket: Option<super::ws::WsScenario>,
+}
+
+/// A YAML value with the location of every value inside it. Settings with a rich shape (the
+/// request templates and their checks) are read as this tree and validated by hand, so a
+/// scenario with five mistakes gets five messages, each naming its line and key, rather than
+/// serde's first.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    /// Entries in file order; keys as text.
+    Map(Vec<(String, Spanned<Node>)>),
+}
+
+impl Node {
+    /// A scalar as text (`None` for null, lists and maps).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Node::Bool(b) => Some(b.to_string()),
+            Node::Int(i) => Some(i.to_string()),
+            Node::Float(f) => Some(f.to_string()),
+            Node::Str(s) => Some(s.clone()),
+            Node::Null | Node::Seq(_) | Node::Map(_) => None,
+        }
+    }
+
+    /// The value as JSON (for a check's `equals`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::from(*i),
+            Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Node::Str(s) => Value::String(s.clone()),
+            Node::Seq(items) => Value::Array(items.iter().map(|n| n.value.to_json()).collect()),
+            Node::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// What kind of value it is, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "nothing",
+            Node::Bool(_) | Node::Int(_) | Node::Float(_) | Node::Str(_) => "a single value",
+            Node::Seq(_) => "a list",
+            Node::Map(_) => "a map",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Node, E> {
+                Ok(Node::Null)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Node, E> {
+                Ok(Node::Null)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Node, E> {
+                Ok(Node::Bool(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Node, E> {
+                Ok(Node::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Node, E> {
+                Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node, E> {
+                Ok(Node::Float(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Node, E> {
+                Ok(Node::Str(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+                    items.push(item);
+                }
+                Ok(Node::Seq(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Text>()? {
+                    let value = map.next_value::<Spanned<Node>>()?;
+                    entries.push((key.0, value));
+                }
+                Ok(Node::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Headers as a map (`X-Env: staging`) or a list of `Name: value` strings.

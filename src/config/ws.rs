@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use super::parse;
 use super::plan::{Pattern, Plan, PlanKind, default_max_in_flight};
 use super::problems::Problems;
+use super::scenario::ScenarioFile;
 use super::traffic::TrafficFlags;
 use crate::load::ws::{Arrival, Backoff, Expect, SessionSpec};
 use crate::model::units;
@@ -461,7 +462,12 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
             "a session opens with 101; --expect judges the replies",
         ),
     ];
-    for (flag_given, flag, file_line, key, fix) in checks {
+    refuse(checks.into_iter().chain(mix_only(t, f)).collect(), p);
+}
+
+/// Each setting given (by flag, or at its scenario line) is a problem: HTTP only.
+fn refuse(given: Vec<Given>, p: &mut Problems<'_>) {
+    for (flag_given, flag, file_line, key, fix) in given {
         let place = flag_given
             .then(|| flag.to_string())
             .or_else(|| file_line.map(|l| p.file_place(key, l)));
@@ -469,6 +475,45 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
             p.push(place, format!("HTTP only, not with --ws: {fix}"));
         }
     }
+}
+
+/// A setting that may be given: by flag, its flag, at a scenario line, its key, and the fix.
+type Given = (bool, &'static str, Option<u64>, &'static str, &'static str);
+
+/// A request mix's settings: HTTP's, like the request's own.
+fn mix_only(t: &TrafficFlags, f: &ScenarioFile) -> [Given; 4] {
+    let line = |s: Option<&Spanned<String>>| s.map(|s| s.referenced.line());
+    let mix = "a request mix and its checks are HTTP's; --expect judges the replies";
+    [
+        (
+            false,
+            "requests",
+            f.requests.as_ref().map(|s| s.referenced.line()),
+            "requests",
+            mix,
+        ),
+        (
+            t.seed.is_some(),
+            "--seed",
+            line(f.seed.as_ref()),
+            "seed",
+            mix,
+        ),
+        (
+            t.max_body.is_some(),
+            "--max-body",
+            line(f.max_body.as_ref()),
+            "max_body",
+            mix,
+        ),
+        (
+            t.version_header.is_some(),
+            "--version-header",
+            line(f.version_header.as_ref()),
+            "version_header",
+            "a session's revision is its connection's",
+        ),
+    ]
 }
 
 /// WebSocket settings without `--ws`: each is a problem.
@@ -518,7 +563,7 @@ fn refuse_without_ws(w: &WsFlags, f: &WsScenario, p: &mut Problems<'_>) {
 /// resources), and the settings themselves.
 pub fn apply(plan: &mut Plan, ws: WsPlan) {
     if ws.url.starts_with('/') {
-        plan.request.path = Some(ws.url.clone());
+        plan.request.shape.path = Some(ws.url.clone());
     } else {
         plan.target = Some(http_form(&ws.url));
     }

@@ -102,7 +102,7 @@ fn local_takes_a_path_and_load_a_whole_url() {
     let e = build(PlanKind::Local, &ws("ws://127.0.0.1:9/ws")).expect_err("local URL");
     assert!(e.to_string().contains("give the path only"), "{e}");
     let p = build(PlanKind::Local, &ws("/ws")).expect("local path");
-    assert_eq!(p.request.path.as_deref(), Some("/ws"));
+    assert_eq!(p.request.shape.path.as_deref(), Some("/ws"));
     assert_eq!(p.traffic.pattern.peak_rate(), Some(100.0));
     let mut t = ws("/ws");
     t.duration = Some("1s".into());
@@ -169,4 +169,31 @@ fn an_unknown_key_in_the_websocket_section_is_an_error() {
     };
     let e = build(PlanKind::Load, &t).expect_err("typo");
     assert!(e.to_string().contains("sesions"), "{e}");
+}
+
+#[test]
+fn a_request_mix_and_its_settings_beside_ws_are_refused_naming_each() {
+    let mut f = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("tmp");
+    f.write_all(
+        b"duration: 2s\nseed: 3\nrequests:\n  - name: a\n    path: /a\nwebsocket:\n  url: ws://127.0.0.1:9/ws\n",
+    )
+    .expect("write");
+    let mut t = TrafficFlags {
+        scenario: Some(PathBuf::from(f.path())),
+        ..TrafficFlags::default()
+    };
+    t.max_body = Some("1KiB".into());
+    t.version_header = Some("x-version".into());
+    let e = build(PlanKind::Load, &t).expect_err("a mix beside --ws");
+    let got = places(&e);
+    for want in ["line 4 (requests)", "line 2 (seed)"] {
+        assert!(got.iter().any(|p| p.contains(want)), "{want} missing: {e}");
+    }
+    for want in ["--max-body", "--version-header"] {
+        assert!(got.iter().any(|p| p == want), "{want} missing: {e}");
+    }
+    assert!(e.to_string().contains("HTTP only, not with --ws"), "{e}");
 }

@@ -186,11 +186,21 @@ fn thin_failure_log(
 /// Empties every second's latency histogram (its counts and percentiles stay); says so.
 fn drop_second_histograms(r: &mut RunResult) -> String {
     let empty = Hist::new().encode();
+    let mut cells = 0;
     for s in &mut r.recorded.series {
         s.latency_hist = empty.clone();
+        for c in &mut s.split {
+            c.latency_hist = empty.clone();
+            cells += 1;
+        }
     }
+    let split = if cells > 0 {
+        format!(" and of {cells} per-template, per-revision cells (their counts are kept)")
+    } else {
+        String::new()
+    };
     format!(
-        "the per-second latency histograms of {} seconds (their percentiles are kept)",
+        "the per-second latency histograms of {} seconds (their percentiles are kept){split}",
         r.recorded.series.len()
     )
 }

@@ -18,6 +18,7 @@
 //! Failures during the baseline do not fail it: they happened before the rollout began and are
 //! reported as not caused by it.
 
+mod scope;
 mod sessions;
 mod threshold;
 
@@ -30,8 +31,9 @@ use crate::model::phase::{BASELINE, ROLLOUT};
 use crate::model::result::{RolloutInfo, ThresholdResult, Verdict, ZeroDropCheck};
 use crate::record::SpanStats;
 use crate::result::RunResult;
+use scope::{quantile_us, scope, template_names};
 
-pub use threshold::{Metric, Op, Threshold, ThresholdError, parse, parse_all};
+pub use threshold::{Metric, Op, Scopes, Threshold, ThresholdError, parse, parse_all};
 
 /// A measured value, or why it could not be measured.
 enum Measured {
@@ -58,65 +60,25 @@ pub fn evaluate(thresholds: &[Threshold], result: &RunResult) -> Vec<ThresholdRe
         .collect()
 }
 
-fn scope<'a>(result: &'a RunResult, phase: Option<&str>) -> Result<&'a SpanStats, String> {
-    match phase {
-        None => Ok(&result.recorded.overall),
-        Some(name) => result.recorded.phase(name).ok_or_else(|| {
-            let names: Vec<&str> = result
-                .recorded
-                .phases
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            if names.is_empty() {
-                format!("the run has no `{name}` phase (it has no phases)")
-            } else {
-                format!(
-                    "the run has no `{name}` phase (its phases: {})",
-                    names.join(", ")
-                )
-            }
-        }),
-    }
-}
-
-/// A latency quantile in microseconds from the span's lossless histogram; falls back to the
-/// stored summary for the percentiles it holds if the histogram cannot be decoded.
-fn quantile_us(span: &SpanStats, q: f64) -> Option<u64> {
-    if span.latency.count == 0 {
-        return None;
-    }
-    match span.latency_hist.decode() {
-        Ok(h) if !h.is_empty() => Some(h.quantile(q)),
-        _ => {
-            let s = &span.latency;
-            let table = [
-                (0.5, s.p50_us),
-                (0.9, s.p90_us),
-                (0.99, s.p99_us),
-                (0.999, s.p999_us),
-                (1.0, s.max_us),
-            ];
-            table
-                .iter()
-                .find(|(p, _)| (p - q).abs() < 1e-9)
-                .map(|(_, v)| *v)
-        }
-    }
-}
-
 fn measure(t: &Threshold, result: &RunResult) -> Measured {
     if let Some(m) = sessions::measure(t, result) {
         return m;
     }
-    let span = match scope(result, t.phase.as_deref()) {
+    let scopes = match t.scopes_in(&template_names(result)) {
         Ok(s) => s,
         Err(why) => return Measured::Missing(why),
     };
-    let where_ = t
+    let view = match scope(result, &scopes) {
+        Ok(v) => v,
+        Err(why) => return Measured::Missing(why),
+    };
+    let mut where_ = scopes
         .phase
         .as_deref()
         .map_or_else(|| "in the run".to_string(), |p| format!("in {p}"));
+    if let Some(name) = &scopes.template {
+        where_.push_str(&format!(" of template {name}"));
+    }
     let latency = |us: Option<u64>| match us {
         Some(us) => Measured::Value {
             value: us as f64,
@@ -128,39 +90,33 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
         value: n as f64,
         shown: n.to_string(),
     };
-    let c = &span.counts;
+    let c = view.counts;
+    let lat = view.latency;
     match t.metric {
-        Metric::Percentile(p) => latency(quantile_us(span, p / 100.0)),
-        Metric::Med => latency(quantile_us(span, 0.5)),
-        Metric::Max => latency((span.latency.count > 0).then_some(span.latency.max_us)),
-        Metric::Min => latency((span.latency.count > 0).then_some(span.latency.min_us)),
-        Metric::Avg => {
-            if span.latency.count == 0 {
-                latency(None)
-            } else {
-                Measured::Value {
-                    value: span.latency.mean_us,
-                    shown: fmt_us(span.latency.mean_us.round() as u64),
-                }
-            }
-        }
+        Metric::Percentile(p) => latency(quantile_us(&view, p / 100.0)),
+        Metric::Med => latency(quantile_us(&view, 0.5)),
+        Metric::Max => latency((lat.count > 0).then_some(lat.max_us)),
+        Metric::Min => latency((lat.count > 0).then_some(lat.min_us)),
+        Metric::Avg if lat.count == 0 => latency(None),
+        Metric::Avg => Measured::Value {
+            value: lat.mean_us,
+            shown: fmt_us(lat.mean_us.round() as u64),
+        },
+        Metric::Rate if c.sent() == 0 => Measured::Missing(format!("no request was sent {where_}")),
         Metric::Rate => {
-            if c.sent() == 0 {
-                Measured::Missing(format!("no request was sent {where_}"))
-            } else {
-                let r = c.failed() as f64 / c.sent() as f64;
-                Measured::Value {
-                    value: r,
-                    shown: format!(
-                        "{} ({} of {} failed)",
-                        fmt_ratio(r),
-                        thousands(c.failed()),
-                        thousands(c.sent())
-                    ),
-                }
+            let r = c.failed() as f64 / c.sent() as f64;
+            Measured::Value {
+                value: r,
+                shown: format!(
+                    "{} ({} of {} failed)",
+                    fmt_ratio(r),
+                    thousands(c.failed()),
+                    thousands(c.sent())
+                ),
             }
         }
-        Metric::P99Ratio => p99_ratio(t.phase.as_deref(), result),
+        Metric::Checks => checks(view.checks, &where_),
+        Metric::P99Ratio => p99_ratio(&scopes, result),
         Metric::Failed => count(c.failed()),
         Metric::DroppedByGenerator => count(c.get(OutcomeClass::DroppedByGenerator)),
         Metric::Requests => count(c.total()),
@@ -175,13 +131,36 @@ fn measure(t: &Threshold, result: &RunResult) -> Measured {
     }
 }
 
-fn p99_ratio(phase: Option<&str>, result: &RunResult) -> Measured {
-    let phase = phase.unwrap_or(ROLLOUT);
-    let (base, this) = match (scope(result, Some(BASELINE)), scope(result, Some(phase))) {
+/// The share of response checks that passed, as k6's `checks`.
+fn checks(checks: Option<(u64, u64)>, where_: &str) -> Measured {
+    match checks {
+        None => Measured::Missing(format!("no response check ran {where_}")),
+        Some((passed, ran)) => {
+            let r = passed as f64 / ran as f64;
+            Measured::Value {
+                value: r,
+                shown: format!(
+                    "{} ({} of {} checks passed)",
+                    fmt_share(r),
+                    thousands(passed),
+                    thousands(ran)
+                ),
+            }
+        }
+    }
+}
+
+fn p99_ratio(scopes: &Scopes, result: &RunResult) -> Measured {
+    let phase = scopes.phase.as_deref().unwrap_or(ROLLOUT);
+    let at = |p: &str| Scopes {
+        template: scopes.template.clone(),
+        phase: Some(p.to_string()),
+    };
+    let (base, this) = match (scope(result, &at(BASELINE)), scope(result, &at(phase))) {
         (Ok(b), Ok(t)) => (b, t),
         (Err(why), _) | (_, Err(why)) => return Measured::Missing(why),
     };
-    let (Some(b), Some(t)) = (quantile_us(base, 0.99), quantile_us(this, 0.99)) else {
+    let (Some(b), Some(t)) = (quantile_us(&base, 0.99), quantile_us(&this, 0.99)) else {
         return Measured::Missing(format!("no request was sent in {BASELINE} or {phase}"));
     };
     // A zero baseline p99 (sub-microsecond) would divide by zero; one microsecond is the
@@ -515,6 +494,17 @@ fn failed_reason(check: &ZeroDropCheck, requests: fn(u64) -> String) -> String {
         s.push_str(&format!(": {}", classes.join(", ")));
     }
     s
+}
+
+/// A share close to 1 with enough digits that 0.9995 does not print as 1.
+fn fmt_share(r: f64) -> String {
+    if r == 1.0 {
+        "1".to_string()
+    } else if r >= 0.99 {
+        format!("{r:.5}")
+    } else {
+        format!("{r:.3}")
+    }
 }
 
 /// A ratio with enough digits that small failure rates do not print as zero.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::Measured;
-use super::threshold::{Metric, Threshold};
+use super::threshold::{Metric, Scopes, Threshold};
 use crate::model::numbers::thousands;
 use crate::model::outcome::OutcomeClass;
 use crate::model::phase::BASELINE;
@@ -77,7 +77,7 @@ pub(super) fn measure(t: &Threshold, result: &RunResult) -> Option<Measured> {
                 "reconnects are counted over the whole run: drop the phase".into(),
             ));
         }
-        Some(name) => match super::scope(result, Some(name)) {
+        Some(name) => match super::scope(result, &phase_scope(Some(name))) {
             Err(why) => return Some(Measured::Missing(why)),
             Ok(_) => s.phase(name).copied().unwrap_or_default(),
         },
@@ -101,12 +101,20 @@ fn messages_lost(t: &Threshold, result: &RunResult) -> Measured {
             "the run sent no WebSocket message (messages are measured with --ws)".into(),
         );
     }
-    match super::scope(result, t.phase()) {
+    match super::scope(result, &phase_scope(t.phase())) {
         Err(why) => Measured::Missing(why),
         Ok(span) => {
             let c = &span.counts;
             count(c.get(OutcomeClass::WsMessageLost) + c.get(OutcomeClass::WsNotSent))
         }
+    }
+}
+
+/// A phase's scope (sessions have no templates: a WebSocket run sends no mix).
+fn phase_scope(phase: Option<&str>) -> Scopes {
+    Scopes {
+        template: None,
+        phase: phase.map(str::to_string),
     }
 }
 

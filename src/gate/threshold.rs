@@ -4,16 +4,18 @@
 //! # Grammar
 //!
 //! ```text
-//! threshold   ::= [ phase ":" ] metric operator value
+//! threshold   ::= [ scope ":" [ scope ":" ] ] metric operator value
+//! scope       ::= template | phase          ; at most one of each, in either order
+//! template    ::= name                      ; a request template of the mix: orders, …
 //! phase       ::= name                      ; a phase of the run: baseline, rollout, settle, …
 //! name        ::= ( letter | digit | "_" | "-" | "." )+
-//! metric      ::= latency-agg | "rate" | "p99_ratio" | count
+//! metric      ::= latency-agg | "rate" | "checks" | "p99_ratio" | count
 //! latency-agg ::= "p(" number ")" | "avg" | "med" | "min" | "max"
 //! count       ::= "failed" | "dropped_by_generator" | "requests" | outcome-class
 //!               | session-count
 //! outcome-class ::= "ok" | "http_4xx" | "http_5xx" | "connect_refused" | "connect_timeout"
 //!                 | "connection_reset" | "closed_before_response" | "request_timeout"
-//!                 | "dns" | "tls" | "other"
+//!                 | "dns" | "tls" | "other" | "check_failed"
 //!                 | "grpc_" status-name       ; grpc_unavailable, grpc_deadline_exceeded, …
 //!                 | "refused_stream" | "stream_reset" | "goaway_graceful" | "goaway_abrupt"
 //!                 | "reset_without_goaway" | "closed_without_goaway" | "client_deadline"
@@ -25,7 +27,7 @@
 //!                 | "close_other" | "abnormal_1006" | "handshake_failed" | "protocol_error"
 //! operator    ::= "<" | "<=" | ">" | ">=" | "==" | "===" | "!="
 //! value       ::= duration                  ; after a latency-agg
-//!               | number                    ; after "rate" or "p99_ratio"
+//!               | number                    ; after "rate", "checks" or "p99_ratio"
 //!               | integer                   ; after a count
 //! duration    ::= number unit { number unit } | "0"   ; model::units, as every flag's
 //! unit        ::= "us" | "µs" | "ms" | "s" | "m" | "h"
@@ -36,9 +38,17 @@
 //!
 //! Blanks around the operator are allowed. Latency is measured from each request's *due* time
 //! (coordinated-omission free); `p(N)` takes 0 < N ≤ 100. `rate` is failed ÷ sent (requests the
-//! generator dropped were not sent and are counted by `dropped_by_generator`). `p99_ratio` is the
-//! scope's p99 over the baseline's p99; without a phase its scope is `rollout`. Without a phase,
-//! every other metric covers the whole run.
+//! generator dropped were not sent and are counted by `dropped_by_generator`). `checks` is, as
+//! in k6, the share of response checks that passed (every check of every checked response,
+//! `warn` checks included): `checks>0.999`. `p99_ratio` is the scope's p99 over the baseline's
+//! p99; without a phase its scope is `rollout`. Without a phase, every other metric covers the
+//! whole run; without a template, every template.
+//!
+//! A scope names a template when the run's mix has a template of that name, else a phase
+//! (`orders:p(99)<300ms`, `orders:rollout:p(99)<300ms`, `rollout:checks>0.999`). Which names
+//! are templates is known only with the plan, so the parser keeps the scopes as written and
+//! [`Threshold::scopes_in`] sorts them; the plan refuses two templates, two phases, and a
+//! template named like a phase.
 //!
 //! With `--grpc` every call is a request: `failed`, `rate`, `requests` and the latency
 //! aggregates count calls.
@@ -71,6 +81,8 @@ pub enum Metric {
     Max,
     /// Failed ÷ sent.
     Rate,
+    /// Passed checks ÷ checks evaluated.
+    Checks,
     /// The scope's p99 over the baseline's p99.
     P99Ratio,
     /// Sent requests that did not succeed.
@@ -109,7 +121,7 @@ impl Metric {
             Metric::Percentile(_) | Metric::Avg | Metric::Med | Metric::Min | Metric::Max => {
                 Kind::Latency
             }
-            Metric::Rate | Metric::P99Ratio => Kind::Ratio,
+            Metric::Rate | Metric::Checks | Metric::P99Ratio => Kind::Ratio,
             Metric::Failed
             | Metric::DroppedByGenerator
             | Metric::Requests
@@ -152,11 +164,19 @@ impl Op {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     pub(super) source: String,
-    pub(super) phase: Option<String>,
+    /// The scopes before the metric, as written (zero, one or two names).
+    pub(super) scopes: Vec<String>,
     pub(super) metric: Metric,
     pub(super) op: Op,
     /// Microseconds for latency metrics, the plain number otherwise.
     pub(super) bound: f64,
+}
+
+/// A threshold's scopes, sorted by the run's template names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes {
+    pub template: Option<String>,
+    pub phase: Option<String>,
 }
 
 impl Threshold {
@@ -165,9 +185,41 @@ impl Threshold {
         &self.source
     }
 
-    /// The phase it is scoped to, if any (the plan may check it names a known phase).
+    /// The scopes as written.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The phase it is scoped to when the run has no template of that name (the plan may
+    /// check it names a known phase).
     pub fn phase(&self) -> Option<&str> {
-        self.phase.as_deref()
+        self.scopes.last().map(String::as_str)
+    }
+
+    /// Its scopes sorted into a template (a name among `templates`) and a phase (any other);
+    /// an error says what is wrong with a pair of scopes.
+    pub fn scopes_in(&self, templates: &[&str]) -> Result<Scopes, String> {
+        let is_template = |s: &String| templates.contains(&s.as_str());
+        let mut out = Scopes::default();
+        for s in &self.scopes {
+            let slot = if is_template(s) {
+                &mut out.template
+            } else {
+                &mut out.phase
+            };
+            if let Some(first) = slot.replace(s.clone()) {
+                let what = if is_template(s) {
+                    "templates"
+                } else {
+                    "phases (neither is a template of the mix)"
+                };
+                return Err(format!(
+                    "`{}` names two {what}, `{first}` and `{s}`: scope it to at most one template and one phase",
+                    self.source
+                ));
+            }
+        }
+        Ok(out)
     }
 
     pub fn metric(&self) -> Metric {
@@ -211,9 +263,12 @@ pub enum ThresholdError {
     /// The expression is blank.
     #[error("threshold is empty: write one like `p(99)<500ms`")]
     Empty,
-    /// The phase before `:` is blank or has characters a phase name cannot have.
-    #[error("`{expr}`: `{phase}` is not a phase name (letters, digits, `_`, `-`, `.`)")]
+    /// A scope before `:` is blank or has characters a template or phase name cannot have.
+    #[error("`{expr}`: `{phase}` is not a template or phase name (letters, digits, `_`, `-`, `.`)")]
     BadPhase { expr: String, phase: String },
+    /// More than two scopes before the metric.
+    #[error("`{expr}`: at most two scopes (a template and a phase) come before the metric")]
+    TooManyScopes { expr: String },
     /// No comparison operator was found.
     #[error("`{expr}`: no operator; compare with one of <, <=, >, >=, ==, !=")]
     MissingOperator { expr: String },
@@ -227,7 +282,7 @@ pub enum ThresholdError {
     MissingMetric { expr: String, op: String },
     /// The metric is not one zerodrop measures.
     #[error(
-        "`{expr}`: unknown metric `{metric}`; use p(N), avg, med, min, max, rate, p99_ratio, failed, dropped_by_generator, requests, an outcome class, or (WebSocket) sessions, sessions_dropped, sessions_failed, messages_lost, reconnects or a session class"
+        "`{expr}`: unknown metric `{metric}`; use p(N), avg, med, min, max, rate, checks, p99_ratio, failed, dropped_by_generator, requests, an outcome class, or (WebSocket) sessions, sessions_dropped, sessions_failed, messages_lost, reconnects or a session class"
     )]
     UnknownMetric { expr: String, metric: String },
     /// `p(N)` with N not a number in (0, 100].
@@ -306,23 +361,28 @@ pub fn parse(raw: &str) -> Result<Threshold, ThresholdError> {
     let left = expr[..op_start].trim();
     let value = expr[op_start + op_len..].trim();
 
-    // A phase prefix is whatever precedes the first `:` on the left-hand side.
-    let (phase, metric_text) = match left.split_once(':') {
-        Some((p, m)) => {
-            let p = p.trim();
-            let valid = !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !valid {
-                return Err(ThresholdError::BadPhase {
-                    expr: e(),
-                    phase: p.to_string(),
-                });
-            }
-            (Some(p.to_string()), m.trim())
-        }
+    // Scopes are whatever precedes the last `:` on the left-hand side.
+    let (scope_text, metric_text) = match left.rsplit_once(':') {
+        Some((s, m)) => (Some(s), m.trim()),
         None => (None, left),
     };
+    let mut scopes = Vec::new();
+    for p in scope_text.into_iter().flat_map(|s| s.split(':')) {
+        let p = p.trim();
+        let valid = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(ThresholdError::BadPhase {
+                expr: e(),
+                phase: p.to_string(),
+            });
+        }
+        scopes.push(p.to_string());
+    }
+    if scopes.len() > 2 {
+        return Err(ThresholdError::TooManyScopes { expr: e() });
+    }
     if metric_text.is_empty() {
         return Err(ThresholdError::MissingMetric {
             expr: e(),
@@ -339,7 +399,7 @@ pub fn parse(raw: &str) -> Result<Threshold, ThresholdError> {
     let bound = parse_value(expr, metric_text, metric.kind(), value)?;
     Ok(Threshold {
         source: expr.to_string(),
-        phase,
+        scopes,
         metric,
         op,
         bound,
@@ -366,6 +426,7 @@ fn parse_metric(expr: &str, text: &str) -> Result<Metric, ThresholdError> {
         "min" => Metric::Min,
         "max" => Metric::Max,
         "rate" => Metric::Rate,
+        "checks" => Metric::Checks,
         "p99_ratio" => Metric::P99Ratio,
         "failed" => Metric::Failed,
         "requests" => Metric::Requests,

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
+use super::check::Checks;
 use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
@@ -32,18 +33,36 @@ use crate::model::clock::{At, RunClock};
 use crate::model::request::{LiveStats, Sink};
 use crate::model::result::LoadReport;
 
-/// What each request looks like.
+/// What one request template looks like.
 #[derive(Clone, Debug)]
 pub struct RequestSpec {
     pub method: Method,
-    /// Absolute URL (`http://host:port/path?query` or https).
+    /// Absolute URL (`http://host:port/path?query` or https); every template of a run goes to
+    /// the same scheme, host and port.
     pub url: Uri,
     /// Headers as the user gave them (Host is added when absent).
     pub headers: HeaderMap,
     pub body: Bytes,
     pub accept: StatusSet,
-    /// A response header naming who answered (e.g. the pod), remembered per connection.
-    pub identity_header: Option<HeaderName>,
+    /// Its relative weight in the mix (ignored with one template).
+    pub weight: f64,
+    /// Its response checks.
+    pub checks: Checks,
+}
+
+impl RequestSpec {
+    /// A `GET` of `url` accepting 2xx, with no header, body or check.
+    pub fn get(url: Uri) -> RequestSpec {
+        RequestSpec {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            accept: StatusSet::default(),
+            weight: 1.0,
+            checks: Checks::default(),
+        }
+    }
 }
 
 /// Open model (arrivals on a schedule) or closed loop (as fast as N connections allow).
@@ -66,9 +85,19 @@ pub enum Mode {
 /// Everything the engine needs; built from a validated plan.
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
-    pub request: RequestSpec,
-    /// Unary gRPC calls instead of HTTP requests: the request's URL names the server (its path
-    /// is unused), its headers are the call's metadata, and every call goes over a pool of
+    /// The request templates, at least one. With several, each request's template is picked by
+    /// a [`Mix`](super::mix::Mix) of their weights seeded by `seed`, from the request's global
+    /// number.
+    pub requests: Vec<RequestSpec>,
+    pub seed: u64,
+    /// A response header naming who answered (e.g. the pod), remembered per connection.
+    pub identity_header: Option<HeaderName>,
+    /// A response header naming the version that answered, remembered per connection.
+    pub version_header: Option<HeaderName>,
+    /// The most of a response body read for the checks that need it (`--max-body`).
+    pub max_body: usize,
+    /// Unary gRPC calls instead of HTTP requests: the (one) request's URL names the server (its
+    /// path is unused), its headers are the call's metadata, and every call goes over a pool of
     /// HTTP/2 connections (`connections` of them).
     pub grpc: Option<GrpcCall>,
     pub mode: Mode,
@@ -147,7 +176,9 @@ impl Carrier {
         connections: usize,
     ) -> Result<Carrier, EngineError> {
         if let Some(call) = &spec.grpc {
-            let template = Rc::new(grpc::Template::new(&spec.request, call, spec.timeout)?);
+            let template = grpc::Template::new(&spec.requests[0], call, spec.timeout)?
+                .watching(spec.identity_header.clone(), spec.version_header.clone());
+            let template = Rc::new(template);
             Ok(Carrier::Grpc(grpc::open(sh, connections).await?, template))
         } else if !spec.keepalive {
             Ok(Carrier::NewConnection)
@@ -222,9 +253,14 @@ pub async fn run_load(
             (start, due, completed)
         }
         Mode::Sessions(ws) => {
-            let request = ws_request(&spec.request)?;
+            // The plan refuses a mix with --ws: its one request is the handshake's.
+            let first = spec
+                .requests
+                .first()
+                .ok_or_else(|| EngineError::BadUrl(String::new()))?;
+            let request = ws_request(first)?;
             let start = begin(&sh, on_start);
-            let identity = spec.request.identity_header.clone();
+            let identity = spec.identity_header.clone();
             let (due, completed) = super::ws::run(&sh, ws, request, identity, start, stop).await;
             (start, due, completed)
         }
@@ -321,8 +357,8 @@ async fn start_workers(
 }
 
 /// One request on a connection of its own, closed afterwards (`--no-keepalive`).
-async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At) {
-    Line::new(None).serve(&sh, seq, due).await;
+async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At, template: u16) {
+    Line::new(None).serve(&sh, seq, due, template).await;
 }
 
 /// Dispatches request *i* at `start + due(i)`; returns (requests due, schedule completed).
@@ -362,21 +398,28 @@ async fn open_loop(
         }
         let due = sh.clock.at(due_instant);
         sh.live.due.fetch_add(1, Ordering::Relaxed);
+        let template = sh.requests.mix.pick(schedule.global(i));
         if sh.in_flight.get() >= max_in_flight {
-            sh.record(sh.dropped(i, due));
+            sh.record(sh.dropped(i, due, template));
         } else {
             sh.start_request();
             match carrier {
-                Carrier::Pool(pool, _) => pool.submit(Ticket { seq: i, due }),
+                Carrier::Pool(pool, _) => pool.submit(Ticket {
+                    seq: i,
+                    due,
+                    template,
+                }),
                 Carrier::H2(slots) => {
-                    tokio::task::spawn_local(h2::request(sh.clone(), slots.clone(), i, due));
+                    let (sh, slots) = (sh.clone(), slots.clone());
+                    tokio::task::spawn_local(h2::request(sh, slots, i, due, template));
                 }
                 Carrier::Grpc(slots, t) => {
                     let call = grpc::call(sh.clone(), slots.clone(), t.clone(), i, due);
                     tokio::task::spawn_local(call);
                 }
                 Carrier::NewConnection => {
-                    tokio::task::spawn_local(new_connection_request(sh.clone(), i, due));
+                    let sh = sh.clone();
+                    tokio::task::spawn_local(new_connection_request(sh, i, due, template));
                 }
             }
         }
@@ -412,11 +455,12 @@ async fn closed_loop(
                 let now = sh.now();
                 sh.live.due.fetch_add(1, Ordering::Relaxed);
                 sh.start_request();
+                let template = sh.requests.mix.pick(i);
                 let served = match &grpc {
                     Some((slots, t)) => {
                         grpc::call(sh.clone(), slots.clone(), t.clone(), i, now).await
                     }
-                    None => line.serve(&sh, i, now).await,
+                    None => line.serve(&sh, i, now, template).await,
                 };
                 if !served {
                     // Do not spin on a dead target: a failed dial costs at least 1 ms.

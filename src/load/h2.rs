@@ -9,14 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::Notify;
 
+use super::check::{Body, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::request::{Exchange, Template};
+use super::request::{Exchange, Template, Watched};
 use super::sniff::{Seen, Sniffed};
 use super::state::{RunState, SharedConn};
 use crate::model::clock::At;
@@ -115,8 +117,25 @@ async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, D
     dialed
 }
 
-/// Sends one request as a stream on `sender` and reads its whole response within `timeout`.
-async fn exchange(t: &Template, sender: &mut Sender, timeout: Duration) -> Exchange {
+/// A response as far as it was read: status, watched headers, what the header checks found,
+/// and the body when the template's checks need it.
+struct Response {
+    status: u16,
+    identity: Option<HeaderValue>,
+    version: Option<HeaderValue>,
+    scan: HeaderScan,
+    body: Option<(Vec<u8>, bool)>,
+}
+
+/// Sends one request of `t` as a stream on `sender` and reads its whole response within
+/// `timeout`, keeping up to `max_body` of the body when the template's checks need it.
+async fn exchange(
+    t: &Template,
+    watched: &Watched,
+    sender: &mut Sender,
+    timeout: Duration,
+    max_body: usize,
+) -> Exchange {
     let fut = async {
         if let Err(e) = sender.ready().await {
             return Err((classify(Stage::Exchange, &e), error_chain(&e)));
@@ -126,67 +145,83 @@ async fn exchange(t: &Template, sender: &mut Sender, timeout: Duration) -> Excha
             .await
             .map_err(|e| (classify(Stage::Exchange, &e), error_chain(&e)))?;
         let status = resp.status().as_u16();
-        let identity = t
-            .identity_header
-            .as_ref()
-            .and_then(|h| resp.headers().get(h).cloned());
+        let headers = resp.headers();
+        let get = |h: &Option<HeaderName>| h.as_ref().and_then(|h| headers.get(h).cloned());
+        let (identity, version) = (get(&watched.identity), get(&watched.version));
+        let scan = t
+            .checks
+            .scan_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+        let keep = if t.checks.needs_body() { max_body } else { 0 };
+        let mut kept = (keep > 0).then(|| (Vec::new(), false));
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
-            if let Err(e) = frame {
-                let class = match classify(Stage::Exchange, &e) {
-                    // The head arrived: this was not a close before the response.
-                    OutcomeClass::ClosedBeforeResponse => OutcomeClass::Other,
-                    c => c,
-                };
-                return Err((
-                    class,
-                    format!("response body cut short: {}", error_chain(&e)),
-                ));
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    let class = match classify(Stage::Exchange, &e) {
+                        // The head arrived: this was not a close before the response.
+                        OutcomeClass::ClosedBeforeResponse => OutcomeClass::Other,
+                        c => c,
+                    };
+                    return Err((
+                        class,
+                        format!("response body cut short: {}", error_chain(&e)),
+                    ));
+                }
+            };
+            if let (Some((buf, truncated)), Some(data)) = (kept.as_mut(), frame.data_ref()) {
+                let n = data.len().min(keep.saturating_sub(buf.len()));
+                buf.extend_from_slice(&data[..n]);
+                *truncated |= n < data.len();
             }
         }
-        Ok((status, identity))
+        Ok(Response {
+            status,
+            identity,
+            version,
+            scan,
+            body: kept,
+        })
     };
     match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok((status, identity))) => {
-            let class = t.accept.classify(status);
-            Exchange {
-                class,
-                status: Some(status),
-                error: (class == OutcomeClass::Other)
-                    .then(|| format!("unexpected status {status}")),
-                identity,
-                reusable: true,
-            }
+        Ok(Ok(r)) => {
+            let body = r.body.as_ref().map(|(bytes, truncated)| Body {
+                bytes,
+                truncated: *truncated,
+            });
+            let mut ex = Exchange::response(t, r.status, &r.scan, body, true);
+            ex.identity = r.identity;
+            ex.version = r.version;
+            ex
         }
-        Ok(Err((class, error))) => Exchange {
-            class,
-            status: None,
-            error: Some(error),
-            identity: None,
-            reusable: false,
-        },
-        Err(_) => Exchange {
-            class: OutcomeClass::RequestTimeout,
-            status: None,
-            error: Some(format!("no complete response within {timeout:?}")),
-            identity: None,
-            reusable: false,
-        },
+        Ok(Err((class, error))) => Exchange::failed(class, error),
+        Err(_) => Exchange::failed(
+            OutcomeClass::RequestTimeout,
+            format!("no complete response within {timeout:?}"),
+        ),
     }
 }
 
-/// One HTTP/2 request: a stream on a shared connection.
-pub(super) async fn request(sh: Rc<RunState>, slots: Rc<[H2Slot]>, seq: u64, due: At) {
+/// One HTTP/2 request of template `template`: a stream on a shared connection.
+pub(super) async fn request(
+    sh: Rc<RunState>,
+    slots: Rc<[H2Slot]>,
+    seq: u64,
+    due: At,
+    template: u16,
+) {
     let started = sh.now();
     let c = match conn(&sh, &slots, seq).await {
         Ok(c) => c,
-        Err(e) => return sh.end_without_connection(seq, due, started, e),
+        Err(e) => return sh.end_without_connection(seq, due, started, template, e),
     };
     let sent = sh.now();
     let reused = c.shared.take_turn(sent);
     let mut sender = c.sender.clone();
-    let ex = exchange(&sh.template, &mut sender, sh.timeout).await;
-    c.shared.end(&sh, (seq, due, sent), reused, ex);
+    let t = sh.template(template);
+    let r = &sh.requests;
+    let ex = exchange(t, &r.watched, &mut sender, sh.timeout, r.max_body).await;
+    c.shared.end(&sh, (seq, due, sent, template), reused, ex);
 }
 
 /// Drops every slot's connection (end of run), reporting each one's life.

@@ -5,13 +5,16 @@
 //!
 //! - [`sample`]: a few requests whose response headers are kept whole (finding a pod-naming header).
 //! - [`schedule`]: when each request is due (pure).
+//! - [`mix`]: which template each request of a weighted mix is (pure, seeded, shardable).
+//! - [`check`]: response checks (status, header, JSON Pointer, body) and their evaluation.
 //! - [`classify`]: how transport errors map onto the outcome taxonomy.
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
 //! - [`grpc`]: unary gRPC calls over a pool of HTTP/2 connections (the h2 crate), each call's
 //!   end classified exactly (GOAWAY graceful or abrupt, refused or reset streams, statuses).
-//! - `request`: what every request looks like, built once; the result of one exchange.
+//! - `request`: what each template's requests look like, built once; the result of one
+//!   exchange, checks applied.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
@@ -25,6 +28,7 @@
 //!
 //! [`Sink`]: crate::model::request::Sink
 
+pub mod check;
 pub mod classify;
 pub mod conn;
 mod endpoints;
@@ -32,6 +36,7 @@ pub mod engine;
 pub mod grpc;
 mod h1;
 mod h2;
+pub mod mix;
 mod pool;
 mod request;
 pub mod sample;

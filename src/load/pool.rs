@@ -21,11 +21,12 @@ use super::h1::H1Conn;
 use super::state::RunState;
 use crate::model::clock::At;
 
-/// A request that is due: its schedule index and due instant.
+/// A request that is due: its schedule index, due instant and template.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Ticket {
     pub(super) seq: u64,
     pub(super) due: At,
+    pub(super) template: u16,
 }
 
 #[derive(Default)]
@@ -144,9 +145,9 @@ impl Line {
         }
     }
 
-    /// Serves request `seq` due at `due` and records it; returns false if no connection could
-    /// be opened for it (its failure is recorded).
-    pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At) -> bool {
+    /// Serves request `seq` (of template `template`) due at `due` and records it; returns false
+    /// if no connection could be opened for it (its failure is recorded).
+    pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At, template: u16) -> bool {
         if !self
             .conn
             .as_ref()
@@ -161,13 +162,13 @@ impl Line {
                 match sh.open_h1().await {
                     Ok(c) => c,
                     Err(e) => {
-                        sh.end_without_connection(seq, due, started, e);
+                        sh.end_without_connection(seq, due, started, template, e);
                         return false;
                     }
                 }
             }
         };
-        let (record, reusable) = sh.h1_exchange(&mut c, seq, due).await;
+        let (record, reusable) = sh.h1_exchange(&mut c, seq, due, template).await;
         sh.record(record);
         sh.finish_request();
         if reusable {
@@ -184,7 +185,7 @@ impl Line {
 pub(super) async fn worker(sh: Rc<RunState>, pool: Rc<Pool>, me: usize, opened: Option<H1Conn>) {
     let mut line = Line::new(opened);
     while let Some(t) = line.idle(&sh, pool.next(me)).await {
-        line.serve(&sh, t.seq, t.due).await;
+        line.serve(&sh, t.seq, t.due, t.template).await;
     }
     line.release(&sh);
 }

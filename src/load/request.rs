@@ -1,6 +1,7 @@
-//! What every request looks like, built once ([`Template`]): the HTTP/1.1 bytes to write and
-//! the parts of an HTTP/2 request; and [`Exchange`], the result of one exchange whatever the
-//! protocol. Knows nothing of pools, schedules or records.
+//! What each request template looks like, built once ([`Template`]): the HTTP/1.1 bytes to
+//! write, the parts of an HTTP/2 request, the statuses it accepts and its response checks; and
+//! [`Exchange`], the result of one exchange whatever the protocol. Knows nothing of pools,
+//! schedules or records.
 
 use std::sync::Arc;
 
@@ -8,11 +9,12 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 
+use super::check::{Body, Checks, HeaderScan, Verdict, excerpt};
 use super::engine::{EngineError, RequestSpec};
 use super::h1::Wire;
 use crate::model::outcome::OutcomeClass;
 
-/// The parts of every request, built once.
+/// The parts of one request template, built once.
 pub(super) struct Template {
     /// The HTTP/1.1 request, serialised.
     pub(super) wire: Wire,
@@ -21,10 +23,42 @@ pub(super) struct Template {
     h2_headers: HeaderMap,
     body: Bytes,
     pub(super) accept: StatusSet,
-    pub(super) identity_header: Option<HeaderName>,
+    pub(super) checks: Checks,
+}
+
+/// The headers a client watches in every response head: who answered and which version.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Watched {
+    pub(super) identity: Option<HeaderName>,
+    pub(super) version: Option<HeaderName>,
 }
 
 impl Template {
+    /// Builds the templates of a run: every one must go to the same origin (scheme, host and
+    /// port) as the first, because they share its connections.
+    pub(super) fn all(
+        specs: &[RequestSpec],
+        keepalive: bool,
+    ) -> Result<Box<[Template]>, EngineError> {
+        let first = specs
+            .first()
+            .ok_or_else(|| EngineError::BadUrl("no request template".into()))?;
+        specs
+            .iter()
+            .map(|s| {
+                let same = s.url.scheme() == first.url.scheme()
+                    && s.url.authority() == first.url.authority();
+                if !same {
+                    return Err(EngineError::BadUrl(format!(
+                        "{} (every template of a mix goes to {})",
+                        s.url, first.url
+                    )));
+                }
+                Template::new(s, keepalive)
+            })
+            .collect()
+    }
+
     pub(super) fn new(spec: &RequestSpec, keepalive: bool) -> Result<Template, EngineError> {
         let bad = || EngineError::BadUrl(spec.url.to_string());
         let authority = spec.url.authority().ok_or_else(bad)?.clone();
@@ -52,8 +86,22 @@ impl Template {
             h2_headers,
             body: spec.body.clone(),
             accept: spec.accept.clone(),
-            identity_header: spec.identity_header.clone(),
+            checks: spec.checks.clone(),
         })
+    }
+
+    /// A template that sends `wire` (HTTP/1 only), accepts 2xx and runs `checks`.
+    #[cfg(test)]
+    pub(super) fn for_test(wire: Wire, checks: Checks) -> Template {
+        Template {
+            wire,
+            method: Method::GET,
+            absolute_uri: Uri::from_static("http://example/"),
+            h2_headers: HeaderMap::new(),
+            body: Bytes::new(),
+            accept: StatusSet::default(),
+            checks,
+        }
     }
 
     /// A fresh HTTP/2 request (hyper takes requests by value).
@@ -71,11 +119,85 @@ pub(super) struct Exchange {
     pub(super) class: OutcomeClass,
     pub(super) status: Option<u16>,
     pub(super) error: Option<String>,
-    /// The identity header's value in this response, if present (HTTP/2; the HTTP/1 client
-    /// keeps it on the connection itself).
+    /// The identity and version headers' values in this response, if present (HTTP/2; the
+    /// HTTP/1 client keeps them on the connection itself).
     pub(super) identity: Option<HeaderValue>,
+    pub(super) version: Option<HeaderValue>,
     /// The connection may carry another request.
     pub(super) reusable: bool,
+    /// The template's checks that failed (bits), and the failed response's excerpt.
+    pub(super) checks_failed: u64,
+    pub(super) excerpt: Option<String>,
+}
+
+impl Default for Exchange {
+    /// Nothing known yet: `other`, no status, not reusable.
+    fn default() -> Exchange {
+        Exchange {
+            class: OutcomeClass::Other,
+            status: None,
+            error: None,
+            identity: None,
+            version: None,
+            reusable: false,
+            checks_failed: 0,
+            excerpt: None,
+        }
+    }
+}
+
+impl Exchange {
+    /// A response with `status`: classified by the template's accepted statuses, then by its
+    /// checks (a failed check that is not `warn` turns an accepted response into
+    /// `check_failed`; an unaccepted status keeps its `http_*` class).
+    pub(super) fn response(
+        t: &Template,
+        status: u16,
+        headers: &HeaderScan,
+        body: Option<Body<'_>>,
+        reusable: bool,
+    ) -> Exchange {
+        let mut class = t.accept.classify(status);
+        let mut error =
+            (class == OutcomeClass::Other).then(|| format!("unexpected status {status}"));
+        let mut checks_failed = 0;
+        let mut excerpt_text = None;
+        if !t.checks.is_empty() {
+            let Verdict {
+                failed,
+                fatal,
+                message,
+            } = t.checks.evaluate(status, headers, body);
+            checks_failed = failed;
+            if failed != 0 {
+                excerpt_text = Some(excerpt(status, body));
+                if fatal && class == OutcomeClass::Ok {
+                    class = OutcomeClass::CheckFailed;
+                }
+                if error.is_none() {
+                    error = message;
+                }
+            }
+        }
+        Exchange {
+            class,
+            status: Some(status),
+            error,
+            reusable,
+            checks_failed,
+            excerpt: excerpt_text,
+            ..Exchange::default()
+        }
+    }
+
+    /// A failed exchange: no (complete) response.
+    pub(super) fn failed(class: OutcomeClass, error: String) -> Exchange {
+        Exchange {
+            class,
+            error: Some(error),
+            ..Exchange::default()
+        }
+    }
 }
 
 /// Keeps the identity header's value for a connection, allocating only when it changes.

@@ -4,7 +4,7 @@
 //! its own choosing, so a handful of them see several pods. The load itself then reads only
 //! the header found: nothing is added to its per-request path.
 //!
-//! The request is the run's own (method, path, headers, body), sent the way the engine sends
+//! The request is the run's own (method, path, headers, body; a mix's first template), sent the way the engine sends
 //! it: the same dialling, TLS and HTTP version.
 
 use std::cell::RefCell;
@@ -78,7 +78,7 @@ pub async fn response_headers(
 async fn one(sh: &RunState) -> Option<Headers> {
     let (_, opened) = sh.open().await.ok()?;
     let io = TokioIo::new(opened.io);
-    let mut req = sh.template.h2_request();
+    let mut req = sh.template(0).h2_request();
     let resp = if opened.h2 {
         let (mut sender, driver) = http2::Builder::new(TokioExecutor::new())
             .handshake::<_, Full<Bytes>>(io)

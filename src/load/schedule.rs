@@ -135,8 +135,10 @@ impl Schedule {
         self
     }
 
-    /// The global index of this worker's `i`-th request.
-    fn global(&self, i: u64) -> u64 {
+    /// The global index of this worker's `i`-th request: the number every generator of a
+    /// sharded run agrees on (a mix picks templates by it).
+    #[inline]
+    pub fn global(&self, i: u64) -> u64 {
         self.offset + i * self.stride
     }
 

@@ -1,6 +1,7 @@
 //! [`RunState`]: what every request path of one engine run shares: the clock and the sink, the
-//! target's addresses (refreshed in the background), dialling, the in-flight count, and the
-//! builders of request records; set up once from the `LoadSpec` before the first connection.
+//! target's addresses (refreshed in the background), dialling, the in-flight count, the
+//! request templates and the mix that picks one per request, and the builders of request
+//! records; set up once from the `LoadSpec` before the first connection.
 //! Single-threaded (`Rc`/`Cell`): the engine runs on one thread.
 
 use std::cell::{Cell, RefCell};
@@ -17,7 +18,8 @@ use super::conn::{DialError, Dialer, Opened, tls_config};
 use super::endpoints::Fed;
 use super::engine::{AddressFeed, EngineError, LoadSpec};
 use super::h1::H1Conn;
-use super::request::{Exchange, Template};
+use super::mix::Mix;
+use super::request::{Exchange, Template, Watched};
 use super::sniff::Seen;
 use crate::model::clock::{At, RunClock};
 use crate::model::connection::{ConnectionEnd, ConnectionLife};
@@ -44,19 +46,53 @@ pub(super) struct RunState {
     pub(super) conns_opened: Cell<u64>,
     pub(super) keepalive: bool,
     pub(super) timeout: Duration,
-    pub(super) template: Template,
+    pub(super) requests: Requests,
+}
+
+/// What the requests of a run look like: the templates, the mix that picks one for each
+/// request, the headers every response is watched for, and how much of a body checks read.
+pub(super) struct Requests {
+    pub(super) templates: Box<[Template]>,
+    pub(super) mix: Mix,
+    pub(super) watched: Watched,
+    pub(super) max_body: usize,
+}
+
+impl Requests {
+    /// Every template serialised once, and the mix of their weights.
+    fn new(spec: &LoadSpec) -> Result<Requests, EngineError> {
+        let weights: Vec<f64> = spec.requests.iter().map(|r| r.weight).collect();
+        Ok(Requests {
+            templates: Template::all(&spec.requests, spec.keepalive)?,
+            mix: Mix::new(&weights, spec.seed),
+            watched: Watched {
+                identity: spec.identity_header.clone(),
+                version: spec.version_header.clone(),
+            },
+            max_body: spec.max_body,
+        })
+    }
+}
+
+/// The watched headers' values on a connection when a request ended.
+#[derive(Default)]
+pub(super) struct Heard {
+    pub(super) identity: Option<Arc<str>>,
+    pub(super) version: Option<Arc<str>>,
 }
 
 impl RunState {
-    /// Everything before the first connection: the target taken from the URL, TLS, the first
-    /// lookup of its addresses, the request serialised once, and the run's state.
+    /// Everything before the first connection: the target taken from the first template's
+    /// URL, TLS, the first lookup of its addresses, every template serialised once, and the
+    /// run's state.
     pub(super) async fn setup(
         spec: &LoadSpec,
         clock: RunClock,
         sink: Rc<RefCell<dyn Sink>>,
         live: Arc<LiveStats>,
     ) -> Result<RunState, EngineError> {
-        let url = &spec.request.url;
+        let requests = Requests::new(spec)?;
+        let url = &spec.requests[0].url;
         let https = match url.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -99,7 +135,6 @@ impl RunState {
             http2: spec.http2,
             connect_timeout: spec.connect_timeout,
         };
-        let template = Template::new(&spec.request, spec.keepalive)?;
         Ok(RunState {
             clock,
             sink,
@@ -117,8 +152,15 @@ impl RunState {
             conns_opened: Cell::new(0),
             keepalive: spec.keepalive,
             timeout: spec.timeout,
-            template,
+            requests,
         })
+    }
+
+    /// Template `i` (the mix never picks beyond the last).
+    #[inline]
+    pub(super) fn template(&self, i: u16) -> &Template {
+        let t = &self.requests.templates;
+        &t[(i as usize).min(t.len() - 1)]
     }
 
     /// The TLS connector and the server name (SNI, certificate checks) for an https target.
@@ -260,13 +302,15 @@ impl RunState {
     }
 
     /// The record of a request that got as far as a connection.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn completed(
         &self,
         seq: u64,
         due: At,
         sent: At,
+        template: u16,
         conn: ConnId,
-        identity: Option<Arc<str>>,
+        heard: Heard,
         ex: Exchange,
     ) -> RequestRecord {
         RequestRecord {
@@ -279,35 +323,49 @@ impl RunState {
             conn: Some(conn),
             dialed: None,
             error: ex.error,
-            identity,
+            identity: heard.identity,
+            template,
+            checks_failed: ex.checks_failed,
+            version: heard.version,
+            excerpt: ex.excerpt,
         }
     }
 
     /// The record of a request that never got a connection.
-    pub(super) fn failure(&self, seq: u64, due: At, sent: At, e: DialError) -> RequestRecord {
+    pub(super) fn failure(
+        &self,
+        seq: u64,
+        due: At,
+        sent: At,
+        template: u16,
+        e: DialError,
+    ) -> RequestRecord {
         RequestRecord {
-            seq,
-            due,
             sent,
             end: self.now(),
             class: e.class,
-            status: None,
-            conn: None,
             dialed: Some(e.peer),
             error: Some(e.error),
-            identity: None,
+            ..self.dropped(seq, due, template)
         }
     }
 
     /// Records a request that got no connection (`e` says why) and ends it.
-    pub(super) fn end_without_connection(&self, seq: u64, due: At, started: At, e: DialError) {
-        let r = self.failure(seq, due, started, e);
+    pub(super) fn end_without_connection(
+        &self,
+        seq: u64,
+        due: At,
+        started: At,
+        template: u16,
+        e: DialError,
+    ) {
+        let r = self.failure(seq, due, started, template, e);
         self.record(r);
         self.finish_request();
     }
 
     /// The record of a request due while the in-flight cap was reached.
-    pub(super) fn dropped(&self, seq: u64, due: At) -> RequestRecord {
+    pub(super) fn dropped(&self, seq: u64, due: At, template: u16) -> RequestRecord {
         RequestRecord {
             seq,
             due,
@@ -319,6 +377,10 @@ impl RunState {
             dialed: None,
             error: None,
             identity: None,
+            template,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         }
     }
 
@@ -330,14 +392,20 @@ impl RunState {
         conn: &mut H1Conn,
         seq: u64,
         due: At,
+        template: u16,
     ) -> (RequestRecord, bool) {
         let sent = self.now();
         let reused = conn.uses > 0;
         conn.first_sent.get_or_insert(sent);
         conn.last_sent = Some(sent);
-        let t = &self.template;
+        let r = &self.requests;
         let ex = conn
-            .exchange(&t.wire, t.identity_header.as_ref(), &t.accept, self.timeout)
+            .exchange(
+                self.template(template),
+                &r.watched,
+                self.timeout,
+                r.max_body,
+            )
             .await;
         if ex.class.is_failure() {
             conn.failures += 1;
@@ -349,15 +417,19 @@ impl RunState {
             peer: conn.peer,
             reused,
         };
+        let heard = Heard {
+            identity: conn.identity.clone(),
+            version: conn.version.clone(),
+        };
         (
-            self.completed(seq, due, sent, id, conn.identity.clone(), ex),
+            self.completed(seq, due, sent, template, id, heard, ex),
             reusable,
         )
     }
 }
 
 /// A connection many requests share at once (HTTP/2, gRPC): who it is, what it carried, and
-/// the identity header it last carried.
+/// the identity and version headers it last carried.
 pub(super) struct SharedConn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
@@ -368,6 +440,7 @@ pub(super) struct SharedConn {
     first_sent: Cell<Option<At>>,
     last_sent: Cell<Option<At>>,
     identity: RefCell<Option<Arc<str>>>,
+    version: RefCell<Option<Arc<str>>>,
 }
 
 impl SharedConn {
@@ -382,6 +455,7 @@ impl SharedConn {
             first_sent: Cell::new(None),
             last_sent: Cell::new(None),
             identity: RefCell::new(None),
+            version: RefCell::new(None),
         }
     }
 
@@ -396,16 +470,18 @@ impl SharedConn {
         n > 0
     }
 
-    /// Records the request it carried (sent at `sent`; `reused` from [`Self::take_turn`]) and
-    /// ends it.
+    /// Records the request of template `template` it carried (sent at `sent`; `reused` from
+    /// [`Self::take_turn`]) and ends it.
     pub(super) fn end(
         &self,
         sh: &RunState,
-        (seq, due, sent): (u64, At, At),
+        (seq, due, sent, template): (u64, At, At, u16),
         reused: bool,
         mut ex: Exchange,
     ) {
-        super::request::remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
+        use super::request::remember_identity;
+        remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
+        remember_identity(&mut self.version.borrow_mut(), ex.version.take());
         if ex.class.is_failure() {
             self.failures.set(self.failures.get().saturating_add(1));
         }
@@ -415,8 +491,11 @@ impl SharedConn {
             peer: self.peer,
             reused,
         };
-        let identity = self.identity.borrow().clone();
-        sh.record(sh.completed(seq, due, sent, id, identity, ex));
+        let heard = Heard {
+            identity: self.identity.borrow().clone(),
+            version: self.version.borrow().clone(),
+        };
+        sh.record(sh.completed(seq, due, sent, template, id, heard, ex));
         sh.finish_request();
     }
 

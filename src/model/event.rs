@@ -37,7 +37,15 @@ pub struct EndpointConditions {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The pod object exists (local: the replica's process is about to be spawned).
-    PodCreated { revision: Revision },
+    PodCreated {
+        revision: Revision,
+        /// The revision's own name, when the runtime knows it: a Deployment pod's
+        /// `pod-template-hash`, a StatefulSet's or DaemonSet's `controller-revision-hash`, the
+        /// local runtime's `v1` / `v2` (the command, or `--new-cmd`). Responses are split
+        /// by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision_name: Option<String>,
+    },
     /// Its container is running (local: the process was spawned), with its address if known.
     PodStarted {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -34,6 +34,12 @@ pub enum FindingId {
     LatencyRegression,
     /// Failures before the trigger: not caused by the rollout.
     BaselineErrors,
+    /// A response check passes on the old revision and fails on the new one.
+    BreakingChangeNewVersion,
+    /// A response check passes on the new revision and fails on the old one.
+    BreakingChangeOldVersion,
+    /// In the window where both served, the new revision is slower than the old one.
+    SlowerNewVersion,
     /// HTTP/2 (gRPC) connections cut without a GOAWAY as their pod shut down.
     NoGoawayOnShutdown,
     /// After the rollout, load per pod far from even: long-lived connections stayed pinned.
@@ -83,6 +89,9 @@ impl FindingId {
             FindingId::NoEndpoints => "no-endpoints",
             FindingId::LatencyRegression => "latency-regression",
             FindingId::BaselineErrors => "baseline-errors",
+            FindingId::BreakingChangeNewVersion => "breaking-change-new-version",
+            FindingId::BreakingChangeOldVersion => "breaking-change-old-version",
+            FindingId::SlowerNewVersion => "slower-new-version",
             FindingId::NoGoawayOnShutdown => "no-goaway-on-shutdown",
             FindingId::ConnectionsNotRebalanced => "connections-not-rebalanced",
             FindingId::Overload => "overload",

@@ -9,7 +9,9 @@
 //! - [`grpc`]: the gRPC classes of the taxonomy (grpc-status names, refused and reset streams,
 //!   GOAWAY graceful or abrupt, connections cut without one, our deadline).
 //! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
-//! - [`request`]: one finished request, the sink the engine reports to, live figures.
+//! - [`request`]: one finished request, the sink the engine reports to, the revision source
+//!   the recorder asks, live figures.
+//! - [`template`]: the request templates of a mix and their response checks, by name.
 //! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
 //! - [`event`]: the lifecycle events both cluster runtimes emit.
 //! - [`finding`]: finding ids, severities and the shape of a finding.
@@ -32,4 +34,5 @@ pub mod phase;
 pub mod request;
 pub mod result;
 pub mod session;
+pub mod template;
 pub mod units;

@@ -52,6 +52,15 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
+/// A p-value as a test's result quotes it: `p < 0.001`, else three decimals.
+pub fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,10 @@ pub enum OutcomeClass {
     Tls,
     /// Anything else, with its error chain (including statuses neither accepted, 4xx nor 5xx).
     Other,
+    /// A response with an accepted status that failed one of its template's response checks
+    /// (not marked `warn`): the record's `checks_failed` names which, its `error` says why.
+    /// Never folded into the `http_*` classes: a wrong body is not a dropped request.
+    CheckFailed,
     /// Due while the in-flight cap was reached: never sent, counted, never delayed.
     DroppedByGenerator,
 
@@ -65,8 +69,9 @@ pub enum OutcomeClass {
 }
 
 impl OutcomeClass {
-    /// The classes of HTTP requests (and of the transport every protocol shares).
-    pub const HTTP: [OutcomeClass; 12] = [
+    /// The classes of HTTP requests (and of the transport every protocol shares), a failed
+    /// response check among them.
+    pub const HTTP: [OutcomeClass; 13] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -78,6 +83,7 @@ impl OutcomeClass {
         OutcomeClass::Dns,
         OutcomeClass::Tls,
         OutcomeClass::Other,
+        OutcomeClass::CheckFailed,
         OutcomeClass::DroppedByGenerator,
     ];
 
@@ -128,11 +134,12 @@ impl OutcomeClass {
             OutcomeClass::Dns => 8,
             OutcomeClass::Tls => 9,
             OutcomeClass::Other => 10,
-            OutcomeClass::DroppedByGenerator => 11,
-            OutcomeClass::WsMessageLost => 12,
-            OutcomeClass::WsMessageTimeout => 13,
-            OutcomeClass::WsUnexpectedReply => 14,
-            OutcomeClass::WsNotSent => 15,
+            OutcomeClass::CheckFailed => 11,
+            OutcomeClass::DroppedByGenerator => 12,
+            OutcomeClass::WsMessageLost => 13,
+            OutcomeClass::WsMessageTimeout => 14,
+            OutcomeClass::WsUnexpectedReply => 15,
+            OutcomeClass::WsNotSent => 16,
             OutcomeClass::Grpc(g) => Self::HTTP.len() + Self::WS.len() + g.index(),
         }
     }
@@ -156,6 +163,7 @@ impl OutcomeClass {
             OutcomeClass::Dns => "dns",
             OutcomeClass::Tls => "tls",
             OutcomeClass::Other => "other",
+            OutcomeClass::CheckFailed => "check_failed",
             OutcomeClass::DroppedByGenerator => "dropped_by_generator",
             // WebSocket messages.
             OutcomeClass::WsMessageLost => "ws_message_lost",
@@ -186,7 +194,10 @@ impl OutcomeClass {
     pub fn got_response(self) -> bool {
         matches!(
             self,
-            OutcomeClass::Ok | OutcomeClass::Http4xx | OutcomeClass::Http5xx
+            OutcomeClass::Ok
+                | OutcomeClass::Http4xx
+                | OutcomeClass::Http5xx
+                | OutcomeClass::CheckFailed
         )
     }
 }
@@ -235,8 +246,9 @@ mod tests {
         }
         // Saved results and every array of counts rely on these places.
         assert_eq!(OutcomeClass::Ok.index(), 0);
-        assert_eq!(OutcomeClass::DroppedByGenerator.index(), 11);
-        assert_eq!(OutcomeClass::WsNotSent.index(), 15);
+        assert_eq!(OutcomeClass::CheckFailed.index(), 11);
+        assert_eq!(OutcomeClass::DroppedByGenerator.index(), 12);
+        assert_eq!(OutcomeClass::WsNotSent.index(), 16);
         assert!(OutcomeClass::HTTP.iter().all(|c| c.is_http()));
         assert!(!OutcomeClass::Grpc(GrpcClass::GoawayGraceful).is_http());
         assert!(!OutcomeClass::WsNotSent.is_http());

@@ -1,5 +1,6 @@
 //! What the load engine says about each request, and the interfaces it says it through: the
-//! [`RequestRecord`] of one finished request, the [`Sink`] that receives every record, and the
+//! [`RequestRecord`] of one finished request, the [`Sink`] that receives every record, the
+//! [`RevisionSource`] that tells the recorder which revision served a connection, and the
 //! [`LiveStats`] a progress display reads while a run goes on.
 //!
 //! The engine (the producer) and the recorder (the consumer) both speak these words and
@@ -46,6 +47,30 @@ pub struct RequestRecord {
     /// or with this response: who answered, as the application itself says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Arc<str>>,
+    /// Which request template of the mix it was (an index into the result's `templates`; 0
+    /// when the run sends one request shape).
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub template: u16,
+    /// The template's response checks that failed, as a bit set (bit *i*: check *i*),
+    /// `warn` checks included. Empty when no check ran or every check passed.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub checks_failed: u64,
+    /// The value of the version header (`--version-header`) last seen on this connection,
+    /// before or with this response: which version answered, as the application says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Arc<str>>,
+    /// For a response that failed a check: its status line, headers and the start of its body
+    /// (bounded), the example a breaking-change finding quotes. Reports mask secrets in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+}
+
+fn is_zero_u16(v: &u16) -> bool {
+    *v == 0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 impl RequestRecord {
@@ -63,6 +88,11 @@ impl RequestRecord {
     pub fn lateness(&self) -> Duration {
         self.sent.saturating_sub(self.due)
     }
+
+    /// Whether check `i` of its template failed on this response.
+    pub fn check_failed(&self, i: usize) -> bool {
+        i < 64 && self.checks_failed & (1 << i) != 0
+    }
 }
 
 /// Where the engine reports each finished request, each connection once it has ended, and each
@@ -75,6 +105,21 @@ pub trait Sink {
     /// One WebSocket session ended (its messages arrive through [`Sink::record`]). The
     /// recorder aggregates sessions; a sink that only looks at requests keeps this default.
     fn session(&mut self, _s: &SessionRecord) {}
+}
+
+/// Which revision of the workload served a request, as a run can tell while it goes on: the
+/// local proxy's route of the connection, the pod named by an identity header, or a pod's
+/// address. The recorder asks once per connection (never per request) and keeps the answer;
+/// the runtime side (the timeline, which sees routes, pods and addresses) answers, so the
+/// recorder learns nothing of Kubernetes and the engine nothing of revisions.
+pub trait RevisionSource: Send {
+    /// The revision (a label: `v1`, a ReplicaSet's pod-template-hash, …) of the pod that
+    /// served a request on connection `conn`, carrying `identity` (the identity header's
+    /// value, if any), seen at `at`; `None` while it cannot be told (yet).
+    fn revision(&self, conn: &ConnId, identity: Option<&str>, at: At) -> Option<Arc<str>>;
+
+    /// How the answers are known, in words for reports ("the local proxy's routes").
+    fn describe(&self) -> String;
 }
 
 /// Live figures for progress display, updated by the recorder, read from any thread.

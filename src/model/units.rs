@@ -1,5 +1,5 @@
 //! The one grammar for the quantities a user types — in a flag, a scenario key or a threshold:
-//! durations, rates, counts and percentages. Every caller parses them here, so `2s` means the
+//! durations, rates, counts, percentages and sizes. Every caller parses them here, so `2s` means the
 //! same thing everywhere and a mistake gets the same message wherever it is made. The caller
 //! names the flag, key or expression; these messages say what was expected.
 //!
@@ -12,6 +12,7 @@
 //! | count | `1`, `42`: a whole number, at least 1 | `0`, `-1`, `1.5`, `x` |
 //! | count or zero | `0`, `42` | `-1`, `1.5`, `x` |
 //! | count or percentage | `1`, `25%` (Kubernetes' maxSurge / maxUnavailable) | `1.5`, `-1`, `x%` |
+//! | size | `65536` (bytes), `512B`, `64KiB`, `1MiB`, `64KB` (= 64,000), `1MB`; at least 1 byte, at most 1 GiB | `0`, `1.5KiB`, `64kb`, `x` |
 //!
 //! Duration units: `h`, `m`, `s`, `ms`, `us`/`µs`. Parts add up (`1m30s`), blanks may separate
 //! them and a number from its unit. A duration never takes a unit by default: `--grace-period 2`
@@ -165,6 +166,36 @@ pub fn count0(s: &str) -> Result<usize, String> {
         .map_err(|_| format!("expected a whole number, got `{s}`"))
 }
 
+/// A size in bytes: a whole number, alone (bytes) or with `B`, `KiB`, `MiB`, `GiB`, `KB`, `MB`
+/// or `GB`; at least one byte and at most 1 GiB.
+pub fn size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim());
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "expected a size such as 65536, 64KiB or 1MiB (units B, KiB, MiB, GiB, KB, MB, GB), got `{s}`"
+            ));
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a size such as 65536, 64KiB or 1MiB, got `{s}`"))?;
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be at least 1 byte".into()),
+        Some(b) if b <= 1 << 30 => Ok(b as usize),
+        _ => Err(format!("`{s}` is more than 1 GiB")),
+    }
+}
+
 /// A count, or a percentage of some whole (`25%`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum CountOrPercent {
@@ -219,6 +250,25 @@ mod tests {
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
     const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn every_size_form_is_accepted_or_rejected_as_the_table_says() {
+        for (text, want) in [
+            ("65536", 65_536),
+            ("512B", 512),
+            ("64KiB", 65_536),
+            ("1MiB", 1 << 20),
+            ("64KB", 64_000),
+            ("1MB", 1_000_000),
+            (" 2 KiB ", 2_048),
+            ("1GiB", 1 << 30),
+        ] {
+            assert_eq!(size(text), Ok(want), "{text}");
+        }
+        for text in ["0", "1.5KiB", "64kb", "x", "", "-1", "2GiB"] {
+            assert!(size(text).is_err(), "{text} must be refused");
+        }
+    }
 
     #[test]
     fn every_duration_form_is_accepted_or_rejected_as_the_table_says() {

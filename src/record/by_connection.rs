@@ -135,6 +135,10 @@ mod tests {
             dialed: None,
             error: None,
             identity: Some(format!("pod-{conn}").into()),
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         }
     }
 

@@ -1,10 +1,15 @@
 //! Lossless merging of recorded results from several generators (an Indexed Job's workers):
-//! counts add per second, per phase and overall; histograms are decoded, added and re-encoded;
-//! failure logs are concatenated in due order.
+//! counts add per second, per phase, per template and overall; histograms are decoded, added
+//! and re-encoded; revision labels are united (each generator numbered them as it met them)
+//! and the per-second cells merged by template and revision; failure logs are concatenated in
+//! due order.
 
 use std::collections::BTreeMap;
 
-use super::{EncodedHist, Recorded, Second, SpanStats};
+use super::{
+    EncodedHist, LatencySummary, Recorded, Second, SpanStats, SplitCell, TemplateSpan,
+    TemplateStats,
+};
 
 /// Results that cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +42,35 @@ pub(super) fn add_hist(
     Ok(ha.encode())
 }
 
+fn add_counts(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+fn merge_cells(a: &mut Vec<SplitCell>, b: &[SplitCell], what: &str) -> Result<(), MergeError> {
+    for cell in b {
+        match a
+            .iter_mut()
+            .find(|c| c.template == cell.template && c.revision == cell.revision)
+        {
+            Some(c) => {
+                c.counts.merge(&cell.counts);
+                c.checked += cell.checked;
+                add_counts(&mut c.checks_failed, &cell.checks_failed);
+                c.latency_hist = add_hist(&c.latency_hist, &cell.latency_hist, what)?;
+            }
+            None => a.push(cell.clone()),
+        }
+    }
+    Ok(())
+}
+
 fn merge_second(a: &mut Second, b: &Second) -> Result<(), MergeError> {
+    merge_cells(&mut a.split, &b.split, &format!("second {}", a.second))?;
     a.counts.merge(&b.counts);
     a.failures_not_kept += b.failures_not_kept;
     a.latency_hist = add_hist(
@@ -45,12 +78,13 @@ fn merge_second(a: &mut Second, b: &Second) -> Result<(), MergeError> {
         &b.latency_hist,
         &format!("second {}", a.second),
     )?;
-    a.latency = a
-        .latency_hist
-        .decode()
-        .map(|h| h.summary())
-        .unwrap_or(a.latency);
+    a.latency = summary_of(&a.latency_hist, a.latency);
     Ok(())
+}
+
+/// The summary of a merged histogram (`old` if it cannot be decoded).
+fn summary_of(h: &EncodedHist, old: LatencySummary) -> LatencySummary {
+    h.decode().map(|h| h.summary()).unwrap_or(old)
 }
 
 fn merge_span(a: &mut SpanStats, b: &SpanStats) -> Result<(), MergeError> {
@@ -64,11 +98,61 @@ fn merge_span(a: &mut SpanStats, b: &SpanStats) -> Result<(), MergeError> {
     a.latency_hist = add_hist(&a.latency_hist, &b.latency_hist, &what)?;
     a.service_time_hist = add_hist(&a.service_time_hist, &b.service_time_hist, &what)?;
     a.send_lateness_hist = add_hist(&a.send_lateness_hist, &b.send_lateness_hist, &what)?;
-    let summary = |h: &EncodedHist, old| h.decode().map(|h| h.summary()).unwrap_or(old);
-    a.latency = summary(&a.latency_hist, a.latency);
-    a.service_time = summary(&a.service_time_hist, a.service_time);
-    a.send_lateness = summary(&a.send_lateness_hist, a.send_lateness);
+    a.latency = summary_of(&a.latency_hist, a.latency);
+    a.service_time = summary_of(&a.service_time_hist, a.service_time);
+    a.send_lateness = summary_of(&a.send_lateness_hist, a.send_lateness);
     Ok(())
+}
+
+fn merge_template_span(
+    a: &mut TemplateSpan,
+    b: &TemplateSpan,
+    what: &str,
+) -> Result<(), MergeError> {
+    a.counts.merge(&b.counts);
+    a.checked += b.checked;
+    add_counts(&mut a.checks_failed, &b.checks_failed);
+    a.latency_hist = add_hist(&a.latency_hist, &b.latency_hist, what)?;
+    a.latency = summary_of(&a.latency_hist, a.latency);
+    Ok(())
+}
+
+fn merge_templates(a: &mut Vec<TemplateStats>, b: Vec<TemplateStats>) -> Result<(), MergeError> {
+    for t in b {
+        let Some(mine) = a.iter_mut().find(|m| m.info.name == t.info.name) else {
+            a.push(t);
+            continue;
+        };
+        let what = format!("template {}", t.info.name);
+        merge_template_span(&mut mine.overall, &t.overall, &what)?;
+        for p in t.phases {
+            match mine.phases.iter_mut().find(|q| q.name == p.name) {
+                Some(q) => merge_template_span(q, &p, &what)?,
+                None => mine.phases.push(p),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `other`'s revision labels into `labels` and renumbers its cells to match.
+fn unite_revisions(labels: &mut Vec<String>, other: &mut Recorded) {
+    let map: Vec<u16> = other
+        .revisions
+        .iter()
+        .map(|l| match labels.iter().position(|m| m == l) {
+            Some(i) => i as u16,
+            None => {
+                labels.push(l.clone());
+                (labels.len() - 1) as u16
+            }
+        })
+        .collect();
+    for s in &mut other.series {
+        for c in &mut s.split {
+            c.revision = map.get(c.revision as usize).copied().unwrap_or(c.revision);
+        }
+    }
 }
 
 /// Seconds sorted by index with duplicates (the same second from two sources) combined.
@@ -126,7 +210,12 @@ impl Recorded {
         }
     }
 
-    fn merge_from(&mut self, other: Recorded) -> Result<(), MergeError> {
+    fn merge_from(&mut self, mut other: Recorded) -> Result<(), MergeError> {
+        unite_revisions(&mut self.revisions, &mut other);
+        if self.revision_source.is_none() {
+            self.revision_source = other.revision_source.take();
+        }
+        merge_templates(&mut self.templates, std::mem::take(&mut other.templates))?;
         let mut seconds: BTreeMap<u64, Second> =
             self.series.drain(..).map(|s| (s.second, s)).collect();
         for s in other.series {

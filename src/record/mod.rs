@@ -9,12 +9,19 @@
 //!
 //! Phases (baseline, rollout, settle, or load stages) are marked by whoever orchestrates the run
 //! through a [`PhaseMarks`] handle; a request belongs to the phase in force at its *due* time.
+//!
+//! A mix of request templates is also kept per template ([`templates`]: counts, latency and
+//! check failures per phase), and, when the revision that served a request can be told, per
+//! second, template and revision ([`split`]), for the old-versus-new comparison.
 
 mod by_connection;
+mod counts;
 mod hist;
 mod merge;
 mod recorded;
 mod sessions;
+pub mod split;
+pub mod templates;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,95 +31,22 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use by_connection::{CONNECTIONS_LIMIT, ConnSecond, ConnectionLoad};
+pub use counts::Counts;
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
 pub use recorded::Recorded;
 pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
+pub use split::SplitCell;
+pub use templates::{TemplateSpan, TemplateStats};
 
 use crate::model::clock::At;
 use crate::model::connection::ConnectionLife;
 use crate::model::outcome::OutcomeClass;
-use crate::model::request::{LiveSecond, LiveStats, RequestRecord, Sink};
+use crate::model::request::{LiveSecond, LiveStats, RequestRecord, RevisionSource, Sink};
 use crate::model::session::SessionRecord;
-
-/// Counts by outcome class, indexed by [`OutcomeClass::index`]. Serialised as an object naming
-/// every HTTP class (the shape results have always had) and each other protocol's class that
-/// counted anything; a class missing from a saved result (one written before it existed) reads
-/// as zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counts(pub [u64; OutcomeClass::COUNT]);
-
-impl Default for Counts {
-    fn default() -> Self {
-        Counts([0; OutcomeClass::COUNT])
-    }
-}
-
-impl Counts {
-    #[inline]
-    pub fn add(&mut self, class: OutcomeClass) {
-        self.0[class.index()] += 1;
-    }
-
-    pub fn get(&self, class: OutcomeClass) -> u64 {
-        self.0[class.index()]
-    }
-
-    pub fn merge(&mut self, other: &Counts) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
-            *a += b;
-        }
-    }
-
-    /// Every request the schedule asked for, sent or not.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// Requests that were sent (everything but generator drops).
-    pub fn sent(&self) -> u64 {
-        self.total() - self.get(OutcomeClass::DroppedByGenerator)
-    }
-
-    pub fn ok(&self) -> u64 {
-        self.get(OutcomeClass::Ok)
-    }
-
-    /// Sent requests that did not succeed (generator drops are counted apart).
-    pub fn failed(&self) -> u64 {
-        self.sent() - self.ok()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (OutcomeClass, u64)> + '_ {
-        OutcomeClass::ALL.into_iter().map(|c| (c, self.get(c)))
-    }
-}
-
-impl Serialize for Counts {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        // HTTP's and WebSocket's classes always (saved results have them); gRPC's when seen.
-        let shown = |(c, n): &(OutcomeClass, u64)| !matches!(c, OutcomeClass::Grpc(_)) || *n > 0;
-        let mut m = s.serialize_map(Some(self.iter().filter(shown).count()))?;
-        for (c, n) in self.iter().filter(shown) {
-            m.serialize_entry(c.name(), &n)?;
-        }
-        m.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Counts {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, u64>::deserialize(d)?;
-        let mut out = Counts::default();
-        for (k, v) in map {
-            let c = OutcomeClass::from_name(&k)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome class `{k}`")))?;
-            out.0[c.index()] = v;
-        }
-        Ok(out)
-    }
-}
+use crate::model::template::TemplateInfo;
+use split::{CellAcc, Cells, Revisions};
+use templates::Templates;
 
 /// Statistics of one span of the run (a phase, or the whole run).
 #[derive(Clone, Debug, Default)]
@@ -209,6 +143,9 @@ pub struct Second {
     /// Failures in this second that the failure log could not keep.
     #[serde(default)]
     pub failures_not_kept: u64,
+    /// Per template and revision, when revisions could be told.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split: Vec<SplitCell>,
 }
 
 #[derive(Debug, Default)]
@@ -216,6 +153,7 @@ struct SecondAcc {
     counts: Counts,
     latency: Hist,
     failures_not_kept: u64,
+    cells: Cells,
 }
 
 /// A named phase beginning at an instant; it lasts until the next mark.
@@ -274,13 +212,17 @@ impl PhaseMarks {
 pub const CONNECTION_LOG_LIMIT: usize = 50_000;
 
 /// Settings of the recorder.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RecorderConfig {
     /// Failures kept in full detail; later ones are only counted.
     pub failure_log_limit: usize,
     /// The longest a request can stay open after its due instant (timeouts plus slack), after
     /// which its second is closed and encoded.
     pub max_open: Duration,
+    /// The templates of the mix (empty, or one without checks: nothing is kept per template).
+    pub templates: Vec<TemplateInfo>,
+    /// The version header's name, for saying how revisions were told.
+    pub version_header: Option<String>,
 }
 
 /// Aggregates request records. Used from one thread (the engine's); see [`Recorder::finish`].
@@ -308,6 +250,9 @@ pub struct Recorder {
     /// long run reuses the same few buffers instead of allocating one per second.
     spare: Vec<SecondAcc>,
     live_scratch: Hist,
+    templates: Templates,
+    revisions: Revisions,
+    spare_cells: Vec<CellAcc>,
     /// Latencies of the requests completed in the current second (by end time).
     live_window: Hist,
     /// WebSocket sessions (none in an HTTP run).
@@ -315,8 +260,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(config: RecorderConfig, marks: PhaseMarks, live: Arc<LiveStats>) -> Recorder {
+    pub fn new(mut config: RecorderConfig, marks: PhaseMarks, live: Arc<LiveStats>) -> Recorder {
+        let templates = Templates::new(std::mem::take(&mut config.templates));
         Recorder {
+            templates,
+            revisions: Revisions::new(None),
+            spare_cells: Vec::new(),
             config,
             marks,
             marks_seen: u64::MAX,
@@ -351,12 +300,19 @@ impl Recorder {
         self.live.clone()
     }
 
+    /// Tells revisions apart with `source` (a request's version header still comes first).
+    pub fn with_revisions(mut self, source: Box<dyn RevisionSource>) -> Recorder {
+        self.revisions = Revisions::new(Some(source));
+        self
+    }
+
     fn refresh_marks(&mut self) {
         let v = self.marks.version();
         if v != self.marks_seen {
             self.mark_cache = self.marks.snapshot();
             self.phases
                 .resize_with(self.mark_cache.len(), SpanAcc::default);
+            self.templates.resize_phases(self.mark_cache.len());
             self.marks_seen = v;
         }
     }
@@ -375,10 +331,12 @@ impl Recorder {
         acc.counts = Counts::default();
         acc.latency.reset();
         acc.failures_not_kept = 0;
+        acc.cells.recycle(&mut self.spare_cells);
         self.spare.push(acc);
     }
 
-    fn second_acc(&mut self, second: u64) -> &mut SecondAcc {
+    /// The index in `open` of `second`'s bucket, opening it if needed.
+    fn second_index(&mut self, second: u64) -> usize {
         if self.open.is_empty() {
             let acc = self.fresh_second();
             self.open.push_back((second, acc));
@@ -389,7 +347,7 @@ impl Recorder {
             // gets a bucket of its own, merged with its closed twin in `finish`.
             let acc = self.fresh_second();
             self.open.push_front((second, acc));
-            return &mut self.open[0].1;
+            return 0;
         }
         let idx = (second - front) as usize;
         while self.open.len() <= idx {
@@ -397,7 +355,7 @@ impl Recorder {
             let acc = self.fresh_second();
             self.open.push_back((next, acc));
         }
-        &mut self.open[idx].1
+        idx
     }
 
     /// Closes every second that no in-flight request can still land in, given the newest due time.
@@ -473,17 +431,24 @@ impl Recorder {
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
         self.connections.sort_by_key(|c| (c.opened, c.id));
+        let overall = overall.finish("overall".to_string(), start, end);
+        let templates = self.templates.finish(&phases, &overall);
         let by_connection = self.by_connection.take().unwrap_or_default();
         let load_by_connection_not_kept = by_connection.not_kept;
         Recorded {
             series: self.closed,
             phases,
-            overall: overall.finish("overall".to_string(), start, end),
+            overall,
             failures: self.failures,
             failures_not_kept: self.failures_not_kept,
             sessions: self.sessions.finish(),
             connections: self.connections,
             connections_not_kept: self.connections_not_kept,
+            templates,
+            revisions: self.revisions.labels(),
+            revision_source: self
+                .revisions
+                .describe(self.config.version_header.as_deref()),
             load_by_connection: by_connection.finish(),
             load_by_connection_not_kept,
         }
@@ -497,6 +462,7 @@ fn close_second(second: u64, acc: &SecondAcc) -> Second {
         latency: acc.latency.summary(),
         latency_hist: acc.latency.encode(),
         failures_not_kept: acc.failures_not_kept,
+        split: acc.cells.finish(),
     }
 }
 
@@ -504,23 +470,34 @@ impl Sink for Recorder {
     #[inline]
     fn record(&mut self, r: &RequestRecord) {
         self.refresh_marks();
-        match self.phase_of(r.due) {
+        let phase = self.phase_of(r.due);
+        match phase {
             Some(p) => self.phases[p].add(r),
             None => self.unphased.add(r),
         }
+        self.templates.add(phase.map_or(0, |p| p + 1), r);
+        let revision = if self.revisions.active(r) {
+            self.revisions.of(r)
+        } else {
+            None
+        };
         let limit = self.config.failure_log_limit;
         let keep = r.class.is_failure()
             && r.class != OutcomeClass::DroppedByGenerator
             && self.failures.len() < limit;
         let not_kept = r.class.is_failure() && r.class != OutcomeClass::DroppedByGenerator && !keep;
         {
-            let acc = self.second_acc(r.due.second());
+            let idx = self.second_index(r.due.second());
+            let acc = &mut self.open[idx].1;
             acc.counts.add(r.class);
             if r.class != OutcomeClass::DroppedByGenerator {
                 acc.latency.record(r.latency().as_micros() as u64);
             }
             if not_kept {
                 acc.failures_not_kept += 1;
+            }
+            if let Some(rev) = revision {
+                acc.cells.add(r, rev, &mut self.spare_cells);
             }
         }
         if keep {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionLoad, Second, Sessions, SpanStats};
+use super::{ConnectionLoad, Second, Sessions, SpanStats, TemplateStats};
 use crate::model::connection::ConnectionLife;
 use crate::model::request::RequestRecord;
 
@@ -30,6 +30,16 @@ pub struct Recorded {
     /// Connection lives beyond the limit: counted, not kept.
     #[serde(default)]
     pub connections_not_kept: u64,
+    /// Per request template of a mix (absent for one check-free request shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateStats>,
+    /// The revisions told apart during the run, as labels in the order first seen; the
+    /// seconds' `split` cells index this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<String>,
+    /// How revisions were told apart, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_source: Option<String>,
     /// Requests per connection per second (runs over a few long-lived connections: gRPC), for
     /// each pod's load; at most [`CONNECTIONS_LIMIT`](super::CONNECTIONS_LIMIT) connections.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

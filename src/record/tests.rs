@@ -1,6 +1,7 @@
 use super::*;
 use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::ConnId;
+use crate::model::template::TemplateInfo;
 
 fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRecord {
     let due = At(due_ms * 1000);
@@ -11,7 +12,7 @@ fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRe
         end: due.plus(Duration::from_millis(latency_ms)),
         class,
         status: match class {
-            OutcomeClass::Ok => Some(200),
+            OutcomeClass::Ok | OutcomeClass::CheckFailed => Some(200),
             OutcomeClass::Http5xx => Some(503),
             _ => None,
         },
@@ -19,6 +20,10 @@ fn rec(seq: u64, due_ms: u64, latency_ms: u64, class: OutcomeClass) -> RequestRe
         dialed: None,
         error: None,
         identity: None,
+        template: 0,
+        checks_failed: 0,
+        version: None,
+        excerpt: None,
     }
 }
 
@@ -28,6 +33,7 @@ fn recorder(limit: usize) -> (Recorder, PhaseMarks) {
         RecorderConfig {
             failure_log_limit: limit,
             max_open: Duration::from_secs(2),
+            ..RecorderConfig::default()
         },
         marks.clone(),
         Arc::new(LiveStats::default()),
@@ -322,4 +328,214 @@ fn merged_generators_keep_their_connections_apart() {
             "each failure still names its own connection"
         );
     }
+}
+
+fn info(name: &str, checks: usize) -> TemplateInfo {
+    TemplateInfo {
+        name: name.into(),
+        method: "GET".into(),
+        path: "/".into(),
+        weight: 1.0,
+        checks: (0..checks)
+            .map(|i| crate::model::template::CheckInfo {
+                name: format!("c{i}"),
+                description: String::new(),
+                warn: false,
+            })
+            .collect(),
+    }
+}
+
+fn mix_recorder(templates: Vec<TemplateInfo>) -> (Recorder, PhaseMarks) {
+    let marks = PhaseMarks::new();
+    let r = Recorder::new(
+        RecorderConfig {
+            failure_log_limit: 100,
+            max_open: Duration::from_secs(2),
+            templates,
+            ..RecorderConfig::default()
+        },
+        marks.clone(),
+        Arc::new(LiveStats::default()),
+    );
+    (r, marks)
+}
+
+fn of(template: u16, version: Option<&str>, checks_failed: u64, r: RequestRecord) -> RequestRecord {
+    RequestRecord {
+        template,
+        version: version.map(Arc::from),
+        checks_failed,
+        ..r
+    }
+}
+
+#[test]
+fn templates_are_counted_per_phase_with_their_checks() {
+    let (mut r, marks) = mix_recorder(vec![info("a", 2), info("b", 0)]);
+    marks.begin("baseline", || At(0));
+    marks.begin("rollout", || At(1_000_000));
+    r.record(&of(0, None, 0, rec(0, 100, 5, OutcomeClass::Ok)));
+    r.record(&of(
+        0,
+        None,
+        0b10,
+        rec(1, 1_100, 5, OutcomeClass::CheckFailed),
+    ));
+    r.record(&of(1, None, 0, rec(2, 1_200, 50, OutcomeClass::Http5xx)));
+    // No response: the checks did not run.
+    r.record(&of(
+        0,
+        None,
+        0,
+        rec(3, 1_300, 5, OutcomeClass::ConnectionReset),
+    ));
+    let out = r.finish(At(2_000_000));
+    let a = &out.templates[0];
+    assert_eq!(a.info.name, "a");
+    assert_eq!(a.overall.counts.ok(), 1);
+    assert_eq!(a.overall.counts.get(OutcomeClass::CheckFailed), 1);
+    assert_eq!(
+        (a.overall.checked, a.overall.checks_failed.clone()),
+        (2, vec![0, 1])
+    );
+    assert_eq!(a.overall.checks_passed_ratio(), Some((3, 4)));
+    assert_eq!(a.phase("baseline").expect("phase").checked, 1);
+    assert_eq!(a.phase("rollout").expect("phase").checks_failed, vec![0, 1]);
+    let b = &out.templates[1];
+    assert_eq!(b.overall.counts.get(OutcomeClass::Http5xx), 1);
+    assert!(
+        (b.overall.latency.max_us as i64 - 50_000).abs() <= 50,
+        "within the histogram's 0.1 %"
+    );
+}
+
+#[test]
+fn one_template_without_checks_keeps_nothing_per_template() {
+    let (mut r, _) = mix_recorder(vec![info("only", 0)]);
+    r.record(&rec(0, 100, 5, OutcomeClass::Ok));
+    assert!(r.finish(At(1_000_000)).templates.is_empty());
+}
+
+#[test]
+fn one_template_with_checks_takes_the_runs_figures_and_counts_its_checks() {
+    let (mut r, _) = mix_recorder(vec![info("only", 1)]);
+    r.record(&of(0, None, 1, rec(0, 100, 5, OutcomeClass::CheckFailed)));
+    r.record(&rec(1, 200, 7, OutcomeClass::Ok));
+    let out = r.finish(At(1_000_000));
+    let t = &out.templates[0];
+    assert_eq!(t.overall.counts, out.overall.counts);
+    assert_eq!(t.overall.checks_failed, vec![1]);
+}
+
+#[test]
+fn responses_are_split_per_second_template_and_revision_by_their_version_header() {
+    let (mut r, _) = mix_recorder(vec![info("a", 1), info("b", 0)]);
+    r.record(&of(0, Some("v1"), 0, rec(0, 100, 5, OutcomeClass::Ok)));
+    r.record(&of(
+        0,
+        Some("v2"),
+        1,
+        rec(1, 200, 5, OutcomeClass::CheckFailed),
+    ));
+    r.record(&of(1, Some("v2"), 0, rec(2, 1_200, 5, OutcomeClass::Ok)));
+    r.record(&of(1, None, 0, rec(3, 1_300, 5, OutcomeClass::Ok)));
+    let out = r.finish(At(2_000_000));
+    assert_eq!(out.revisions, ["v1", "v2"]);
+    assert_eq!(out.revision_source.as_deref(), Some("the version header"));
+    let s0 = &out.series[0].split;
+    assert_eq!(s0.len(), 2);
+    let v2 = s0.iter().find(|c| c.revision == 1).expect("v2 cell");
+    assert_eq!(
+        (v2.template, v2.checked, v2.checks_failed.clone()),
+        (0, 1, vec![1])
+    );
+    // A response whose revision is unknown goes in no cell.
+    assert_eq!(out.series[1].split.len(), 1);
+}
+
+#[test]
+fn merged_generators_unite_their_revisions_whatever_order_they_met_them_in() {
+    let part = |first: &str, second: &str| {
+        let (mut r, _) = mix_recorder(vec![info("a", 0), info("b", 0)]);
+        r.record(&of(0, Some(first), 0, rec(0, 100, 5, OutcomeClass::Ok)));
+        r.record(&of(0, Some(second), 0, rec(1, 200, 5, OutcomeClass::Ok)));
+        r.record(&of(0, Some("v2"), 0, rec(2, 300, 5, OutcomeClass::Ok)));
+        r.finish(At(1_000_000))
+    };
+    let merged = Recorded::merge(vec![part("v1", "v2"), part("v2", "v1")]).expect("merges");
+    assert_eq!(merged.revisions, ["v1", "v2"]);
+    let cells = &merged.series[0].split;
+    let count = |rev: u16| {
+        cells
+            .iter()
+            .find(|c| c.revision == rev)
+            .map_or(0, |c| c.counts.ok())
+    };
+    assert_eq!((count(0), count(1)), (2, 4));
+    assert_eq!(merged.templates[0].overall.counts.ok(), 6);
+}
+
+/// A source that knows every connection but the ones it is told not to, and counts questions.
+struct Counting {
+    asked: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RevisionSource for Counting {
+    fn revision(&self, conn: &ConnId, identity: Option<&str>, _at: At) -> Option<Arc<str>> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match identity {
+            Some("pod-of-v2") => Some(Arc::from("v2")),
+            Some(_) => None,
+            None => Some(Arc::from(if conn.id % 2 == 0 { "v1" } else { "v2" })),
+        }
+    }
+    fn describe(&self) -> String {
+        "a test source".into()
+    }
+}
+
+#[test]
+fn the_source_is_asked_once_per_connection_or_identity_and_an_unknown_identity_falls_back() {
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (r, _) = mix_recorder(vec![info("a", 0), info("b", 0)]);
+    let mut r = r.with_revisions(Box::new(Counting {
+        asked: asked.clone(),
+    }));
+    let on = |seq: u64, conn: u64, identity: Option<&str>| {
+        let mut x = rec(seq, 100 + seq, 1, OutcomeClass::Ok);
+        x.conn = Some(ConnId {
+            id: conn,
+            local: "127.0.0.1:1".parse().expect("addr"),
+            peer: "127.0.0.1:2".parse().expect("addr"),
+            reused: seq > 1,
+        });
+        x.identity = identity.map(Arc::from);
+        x
+    };
+    for seq in 0..100 {
+        r.record(&on(seq, seq % 2, None));
+    }
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "once per connection"
+    );
+    r.record(&on(100, 4, Some("pod-of-v2")));
+    r.record(&on(101, 4, Some("pod-of-v2")));
+    // An identity the source does not know: the connection tells.
+    r.record(&on(102, 6, Some("someone")));
+    let out = r.finish(At(1_000_000));
+    assert_eq!(out.revisions, ["v1", "v2"]);
+    let cells = &out.series[0].split;
+    let count = |rev: u16| {
+        cells
+            .iter()
+            .filter(|c| c.revision == rev)
+            .map(|c| c.counts.ok())
+            .sum::<u64>()
+    };
+    assert_eq!((count(0), count(1)), (51, 52));
+    assert_eq!(out.revision_source.as_deref(), Some("a test source"));
 }

@@ -53,6 +53,14 @@ pub fn revision(r: Revision) -> &'static str {
     }
 }
 
+/// A pod's revision with its name when known ("new v2", "old 7d9f8c6b5").
+pub fn pod_revision(p: &crate::analysis::PodReport) -> String {
+    match &p.revision_name {
+        Some(n) => format!("{} {n}", revision(p.revision)),
+        None => revision(p.revision).to_string(),
+    }
+}
+
 pub fn method(m: AttributionMethod) -> &'static str {
     match m {
         AttributionMethod::ProxyRoute => "proxy route",
@@ -287,6 +295,58 @@ pub(crate) fn escape(s: &str, extra: &[(char, &str)], keep: fn(char) -> bool) ->
         }
     }
     out
+}
+
+/// Failed checks by name ("reads fullname ×105, status ×2"); `—` when none failed.
+pub fn checks_failed<'a>(failed: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    let parts: Vec<String> = failed
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} ×{}", count(n)))
+        .collect();
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A template's failed checks over a span, by its checks' names.
+pub fn template_checks_failed(
+    t: &crate::record::TemplateStats,
+    span: &crate::record::TemplateSpan,
+) -> String {
+    checks_failed(
+        t.info
+            .checks
+            .iter()
+            .zip(&span.checks_failed)
+            .map(|(c, n)| (c.name.as_str(), *n)),
+    )
+}
+
+/// A latency comparison in words: "new higher by 58ms (95 % interval 57ms to 59ms, p < 0.001,
+/// Mann–Whitney over 580 old and 1,160 new)".
+pub fn comparison(c: &crate::analysis::versions::LatencyComparison) -> String {
+    use crate::analysis::versions::Shift;
+    let signed = |us: f64| {
+        let v = fmt_us(us.abs().round() as u64);
+        if us < 0.0 { format!("-{v}") } else { v }
+    };
+    let verdict = match c.shift {
+        Shift::Higher => format!("new higher by {}", signed(c.shift_us)),
+        Shift::Lower => format!("new lower by {}", signed(-c.shift_us)),
+        Shift::Same => "no meaningful shift".to_string(),
+    };
+    format!(
+        "{verdict} (shift {}, 95 % interval {} to {}, {}; Mann–Whitney over {} old and {} new)",
+        signed(c.shift_us),
+        signed(c.ci_low_us),
+        signed(c.ci_high_us),
+        crate::model::numbers::p_value(c.p_value),
+        count(c.old_count),
+        count(c.new_count)
+    )
 }
 
 #[cfg(test)]

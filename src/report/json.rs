@@ -34,6 +34,10 @@ pub fn redacted(result: &RunResult, redactor: &Redactor) -> RunResult {
         if let Some(e) = &mut f.error {
             *e = redactor.text(e);
         }
+        // A failed check's response is the service's own words: it may echo a token.
+        if let Some(e) = &mut f.excerpt {
+            *e = redactor.text(e);
+        }
     }
     r.timeline = mask_strings(&r.timeline, redactor);
     r.analysis = mask_strings(&r.analysis, redactor);

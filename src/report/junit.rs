@@ -1,6 +1,8 @@
 //! JUnit XML (`--junit FILE`) for CI systems: one test case for "no dropped requests", one for
-//! the rollout completing (when there was one), one per threshold, and one per finding of error
-//! severity, each failure carrying its evidence in the message and body.
+//! the rollout completing (when there was one), one per threshold, one per response check of a
+//! mix's templates (a `warn` check passes whatever it found: it counts, it does not fail), and
+//! one per finding of error severity, each failure carrying its evidence in the message and
+//! body.
 //!
 //! It renders what the gate and the analysis decided and never re-decides. The layout follows
 //! the de-facto JUnit schema most CI systems read (`testsuites` > `testsuite` > `testcase` >
@@ -145,6 +147,7 @@ fn cases(result: &RunResult) -> Vec<Case> {
             outcome,
         });
     }
+    cases.extend(check_cases(result));
     for f in result
         .analysis
         .findings
@@ -152,6 +155,56 @@ fn cases(result: &RunResult) -> Vec<Case> {
         .filter(|f| f.severity == Severity::Error)
     {
         cases.push(finding_case(f));
+    }
+    cases
+}
+
+/// One case per check of every template: failed when a check that is not `warn` failed on any
+/// response, with its counts over the run and per revision in the window where both served.
+fn check_cases(result: &RunResult) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for t in &result.recorded.templates {
+        let split = result
+            .analysis
+            .versions
+            .as_ref()
+            .and_then(|v| v.templates.iter().find(|s| s.template == t.info.name));
+        for (i, c) in t.info.checks.iter().enumerate() {
+            let failed = t.overall.checks_failed.get(i).copied().unwrap_or(0);
+            let outcome = CaseOutcome::check(failed == 0 || c.warn, "check", || {
+                let mut m = format!(
+                    "check `{}` ({}) of template {} failed on {} of {} checked responses",
+                    c.name,
+                    c.description,
+                    t.info.name,
+                    fmt::count(failed),
+                    fmt::count(t.overall.checked)
+                );
+                if let Some(s) = split {
+                    let per = |r: &crate::analysis::versions::RevisionStats| {
+                        let n = r.checks_failed.get(&c.name).copied().unwrap_or(0);
+                        format!(
+                            "{}: {} of {}",
+                            r.revision,
+                            fmt::count(n),
+                            fmt::count(r.checked)
+                        )
+                    };
+                    let _ = write!(
+                        m,
+                        " (while both revisions served: {}; {})",
+                        per(&s.old),
+                        per(&s.new)
+                    );
+                }
+                m
+            });
+            cases.push(Case {
+                classname: "zerodrop.checks",
+                name: format!("{} / {}", t.info.name, c.name),
+                outcome,
+            });
+        }
     }
     cases
 }

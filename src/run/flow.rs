@@ -20,13 +20,14 @@ use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
 use crate::model::request::LiveStats;
+use crate::model::request::RevisionSource;
 use crate::model::result::{Command, LoadReport, RolloutInfo, SCHEMA_VERSION};
 use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::result::RunResult;
 use crate::run::identity;
 use crate::run::interrupt::Interrupt;
 use crate::run::progress::{ProgressDisplay, ProgressMode};
-use crate::timeline::TimelineRecorder;
+use crate::timeline::{TimelineRecorder, TimelineRevisions};
 
 /// Where the flow stopped early, if it did.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,10 +170,10 @@ async fn prepare<C: Cluster>(
     // The pod-header search samples HTTP responses: a gRPC run names its pod header itself.
     if plan.request.pod_header.is_none() && plan.request.discover_pod_header && plan.grpc.is_none()
     {
-        spec.request.identity_header = discover_pod_header(flow, &spec).await;
+        spec.identity_header = discover_pod_header(flow, &spec).await;
     }
     if plan.traffic.via == Via::Endpoints {
-        let url = &spec.request.url;
+        let url = &spec.requests[0].url;
         let https = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
         spec.addresses = Some(endpoint_feed(&flow.timeline, port));
@@ -181,8 +182,16 @@ async fn prepare<C: Cluster>(
     let on_start = Box::new(move |start: At| {
         marks_engine.begin(BASELINE, || start);
     });
-    let engine = start_engine(plan, spec, clock, marks.clone(), Some(on_start))
-        .map_err(|e| Stop::CouldNotRun(e.to_string()))?;
+    let source = TimelineRevisions::new(flow.timeline.clone(), revisions_told_by(flow));
+    let engine = start_engine(
+        plan,
+        spec,
+        clock,
+        marks.clone(),
+        Some(on_start),
+        Some(Box::new(source)),
+    )
+    .map_err(|e| Stop::CouldNotRun(e.to_string()))?;
     let progress = ProgressDisplay::start(
         engine.live.clone(),
         None,
@@ -321,22 +330,40 @@ async fn finish<C: Cluster>(
     }
 }
 
+/// How the timeline tells a response's revision in this flow, in words for reports.
+fn revisions_told_by(flow: &Flow<'_>) -> String {
+    match (flow.command, &flow.plan.request.pod_header) {
+        (Command::Local, _) => "the local proxy's route of each connection (exact)".to_string(),
+        (_, Some(h)) => format!("the pod named by the {h} header"),
+        (_, None) => {
+            "the pod at the connection's address (traffic straight to pod IPs)".to_string()
+        }
+    }
+}
+
 /// Starts the load engine on its own thread, recording into a [`Recorder`] sized for the plan:
 /// its failure log holds `--failure-log-limit` failures, and a second is closed once no request
-/// due in it can still be open (timeouts plus a second of slack).
+/// due in it can still be open (timeouts plus a second of slack). `revisions`, when given,
+/// tells the recorder which revision served each connection.
 pub fn start_engine(
     plan: &Plan,
     spec: crate::load::LoadSpec,
     clock: crate::model::clock::RunClock,
     marks: PhaseMarks,
     on_start: Option<crate::load::engine::OnStart>,
+    revisions: Option<Box<dyn RevisionSource>>,
 ) -> Result<EngineThread<Recorder>, crate::load::EngineError> {
     let config = RecorderConfig {
         failure_log_limit: plan.output.failure_log_limit,
         max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
+        templates: plan.request.template_infos(),
+        version_header: plan.request.version_header.clone(),
     };
     let live = std::sync::Arc::new(LiveStats::default());
     let mut recorder = Recorder::new(config, marks, live.clone());
+    if let Some(source) = revisions {
+        recorder = recorder.with_revisions(source);
+    }
     if spec.grpc.is_some() {
         // A few long-lived connections: each pod's load is read from theirs.
         recorder = recorder.with_load_by_connection();
@@ -421,10 +448,7 @@ fn assemble(
     let clock = flow.timeline.clock();
     let recorded = recorded.unwrap_or_else(|| {
         Recorder::new(
-            RecorderConfig {
-                failure_log_limit: 0,
-                max_open: Duration::ZERO,
-            },
+            RecorderConfig::default(),
             PhaseMarks::new(),
             Default::default(),
         )

@@ -20,7 +20,7 @@ use zerodrop::cluster::local::{LocalCluster, LocalConfig};
 use zerodrop::cluster::{Cluster, ClusterError, EventKind, Prepared, RolloutDone};
 use zerodrop::config::{FlowFlags, OutputFlags, Plan, PlanKind, TrafficFlags};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::load::{EngineThread, LoadSpec, Mode, RequestSpec, StatusSet};
+use zerodrop::load::{EngineThread, LoadSpec, Mode, RequestSpec};
 use zerodrop::model::clock::{At, RunClock};
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
@@ -262,15 +262,14 @@ impl Run {
 
 fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
     LoadSpec {
+        requests: vec![RequestSpec::get(
+            format!("{target}/").parse().expect("target URL"),
+        )],
+        seed: 0,
+        identity_header: Some(http::HeaderName::from_static(IDENTITY_HEADER)),
+        version_header: None,
+        max_body: 64 * 1024,
         grpc: None,
-        request: RequestSpec {
-            method: http::Method::GET,
-            url: format!("{target}/").parse().expect("target URL"),
-            headers: http::HeaderMap::new(),
-            body: bytes::Bytes::new(),
-            accept: StatusSet::default(),
-            identity_header: Some(http::HeaderName::from_static(IDENTITY_HEADER)),
-        },
         mode: Mode::Open {
             schedule: Schedule::constant(t.rate, Some(Duration::from_secs(120))),
             max_in_flight: 500,

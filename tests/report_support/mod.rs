@@ -5,6 +5,10 @@
 //! pods answer 503 just after becoming ready, two baseline requests fail, and five failures
 //! happen while a watch was down. The analysis is the real one (`analysis::analyse`) of those
 //! records and that timeline; the verdict comes from the real gate.
+//!
+//! [`breaking_rollout`] sends a mix of two templates instead, each response naming its version
+//! (v1 on old pods, v2 on new ones), and the new pods fail the old client's `reads fullname`
+//! check: a breaking change of the new version.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -140,6 +144,7 @@ fn timeline(pods: &[Pod]) -> Timeline {
                 c,
                 EventKind::PodCreated {
                     revision: p.revision,
+                    revision_name: None,
                 },
             );
             push(
@@ -229,8 +234,54 @@ fn timeline(pods: &[Pod]) -> Timeline {
     }
 }
 
+/// The mix of [`breaking_rollout`]: an old client whose check reads `fullname`, and a web client.
+fn mix_templates() -> Vec<zerodrop::model::template::TemplateInfo> {
+    use zerodrop::model::template::{CheckInfo, TemplateInfo};
+    let check = |name: &str, description: &str| CheckInfo {
+        name: name.into(),
+        description: description.into(),
+        warn: false,
+    };
+    vec![
+        TemplateInfo {
+            name: "old-client".into(),
+            method: "GET".into(),
+            path: "/api/users/42".into(),
+            weight: 1.0,
+            checks: vec![
+                check("status in 200", "status in 200"),
+                check("reads fullname", "json /fullname is a string"),
+            ],
+        },
+        TemplateInfo {
+            name: "web-client".into(),
+            method: "GET".into(),
+            path: "/api/users/42?client=web".into(),
+            weight: 1.0,
+            checks: vec![check("status in 200", "status in 200")],
+        },
+    ]
+}
+
+/// Makes `record` one of the mix's: its template, its pod's version, and — for the old client
+/// on a new pod — the failed `reads fullname` check.
+fn mixed(mut record: RequestRecord, pod: &Pod) -> RequestRecord {
+    record.template = (record.seq % 2) as u16;
+    let new = pod.revision == Revision::New;
+    record.version = Some(Arc::from(if new { "v2" } else { "v1" }));
+    if new && record.template == 0 && record.class == OutcomeClass::Ok {
+        record.class = OutcomeClass::CheckFailed;
+        record.checks_failed = 0b10;
+        record.error = Some("check `reads fullname` failed: /fullname is missing".into());
+        record.excerpt = Some(format!(
+            r#"HTTP 200: {{"id":42,"full_name":"Ada Lovelace","token":"{SECRET}"}}"#
+        ));
+    }
+    record
+}
+
 /// Simulates every request and returns what the recorder made of them.
-fn simulate(pods: &[Pod], failing: bool) -> Recorded {
+fn simulate(pods: &[Pod], failing: bool, mix: bool) -> Recorded {
     let marks = PhaseMarks::new();
     marks.begin("baseline", || At::ZERO);
     marks.begin("rollout", || s(8.0));
@@ -239,6 +290,8 @@ fn simulate(pods: &[Pod], failing: bool) -> Recorded {
         RecorderConfig {
             failure_log_limit: 10_000,
             max_open: Duration::from_secs(5),
+            templates: if mix { mix_templates() } else { Vec::new() },
+            ..RecorderConfig::default()
         },
         marks,
         Arc::new(LiveStats::default()),
@@ -315,7 +368,12 @@ fn simulate(pods: &[Pod], failing: bool) -> Recorded {
                 .then(|| addr(pod.ip, 8080)),
             error,
             identity: None,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         };
+        let record = if mix { mixed(record, pod) } else { record };
         rec.record(&record);
     }
     rec.finish(s(SECONDS as f64 + 0.1))
@@ -349,8 +407,12 @@ pub const THRESHOLDS: [&str; 5] = [
 ];
 
 fn build(failing: bool, thresholds: &[&str]) -> RunResult {
+    build_with(failing, false, thresholds)
+}
+
+fn build_with(failing: bool, mix: bool, thresholds: &[&str]) -> RunResult {
     let pods = pods(failing);
-    let recorded = simulate(&pods, failing);
+    let recorded = simulate(&pods, failing, mix);
     let timeline = timeline(&pods);
     // What a `zerodrop run` knows of a Deployment whose pod spec sets no preStop hook.
     let input = AnalysisInput {
@@ -404,6 +466,11 @@ fn build(failing: bool, thresholds: &[&str]) -> RunResult {
 /// The rollout that drops requests, judged with [`THRESHOLDS`].
 pub fn failing_rollout() -> RunResult {
     build(true, &THRESHOLDS)
+}
+
+/// The graceful rollout sending the mix whose new version breaks the old client.
+pub fn breaking_rollout() -> RunResult {
+    build_with(false, true, &["checks>0.999", "web-client:p(99)<500ms"])
 }
 
 /// The same rollout with graceful pods: nothing fails outside the baseline.

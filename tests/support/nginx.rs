@@ -30,10 +30,17 @@ impl Nginx {
     /// Starts `bin` in the background (master + one worker); panics, saying why, if it does
     /// not start and answer.
     pub fn start(bin: &Path) -> Nginx {
-        Self::try_start(bin).unwrap_or_else(|why| panic!("nginx ({}) {why}", bin.display()))
+        Self::start_with(bin, "", r#"location / { return 200 "ok\n"; }"#)
     }
 
-    fn try_start(bin: &Path) -> Result<Nginx, String> {
+    /// Starts `bin` serving `locations` (nginx directives inside the `server` block), with
+    /// `listen_options` after the port (`http2` for HTTP/2 by prior knowledge).
+    pub fn start_with(bin: &Path, listen_options: &str, locations: &str) -> Nginx {
+        Self::try_start(bin, listen_options, locations)
+            .unwrap_or_else(|why| panic!("nginx ({}) {why}", bin.display()))
+    }
+
+    fn try_start(bin: &Path, listen_options: &str, locations: &str) -> Result<Nginx, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("has no temp dir: {e}"))?;
         let port = free_port();
         let d = dir.path().display();
@@ -41,7 +48,7 @@ impl Nginx {
             "worker_processes 1;\ndaemon on;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 8192; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
-               keepalive_requests 100000000;\n  server {{ listen 127.0.0.1:{port} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n"
+               keepalive_requests 100000000;\n  server {{ listen 127.0.0.1:{port} backlog=4096 {listen_options}; {locations} }}\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf)
             .map_err(|e| format!("config not written: {e}"))?;

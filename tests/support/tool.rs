@@ -1,4 +1,4 @@
-//! External programs that some tests drive — nginx, Chromium, kubectl, util-linux `script` —
+//! External programs that some tests drive — nginx, Node, Chromium, kubectl, util-linux `script` —
 //! found the same way everywhere, with one contract when one is missing:
 //!
 //! - under CI (`CI` set to anything but empty, `0` or `false`; `.ci/run` exports `CI=true`)
@@ -34,6 +34,10 @@ pub const NGINX: Tool = Tool {
 pub const PYTHON3: Tool = Tool {
     name: "python3",
     install: "apt-get install python3",
+};
+pub const NODE: Tool = Tool {
+    name: "node",
+    install: "apt-get install nodejs",
 };
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",

@@ -8,6 +8,7 @@ mod connections;
 mod other;
 mod shutdown;
 mod startup;
+mod versions;
 mod ws;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use crate::analysis::endpoints::Window;
 use crate::analysis::fixes::Target;
 use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
+use crate::analysis::versions::{Breaking, VersionSplit};
 use crate::analysis::{AnalysisInput, AttributionMethod, LagStats};
 use crate::model::clock::At;
 use crate::model::finding::{Evidence, Finding, FindingId, Severity};
@@ -40,6 +42,10 @@ pub struct Facts<'a> {
     pub overload: &'a [Overload],
     pub p99_ratio: Option<f64>,
     pub target: Target,
+    /// Old and new side by side, when revisions were told apart.
+    pub split: Option<&'a VersionSplit>,
+    /// The checks that break on one revision.
+    pub breaking: &'a [Breaking],
     /// The pod of each WebSocket session, by (client, attempt).
     pub session_pods:
         &'a std::collections::HashMap<(u64, u32), crate::analysis::sessions::SessionPod>,
@@ -203,6 +209,14 @@ pub fn build(
         facts,
     ));
     out.extend(capacity::latency_regression(facts));
+    for id in [
+        FindingId::BreakingChangeNewVersion,
+        FindingId::BreakingChangeOldVersion,
+    ] {
+        let g = groups.remove(&id).unwrap_or(Group { items: Vec::new() });
+        out.extend(versions::breaking_change(id, &g, facts));
+    }
+    out.extend(versions::slower_new_version(facts));
     out.extend(connections::not_rebalanced(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));

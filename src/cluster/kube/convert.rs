@@ -60,6 +60,14 @@ fn ts(t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Optio
 }
 
 impl PodView {
+    /// The name of the revision the pod belongs to, from the label its controller sets: a
+    /// Deployment's ReplicaSet hash, a StatefulSet's or DaemonSet's controller revision.
+    pub fn revision_name(&self) -> Option<String> {
+        ["pod-template-hash", "controller-revision-hash"]
+            .iter()
+            .find_map(|k| self.labels.get(*k).cloned())
+    }
+
     pub fn from_pod(p: &Pod) -> PodView {
         let meta = &p.metadata;
         let spec = p.spec.as_ref();
@@ -188,7 +196,10 @@ pub fn pod_events(
         }
         (o, Some(n)) => {
             if o.is_none() {
-                let kind = EventKind::PodCreated { revision };
+                let kind = EventKind::PodCreated {
+                    revision,
+                    revision_name: n.revision_name(),
+                };
                 out.push(ev(now, n.created, &n.name, kind));
             }
             pod_changes(o, n, now, out);

@@ -54,13 +54,31 @@ fn diff(old: Option<&PodView>, new: Option<&PodView>) -> Vec<LifecycleEvent> {
 }
 
 #[test]
+fn a_pod_is_created_with_its_revisions_name_from_the_controllers_label() {
+    let deployment =
+        pod(json!({"metadata": {"labels": {"app": "web", "pod-template-hash": "7d9f8c6b5"}}}));
+    let evs = diff(None, Some(&deployment));
+    assert_eq!(
+        evs[0].kind,
+        EventKind::PodCreated {
+            revision: Revision::New,
+            revision_name: Some("7d9f8c6b5".into()),
+        }
+    );
+    let stateful = pod(json!({"metadata": {"labels": {"controller-revision-hash": "web-5b6c4d"}}}));
+    assert_eq!(stateful.revision_name().as_deref(), Some("web-5b6c4d"));
+    assert_eq!(pod(json!({})).revision_name(), None);
+}
+
+#[test]
 fn a_new_pending_pod_is_created_with_the_api_servers_creation_time() {
     let evs = diff(None, Some(&pod(json!({}))));
     assert_eq!(kinds(&evs), ["pod_created"]);
     assert_eq!(
         evs[0].kind,
         EventKind::PodCreated {
-            revision: Revision::New
+            revision: Revision::New,
+            revision_name: None,
         }
     );
     assert_eq!(evs[0].source_time, Some(T0.parse().expect("ts")));

@@ -39,6 +39,16 @@ pub(super) struct PodSpec {
 }
 
 impl PodSpec {
+    /// The revision's name: `v1` runs the command, `v2` the rollout's (`--new-cmd`, or the same
+    /// command again for a restart).
+    fn revision_name(&self) -> &'static str {
+        if self.revision == Revision::New {
+            "v2"
+        } else {
+            "v1"
+        }
+    }
+
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
@@ -69,6 +79,7 @@ pub(super) async fn run_pod(
         name,
         EventKind::PodCreated {
             revision: p.revision,
+            revision_name: Some(p.revision_name().to_string()),
         },
     );
     let mut backoff = FIRST_BACKOFF;

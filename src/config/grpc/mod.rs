@@ -324,7 +324,8 @@ fn http_flags_refused(t: &TrafficFlags, p: &mut Problems<'_>) {
             "calls share long-lived HTTP/2 connections",
         ),
     ];
-    for (given, flag, key, file_line, why) in settings {
+    let mix = mix_settings(t, f);
+    for (given, flag, key, file_line, why) in settings.into_iter().chain(mix) {
         let place = match file_line {
             _ if given => flag.to_string(),
             Some(l) => p.file_place(key, l),
@@ -348,6 +349,38 @@ fn http_flags_refused(t: &TrafficFlags, p: &mut Problems<'_>) {
             );
         }
     }
+}
+
+/// A setting that may be given: by flag, its flag, its scenario key, its line there, and why it
+/// does not apply.
+type Setting = (bool, &'static str, &'static str, Option<u64>, &'static str);
+
+/// A request mix's settings: HTTP's, like the request's own.
+fn mix_settings(t: &TrafficFlags, f: &crate::config::scenario::ScenarioFile) -> [Setting; 3] {
+    let line = |s: &Option<serde_saphyr::Spanned<String>>| s.as_ref().map(|s| s.referenced.line());
+    [
+        (
+            false,
+            "requests",
+            "requests",
+            f.requests.as_ref().map(|s| s.referenced.line()),
+            "a request mix and its checks are HTTP's; a gRPC run makes one call",
+        ),
+        (
+            t.seed.is_some(),
+            "--seed",
+            "seed",
+            line(&f.seed),
+            "it seeds a request mix, which is HTTP's",
+        ),
+        (
+            t.max_body.is_some(),
+            "--max-body",
+            "max_body",
+            line(&f.max_body),
+            "it bounds the body HTTP response checks read",
+        ),
+    ]
 }
 
 /// gRPC-only settings given without `--grpc`.
@@ -407,10 +440,10 @@ pub async fn load_spec(plan: &Plan, base: Option<&str>) -> Result<LoadSpec, Spec
         Some(m) => m.clone(),
         None => {
             let target = Target {
-                url: &spec.request.url,
+                url: &spec.requests[0].url,
                 insecure: spec.insecure,
                 connect_timeout: spec.connect_timeout,
-                metadata: &spec.request.headers,
+                metadata: &spec.requests[0].headers,
             };
             let files = file_descriptors(&target, &g.service)
                 .await

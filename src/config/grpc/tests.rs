@@ -205,3 +205,29 @@ fn the_scenario_takes_the_message_as_yaml_and_names_its_line() {
         "{all:#?}"
     );
 }
+
+#[test]
+fn a_request_mix_seed_and_max_body_are_refused_beside_grpc_naming_where_they_were_given() {
+    let mut f = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp");
+    f.write_all(b"target: http://127.0.0.1:50051\nrate: 10\nduration: 1s\ngrpc: ''\nmax_body: 4KiB\nrequests:\n  - name: a\n    path: /a\n")
+        .expect("write");
+    let t = TrafficFlags {
+        scenario: Some(f.path().to_path_buf()),
+        seed: Some("7".into()),
+        ..TrafficFlags::default()
+    };
+    let all = messages(build(&t).expect_err("invalid"));
+    let has = |needle: &str| all.iter().any(|m| m.contains(needle));
+    assert!(
+        has("line 7 (requests): does not apply to gRPC calls: a request mix"),
+        "{all:#?}"
+    );
+    assert!(
+        has("line 5 (max_body): does not apply to gRPC calls"),
+        "{all:#?}"
+    );
+    assert!(has("--seed: does not apply to gRPC calls"), "{all:#?}");
+}

@@ -30,6 +30,7 @@ fn run(phases: &[(&str, u64)], reqs: &[Req]) -> RunResult {
         RecorderConfig {
             failure_log_limit: 100,
             max_open: Duration::from_secs(5),
+            ..RecorderConfig::default()
         },
         marks,
         Arc::new(LiveStats::default()),
@@ -47,6 +48,10 @@ fn run(phases: &[(&str, u64)], reqs: &[Req]) -> RunResult {
             dialed: None,
             error: None,
             identity: None,
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         });
     }
     let end = At(reqs.iter().map(|r| r.0 + r.1).max().unwrap_or(0) * 1000 + 1);
@@ -290,9 +295,56 @@ fn fractional_count_fails() {
 }
 
 #[test]
-fn bad_phase_name_fails() {
-    assert!(err(" :p(99)<1s").contains("is not a phase name"));
-    assert!(err("roll out:p(99)<1s").contains("`roll out` is not a phase name"));
+fn bad_scope_name_fails() {
+    assert!(err(" :p(99)<1s").contains("is not a template or phase name"));
+    assert!(err("roll out:p(99)<1s").contains("`roll out` is not a template or phase name"));
+    assert!(err("orders::p(99)<1s").contains("`` is not a template or phase name"));
+}
+
+#[test]
+fn three_scopes_fail() {
+    assert!(err("a:b:c:p(99)<1s").contains("at most two scopes"));
+}
+
+#[test]
+fn a_template_and_a_phase_scope_sort_by_the_mix_in_either_order() {
+    let names = ["orders", "users"];
+    for expr in ["orders:rollout:p(99)<300ms", "rollout:orders:p(99)<300ms"] {
+        let t = parse(expr).expect("valid");
+        let s = t.scopes_in(&names).expect("one of each");
+        assert_eq!(s.template.as_deref(), Some("orders"));
+        assert_eq!(s.phase.as_deref(), Some("rollout"));
+    }
+    let t = parse("orders:p(99)<300ms").expect("valid");
+    assert_eq!(
+        t.scopes_in(&names).expect("a template").template.as_deref(),
+        Some("orders")
+    );
+    let two = parse("orders:users:p(99)<1s").expect("parses");
+    assert!(
+        two.scopes_in(&names)
+            .expect_err("two templates")
+            .contains("names two templates")
+    );
+    let phases = parse("baseline:rollout:p(99)<1s").expect("parses");
+    assert!(
+        phases
+            .scopes_in(&names)
+            .expect_err("two phases")
+            .contains("two phases")
+    );
+}
+
+#[test]
+fn checks_is_a_ratio() {
+    let t = parse("checks>0.999").expect("valid");
+    assert_eq!(t.metric(), Metric::Checks);
+    assert!(err("checks>99%").contains("checks is a ratio"));
+    assert!(err("checks>1ms").contains("has a unit"));
+    assert_eq!(
+        parse("check_failed==0").expect("valid").metric(),
+        Metric::Class(OutcomeClass::CheckFailed)
+    );
 }
 
 #[test]

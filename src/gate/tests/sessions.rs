@@ -38,6 +38,7 @@ fn with_sessions(sessions: &[SessionRecord]) -> RunResult {
         RecorderConfig {
             failure_log_limit: 100,
             max_open: Duration::from_secs(5),
+            ..RecorderConfig::default()
         },
         marks,
         Arc::new(LiveStats::default()),

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::Template;
 use super::conn::{Conn, Slot, pick};
@@ -29,14 +29,14 @@ pub(crate) async fn call(
     let c = match pick(&sh, &slots, seq).await {
         Ok(c) => c,
         Err(e) => {
-            sh.end_without_connection(seq, due, started, e);
+            sh.end_without_connection(seq, due, started, 0, e);
             return false;
         }
     };
     let sent = sh.now();
     let reused = c.shared.take_turn(sent);
     let ex = exchange(&template, &c, sh.timeout).await;
-    c.shared.end(&sh, (seq, due, sent), reused, ex);
+    c.shared.end(&sh, (seq, due, sent, 0), reused, ex);
     true
 }
 
@@ -82,8 +82,8 @@ fn failed(class: OutcomeClass, status: Option<u16>, error: String) -> Exchange {
         class,
         status,
         error: Some(error),
-        identity: None,
         reusable: true,
+        ..Exchange::default()
     }
 }
 
@@ -92,12 +92,11 @@ fn failed(class: OutcomeClass, status: Option<u16>, error: String) -> Exchange {
 async fn read(t: &Template, response: http::Response<h2::RecvStream>) -> Result<Exchange, Fail> {
     let (head, mut body) = response.into_parts();
     let status = head.status.as_u16();
-    let identity = t
-        .identity_header
-        .as_ref()
-        .and_then(|h| head.headers.get(h).cloned());
+    let get = |h: &Option<HeaderName>| h.as_ref().and_then(|h| head.headers.get(h).cloned());
+    let (identity, version) = (get(&t.identity_header), get(&t.version_header));
     let with_identity = |mut ex: Exchange| {
         ex.identity = identity.clone();
+        ex.version = version.clone();
         ex
     };
     // A Trailers-Only response puts the status in the head.
@@ -147,9 +146,8 @@ fn judge(fields: &HeaderMap, status: u16, framing: Option<Framing>) -> Exchange 
             _ => Exchange {
                 class: OutcomeClass::Ok,
                 status: Some(status),
-                error: None,
-                identity: None,
                 reusable: true,
+                ..Exchange::default()
             },
         },
         Some(Some(code)) => {

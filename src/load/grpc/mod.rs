@@ -63,9 +63,12 @@ pub(super) struct Template {
     /// The 5-byte gRPC prefix (uncompressed, length) and the message.
     framed: Bytes,
     pub(super) identity_header: Option<HeaderName>,
+    pub(super) version_header: Option<HeaderName>,
 }
 
 impl Template {
+    /// The call of `spec`: its URL's server, its headers as metadata, `timeout` as its
+    /// deadline; no response header watched (see [`Template::watching`]).
     pub(super) fn new(
         spec: &RequestSpec,
         call: &GrpcCall,
@@ -104,8 +107,21 @@ impl Template {
         Ok(Template {
             head,
             framed: frame(&call.message),
-            identity_header: spec.identity_header.clone(),
+            identity_header: None,
+            version_header: None,
         })
+    }
+
+    /// Watches every response for these identity and version headers (the pod, the revision
+    /// that answered).
+    pub(super) fn watching(
+        mut self,
+        identity: Option<HeaderName>,
+        version: Option<HeaderName>,
+    ) -> Template {
+        self.identity_header = identity;
+        self.version_header = version;
+        self
     }
 
     /// A fresh head for one call.
@@ -170,7 +186,8 @@ mod tests {
             headers,
             body: Bytes::new(),
             accept: Default::default(),
-            identity_header: None,
+            weight: 1.0,
+            checks: Default::default(),
         };
         let call = GrpcCall {
             path: "/grpc.health.v1.Health/Check".into(),

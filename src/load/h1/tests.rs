@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use bytes::Bytes;
 
 fn wire(method: http::Method, close: bool) -> Wire {
     Wire::new(
@@ -59,13 +60,18 @@ async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
 }
 
 async fn go(c: &mut H1Conn, w: &Wire) -> Exchange {
-    c.exchange(
-        w,
-        Some(&HeaderName::from_static("x-pod")),
-        &StatusSet::default(),
-        Duration::from_secs(2),
-    )
-    .await
+    go_checked(c, w, Checks::default()).await
+}
+
+/// One exchange of a template sending `w` with `checks`, watching `x-pod` and `x-version`.
+async fn go_checked(c: &mut H1Conn, w: &Wire, checks: Checks) -> Exchange {
+    let t = Template::for_test(w.clone(), checks);
+    let watched = Watched {
+        identity: Some(HeaderName::from_static("x-pod")),
+        version: Some(HeaderName::from_static("x-version")),
+    };
+    c.exchange(&t, &watched, Duration::from_secs(2), 64 * 1024)
+        .await
 }
 
 #[test]

@@ -102,6 +102,10 @@ impl Client {
                 dialed: None,
                 error: Some(format!("{}; not sent again in time", m.why)),
                 identity: None,
+                template: 0,
+                checks_failed: 0,
+                version: None,
+                excerpt: None,
             });
         }
     }
@@ -133,6 +137,10 @@ pub(super) fn not_sent(seq: u64, due: At, end: At) -> RequestRecord {
         dialed: None,
         error: Some("due while the client had no open session (reconnecting)".into()),
         identity: None,
+        template: 0,
+        checks_failed: 0,
+        version: None,
+        excerpt: None,
     }
 }
 

@@ -377,6 +377,10 @@ impl Recorder<'_> {
             dialed: None,
             error,
             identity: self.identity.clone(),
+            template: 0,
+            checks_failed: 0,
+            version: None,
+            excerpt: None,
         });
     }
 
@@ -402,7 +406,7 @@ impl Recorder<'_> {
             return Ok(());
         }
         if ctx.sh.in_flight.get() >= ctx.spec.max_in_flight {
-            ctx.sh.record(ctx.sh.dropped(seq, due));
+            ctx.sh.record(ctx.sh.dropped(seq, due, 0));
             return Ok(());
         }
         let text = c.text(ctx, n);

@@ -19,6 +19,8 @@ use super::fmt;
 use super::json;
 use super::redact::Redactor;
 
+mod mix;
+
 /// Failures listed in the page's failure log; the JSON keeps them all.
 const FAILURE_ROWS: usize = 200;
 
@@ -98,6 +100,8 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
     phases(&mut h, &r);
     outcomes(&mut h, &r);
     h.push_str("</div>");
+    mix::templates(&mut h, &r);
+    mix::versions(&mut h, &r);
     sessions::render(&mut h, &r);
     pods(&mut h, &r);
     failures(&mut h, &r);
@@ -207,7 +211,7 @@ fn legend(h: &mut String, r: &RunResult) {
         h.push_str("<span>bars atop a lane: requests/s the pod carried on its long-lived connections</span>");
     }
     h.push_str(
-        "<span>ticks on a lane: lifecycle events · pins above a lane: failures attributed to that pod, coloured by outcome (faint: by timing only) · dashed lines: rollout triggered / completed · hatched: a watch was down · hover for details</span></div>",
+        "<span>ticks on a lane: lifecycle events · pins above a lane: failures attributed to that pod, coloured by outcome (faint: by timing only), diamonds for responses that failed a check · dashed lines: rollout triggered / completed · hatched: a watch was down · hover for details</span></div>",
     );
 }
 
@@ -402,7 +406,7 @@ fn pods(h: &mut String, r: &RunResult) {
             h,
             r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="{}">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
             esc(&p.name),
-            fmt::revision(p.revision),
+            esc(&fmt::pod_revision(p)),
             fmt::opt_at(p.created),
             fmt::opt_at(p.ready),
             fmt::opt_at(p.terminating),

@@ -142,7 +142,7 @@ fn lane(
         ML - 8.0,
         y + LANE_H * 0.65,
         esc(name),
-        fmt::revision(revision),
+        esc(&report.map_or_else(|| fmt::revision(revision).to_string(), fmt::pod_revision)),
         esc(&fmt::clip_middle(name, 24))
     );
     if let Some(pod) = report {
@@ -282,6 +282,8 @@ fn event_detail(k: &EventKind) -> String {
     }
 }
 
+/// One failure on its pod's lane: a bar for a request the pod failed, a diamond for a
+/// response that failed a check (the pod answered, with something a client cannot use).
 fn failure_mark(
     s: &mut String,
     sc: &Scale,
@@ -295,13 +297,8 @@ fn failure_mark(
         Some(m) => format!(", attributed by {}", fmt::method(m)),
         None => String::new(),
     };
-    let _ = write!(
-        s,
-        r#"<rect x="{:.2}" y="{:.1}" width="3" height="{PIN_H:.1}" fill="{}" fill-opacity="{:.2}" class="failure"><title>#{} due {} {}{}{how}{}</title></rect>"#,
-        x - 1.5,
-        y + 1.0,
-        class_color(f.class),
-        confidence.clamp(0.25, 1.0),
+    let title = format!(
+        "#{} due {} {}{}{how}{}",
         f.seq,
         fmt::at(f.due),
         f.class,
@@ -310,5 +307,25 @@ fn failure_mark(
             .as_deref()
             .map(|e| format!(": {}", esc(e)))
             .unwrap_or_default()
+    );
+    let color = class_color(f.class);
+    let opacity = confidence.clamp(0.25, 1.0);
+    if f.class == crate::model::outcome::OutcomeClass::CheckFailed {
+        let (cy, r) = (y + 1.0 + PIN_H / 2.0, PIN_H / 2.0);
+        let _ = write!(
+            s,
+            r#"<path d="M{x:.2} {:.2} L{:.2} {cy:.2} L{x:.2} {:.2} L{:.2} {cy:.2} Z" fill="{color}" fill-opacity="{opacity:.2}" class="failure check"><title>{title}</title></path>"#,
+            cy - r,
+            x + r,
+            cy + r,
+            x - r,
+        );
+        return;
+    }
+    let _ = write!(
+        s,
+        r#"<rect x="{:.2}" y="{:.1}" width="3" height="{PIN_H:.1}" fill="{color}" fill-opacity="{opacity:.2}" class="failure"><title>{title}</title></rect>"#,
+        x - 1.5,
+        y + 1.0,
     );
 }

@@ -61,6 +61,7 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
         OutcomeClass::Dns => "#1b998b",
         OutcomeClass::Tls => "#2e86de",
         OutcomeClass::Other => "#7f8c8d",
+        OutcomeClass::CheckFailed => "#16a085",
         OutcomeClass::DroppedByGenerator => "#222222",
         // WebSocket messages.
         OutcomeClass::WsMessageLost => "#d35400",

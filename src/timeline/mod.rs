@@ -4,6 +4,9 @@
 //! from any thread) as they observe them; [`TimelineRecorder::finish`] yields the [`Timeline`]
 //! the analysis reads. Watch gaps are events like any other, so a stretch where the cluster was
 //! not observed is visible rather than papered over.
+//!
+//! While the run goes on, the recorder also answers which revision served a connection
+//! ([`revisions`]): it sees the local proxy's routes, every pod's revision and address.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::clock::{At, RunClock};
 use crate::model::event::{EventKind, LifecycleEvent, Revision};
+
+pub mod revisions;
+
+pub use revisions::TimelineRevisions;
 
 /// Which backend (pod) one client connection was sent to by the local service proxy: how a
 /// failure on that connection is attributed to a pod exactly.
@@ -72,7 +79,7 @@ impl Timeline {
         for e in &self.events {
             if let Some(p) = &e.pod {
                 let rev = match &e.kind {
-                    EventKind::PodCreated { revision } => *revision,
+                    EventKind::PodCreated { revision, .. } => *revision,
                     _ => Revision::Unknown,
                 };
                 let slot = out.entry(p.clone()).or_insert(Revision::Unknown);
@@ -160,6 +167,8 @@ struct Inner {
     events: Vec<LifecycleEvent>,
     desired_replicas: Option<u32>,
     routes: Vec<ConnectionRoute>,
+    /// Pods' revisions and addresses, kept up to date as events arrive.
+    index: revisions::Index,
 }
 
 /// Collects events from any thread; cheap to clone.
@@ -200,7 +209,9 @@ impl TimelineRecorder {
 
     /// Records a fully formed event.
     pub fn push(&self, event: LifecycleEvent) {
-        self.lock().events.push(event);
+        let mut inner = self.lock();
+        inner.index.observe(&event);
+        inner.events.push(event);
     }
 
     pub fn set_desired_replicas(&self, n: u32) {
@@ -314,6 +325,7 @@ mod tests {
             "a",
             EventKind::PodCreated {
                 revision: Revision::New,
+                revision_name: None,
             },
         ));
         let t = rec.finish();

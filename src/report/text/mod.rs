@@ -1,5 +1,5 @@
-//! The terminal summary: the verdict in words first, then phases, outcomes, pods, findings with
-//! their fixes, and thresholds.
+//! The terminal summary: the verdict in words first, then phases, outcomes, the templates of a
+//! mix and old versus new ([`mix`]), pods, findings with their fixes, and thresholds.
 //!
 //! [`render`] is a pure function of the result and a colour flag; the caller decides colour
 //! ([`super::use_color`]: a terminal and no `NO_COLOR`). Every line fits 100 columns. It formats
@@ -15,6 +15,7 @@ use crate::result::RunResult;
 use super::fmt;
 use super::redact::Redactor;
 
+mod mix;
 mod sessions;
 
 /// The widest line the summary prints.
@@ -142,6 +143,8 @@ pub fn render_with(result: &RunResult, color: bool, redactor: &Redactor) -> Stri
     context(&p, result, &mut out);
     phases(&p, result, &mut out);
     outcomes(&p, result, &mut out);
+    mix::templates(&p, result, &mut out);
+    mix::versions(&p, result, &mut out);
     sessions::render(&p, result, &mut out);
     pods(&p, result, &mut out);
     findings(&p, result, &mut out);
@@ -372,7 +375,7 @@ fn pods(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         .map(|pod| {
             vec![
                 plain(pod.name.clone()),
-                plain(fmt::revision(pod.revision)),
+                plain(fmt::pod_revision(pod)),
                 plain(fmt::opt_at(pod.created)),
                 plain(fmt::opt_at(pod.ready)),
                 plain(fmt::opt_at(pod.terminating)),

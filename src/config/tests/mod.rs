@@ -63,7 +63,7 @@ fn a_complete_load_plan_validates() {
             duration_s: Some(10.0)
         }
     );
-    assert_eq!(p.request.method, "GET");
+    assert_eq!(p.request.shape.method, "GET");
     assert_eq!(p.traffic.timeout, Duration::from_secs(10));
     assert!(p.traffic.keepalive);
 }
@@ -177,7 +177,7 @@ fn flags_override_the_scenario_file() {
     let p = load(&[("scenario", &path), ("rate", "20"), ("header", "X-A: flag")]).expect("valid");
     assert_eq!(p.traffic.pattern.peak_rate(), Some(20.0));
     assert_eq!(
-        p.request.headers,
+        p.request.shape.headers,
         vec![
             ("x-b".to_string(), "file".to_string()),
             ("x-a".to_string(), "flag".to_string())
@@ -312,8 +312,11 @@ fn shipped_scenarios_are_valid() {
                 scenario: Some(path.clone()),
                 ..TrafficFlags::default()
             };
-            let kind = if path.to_string_lossy().contains("load") {
+            let name = path.to_string_lossy();
+            let kind = if name.contains("load") {
                 PlanKind::Load
+            } else if name.contains("local") {
+                PlanKind::Local
             } else {
                 PlanKind::Run
             };
@@ -503,3 +506,4 @@ fn via_is_read_from_the_scenario_with_its_line() {
     let text = load(&[("scenario", &path)]).unwrap_err().to_string();
     assert!(text.contains("line 2 (via)"), "{text}");
 }
+mod mix;

@@ -20,6 +20,9 @@
 //!   `--workers N` at most N are served at once and the rest queue, so a replica carries
 //!   N / delay requests a second (an overloaded service).
 //! - `--anonymous`: responses do not name the replica (most apps do not).
+//! - `--api-version v1|v2` with `--compat`: a small JSON API ([`api`]) whose v2 renames a
+//!   field (`fullname` → `full_name`, seed 001's migration) or, compatible, serves both — a
+//!   breaking release, and its fix, for the old-versus-new checks.
 //!
 //! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
 //!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see [`ws`].
@@ -28,7 +31,8 @@
 //! check and an echo method. On the stop signal HTTP/2 connections get a GOAWAY at once and
 //! their streams finish (graceful); with `immediate` they are cut with the process.
 //!
-//! Every response names the replica in `x-zerodrop-replica`, unless `--anonymous`.
+//! Every response names the replica in `x-zerodrop-replica` (unless `--anonymous`) and the
+//! API version in `x-api-version`.
 //!
 //! This module owns the server only; it knows nothing of the local runtime that starts it, nor
 //! of the command line (the commands turn `demo-app`'s flags into a [`DemoAppConfig`]).
@@ -51,8 +55,11 @@ use tokio::time::Instant;
 
 use grpc::Body;
 
+pub mod api;
 mod grpc;
 mod ws;
+
+pub use api::{API_VERSION_HEADER, ApiVersion};
 
 /// The header naming the replica that answered.
 pub const REPLICA_HEADER: &str = "x-zerodrop-replica";
@@ -110,6 +117,10 @@ pub struct DemoAppConfig {
     pub anonymous: bool,
     pub ready_path: String,
     pub health_path: String,
+    /// The version of the JSON API served under `/api/`.
+    pub api_version: ApiVersion,
+    /// v2 keeps v1's field beside the renamed one (expand, before contract).
+    pub compat: bool,
     /// HTTP/2 connections older than this get a GOAWAY (gRPC's MAX_CONNECTION_AGE).
     pub max_connection_age: Option<Duration>,
     /// The WebSocket echo endpoint.
@@ -134,6 +145,8 @@ impl Default for DemoAppConfig {
             anonymous: false,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
+            api_version: ApiVersion::V1,
+            compat: false,
             max_connection_age: None,
             ws_path: "/ws".into(),
         }
@@ -372,13 +385,24 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
         if !args.delay.is_zero() {
             tokio::time::sleep(args.delay).await;
         }
-        (StatusCode::OK, format!("hello from {}\n", args.name))
+        api::respond(path, args.api_version, args.compat)
+            .unwrap_or_else(|| (StatusCode::OK, format!("hello from {}\n", args.name)))
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     if !args.anonymous {
         h.insert(REPLICA_HEADER, state.name.clone());
+    }
+    h.insert(
+        API_VERSION_HEADER,
+        HeaderValue::from_static(args.api_version.name()),
+    );
+    if path.starts_with("/api/") {
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     if state.draining.load(Ordering::Relaxed)
         && args.keepalive_on_shutdown == KeepaliveOnShutdown::ConnectionClose
