@@ -23,7 +23,7 @@ use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::classify::{Stage, classify, error_chain};
-use super::conn::Io;
+use super::deferred::Stream;
 use super::request::Exchange;
 use super::request::StatusSet;
 use crate::model::clock::At;
@@ -140,7 +140,7 @@ pub(super) struct H1Conn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    io: Io,
+    io: Stream,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -164,12 +164,18 @@ pub(super) struct H1Conn {
 }
 
 impl H1Conn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
+    pub(super) fn new(
+        id: u64,
+        local: SocketAddr,
+        peer: SocketAddr,
+        io: impl Into<Stream>,
+        opened: At,
+    ) -> H1Conn {
         H1Conn {
             id,
             local,
             peer,
-            io,
+            io: io.into(),
             buf: vec![0; BUF],
             start: 0,
             end: 0,
@@ -185,6 +191,12 @@ impl H1Conn {
         }
     }
 
+    /// Kernel receive instant of the last bytes read, on a deferred stream (`Some(None)`: the
+    /// kernel gave no timestamp); `None` on a stream read as its bytes arrive.
+    pub(super) fn arrived(&self) -> Option<Option<std::time::Instant>> {
+        self.io.arrived()
+    }
+
     /// Whether the connection may carry another request.
     pub(super) fn usable(&self) -> bool {
         !self.broken
@@ -194,6 +206,7 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
+        self.io.set_idle(true);
         let read = self.fill().await;
         self.broken = true;
         self.ending = Some(match read {
@@ -347,6 +360,7 @@ impl H1Conn {
     ) -> Result<(u16, bool), Fail> {
         self.uses += 1;
         self.got = 0;
+        self.io.set_idle(false);
         self.io.write_all(&wire.bytes).await.map_err(Fail::Write)?;
         self.io.flush().await.map_err(Fail::Write)?;
         let head = loop {
