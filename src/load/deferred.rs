@@ -194,6 +194,20 @@ impl Stream {
         }
     }
 
+    /// One read now, never waiting, on an idle deferred stream: `None` when nothing is there
+    /// (or on a reactor stream).
+    pub(super) fn read_now(&mut self, dst: &mut [u8]) -> Option<io::Result<usize>> {
+        let Stream::Deferred(d) = self else {
+            return None;
+        };
+        match recv_stamped(d.tcp.as_raw_fd(), dst) {
+            Ok((n, _)) => Some(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     /// Where the last read's bytes arrived, for a deferred stream with kernel timestamps:
     /// `Some(None)` when the kernel gave none.
     pub(super) fn arrived(&self) -> Option<Option<Instant>> {

@@ -208,6 +208,17 @@ impl H1Conn {
     pub(super) async fn closed_while_idle(&mut self) {
         self.io.set_idle(true);
         let read = self.fill().await;
+        self.closed_by(read);
+    }
+
+    /// On a deferred connection, whether the peer closed it since the last sweep (checked now,
+    /// without waiting; marked unusable as above). A reactor stream watches for itself.
+    pub(super) fn closed_now(&mut self) -> bool {
+        let read = self.io.read_now(&mut self.buf);
+        read.map(|r| self.closed_by(r)).is_some()
+    }
+
+    fn closed_by(&mut self, read: std::io::Result<usize>) {
         self.broken = true;
         self.ending = Some(match read {
             Ok(0) => ConnectionEnd::PeerClosed,
