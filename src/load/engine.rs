@@ -21,7 +21,6 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
-use super::deferred::READ_DEFER;
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
 use super::request::StatusSet;
@@ -182,7 +181,7 @@ pub async fn run_load(
             let start = begin(&sh, on_start);
             let (due, completed) =
                 open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
-            drain_open(&sh).await;
+            sh.drained().await;
             carrier.close().await;
             (start, due, completed)
         }
@@ -214,7 +213,6 @@ pub async fn run_load(
         connections_opened: sh.conns_opened.get(),
         completed,
         precise_timer: PreciseTimer::new().is_precise(),
-        kernel_receive_timestamps: sh.kernel_receive_timestamps(),
         addresses: addrs,
     })
 }
@@ -324,24 +322,13 @@ async fn open_loop(
             // Sparse requests leave exactly when due; dense ones together, at most one
             // dispatch window after the last wake-up.
             let window = dispatch_window(schedule.own_rate_at(offset));
-            let mut wake = due_instant.max(last_wake + window);
-            if let Some(reads) = &sh.reads {
-                // Responses that came in are read now, after this wake-up's sends (the tasks
-                // run in the order woken); those still out are read no later than `wake`.
-                reads.tick(now);
-                wake = reads.wake_by(wake, now, sh.in_flight.get() > 0);
-            }
+            let wake = due_instant.max(last_wake + window);
             tokio::select! {
                 biased;
                 _ = &mut stop => return (i, false),
                 _ = timer.sleep_until(wake) => {}
             }
-            let woke = Instant::now();
-            if woke < due_instant {
-                // Woken only to read responses: the request is not due yet.
-                continue;
-            }
-            last_wake = woke;
+            last_wake = Instant::now();
         } else if i % 64 == 0 && (&mut stop).now_or_never().is_some() {
             // Behind schedule: still notice a stop without awaiting.
             return (i, false);
@@ -363,22 +350,6 @@ async fn open_loop(
             }
         }
         i += 1;
-    }
-}
-
-/// Waits until no request is in flight, ticking the deferred reads ([`super::deferred`]) so
-/// that their responses are read.
-async fn drain_open(sh: &RunState) {
-    let Some(reads) = &sh.reads else {
-        return sh.drained().await;
-    };
-    let mut timer = PreciseTimer::new();
-    while sh.in_flight.get() > 0 {
-        let now = Instant::now();
-        timer
-            .sleep_until(reads.wake_by(now + READ_DEFER, now, true))
-            .await;
-        reads.tick(Instant::now());
     }
 }
 

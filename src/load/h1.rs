@@ -23,7 +23,7 @@ use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::classify::{Stage, classify, error_chain};
-use super::deferred::Stream;
+use super::conn::Io;
 use super::request::Exchange;
 use super::request::StatusSet;
 use crate::model::clock::At;
@@ -140,7 +140,7 @@ pub(super) struct H1Conn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    io: Stream,
+    io: Io,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -164,18 +164,12 @@ pub(super) struct H1Conn {
 }
 
 impl H1Conn {
-    pub(super) fn new(
-        id: u64,
-        local: SocketAddr,
-        peer: SocketAddr,
-        io: impl Into<Stream>,
-        opened: At,
-    ) -> H1Conn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
         H1Conn {
             id,
             local,
             peer,
-            io: io.into(),
+            io,
             buf: vec![0; BUF],
             start: 0,
             end: 0,
@@ -191,12 +185,6 @@ impl H1Conn {
         }
     }
 
-    /// Kernel receive instant of the last bytes read, on a deferred stream (`Some(None)`: the
-    /// kernel gave no timestamp); `None` on a stream read as its bytes arrive.
-    pub(super) fn arrived(&self) -> Option<Option<std::time::Instant>> {
-        self.io.arrived()
-    }
-
     /// Whether the connection may carry another request.
     pub(super) fn usable(&self) -> bool {
         !self.broken
@@ -206,19 +194,7 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
-        self.io.set_idle(true);
         let read = self.fill().await;
-        self.closed_by(read);
-    }
-
-    /// On a deferred connection, whether the peer closed it since the last sweep (checked now,
-    /// without waiting; marked unusable as above). A reactor stream watches for itself.
-    pub(super) fn closed_now(&mut self) -> bool {
-        let read = self.io.read_now(&mut self.buf);
-        read.map(|r| self.closed_by(r)).is_some()
-    }
-
-    fn closed_by(&mut self, read: std::io::Result<usize>) {
         self.broken = true;
         self.ending = Some(match read {
             Ok(0) => ConnectionEnd::PeerClosed,
@@ -371,7 +347,6 @@ impl H1Conn {
     ) -> Result<(u16, bool), Fail> {
         self.uses += 1;
         self.got = 0;
-        self.io.set_idle(false);
         self.io.write_all(&wire.bytes).await.map_err(Fail::Write)?;
         self.io.flush().await.map_err(Fail::Write)?;
         let head = loop {

@@ -10,8 +10,6 @@
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
 //! - `request`: what every request looks like, built once; the result of one exchange.
-//! - `deferred`: the open loop's plain connections read in batches at the dispatcher's
-//!   wake-ups, each response timed by the kernel's receive timestamp.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
@@ -24,7 +22,6 @@
 
 pub mod classify;
 pub mod conn;
-mod deferred;
 pub mod engine;
 mod h1;
 mod h2;

@@ -147,10 +147,6 @@ impl Line {
     /// Serves request `seq` due at `due` and records it; returns false if no connection could
     /// be opened for it (its failure is recorded).
     pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At) -> bool {
-        // A deferred connection's close may not have been swept yet: look before sending.
-        if let Some(c) = self.conn.as_mut().filter(|c| c.usable()) {
-            c.closed_now();
-        }
         if !self
             .conn
             .as_ref()

@@ -13,10 +13,8 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::classify::{Stage, classify, error_chain};
-use super::conn::{DialError, Dialer, Io, Opened, tls_config};
-use super::deferred::{self, Stream, Ticker};
-use super::engine::{EngineError, LoadSpec, Mode};
+use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::engine::{EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
 use crate::model::clock::{At, RunClock};
@@ -42,12 +40,6 @@ pub(super) struct RunState {
     pub(super) keepalive: bool,
     pub(super) timeout: Duration,
     pub(super) template: Template,
-    /// The open loop's plain keep-alive connections are read at the dispatcher's ticks, with
-    /// kernel receive timestamps ([`deferred`]); `None` on every other path.
-    pub(super) reads: Option<Rc<Ticker>>,
-    /// A connection was deferred; a deferred read came without a kernel timestamp.
-    stamped: Cell<bool>,
-    unstamped: Cell<bool>,
 }
 
 impl RunState {
@@ -89,8 +81,6 @@ impl RunState {
             connect_timeout: spec.connect_timeout,
         };
         let template = Template::new(&spec.request, spec.keepalive)?;
-        let deferrable =
-            matches!(spec.mode, Mode::Open { .. }) && spec.keepalive && !spec.http2 && !https;
         Ok(RunState {
             clock,
             sink,
@@ -108,9 +98,6 @@ impl RunState {
             keepalive: spec.keepalive,
             timeout: spec.timeout,
             template,
-            reads: deferrable.then(|| Rc::new(Ticker::new())),
-            stamped: Cell::new(false),
-            unstamped: Cell::new(false),
         })
     }
 
@@ -174,29 +161,9 @@ impl RunState {
     }
 
     /// Opens an HTTP/1.1 connection.
-    /// On the open loop's plain keep-alive path the connection is deferred ([`deferred`]).
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        let io = match (o.io, &self.reads) {
-            (Io::Plain(tcp), Some(ticker)) => {
-                deferred::stream_for(tcp, ticker).map_err(|e| DialError {
-                    class: classify(Stage::Connect, &e),
-                    peer: o.peer,
-                    error: error_chain(&e),
-                })?
-            }
-            (io, _) => Stream::Reactor(io),
-        };
-        if matches!(io, Stream::Deferred(_)) {
-            self.stamped.set(true);
-        }
-        Ok(H1Conn::new(id, o.local, o.peer, io, self.now()))
-    }
-
-    /// Whether responses were read in batches and timed by the kernel: some connection was
-    /// deferred, and every response read on one had its receive timestamp.
-    pub(super) fn kernel_receive_timestamps(&self) -> bool {
-        self.stamped.get() && !self.unstamped.get()
+        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
     }
 
     pub(super) fn start_request(&self) {
@@ -320,33 +287,16 @@ impl RunState {
             conn.failures += 1;
         }
         let reusable = ex.reusable;
-        let mut record = self.completed(
-            seq,
-            due,
-            sent,
-            id_of(conn, reused),
-            conn.identity.clone(),
-            ex,
-        );
-        // A response read late on a deferred connection ends when the kernel received it.
-        record.end = match (record.status, conn.arrived()) {
-            (Some(_), Some(Some(at))) => self.clock.at(at).max(sent),
-            (Some(_), Some(None)) => {
-                self.unstamped.set(true);
-                record.end
-            }
-            _ => record.end,
+        let id = ConnId {
+            id: conn.id,
+            local: conn.local,
+            peer: conn.peer,
+            reused,
         };
-        (record, reusable)
-    }
-}
-
-fn id_of(conn: &H1Conn, reused: bool) -> ConnId {
-    ConnId {
-        id: conn.id,
-        local: conn.local,
-        peer: conn.peer,
-        reused,
+        (
+            self.completed(seq, due, sent, id, conn.identity.clone(), ex),
+            reusable,
+        )
     }
 }
 

@@ -379,7 +379,6 @@ fn build(failing: bool, thresholds: &[&str]) -> RunResult {
             connections_opened: 50,
             completed: true,
             precise_timer: true,
-            kernel_receive_timestamps: true,
             addresses: vec![addr("10.96.0.42", 8080)],
         },
         timeline,
