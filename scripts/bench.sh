@@ -6,6 +6,14 @@
 #   scripts/bench.sh                 # zerodrop, oha, wrk, hey
 #   WRK2=/path/to/wrk2 scripts/bench.sh   # and wrk2 (build it from its public source yourself)
 #   scripts/bench.sh memory          # zerodrop's peak RSS at 10k req/s: 30 s against 120 s
+#   scripts/bench.sh grpc            # gRPC: zerodrop's unary calls beside its own HTTP/2
+#                                    # requests (and k6's k6/net/grpc when `k6` is on PATH or
+#                                    # K6=/path/to/k6), same server, same run
+#
+# grpc: the target is zerodrop's release demo app (gRPC echo and HTTP/2 on one port, h2c),
+# pinned to core 0; GRPC_RATE (default 5000) calls or requests per second for DURATION over
+# GRPC_CONNECTIONS (8) HTTP/2 connections. Rows: zd-grpc (zerodrop.demo.v1.Echo/Echo),
+# zd-h2 (GET / over --http2), k6-grpc (constant-arrival-rate, one client connection per VU).
 #
 # Target: nginx from apt, `worker_processes 1; access_log off; return 200`, pinned to core 0.
 # Every generator is pinned to core 1. Settings: 5,000 and 20,000 req/s for 10 s with
@@ -42,6 +50,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 OHA=${OHA:-$(command -v oha || true)}
 [ "${1:-}" = memory ] && TOOLS=zerodrop
+[ "${1:-}" = grpc ] && TOOLS=zerodrop
 if [ -z "$OHA" ] && [[ " $TOOLS " == *" oha "* ]]; then
   echo "installing oha (cargo install oha --locked)…" >&2
   cargo install oha --locked --root "$HOME/.cache/zerodrop-bench" >/dev/null 2>&1
@@ -88,7 +97,7 @@ def secs(value, unit):
     return float(value) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 try:
-    if name in ("zerodrop", "zd-base"):
+    if name in ("zerodrop", "zd-base", "zd-grpc", "zd-h2"):
         r = json.load(open(out + ".json"))
         c = r["recorded"]["overall"]["counts"]
         requests = sum(v for k, v in c.items() if k != "dropped_by_generator")
@@ -109,6 +118,16 @@ try:
         requests = sum(r["statusCodeDistribution"].values()) if r.get("statusCodeDistribution") else rate * duration
         p99 = r["latencyPercentiles"]["p99"]
         extra = ""
+    elif name == "k6-grpc":
+        r = json.load(open(out + ".json"))
+        m = r["metrics"]
+        requests = m["grpc_reqs"]["values"]["count"] if "values" in m["grpc_reqs"] else m["grpc_reqs"]["count"]
+        rate = requests / duration
+        dur = m["grpc_req_duration"].get("values", m["grpc_req_duration"])
+        p99 = dur.get("p(99)", 0) / 1e3
+        drops = m.get("dropped_iterations", {})
+        drops = drops.get("values", drops).get("count", 0)
+        extra = "drops=%d" % drops
     elif name == "hey":
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
         m = re.search(r"\[200\]\s+(\d+) responses", text)
@@ -126,6 +145,41 @@ PY
 }
 
 printf "%-9s %-16s %12s %14s %11s %12s  %s\n" tool setting "req/s" "CPU-s/10k" "RSS MiB" p99 notes
+if [ "${1:-}" = grpc ]; then
+  GRPC_RATE=${GRPC_RATE:-5000}
+  GRPC_CONNECTIONS=${GRPC_CONNECTIONS:-8}
+  GPORT=$((PORT + 1))
+  GURL="http://127.0.0.1:${GPORT}"
+  "${RT_TARGET[@]}" taskset -c "$TARGET_CPU" "$ZD" demo-app --port "$GPORT" >"$WORK/demo-app.log" 2>&1 &
+  echo $! >"$WORK/demo-app.pid"
+  trap 'kill "$(cat "$WORK/demo-app.pid")" 2>/dev/null || true; kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  for _ in $(seq 50); do curl -fsS "$GURL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  setting="${GRPC_RATE}/s ${DURATION}s"
+  run zd-grpc "$setting" "$WORK/zdg" -- "$ZD" load --target "$GURL" \
+    --grpc zerodrop.demo.v1.Echo/Echo --data '{"message":"hello"}' --rate "$GRPC_RATE" \
+    --duration "${DURATION}s" --connections "$GRPC_CONNECTIONS" --quiet --out "$WORK/zdg.json"
+  run zd-h2 "$setting" "$WORK/zdh" -- "$ZD" load --target "$GURL/" --http2 --rate "$GRPC_RATE" \
+    --duration "${DURATION}s" --connections "$GRPC_CONNECTIONS" --quiet --out "$WORK/zdh.json"
+  K6=${K6:-$(command -v k6 || true)}
+  if [ -n "$K6" ]; then
+    cat >"$WORK/k6-grpc.js" <<K6JS
+import grpc from 'k6/net/grpc';
+const client = new grpc.Client();
+client.load(['$PWD/proto'], 'zerodrop/demo/v1/echo.proto');
+export const options = { scenarios: { calls: { executor: 'constant-arrival-rate', rate: $GRPC_RATE,
+  timeUnit: '1s', duration: '${DURATION}s', preAllocatedVUs: $GRPC_CONNECTIONS, maxVUs: $GRPC_CONNECTIONS } } };
+export default () => {
+  if (__ITER == 0) { client.connect('127.0.0.1:$GPORT', { plaintext: true }); }
+  client.invoke('zerodrop.demo.v1.Echo/Echo', { message: 'hello' });
+};
+K6JS
+    run k6-grpc "$setting" "$WORK/k6g" -- "$K6" run --quiet --summary-export "$WORK/k6g.json" \
+      "$WORK/k6-grpc.js"
+  else
+    echo "k6-grpc   (k6 not found: set K6=/path/to/k6 or put k6 on PATH for its row)"
+  fi
+  exit 0
+fi
 if [ "${1:-}" = memory ]; then
   # Flat memory: peak RSS must not grow with the length of the run.
   for d in 30 120; do

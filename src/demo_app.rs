@@ -14,6 +14,8 @@
 //! - `--startup-delay`: listen only after this long (slow starter).
 //! - `--warmup` with `--readiness lie`: for this long after listening, requests get 503 while
 //!   the readiness path already says ready (early traffic); `--readiness honest` says 503 too.
+//! - `--max-connection-age`: HTTP/2 connections older than this (plus up to 10 % jitter) get a
+//!   GOAWAY and are drained, as gRPC servers' MAX_CONNECTION_AGE does, so clients reconnect.
 //! - `--delay`: time spent on each request (requests in flight at shutdown); with
 //!   `--workers N` at most N are served at once and the rest queue, so a replica carries
 //!   N / delay requests a second (an overloaded service).
@@ -21,6 +23,10 @@
 //!
 //! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
 //!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see [`ws`].
+//!
+//! The same port serves gRPC (`grpc`: HTTP/2 with a gRPC content type): the standard health
+//! check and an echo method. On the stop signal HTTP/2 connections get a GOAWAY at once and
+//! their streams finish (graceful); with `immediate` they are cut with the process.
 //!
 //! Every response names the replica in `x-zerodrop-replica`, unless `--anonymous`.
 //!
@@ -36,13 +42,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Version};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use grpc::Body;
+
+mod grpc;
 mod ws;
 
 /// The header naming the replica that answered.
@@ -101,6 +110,8 @@ pub struct DemoAppConfig {
     pub anonymous: bool,
     pub ready_path: String,
     pub health_path: String,
+    /// HTTP/2 connections older than this get a GOAWAY (gRPC's MAX_CONNECTION_AGE).
+    pub max_connection_age: Option<Duration>,
     /// The WebSocket echo endpoint.
     pub ws_path: String,
 }
@@ -123,6 +134,7 @@ impl Default for DemoAppConfig {
             anonymous: false,
             ready_path: "/readyz".into(),
             health_path: "/healthz".into(),
+            max_connection_age: None,
             ws_path: "/ws".into(),
         }
     }
@@ -268,18 +280,39 @@ async fn connection(
 ) {
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let st = state.clone();
-    let service = hyper::service::service_fn(move |req| handle(req, st.clone()));
+    // Set by the first HTTP/2 request: the connection speaks HTTP/2, whose clients learn of a
+    // shutdown only from a GOAWAY.
+    let h2 = Arc::new(AtomicBool::new(false));
+    let seen_h2 = h2.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        if req.version() == Version::HTTP_2 {
+            seen_h2.store(true, Ordering::Relaxed);
+        }
+        handle(req, st.clone())
+    });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    tokio::select! {
+    let aged = max_age(state.args.max_connection_age, h2.clone());
+    let draining = async { drain.wait_for(|d| *d).await.is_ok() };
+    let aged_out = tokio::select! {
         _ = conn.as_mut() => return,
-        _ = drain.wait_for(|d| *d) => {}
+        _ = draining => false,
+        _ = aged => true,
+    };
+    let http2 = h2.load(Ordering::Relaxed);
+    if aged_out {
+        // Max connection age (gRFC A9): GOAWAY, finish the streams, and the client
+        // reconnects — through a Service, possibly to another pod.
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+        return;
     }
     match state.args.keepalive_on_shutdown {
+        _ if http2 => conn.as_mut().graceful_shutdown(),
         KeepaliveOnShutdown::CloseIdle => conn.as_mut().graceful_shutdown(),
         KeepaliveOnShutdown::ConnectionClose => {
             // HTTP/1 connections close after their next response says so; give them the
-            // drain timeout, then close whatever is left (HTTP/2 gets a GOAWAY).
+            // drain timeout, then close whatever is left.
             let timeout = state.args.drain_timeout;
             if tokio::time::timeout(timeout, conn.as_mut()).await.is_ok() {
                 return;
@@ -290,15 +323,32 @@ async fn connection(
     let _ = conn.await;
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Resolves once an HTTP/2 connection (`h2`, known from its first request) has lived `age`
+/// plus up to 10 % jitter (as gRPC servers add, so connections opened together do not all go
+/// at once); never without an age, nor for HTTP/1.
+async fn max_age(age: Option<Duration>, h2: Arc<AtomicBool>) {
+    let Some(age) = age else {
+        return std::future::pending().await;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let jitter = age.mul_f64(f64::from(nanos % 1000) / 10_000.0);
+    tokio::time::sleep(age + jitter).await;
+    if !h2.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Body>, Infallible> {
+    if grpc::is_grpc(&req) {
+        return Ok(grpc::handle(req, state).await);
+    }
     let args = &state.args;
     let warming = state.listening_since.elapsed() < args.warmup;
     let draining = state.draining.load(Ordering::Relaxed);
     if req.uri().path() == args.ws_path && ws::is_upgrade(&req) {
-        return Ok(ws::accept(req, state.clone()));
+        return Ok(ws::accept(req, state.clone()).map(|b| b.boxed()));
     }
     let path = req.uri().path();
     let (status, body): (StatusCode, String) = if path == args.health_path {
@@ -324,7 +374,7 @@ async fn handle(
         }
         (StatusCode::OK, format!("hello from {}\n", args.name))
     };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     if !args.anonymous {

@@ -119,6 +119,36 @@ impl Timeline {
         ready
     }
 
+    /// Addresses a Service's proxy would send new connections to at the end of `events`, as
+    /// kube-proxy chooses them: the ready endpoints; when none is ready, the ones still serving
+    /// while terminating (so a Service whose every pod is draining still answers). Sorted.
+    pub fn routable_endpoints_in(events: &[LifecycleEvent]) -> Vec<String> {
+        let mut now: BTreeMap<&str, crate::model::event::EndpointConditions> = BTreeMap::new();
+        for e in events {
+            match e.kind.endpoint() {
+                Some((address, Some(c))) => {
+                    now.insert(address, c);
+                }
+                Some((address, None)) => {
+                    now.remove(address);
+                }
+                None => {}
+            }
+        }
+        let pick = |f: fn(&crate::model::event::EndpointConditions) -> bool| -> Vec<String> {
+            now.iter()
+                .filter(|(_, c)| f(c))
+                .map(|(a, _)| a.to_string())
+                .collect()
+        };
+        let ready = pick(|c| c.ready);
+        if ready.is_empty() {
+            pick(|c| c.serving && c.terminating)
+        } else {
+            ready
+        }
+    }
+
     /// The first event of `kind_name` for `pod`, if any.
     pub fn first<'a>(&'a self, pod: &'a str, kind_name: &str) -> Option<&'a LifecycleEvent> {
         self.pod_events(pod).find(|e| e.kind.name() == kind_name)
@@ -201,6 +231,13 @@ impl TimelineRecorder {
         Timeline::ready_endpoints_in(&events)
     }
 
+    /// Where a Service's proxy would send new connections now ([`Timeline::routable_endpoints_in`]).
+    pub fn routable_endpoints(&self) -> Vec<String> {
+        let mut events = self.lock().events.clone();
+        events.sort_by_key(|e| e.at);
+        Timeline::routable_endpoints_in(&events)
+    }
+
     /// A copy of the events so far (for live display and for runtimes that inspect history).
     pub fn events(&self) -> Vec<LifecycleEvent> {
         self.lock().events.clone()
@@ -221,6 +258,52 @@ impl TimelineRecorder {
 mod tests {
     use super::*;
     use crate::model::event::EventKind;
+
+    #[test]
+    fn routable_endpoints_are_the_ready_ones_else_those_serving_while_terminating() {
+        use crate::model::event::EndpointConditions as C;
+        let ep = |at: u64, pod: &str, address: &str, c: Option<C>| {
+            let kind = match c {
+                Some(conditions) => EventKind::EndpointChanged {
+                    address: address.into(),
+                    conditions,
+                },
+                None => EventKind::EndpointRemoved {
+                    address: address.into(),
+                },
+            };
+            LifecycleEvent::pod(At(at), pod, kind)
+        };
+        let ready = C {
+            ready: true,
+            serving: true,
+            terminating: false,
+        };
+        let draining = C {
+            ready: false,
+            serving: true,
+            terminating: true,
+        };
+        let gone = C {
+            ready: false,
+            serving: false,
+            terminating: true,
+        };
+        let mut events = vec![
+            ep(1, "a", "10.0.0.1:80", Some(ready)),
+            ep(2, "b", "10.0.0.2:80", Some(ready)),
+        ];
+        assert_eq!(
+            Timeline::routable_endpoints_in(&events),
+            ["10.0.0.1:80", "10.0.0.2:80"]
+        );
+        events.push(ep(3, "a", "10.0.0.1:80", Some(draining)));
+        assert_eq!(Timeline::routable_endpoints_in(&events), ["10.0.0.2:80"]);
+        events.push(ep(4, "b", "10.0.0.2:80", Some(gone)));
+        assert_eq!(Timeline::routable_endpoints_in(&events), ["10.0.0.1:80"]);
+        events.push(ep(5, "a", "10.0.0.1:80", None));
+        assert!(Timeline::routable_endpoints_in(&events).is_empty());
+    }
 
     #[test]
     fn finish_orders_events_by_observation_time() {

@@ -38,6 +38,7 @@ impl Sink for Collect {
 /// keep-alive).
 fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
+        grpc: None,
         request: RequestSpec {
             method: http::Method::GET,
             url: format!("http://{addr}/").parse().expect("url"),
@@ -56,6 +57,7 @@ fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

@@ -30,6 +30,7 @@ impl Sink for Collect {
 
 fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
+        grpc: None,
         request: RequestSpec {
             method: http::Method::GET,
             url: url.parse().expect("url"),
@@ -49,6 +50,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
+        addresses: None,
     }
 }
 

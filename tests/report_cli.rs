@@ -124,20 +124,8 @@ fn a_real_run_passes_its_thresholds_exits_0_and_writes_valid_reports() {
     // The JSON of the real run validates against the schema in the repository.
     let doc = std::fs::read_to_string(dir.path().join("result.json")).expect("json written");
     let v: serde_json::Value = serde_json::from_str(&doc).expect("json parses");
-    let schema: serde_json::Value =
-        serde_json::from_str(zerodrop::report::json::SCHEMA).expect("schema parses");
     // Closed: every field of the real document is documented (the plan's own shape excepted).
-    let validator =
-        jsonschema::validator_for(&report_support::closed(&schema)).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&v)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "schema violations:\n{}",
-        errors.join("\n")
-    );
+    report_support::assert_valid_closed(&v);
     assert_eq!(v["verdict"]["exit_code"], 0);
     assert_eq!(v["thresholds"].as_array().map(Vec::len), Some(3));
 
@@ -344,19 +332,7 @@ fn a_real_local_rollout_that_drops_requests_exits_1_with_a_valid_result_and_lane
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("json written"))
             .expect("json parses");
-    let schema: serde_json::Value =
-        serde_json::from_str(zerodrop::report::json::SCHEMA).expect("schema parses");
-    let validator =
-        jsonschema::validator_for(&report_support::closed(&schema)).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&v)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "schema violations:\n{}",
-        errors.join("\n")
-    );
+    report_support::assert_valid_closed(&v);
     assert_eq!(v["command"], "local");
     assert_eq!(v["verdict"]["exit_code"], 1);
 

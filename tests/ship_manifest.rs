@@ -491,9 +491,70 @@ fn every_run_flag_survives_the_trip_into_the_jobs_arguments() {
     }
     argv.push("--".into());
     argv.extend(last);
-    // --body and --body-file conflict; keep one.
-    argv.retain(|a| !a.starts_with("--body="));
+    // --body and --body-file conflict, and so do --data and --data-file; keep one of each.
+    argv.retain(|a| !a.starts_with("--body=") && !a.starts_with("--data="));
     let first = run_args(&argv);
     let again = run_args(&run_argv(&first));
     assert_eq!(format!("{first:?}"), format!("{again:?}"));
+}
+
+#[test]
+fn a_grpc_run_travels_with_its_request_file_and_refuses_proto_files_the_pod_cannot_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("req.json");
+    std::fs::write(&data, r#"{"service":""}"#).expect("write");
+    let m = manifest(&[
+        "-n",
+        "shop",
+        "--rate",
+        "50",
+        "--grpc",
+        "grpc.health.v1.Health/Check",
+        "--data-file",
+        data.to_str().expect("utf-8"),
+        "--via",
+        "endpoints",
+        "deploy/web",
+    ]);
+    let files = m
+        .config_maps
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("zerodrop-web-files"))
+        .expect("files ConfigMap");
+    let carried = files.data.clone().unwrap_or_default();
+    assert_eq!(carried["data.json"], r#"{"service":""}"#);
+    let pod = m
+        .job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod");
+    let args = pod.containers[0].args.clone().expect("args");
+    for wanted in [
+        "--grpc=grpc.health.v1.Health/Check",
+        "--data-file=/etc/zerodrop/files/data.json",
+        "--via=endpoints",
+    ] {
+        assert!(args.iter().any(|a| a == wanted), "{wanted} in {args:?}");
+    }
+    let proto = dir.path().join("x.proto");
+    std::fs::write(
+        &proto,
+        "syntax = \"proto3\";\npackage x;\nmessage M {}\nservice S { rpc C(M) returns (M); }\n",
+    )
+    .expect("write");
+    let e = render(&job_args(&[
+        "-n",
+        "shop",
+        "--rate",
+        "50",
+        "--grpc",
+        "x.S/C",
+        "--proto",
+        proto.to_str().expect("utf-8"),
+        "deploy/web",
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--proto") && e.contains("reflection"), "{e}");
 }

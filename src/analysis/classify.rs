@@ -6,8 +6,10 @@
 //! 1. before the trigger: baseline errors, whatever the pod did;
 //! 2. sent while the service queued with every endpoint ready: overload (the load's doing);
 //! 3. a request in flight when its pod was SIGKILLed at the grace deadline;
-//! 4. a request in flight when its pod was signalled or exited: ungraceful shutdown;
-//! 5. a closed or reset reused connection to a pod that was shutting down: keep-alive race;
+//! 4. a request in flight when its pod was signalled or exited: ungraceful shutdown — or, for
+//!    a gRPC call whose HTTP/2 connection was cut with no GOAWAY, no GOAWAY on shutdown;
+//! 5. a closed or reset reused connection to a pod that was shutting down: keep-alive race
+//!    (HTTP/2: no GOAWAY on shutdown when no GOAWAY came, ungraceful shutdown when one did);
 //! 6. sent while the Service had no ready endpoint: no endpoints;
 //! 7. sent to a pod after its termination began, while it was still routed: traffic to a
 //!    terminating pod;
@@ -37,6 +39,7 @@ use crate::analysis::overload::Overload;
 use crate::analysis::pods::PodLife;
 use crate::model::clock::At;
 use crate::model::finding::FindingId;
+use crate::model::grpc::{GrpcClass, GrpcCode};
 use crate::model::outcome::OutcomeClass;
 use crate::model::request::RequestRecord;
 
@@ -86,7 +89,7 @@ fn rank(id: FindingId) -> u8 {
         // Failures that follow queueing are the load's, whatever a pod did meanwhile.
         FindingId::Overload => 1,
         FindingId::KilledAtGraceDeadline => 2,
-        FindingId::UngracefulShutdown => 3,
+        FindingId::UngracefulShutdown | FindingId::NoGoawayOnShutdown => 3,
         FindingId::KeepaliveCloseRace => 4,
         FindingId::NoEndpoints => 5,
         FindingId::TrafficToTerminatingPod => 6,
@@ -183,6 +186,39 @@ fn by_timing(f: &RequestRecord, cx: &Context<'_>) -> Option<(FindingId, Option<(
     Some((best, sharing.first().map(|p| (p.name.clone(), confidence))))
 }
 
+/// What a request cut by its pod's shutdown says of the shutdown: an HTTP/2 connection that
+/// ended with no GOAWAY (the server never said it was going), or an app that did not finish
+/// what it was serving (everything else, GOAWAY'd streams cut or refused included).
+fn shutdown_cut(class: OutcomeClass) -> FindingId {
+    match class {
+        OutcomeClass::Grpc(g) if g.cut_without_goaway() => FindingId::NoGoawayOnShutdown,
+        _ => FindingId::UngracefulShutdown,
+    }
+}
+
+/// The connection went away under the request.
+fn cut_connection(class: OutcomeClass) -> bool {
+    match class {
+        OutcomeClass::ClosedBeforeResponse
+        | OutcomeClass::ConnectionReset
+        | OutcomeClass::Other => true,
+        // HTTP/2: cut, cut after a GOAWAY, refused unprocessed as the pod went, or cancelled
+        // or refused by a server that was stopping (grpcio cancels calls that race its GOAWAY).
+        OutcomeClass::Grpc(g) => {
+            g.cut_without_goaway()
+                || g.provably_unprocessed()
+                || matches!(
+                    g,
+                    GrpcClass::GoawayAbrupt
+                        | GrpcClass::Status(
+                            GrpcCode::Cancelled | GrpcCode::Unavailable | GrpcCode::Aborted
+                        )
+                )
+        }
+        _ => false,
+    }
+}
+
 /// The pod-specific cause of a failure served by `p`, if its lifecycle explains it.
 ///
 /// `unobserved` widens the window in which a terminating pod may still receive traffic beyond
@@ -215,7 +251,7 @@ fn pod_cause(
         let cut_at_stop = stop.is_some_and(|s| s >= t && in_flight_at(s));
         let cut_at_exit = exit.is_some_and(|x| x >= t && sent_before_stop && in_flight_at(x));
         if cut_at_stop || cut_at_exit {
-            return Some(FindingId::UngracefulShutdown);
+            return Some(shutdown_cut(f.class));
         }
         // Deregistered (as the data path sees it) at this instant, or never observed.
         let out_of_service = p
@@ -237,15 +273,13 @@ fn pod_cause(
         let shutting_down = f.sent.plus(RACE) >= stop.unwrap_or(t);
         // The connection went away under the request (`other` covers a request cancelled
         // because its connection closed before it was written).
-        let cut_connection = matches!(
-            f.class,
-            OutcomeClass::ClosedBeforeResponse
-                | OutcomeClass::ConnectionReset
-                | OutcomeClass::Other
-        );
+        let cut_connection = cut_connection(f.class);
         let alive = exit.is_none_or(|x| f.sent <= x.plus(RACE));
         if reused && cut_connection && shutting_down && (alive || !still_routed) {
-            return Some(FindingId::KeepaliveCloseRace);
+            return Some(match f.class {
+                OutcomeClass::Grpc(_) => shutdown_cut(f.class),
+                _ => FindingId::KeepaliveCloseRace,
+            });
         }
         // During its preStop a terminating pod still serves normally: traffic reaching it
         // only fails once the app has been told to stop.

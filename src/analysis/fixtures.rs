@@ -15,7 +15,7 @@ use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revisio
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::{LiveStats, RequestRecord, Sink};
 use crate::model::session::{PerSecond, SessionClass, SessionRecord};
-use crate::record::{PhaseMarks, Recorded, Recorder, RecorderConfig};
+use crate::record::{ConnSecond, ConnectionLoad, PhaseMarks, Recorded, Recorder, RecorderConfig};
 use crate::timeline::{ConnectionRoute, Timeline};
 
 /// The client address of connection `id` in [`Via::Connection`].
@@ -86,6 +86,8 @@ pub struct Run {
     pub events: Vec<LifecycleEvent>,
     pub routes: Vec<ConnectionRoute>,
     pub records: Vec<RequestRecord>,
+    /// Long-lived connections' load per second (gRPC runs).
+    pub loads: Vec<ConnectionLoad>,
     pub connections: Vec<ConnectionLife>,
     /// WebSocket sessions, recorded after the requests.
     pub sessions: Vec<SessionRecord>,
@@ -106,6 +108,7 @@ impl Run {
             events: Vec::new(),
             routes: Vec::new(),
             records: Vec::new(),
+            loads: Vec::new(),
             connections: Vec::new(),
             sessions: Vec::new(),
             desired: Some(replicas),
@@ -265,6 +268,36 @@ impl Run {
                 reason: None,
             },
         );
+    }
+
+    /// A long-lived connection pinned to `pod` (through the proxy) over `[from, to)` ms,
+    /// carrying `per_second` requests in each second it spans.
+    pub fn connection_load(&mut self, pod: &str, from: u64, to: u64, per_second: u32) {
+        let port = self.next_port;
+        self.next_port += 1;
+        let local = SocketAddr::from(([127, 0, 0, 1], port));
+        let service: SocketAddr = SERVICE.parse().unwrap_or(local);
+        self.routes.push(ConnectionRoute {
+            client: local,
+            pod: pod.to_string(),
+            backend: self.address(pod).parse().unwrap_or(service),
+            opened: ms(from),
+            closed: Some(ms(to)),
+        });
+        let seconds = (from / 1000..to.div_ceil(1000))
+            .map(|second| ConnSecond {
+                second,
+                requests: per_second,
+                failed: 0,
+            })
+            .collect();
+        self.loads.push(ConnectionLoad {
+            id: 1_000_000 + u64::from(port),
+            local,
+            peer: service,
+            identity: None,
+            seconds,
+        });
     }
 
     /// Successful requests every `every` ms in `[from, to)`, each taking `latency` ms.
@@ -490,7 +523,9 @@ impl Run {
         for s in &self.sessions {
             rec.session(s);
         }
-        rec.finish(ms(self.end))
+        let mut recorded = rec.finish(ms(self.end));
+        recorded.load_by_connection = self.loads.clone();
+        recorded
     }
 
     pub fn timeline(&self) -> Timeline {

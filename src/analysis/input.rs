@@ -43,6 +43,8 @@ pub struct AnalysisInput {
     pub opaque: bool,
     /// What is known of the workload's configuration.
     pub workload: WorkloadConfig,
+    /// The load went straight to the endpoints (`--via endpoints`), not through the Service.
+    pub via_endpoints: bool,
 }
 
 impl Default for AnalysisInput {
@@ -58,6 +60,7 @@ impl Default for AnalysisInput {
             event_delay: Duration::from_secs(2),
             opaque: false,
             workload: WorkloadConfig::default(),
+            via_endpoints: false,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `attribute`: exact and identity attribution; `classify`: one cause per failure.
 //! - `lag`: measured de-registration lag; `phases`: per-phase figures.
 //! - [`sessions`]: WebSocket sessions tied to pods, dropped with them, messages per pod.
+//! - [`load_by_pod`]: each pod's load per second, from long-lived connections tied to pods.
 //! - `findings`: evidence, cause and fix per finding; [`fixes`]: YAML snippets shared with lint.
 
 mod attribute;
@@ -24,6 +25,7 @@ pub mod fixes;
 pub mod infer;
 pub mod input;
 mod lag;
+pub mod load_by_pod;
 mod overload;
 mod phases;
 mod pods;
@@ -182,6 +184,19 @@ pub struct Analysis {
     /// WebSocket sessions on the pods (runs with `--ws` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<sessions::SessionAnalysis>,
+    /// What this run did not test, in words, for every report to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Each pod's requests per second, from the long-lived connections tied to it (gRPC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_load: Vec<load_by_pod::PodLoad>,
+    /// Requests on connections tied to no pod (not in `pod_load`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pod_load_unattributed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 pub use check::{AttributionCheck, MethodScore};
@@ -263,6 +278,7 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         .map(|f| f.evidence.failures)
         .sum();
     let attributions = attributions(&explained);
+    let (pod_load, pod_load_unattributed) = load_by_pod::pod_loads(recorded, timeline, &pods);
     Analysis {
         phases: phases::phase_reports(recorded),
         p99_ratio,
@@ -277,7 +293,24 @@ fn analyse_with(recorded: &Recorded, timeline: &Timeline, input: &AnalysisInput)
         }),
         attribution_check: None,
         sessions: sessions::analyse(&recorded.sessions, &session_pods, &pods, input.slack),
+        notes: notes(input),
+        pod_load,
+        pod_load_unattributed,
     }
+}
+
+/// What the run did not test.
+fn notes(input: &AnalysisInput) -> Vec<String> {
+    let mut out = Vec::new();
+    if input.via_endpoints {
+        out.push(
+            "the load went straight to the Service's endpoints (--via endpoints), balanced by \
+             zerodrop: the Service's own proxy path (kube-proxy, the ClusterIP, an ingress) was \
+             not exercised, so its de-registration lag could not cause a failure here"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// What makes a pod reachable for a connection: the data path's lag (the known propagation

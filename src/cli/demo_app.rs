@@ -29,7 +29,8 @@ pub enum Readiness {
     Lie,
 }
 
-/// Flags of `zerodrop demo-app`.
+/// Flags of `zerodrop demo-app`. It serves HTTP and, on the same port, gRPC (health check,
+/// `zerodrop.demo.v1.Echo/Echo`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct DemoAppArgs {
     /// Port to listen on.
@@ -71,6 +72,9 @@ pub struct DemoAppArgs {
     pub ready_path: String,
     #[arg(long, default_value = "/healthz")]
     pub health_path: String,
+    /// GOAWAY to HTTP/2 (gRPC) connections older than this, as gRPC's MAX_CONNECTION_AGE does.
+    #[arg(long, value_parser = crate::model::units::positive_duration)]
+    pub max_connection_age: Option<Duration>,
     /// The WebSocket echo endpoint (graceful shutdown closes its sessions with 1001).
     #[arg(long, default_value = "/ws")]
     pub ws_path: String,

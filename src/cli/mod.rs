@@ -3,11 +3,13 @@
 //! so all problems are reported at once and named. Only `commands` (and `main`/`plugin`, which
 //! parse) see this module.
 //!
-//! - [`traffic`]: the traffic, phase and output flags `load`, `local` and `run` share.
+//! - [`traffic`]: the traffic, phase and output flags `load`, `local` and `run` share;
+//!   [`grpc`]: the gRPC flags among them.
 //! - [`local`]: the local runtime's flags; [`kube`]: the Kubernetes runtime's and the worker's.
 //! - [`manifest`], [`results`] (`report`, `merge`), [`lint`], [`demo_app`]: the other commands.
 
 pub mod demo_app;
+pub mod grpc;
 pub mod kube;
 pub mod lint;
 pub mod local;
@@ -114,6 +116,10 @@ pub struct LoadArgs {
 /// `zerodrop demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The gRPC demo: calls cut without GOAWAY by a server that dies on SIGTERM, then a
+    /// graceful stop (GOAWAY, drain) behind a preStop with a max connection age.
+    #[arg(long, conflicts_with = "ws")]
+    pub grpc: bool,
     /// The WebSocket demo: sessions dropped without a close frame, then closed with 1001.
     #[arg(long)]
     pub ws: bool,

@@ -79,6 +79,14 @@ pub struct TrafficArgs {
     /// Failures kept in full detail (default 10000); later ones are only counted.
     #[arg(long = "failure-log-limit", value_name = "N")]
     pub failure_log_limit: Option<String>,
+    /// How the load reaches the pods in a rollout run: `service` (default: through --target,
+    /// the path real traffic takes) or `endpoints` (straight to the Service's ready endpoints,
+    /// balanced round robin by zerodrop, as gRPC clients do over a headless Service: pods
+    /// attributed exactly by address, but the Service's own proxy path is not exercised).
+    #[arg(long, value_name = "service|endpoints")]
+    pub via: Option<String>,
+    #[command(flatten)]
+    pub grpc: super::grpc::GrpcArgs,
     #[command(flatten)]
     pub ws: WsArgs,
 }

@@ -123,34 +123,13 @@ fn describe(title: &str, r: &RunResult) -> String {
         };
         let _ = writeln!(s, "  {pod}: {n} failed ({}) — {when}", classes.join(", "));
     }
-    for f in &r.analysis.findings {
-        let _ = writeln!(s, "  finding {}: {}\n    fix: {}", f.id, f.title, f.fix);
-    }
+    findings(&mut s, r);
     s
 }
 
 fn side_by_side(naive: &RunResult, fixed: &RunResult) -> String {
-    let mut s = String::new();
-    let row = |s: &mut String, what: &str, a: String, b: String| {
-        let _ = writeln!(s, "  {what:<28} {a:>14} {b:>14}");
-    };
-    row(&mut s, "", "naive".into(), "fixed".into());
-    let (a, b) = (
-        &naive.recorded.overall.counts,
-        &fixed.recorded.overall.counts,
-    );
-    row(
-        &mut s,
-        "requests sent",
-        a.sent().to_string(),
-        b.sent().to_string(),
-    );
-    row(
-        &mut s,
-        "failed",
-        a.failed().to_string(),
-        b.failed().to_string(),
-    );
+    let mut s = counts_rows(28, "requests sent", naive, fixed);
+    let row = |s: &mut String, what: &str, a: String, b: String| row(s, 28, what, a, b);
     row(
         &mut s,
         "preStop sleep",
@@ -164,72 +143,181 @@ fn side_by_side(naive: &RunResult, fixed: &RunResult) -> String {
         "cut".into(),
         "Connection: close".into(),
     );
+    row(&mut s, "verdict", verdict_word(naive), verdict_word(fixed));
+    s
+}
+
+/// A side-by-side's first rows: the halves' names, what each sent (`sent` names it) and how
+/// many failed.
+pub(super) fn counts_rows(
+    width: usize,
+    sent: &str,
+    naive: &RunResult,
+    fixed: &RunResult,
+) -> String {
+    let mut s = String::new();
+    row(&mut s, width, "", "naive".into(), "fixed".into());
+    let (a, b) = (
+        &naive.recorded.overall.counts,
+        &fixed.recorded.overall.counts,
+    );
     row(
         &mut s,
-        "verdict",
-        if naive.verdict.passed { "PASS" } else { "FAIL" }.into(),
-        if fixed.verdict.passed { "PASS" } else { "FAIL" }.into(),
+        width,
+        sent,
+        a.sent().to_string(),
+        b.sent().to_string(),
+    );
+    row(
+        &mut s,
+        width,
+        "failed",
+        a.failed().to_string(),
+        b.failed().to_string(),
     );
     s
 }
 
-pub fn run() -> u8 {
-    let exe = match std::env::current_exe() {
-        Ok(p) => p.to_string_lossy().to_string(),
-        Err(e) => {
+/// Each finding of a half, with its fix.
+pub(super) fn findings(s: &mut String, r: &RunResult) {
+    for f in &r.analysis.findings {
+        let _ = writeln!(s, "  finding {}: {}\n    fix: {}", f.id, f.title, f.fix);
+    }
+}
+
+/// One row of a side-by-side: what, then the naive and the fixed value.
+pub(super) fn row(s: &mut String, width: usize, what: &str, a: String, b: String) {
+    let _ = writeln!(s, "  {what:<width$} {a:>14} {b:>14}");
+}
+
+/// PASS or FAIL.
+pub(super) fn verdict_word(r: &RunResult) -> String {
+    if r.verdict.passed { "PASS" } else { "FAIL" }.into()
+}
+
+/// This executable, which serves as the demo app.
+pub(super) fn own_exe() -> Result<String, u8> {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().to_string())
+        .map_err(|e| {
             error(format!(
                 "cannot find my own executable to run the demo app: {e}"
             ));
-            return exit::COULD_NOT_RUN;
+            exit::COULD_NOT_RUN
+        })
+}
+
+/// One half of a demo: `config`'s replicas rolled by `local` under `plan`; a run that could
+/// not complete is reported, with its exit code.
+pub(super) async fn half(
+    plan: &Plan,
+    config: LocalConfig,
+    interrupt: &Interrupt,
+) -> Result<RunResult, u8> {
+    match super::local::run_local(plan, config, interrupt.clone()).await {
+        Ok((r, Stop::Completed | Stop::Interrupted)) => Ok(r),
+        Ok((_, stop)) => {
+            error(format!("the demo run did not complete: {stop:?}"));
+            Err(exit::COULD_NOT_RUN)
         }
-    };
-    let plan = plan();
+        Err(e) => {
+            error(&e);
+            Err(e.exit_code())
+        }
+    }
+}
+
+/// What a demo shows: its introduction, each half's announcement and replicas, how a half is
+/// described, the side-by-side, and whether the halves showed what they should (the closing
+/// line, or what went wrong).
+pub(super) struct Story {
+    pub intro: String,
+    pub naive: (String, LocalConfig),
+    pub fixed: (String, LocalConfig),
+    pub describe: fn(&str, &RunResult) -> String,
+    pub side_by_side: fn(&RunResult, &RunResult) -> String,
+    pub judge: fn(&RunResult, &RunResult) -> Result<String, String>,
+}
+
+/// Runs both halves of `story` under `plan` and prints them; exit 0 when the judge agrees.
+pub(super) fn tell(plan: &Plan, story: Story) -> u8 {
     with_runtime(|rt| {
         let code = rt.block_on(async {
             let interrupt = Interrupt::install();
-            println!("zerodrop demo: 3 replicas of a demo server behind a local Service proxy (endpoint changes reach it after 1 s, as in a cluster), {RATE} requests/s, rolled twice.\n");
-            println!("1/2 naive: no preStop hook, the server dies on SIGTERM");
-            let naive = match super::local::run_local(&plan, config(&exe, false), interrupt.clone()).await {
-                Ok(x) => x,
-                Err(e) => {
-                    error(&e);
-                    return e.exit_code();
+            println!("{}\n", story.intro);
+            let mut results = Vec::new();
+            for (title, (announce, config)) in [("naive", story.naive), ("fixed", story.fixed)] {
+                if title == "fixed" {
+                    println!();
                 }
-            };
-            if naive.1 != Stop::Completed && naive.1 != Stop::Interrupted {
-                error(format!("the naive run did not complete: {:?}", naive.1));
-                return exit::COULD_NOT_RUN;
-            }
-            print!("{}", describe("naive", &naive.0));
-            if interrupt.is_set() {
-                return exit::INTERRUPTED;
-            }
-            println!("\n2/2 fixed: preStop sleep {}s (> the 1 s propagation delay), graceful drain answering Connection: close", FIXED_PRESTOP.as_secs());
-            let fixed = match super::local::run_local(&plan, config(&exe, true), interrupt.clone()).await {
-                Ok(x) => x,
-                Err(e) => {
-                    error(&e);
-                    return e.exit_code();
+                println!("{announce}");
+                let r = match half(plan, config, &interrupt).await {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                print!("{}", (story.describe)(title, &r));
+                if interrupt.is_set() {
+                    return exit::INTERRUPTED;
                 }
-            };
-            print!("{}", describe("fixed", &fixed.0));
-            if interrupt.is_set() {
-                return exit::INTERRUPTED;
+                results.push(r);
             }
-            println!("\n{}", side_by_side(&naive.0, &fixed.0));
-            let naive_failed = naive.0.recorded.overall.counts.failed();
-            let fixed_counts = fixed.0.recorded.overall.counts;
-            if naive_failed > 0 && fixed.1 == Stop::Completed && fixed_counts.failed() == 0 {
-                println!("The naive rollout dropped {naive_failed} requests; the fixed one dropped none of {}.", fixed_counts.sent());
-                exit::PASSED
-            } else {
-                error("the demo did not show what it should (naive failures and a clean fixed run); see above");
-                exit::GATE_FAILED
+            let (naive, fixed) = (&results[0], &results[1]);
+            println!("\n{}", (story.side_by_side)(naive, fixed));
+            match (story.judge)(naive, fixed) {
+                Ok(line) => {
+                    println!("{line}");
+                    exit::PASSED
+                }
+                Err(e) => {
+                    error(e);
+                    exit::GATE_FAILED
+                }
             }
         });
         rt.shutdown_background();
         code
     })
+}
+
+/// The naive half failed requests and the fixed one none.
+fn judge(naive: &RunResult, fixed: &RunResult) -> Result<String, String> {
+    let naive_failed = naive.recorded.overall.counts.failed();
+    let fixed_counts = fixed.recorded.overall.counts;
+    if naive_failed > 0 && fixed_counts.failed() == 0 {
+        Ok(format!(
+            "The naive rollout dropped {naive_failed} requests; the fixed one dropped none of {}.",
+            fixed_counts.sent()
+        ))
+    } else {
+        Err("the demo did not show what it should (naive failures and a clean fixed run); see above".into())
+    }
+}
+
+pub fn run() -> u8 {
+    let exe = match own_exe() {
+        Ok(exe) => exe,
+        Err(code) => return code,
+    };
+    let story = Story {
+        intro: format!(
+            "zerodrop demo: 3 replicas of a demo server behind a local Service proxy (endpoint changes reach it after 1 s, as in a cluster), {RATE} requests/s, rolled twice."
+        ),
+        naive: (
+            "1/2 naive: no preStop hook, the server dies on SIGTERM".into(),
+            config(&exe, false),
+        ),
+        fixed: (
+            format!(
+                "2/2 fixed: preStop sleep {}s (> the 1 s propagation delay), graceful drain answering Connection: close",
+                FIXED_PRESTOP.as_secs()
+            ),
+            config(&exe, true),
+        ),
+        describe,
+        side_by_side,
+        judge,
+    };
+    tell(&plan(), story)
 }
 
 #[cfg(test)]

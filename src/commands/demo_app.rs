@@ -43,6 +43,7 @@ fn config(a: DemoAppArgs) -> DemoAppConfig {
         anonymous: a.anonymous,
         ready_path: a.ready_path,
         health_path: a.health_path,
+        max_connection_age: a.max_connection_age,
         ws_path: a.ws_path,
     }
 }

@@ -12,15 +12,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::commands::{error, with_runtime};
+use super::demo::{Story, own_exe, tell, verdict_word};
+use crate::cluster::local::LocalConfig;
 use crate::config::Plan;
 use crate::config::ws::{ReconnectPlan, WsPlan, apply};
 use crate::load::ws::Expect;
-use crate::model::exit;
 use crate::model::numbers::fmt_us;
 use crate::result::RunResult;
-use crate::run::flow::Stop;
-use crate::run::interrupt::Interrupt;
 
 /// Sessions held open, and messages per second on each: 600 messages/s in all.
 const SESSIONS: u64 = 30;
@@ -146,77 +144,49 @@ fn side_by_side(naive: &RunResult, fixed: &RunResult) -> String {
     );
     row(&mut s, "preStop sleep", "none".into(), "2s".into());
     row(&mut s, "on SIGTERM", "dies".into(), "close 1001".into());
-    row(
-        &mut s,
-        "verdict",
-        if naive.verdict.passed { "PASS" } else { "FAIL" }.into(),
-        if fixed.verdict.passed { "PASS" } else { "FAIL" }.into(),
-    );
+    row(&mut s, "verdict", verdict_word(naive), verdict_word(fixed));
     s
 }
 
-async fn half(plan: &Plan, exe: &str, fixed: bool, interrupt: &Interrupt) -> Result<RunResult, u8> {
+/// The demo app's replicas, named for this demo.
+fn config(exe: &str, fixed: bool) -> LocalConfig {
     let mut config = super::demo::config(exe, fixed);
     config.name = if fixed { "ws-fixed" } else { "ws-naive" }.into();
-    match super::local::run_local(plan, config, interrupt.clone()).await {
-        Ok((r, Stop::Completed | Stop::Interrupted)) => Ok(r),
-        Ok((_, stop)) => {
-            error(format!("the demo run did not complete: {stop:?}"));
-            Err(exit::COULD_NOT_RUN)
-        }
-        Err(e) => {
-            error(&e);
-            Err(e.exit_code())
-        }
+    config
+}
+
+/// The naive half dropped sessions and the fixed one passed.
+fn judge(naive: &RunResult, fixed: &RunResult) -> Result<String, String> {
+    let dropped = naive.recorded.sessions.counts.dropped();
+    if dropped > 0 && fixed.verdict.passed {
+        Ok(format!(
+            "The naive rollout dropped {dropped} sessions without a close frame; the fixed one closed every session with a goodbye and lost no message."
+        ))
+    } else {
+        Err("the demo did not show what it should (sessions dropped naively, a clean fixed run); see above".into())
     }
 }
 
 pub fn run() -> u8 {
-    let exe = match std::env::current_exe() {
-        Ok(p) => p.to_string_lossy().to_string(),
-        Err(e) => {
-            error(format!(
-                "cannot find my own executable to run the demo app: {e}"
-            ));
-            return exit::COULD_NOT_RUN;
-        }
+    let exe = match own_exe() {
+        Ok(exe) => exe,
+        Err(code) => return code,
     };
-    let plan = plan();
-    with_runtime(|rt| {
-        let code = rt.block_on(async {
-            let interrupt = Interrupt::install();
-            println!("zerodrop demo --ws: 3 replicas of a demo server with a WebSocket echo endpoint behind a local Service proxy (endpoint changes reach it after 1 s), {SESSIONS} sessions × {MESSAGE_RATE} messages/s, clients reconnecting with backoff and jitter, rolled twice.\n");
-            println!("1/2 naive: no preStop hook, the server dies on SIGTERM with its sessions open");
-            let naive = match half(&plan, &exe, false, &interrupt).await {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            print!("{}", describe("naive", &naive));
-            if interrupt.is_set() {
-                return exit::INTERRUPTED;
-            }
-            println!("\n2/2 fixed: preStop sleep 2s (> the 1 s propagation delay); on SIGTERM readiness fails, every session gets close 1001, then the server drains");
-            let fixed = match half(&plan, &exe, true, &interrupt).await {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            print!("{}", describe("fixed", &fixed));
-            if interrupt.is_set() {
-                return exit::INTERRUPTED;
-            }
-            println!("\n{}", side_by_side(&naive, &fixed));
-            let dropped = naive.recorded.sessions.counts.dropped();
-            if dropped > 0 && fixed.verdict.passed {
-                println!("The naive rollout dropped {dropped} sessions without a close frame; the fixed one closed every session with a goodbye and lost no message.");
-                exit::PASSED
-            } else {
-                error("the demo did not show what it should (sessions dropped naively, a clean fixed run); see above");
-                exit::GATE_FAILED
-            }
-        });
-        rt.shutdown_background();
-        code
-    })
+    let story = Story {
+        intro: format!("zerodrop demo --ws: 3 replicas of a demo server with a WebSocket echo endpoint behind a local Service proxy (endpoint changes reach it after 1 s), {SESSIONS} sessions × {MESSAGE_RATE} messages/s, clients reconnecting with backoff and jitter, rolled twice."),
+        naive: (
+            "1/2 naive: no preStop hook, the server dies on SIGTERM with its sessions open".into(),
+            config(&exe, false),
+        ),
+        fixed: (
+            "2/2 fixed: preStop sleep 2s (> the 1 s propagation delay); on SIGTERM readiness fails, every session gets close 1001, then the server drains".into(),
+            config(&exe, true),
+        ),
+        describe,
+        side_by_side,
+        judge,
+    };
+    tell(&plan(), story)
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! into the plain flag structs `config` validates. Nothing is checked here; a flag added to
 //! `cli` is carried over here, and `config` has the compiler ask for every field of its own.
 
+use crate::cli::grpc::GrpcArgs;
 use crate::cli::{
     FlowArgs, KubeArgs, LocalArgs, LocalRuntimeArgs, OutputArgs, RunArgs, TrafficArgs, WorkerArgs,
     WsArgs,
 };
+use crate::config::grpc::GrpcFlags;
 use crate::config::{
     FlowFlags, KubeFlags, LocalFlags, LocalInput, OutputFlags, ProbeFlags, RunInput, TrafficFlags,
     WorkerFlags, WsFlags,
@@ -37,7 +39,19 @@ pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
         threshold: a.threshold,
         redact_header: a.redact_header,
         failure_log_limit: a.failure_log_limit,
+        via: a.via,
+        grpc: grpc(a.grpc),
         ws: ws(a.ws),
+    }
+}
+
+fn grpc(a: GrpcArgs) -> GrpcFlags {
+    GrpcFlags {
+        grpc: a.grpc,
+        proto: a.proto,
+        import_path: a.import_path,
+        data: a.data,
+        data_file: a.data_file,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::cli::LoadArgs;
 use crate::commands::output::finish;
 use crate::commands::{error, with_runtime};
+use crate::config::grpc::SpecError;
 use crate::config::{Pattern, Plan, PlanKind};
 use crate::load::EngineError;
 use crate::model::clock::{At, RunClock};
@@ -57,11 +58,14 @@ fn engine_exit_code(e: &EngineError) -> u8 {
 
 async fn run_plan(plan: Plan) -> u8 {
     let interrupt = Interrupt::install();
-    let spec = match plan.load_spec(None) {
+    let spec = match crate::config::grpc::load_spec(&plan, None).await {
         Ok(s) => s,
         Err(e) => {
-            error(e);
-            return exit::BAD_INPUT;
+            error(&e);
+            return match e {
+                SpecError::Unreachable(_) => exit::COULD_NOT_RUN,
+                SpecError::Plan(_) | SpecError::Method(_) => exit::BAD_INPUT,
+            };
         }
     };
     let clock = RunClock::start();

@@ -246,6 +246,24 @@ fn job_args(
         });
         run.traffic.body_file = Some(mounted("body"));
     }
+    if let Some(g) = &plan.grpc {
+        if !g.proto.is_empty() {
+            return Err(PlanError::single(
+                "--proto",
+                "the Job cannot carry .proto files and their imports: in the cluster, let the \
+                 server answer reflection (leave --proto out), or run `zerodrop run --grpc \
+                 --proto …` from where the files are",
+            ));
+        }
+        // The request, from --data-file or the scenario's data_file, as the pod reads it.
+        if g.data_file.is_some() {
+            files.push(MountedFile {
+                key: "data.json".into(),
+                bytes: g.data.clone().into_bytes(),
+            });
+            run.traffic.grpc.data_file = Some(mounted("data.json"));
+        }
+    }
     if let Trigger::Patch { file, .. } = &config.trigger {
         files.push(MountedFile {
             key: "patch".into(),
@@ -286,6 +304,22 @@ fn switch(out: &mut Vec<String>, flag: &str, on: bool) {
     if on {
         out.push(flag.to_string());
     }
+}
+
+/// The gRPC flags, as the Job passes them on.
+fn grpc_argv(a: &mut Vec<String>, g: &crate::cli::grpc::GrpcArgs) {
+    match g.grpc.as_deref() {
+        Some("") => a.push("--grpc".into()),
+        other => opt(a, "--grpc", &other.map(str::to_string)),
+    }
+    for p in &g.proto {
+        opt_path(a, "--proto", &Some(p.clone()));
+    }
+    for p in &g.import_path {
+        opt_path(a, "--import-path", &Some(p.clone()));
+    }
+    opt(a, "--data", &g.data);
+    opt_path(a, "--data-file", &g.data_file);
 }
 
 /// The WebSocket flags, as the Job passes them on.
@@ -331,6 +365,8 @@ pub fn run_argv(r: &RunArgs) -> Vec<String> {
     many(&mut a, "--threshold", &t.threshold);
     many(&mut a, "--redact-header", &t.redact_header);
     opt(&mut a, "--failure-log-limit", &t.failure_log_limit);
+    opt(&mut a, "--via", &t.via);
+    grpc_argv(&mut a, &t.grpc);
     ws_argv(&mut a, &t.ws);
     let f = &r.flow;
     opt(&mut a, "--baseline", &f.baseline);

@@ -6,6 +6,7 @@
 pub mod completions;
 mod demo;
 mod demo_app;
+mod demo_grpc;
 mod demo_ws;
 mod flags;
 pub mod lint;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         CliCommand::Report(args) => report::run(args),
         CliCommand::Local(args) => local::run(*args),
         CliCommand::Run(args) => run::run(*args),
+        CliCommand::Demo(a) if a.grpc => demo_grpc::run(),
         CliCommand::Demo(a) if a.ws => demo_ws::run(),
         CliCommand::Demo(_) => demo::run(),
         CliCommand::Lint(args) => lint::run(args),

@@ -11,14 +11,15 @@
 //! - [`parse`]: the other values users type (stages, statuses, headers, URLs, command lines).
 //! - [`problems`]: the one collector: every problem at once, naming the flag or the file's
 //!   line and key.
-//! - one `from_args` per area: [`request`] and [`traffic`] (the load), [`flow`] (the phases),
-//!   [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
+//! - one `from_args` per area: [`request`], [`grpc`] and [`traffic`] (the load), [`flow`] (the
+//!   phases), [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
 //!
 //! Flags override the file; repeatable flags (headers, thresholds, redactions) add to the
 //! file's lists. This module knows no clap type: the command line is `cli`'s, seen only by the
 //! commands.
 
 pub mod flow;
+pub mod grpc;
 pub mod kube;
 pub mod local;
 pub mod output;
@@ -39,7 +40,9 @@ pub use flow::FlowFlags;
 pub use kube::{KubeContext, KubeFlags, in_cluster};
 pub use local::{LocalFlags, ProbeFlags};
 pub use output::OutputFlags;
-pub use plan::{FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan};
+pub use plan::{
+    FlowPlan, OutputPlan, Pattern, Plan, PlanKind, RequestPlan, Shard, TrafficPlan, Via,
+};
 pub use problems::{PlanError, Problem, Problems};
 pub use traffic::TrafficFlags;
 pub use worker::{Worker, WorkerFlags};
@@ -82,6 +85,7 @@ impl Plan {
         out: &OutputFlags,
     ) -> Plan {
         let (target, request) = request::from_args(kind, t, problems);
+        let grpc = grpc::from_args(t, problems);
         let traffic = traffic::from_args(kind, t, problems);
         let flow = flow::from_args(flow.unwrap_or(&FlowFlags::default()), problems);
         let output = output::from_args(t, out, problems);
@@ -92,6 +96,7 @@ impl Plan {
             description: problems.file().description.clone(),
             target,
             request,
+            grpc,
             traffic,
             flow,
             output: output.plan,

@@ -23,6 +23,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_FAILURE_LOG_LIMIT: usize = 10_000;
 /// The arrival rate of a rollout run given none: modest enough for any test service.
 pub const DEFAULT_RATE: f64 = 100.0;
+/// gRPC connections (`--connections`): as many as several client instances would open, so
+/// that through a Service, which pins each connection to one pod, every pod of a small
+/// Deployment is likely to carry calls (8 connections miss a given pod of 3 with odds 4 %).
+pub const DEFAULT_GRPC_CONNECTIONS: usize = 8;
 
 /// Which command the plan is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -117,6 +121,9 @@ pub struct TrafficPlan {
     pub keepalive: bool,
     pub http2: bool,
     pub insecure: bool,
+    /// How the load reaches the pods in a rollout run: through the Service, or straight to its
+    /// routable endpoints, balanced by zerodrop (`--via endpoints`).
+    pub via: Via,
     /// This generator's share of the schedule when several generators split it (an Indexed
     /// Job's workers); `None` for the whole schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,9 +149,24 @@ impl TrafficPlan {
             keepalive: true,
             http2: false,
             insecure: false,
+            via: Via::Service,
             shard: None,
         }
     }
+}
+
+/// How the load reaches the pods (`--via`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// Through the target: the Service (ClusterIP), an ingress, a load balancer — the path
+    /// real traffic takes.
+    #[default]
+    Service,
+    /// Straight to the Service's routable endpoints (pod addresses), round robin over new
+    /// connections, following the endpoints as kube-proxy does (ready ones; serving-terminating
+    /// ones only when none is ready) — the way gRPC clients balance over a headless Service.
+    Endpoints,
 }
 
 /// Generator `index` of `count` takes the schedule's requests `index`, `index + count`, …
@@ -212,6 +234,9 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub request: RequestPlan,
+    /// Unary gRPC calls instead of HTTP requests (`--grpc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcPlan>,
     pub traffic: TrafficPlan,
     pub flow: FlowPlan,
     pub output: OutputPlan,
@@ -235,6 +260,7 @@ impl Plan {
             description: None,
             target: None,
             request: RequestPlan::default(),
+            grpc: None,
             traffic: TrafficPlan::new(pattern),
             flow: FlowPlan::default(),
             output: OutputPlan::default(),
@@ -296,24 +322,15 @@ impl Plan {
         });
     }
 
-    /// The engine's input, aimed at `base` (or the plan's target).
-    pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
-        let url = self.url(base)?;
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in &self.request.headers {
-            let (n, v) = parse::header(&format!("{k}: {v}"))?;
-            headers.append(n, v);
-        }
-        let identity_header = match &self.request.pod_header {
-            Some(h) => Some(parse::header_name(h)?),
-            None => None,
-        };
+    /// How the engine sends: sessions, the open-model schedule (this generator's share), or
+    /// the closed loop.
+    fn mode(&self) -> Mode {
         let run_flow = self.kind != PlanKind::Load;
         let shard = |s: Schedule| match self.traffic.shard {
             Some(Shard { index, count }) => s.sharded(u64::from(index), u64::from(count)),
             None => s,
         };
-        let mode = match (&self.ws, &self.traffic.pattern) {
+        match (&self.ws, &self.traffic.pattern) {
             (Some(ws), pattern) => {
                 let duration = match pattern {
                     Pattern::Rate { duration_s, .. } => duration_s.map(Duration::from_secs_f64),
@@ -354,8 +371,30 @@ impl Plan {
                 connections: *connections,
                 duration: duration_s.map(Duration::from_secs_f64),
             },
+        }
+    }
+
+    /// The engine's input, aimed at `base` (or the plan's target).
+    pub fn load_spec(&self, base: Option<&str>) -> Result<LoadSpec, String> {
+        let url = self.url(base)?;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &self.request.headers {
+            let (n, v) = parse::header(&format!("{k}: {v}"))?;
+            headers.append(n, v);
+        }
+        let identity_header = match &self.request.pod_header {
+            Some(h) => Some(parse::header_name(h)?),
+            None => None,
         };
+        let mode = self.mode();
+        let grpc = self.grpc.as_ref().and_then(|g| {
+            Some(crate::load::GrpcCall {
+                path: g.path(),
+                message: g.message.clone()?,
+            })
+        });
         Ok(LoadSpec {
+            grpc,
             request: RequestSpec {
                 method: http::Method::from_bytes(self.request.method.as_bytes())
                     .map_err(|e| e.to_string())?,
@@ -371,6 +410,7 @@ impl Plan {
             insecure: self.traffic.insecure,
             timeout: self.traffic.timeout,
             connect_timeout: self.traffic.connect_timeout,
+            addresses: None,
         })
     }
 }

@@ -158,36 +158,65 @@ fn body(t: &TrafficFlags, p: &mut Problems<'_>) -> (Bytes, Option<PathBuf>) {
     let text = p.value(t.body.as_deref(), "--body", f.body.as_ref(), "body", |s| {
         Ok(s.to_string())
     });
-    let file_flag = t
-        .body_file
-        .as_ref()
-        .map(|p| p.to_string_lossy().to_string());
-    let file = p.value(
-        file_flag.as_deref(),
-        "--body-file",
-        f.body_file.as_ref(),
-        "body_file",
+    let file = FileSetting {
+        flag: t.body_file.as_ref(),
+        flag_name: "--body-file",
+        file: f.body_file.as_ref(),
+        key: "body_file",
+    };
+    match inline_or_file(p, text, file) {
+        Some((bytes, path, _)) => (Bytes::from(bytes), path),
+        None => (Bytes::new(), None),
+    }
+}
+
+/// A setting naming a file to read, as a flag or a scenario key.
+pub(super) struct FileSetting<'a> {
+    pub flag: Option<&'a PathBuf>,
+    pub flag_name: &'a str,
+    pub file: Option<&'a serde_saphyr::Spanned<String>>,
+    pub key: &'a str,
+}
+
+/// A value given inline (`inline`: the text and where it came from) or as a file to read
+/// (a file named in the scenario is relative to the scenario), not both: its bytes, the file
+/// read, and where the value came from. `None` when neither was given or it could not be read
+/// (the problem is recorded).
+pub(super) fn inline_or_file(
+    p: &mut Problems<'_>,
+    inline: Option<(String, String)>,
+    file: FileSetting<'_>,
+) -> Option<(Vec<u8>, Option<PathBuf>, String)> {
+    let flag_file = file.flag.map(|p| p.to_string_lossy().to_string());
+    let named = p.value(
+        flag_file.as_deref(),
+        file.flag_name,
+        file.file,
+        file.key,
         |s| Ok(s.to_string()),
     );
-    match (text, file) {
-        (Some(_), Some((_, place))) => {
-            p.push(place, "give either a body or a body file, not both");
-            (Bytes::new(), None)
+    match (inline, named) {
+        (Some((_, first)), Some((_, place))) => {
+            p.push(
+                place,
+                format!("given with {first}: give one or the other, not both"),
+            );
+            None
         }
-        (Some((text, _)), None) => (Bytes::from(text), None),
-        (None, Some((file, place))) => {
+        (Some((text, place)), None) => Some((text.into_bytes(), None, place)),
+        (None, Some((name, place))) => {
             let path = match p.scenario() {
-                Some(s) if t.body_file.is_none() => s.resolve(&file),
-                _ => PathBuf::from(&file),
+                Some(s) if file.flag.is_none() => s.resolve(&name),
+                _ => PathBuf::from(&name),
             };
             match std::fs::read(&path) {
-                Ok(b) => (Bytes::from(b), Some(path)),
+                Ok(b) => Some((b, Some(path), place)),
                 Err(e) => {
                     p.push(place, format!("cannot read {}: {e}", path.display()));
-                    (Bytes::new(), None)
+                    None
                 }
             }
         }
-        (None, None) => (Bytes::new(), None),
+        (None, None) => None,
     }
 }

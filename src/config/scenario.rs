@@ -37,6 +37,13 @@ pub struct ScenarioFile {
     pub thresholds: Option<Vec<Spanned<String>>>,
     pub redact_headers: Option<Vec<Spanned<String>>>,
     pub failure_log_limit: Option<Spanned<String>>,
+    pub via: Option<Spanned<String>>,
+    /// gRPC (`--grpc` and its flags): the method, its protos, the request as YAML or JSON.
+    pub grpc: Option<Spanned<String>>,
+    pub proto: Option<Vec<Spanned<String>>>,
+    pub import_paths: Option<Vec<Spanned<String>>>,
+    pub data: Option<Spanned<serde_json::Value>>,
+    pub data_file: Option<Spanned<String>>,
     pub baseline: Option<Spanned<String>>,
     pub settle: Option<Spanned<String>>,
     pub rollout_timeout: Option<Spanned<String>>,

@@ -23,6 +23,7 @@ fn traffic(args: &[(&str, &str)]) -> TrafficFlags {
             "pod-header" => t.pod_header = v,
             "header" => t.header.push(text),
             "scenario" => t.scenario = v.map(PathBuf::from),
+            "via" => t.via = v,
             other => panic!("unknown test flag {other}"),
         }
     }
@@ -439,4 +440,66 @@ fn the_kube_runtimes_default_rollout_timeout_is_the_plans() {
         KubeConfig::new(w).rollout_timeout,
         FlowPlan::default().rollout_timeout
     );
+}
+
+#[test]
+fn via_takes_service_or_endpoints_and_refuses_anything_else_with_every_other_problem() {
+    let local = |args: &[(&str, &str)]| {
+        Plan::build(
+            PlanKind::Local,
+            &traffic(args),
+            None,
+            &OutputFlags::default(),
+        )
+    };
+    assert_eq!(local(&[]).expect("valid").traffic.via, Via::Service);
+    let p = local(&[("via", "Endpoints")]).expect("valid");
+    assert_eq!(p.traffic.via, Via::Endpoints);
+    assert_eq!(
+        local(&[("via", "service")]).expect("valid").traffic.via,
+        Via::Service
+    );
+    let e = local(&[("via", "pods"), ("rate", "x")]).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("--via") && text.contains("`pods` is neither `service` nor `endpoints`"),
+        "{text}"
+    );
+    assert!(text.contains("--rate"), "every problem at once: {text}");
+}
+
+#[test]
+fn via_endpoints_is_refused_by_load_which_has_no_endpoints_to_follow() {
+    let e = load(&[("target", "http://127.0.0.1:9/"), ("via", "endpoints")]).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("--via") && text.contains("needs a rollout run (`local` or `run`)"),
+        "{text}"
+    );
+    let p = load(&[
+        ("target", "http://127.0.0.1:9/"),
+        ("rate", "10"),
+        ("duration", "1s"),
+        ("via", "service"),
+    ])
+    .expect("valid");
+    assert_eq!(p.traffic.via, Via::Service);
+}
+
+#[test]
+fn via_is_read_from_the_scenario_with_its_line() {
+    let f = scenario_file("rate: 10\nvia: endpoints\n");
+    let path = f.path().to_string_lossy().to_string();
+    let p = Plan::build(
+        PlanKind::Local,
+        &traffic(&[("scenario", &path)]),
+        None,
+        &OutputFlags::default(),
+    )
+    .expect("valid");
+    assert_eq!(p.traffic.via, Via::Endpoints);
+    let f = scenario_file("target: http://127.0.0.1:9/\nvia: endpoints\n");
+    let path = f.path().to_string_lossy().to_string();
+    let text = load(&[("scenario", &path)]).unwrap_err().to_string();
+    assert!(text.contains("line 2 (via)"), "{text}");
 }

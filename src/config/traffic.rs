@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::parse;
 use super::plan::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern, PlanKind, TrafficPlan,
-    default_connections, default_max_in_flight,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRPC_CONNECTIONS, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern,
+    PlanKind, TrafficPlan, Via, default_connections, default_max_in_flight,
 };
 use super::problems::Problems;
 use super::scenario::Stages;
@@ -41,6 +41,10 @@ pub struct TrafficFlags {
     pub threshold: Vec<String>,
     pub redact_header: Vec<String>,
     pub failure_log_limit: Option<String>,
+    /// `--via service|endpoints`.
+    pub via: Option<String>,
+    /// gRPC calls instead of HTTP requests.
+    pub grpc: super::grpc::GrpcFlags,
     /// WebSocket sessions instead of requests (`config::ws`).
     pub ws: super::ws::WsFlags,
 }
@@ -65,7 +69,9 @@ pub fn from_args(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Traf
     conflicts(kind, &arrival, p);
     let connections = arrival.connections;
     let pattern = pattern(kind, arrival, p);
-    limits(t, pattern, connections, p)
+    let mut plan = limits(t, pattern, connections, p);
+    plan.via = via(kind, t, p);
+    plan
 }
 
 fn read_arrival(t: &TrafficFlags, p: &mut Problems<'_>) -> Arrival {
@@ -214,6 +220,35 @@ fn pattern(kind: PlanKind, a: Arrival, p: &mut Problems<'_>) -> Pattern {
     }
 }
 
+/// `--via`: through the Service (the default), or straight to its endpoints, which only a
+/// rollout run knows.
+fn via(kind: PlanKind, t: &TrafficFlags, p: &mut Problems<'_>) -> Via {
+    let f = p.file();
+    let v = p.value(
+        t.via.as_deref(),
+        "--via",
+        f.via.as_ref(),
+        "via",
+        |s| match s.trim().to_ascii_lowercase().as_str() {
+            "service" => Ok(Via::Service),
+            "endpoints" => Ok(Via::Endpoints),
+            other => Err(format!("`{other}` is neither `service` nor `endpoints`")),
+        },
+    );
+    match v {
+        Some((Via::Endpoints, place)) if kind == PlanKind::Load => {
+            p.push(
+                place,
+                "`endpoints` needs a rollout run (`local` or `run`), which knows the Service's \
+                 endpoints; `load` sends to --target",
+            );
+            Via::Service
+        }
+        Some((via, _)) => via,
+        None => Via::Service,
+    }
+}
+
 /// The in-flight cap, the connection pool, the protocol switches and the timeouts.
 fn limits(
     t: &TrafficFlags,
@@ -238,14 +273,20 @@ fn limits(
         p.switch(false, f.keepalive.as_ref(), "keepalive")
             .unwrap_or(true)
     };
+    // gRPC is HTTP/2 whatever the switch says.
+    let grpc = t.grpc.grpc.is_some() || f.grpc.is_some();
     let http2 = p
         .switch(t.http2, f.http2.as_ref(), "http2")
-        .unwrap_or(false);
+        .unwrap_or(false)
+        || grpc;
     let insecure = p
         .switch(t.insecure, f.insecure.as_ref(), "insecure")
         .unwrap_or(false);
     let connections = match &pattern {
         Pattern::Max { connections, .. } => *connections,
+        _ if grpc => connections
+            .unwrap_or(DEFAULT_GRPC_CONNECTIONS)
+            .min(max_in_flight),
         _ => connections
             .unwrap_or_else(|| default_connections(peak, http2))
             .min(max_in_flight),
@@ -277,6 +318,7 @@ fn limits(
         keepalive,
         http2,
         insecure,
+        via: Via::Service,
         shard: None,
     }
 }

@@ -175,6 +175,11 @@ fn shift(r: &mut RunResult, d: Duration) {
     for s in &mut rec.series {
         s.second += secs;
     }
+    for c in &mut rec.load_by_connection {
+        for s in &mut c.seconds {
+            s.second += secs;
+        }
+    }
     for p in rec
         .phases
         .iter_mut()

@@ -14,6 +14,9 @@
 //! outcome-class ::= "ok" | "http_4xx" | "http_5xx" | "connect_refused" | "connect_timeout"
 //!                 | "connection_reset" | "closed_before_response" | "request_timeout"
 //!                 | "dns" | "tls" | "other"
+//!                 | "grpc_" status-name       ; grpc_unavailable, grpc_deadline_exceeded, …
+//!                 | "refused_stream" | "stream_reset" | "goaway_graceful" | "goaway_abrupt"
+//!                 | "reset_without_goaway" | "closed_without_goaway" | "client_deadline"
 //!                 | "ws_message_lost" | "ws_message_timeout" | "ws_unexpected_reply"
 //!                 | "ws_not_sent"
 //! session-count ::= "sessions" | "sessions_dropped" | "sessions_failed" | "messages_lost"
@@ -37,6 +40,8 @@
 //! scope's p99 over the baseline's p99; without a phase its scope is `rollout`. Without a phase,
 //! every other metric covers the whole run.
 //!
+//! With `--grpc` every call is a request: `failed`, `rate`, `requests` and the latency
+//! aggregates count calls.
 //! With `--ws` every message is a request: `failed`, `rate` and the latency aggregates apply to
 //! messages. Session counts take a session in the phase in which it *ended*: `sessions_dropped`
 //! counts 1006 ends (the connection gone without a close frame), `sessions_failed` every end

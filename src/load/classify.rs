@@ -1,7 +1,10 @@
 //! Transport errors mapped onto the outcome taxonomy ([`OutcomeClass`]), beside the clients
 //! that raise them: this is the only place that looks at hyper, h2, rustls and io error types.
+//! gRPC calls are classed here too, from h2's error and what their connection had seen.
 //! Classification looks only at the error chain and the stage the request was in.
 
+use super::sniff::Seen;
+use crate::model::grpc::GrpcClass;
 use crate::model::outcome::OutcomeClass;
 
 /// How far a request got before it ended; classification depends on it.
@@ -82,6 +85,89 @@ pub fn classify(stage: Stage, err: &(dyn std::error::Error + 'static)) -> Outcom
                 _ => OutcomeClass::Other,
             }
         }
+    }
+}
+
+/// Classifies a failed gRPC stream by what h2 reported and what its connection had seen
+/// (`seen`: GOAWAY, reset, close), returning the class and the error in words. `stream` is the
+/// stream's id when it was opened.
+///
+/// h2 reports `RST_STREAM` as a reset with its reason, and a GOAWAY only to streams above its
+/// last-stream-id (never processed: graceful). A stream the GOAWAY promised to finish that
+/// then fails saw its connection cut under it: abrupt. With no GOAWAY, a reset or a close of
+/// the connection is all there is to say.
+pub fn grpc_stream_failure(
+    e: &h2::Error,
+    seen: &Seen,
+    stream: Option<u32>,
+) -> (OutcomeClass, String) {
+    let on = stream.map_or_else(String::new, |s| format!(" (stream {s})"));
+    if e.is_reset() && e.is_remote() {
+        let reason = e.reason().unwrap_or(h2::Reason::INTERNAL_ERROR);
+        let class = if reason == h2::Reason::REFUSED_STREAM {
+            GrpcClass::RefusedStream
+        } else {
+            GrpcClass::StreamReset
+        };
+        let words = format!("the server reset the stream{on} with {reason:?}");
+        return (OutcomeClass::Grpc(class), words);
+    }
+    if e.is_go_away() && e.is_remote() {
+        let g = seen.goaway();
+        let words = match g {
+            Some(g) => format!(
+                "GOAWAY (last-stream-id {}, {}) before this stream{on}: never processed",
+                g.last_stream_id,
+                g.code_name()
+            ),
+            None => format!("GOAWAY before this stream{on}: never processed"),
+        };
+        return (OutcomeClass::Grpc(GrpcClass::GoawayGraceful), words);
+    }
+    if e.is_go_away() || e.is_reset() {
+        // Our own h2 found the server breaking the protocol.
+        return (OutcomeClass::Other, format!("HTTP/2 protocol error: {e}"));
+    }
+    if classify(Stage::Exchange, e) == OutcomeClass::Tls {
+        return (OutcomeClass::Tls, error_chain(e));
+    }
+    connection_cut(e, seen, &on)
+}
+
+/// A connection that failed while we started HTTP/2 on it: cut with or without GOAWAY.
+pub fn grpc_dial_failure(e: &h2::Error, seen: &Seen) -> (OutcomeClass, String) {
+    if classify(Stage::Exchange, e) == OutcomeClass::Tls {
+        return (OutcomeClass::Tls, error_chain(e));
+    }
+    connection_cut(e, seen, " (starting HTTP/2)")
+}
+
+/// The stream's connection ended under it: after a GOAWAY (abrupt) or with none (reset or
+/// closed).
+fn connection_cut(e: &h2::Error, seen: &Seen, on: &str) -> (OutcomeClass, String) {
+    use std::io::ErrorKind;
+    let chain = error_chain(e);
+    if let Some(g) = seen.goaway() {
+        let words = format!(
+            "the connection ended{on} after GOAWAY (last-stream-id {}, {}) had promised to \
+             finish this stream: {chain}",
+            g.last_stream_id,
+            g.code_name()
+        );
+        return (OutcomeClass::Grpc(GrpcClass::GoawayAbrupt), words);
+    }
+    let io_reset = e.get_io().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+        )
+    });
+    if seen.reset() || io_reset {
+        let words = format!("the connection was reset{on} with no GOAWAY: {chain}");
+        (OutcomeClass::Grpc(GrpcClass::ResetWithoutGoaway), words)
+    } else {
+        let words = format!("the connection was closed{on} with no GOAWAY: {chain}");
+        (OutcomeClass::Grpc(GrpcClass::ClosedWithoutGoaway), words)
     }
 }
 

@@ -104,6 +104,20 @@ pub struct Opened {
     pub h2: bool,
 }
 
+impl Opened {
+    /// Fails unless HTTP/2 is to be spoken on it (an https server that did not negotiate h2).
+    pub fn require_h2(&self) -> Result<(), DialError> {
+        if self.h2 {
+            return Ok(());
+        }
+        Err(DialError {
+            class: OutcomeClass::Other,
+            peer: self.peer,
+            error: "the server did not negotiate HTTP/2 (ALPN h2)".to_string(),
+        })
+    }
+}
+
 impl Dialer {
     /// Connects to `peer` within the connect timeout, then performs TLS if configured.
     pub async fn open(&self, peer: SocketAddr) -> Result<Opened, DialError> {

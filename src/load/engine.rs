@@ -21,6 +21,7 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
+use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
 use super::request::StatusSet;
@@ -66,6 +67,10 @@ pub enum Mode {
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
     pub request: RequestSpec,
+    /// Unary gRPC calls instead of HTTP requests: the request's URL names the server (its path
+    /// is unused), its headers are the call's metadata, and every call goes over a pool of
+    /// HTTP/2 connections (`connections` of them).
+    pub grpc: Option<GrpcCall>,
     pub mode: Mode,
     pub keepalive: bool,
     pub http2: bool,
@@ -74,7 +79,14 @@ pub struct LoadSpec {
     pub timeout: Duration,
     /// Bound on establishing a connection (TCP and TLS).
     pub connect_timeout: Duration,
+    /// Where new connections go, fed by the caller as it changes (`--via endpoints`: the
+    /// Service's routable endpoints), instead of the URL's host looked up in DNS every second.
+    /// The URL still names the target (Host, SNI).
+    pub addresses: Option<AddressFeed>,
 }
+
+/// The addresses new connections go to, as they change.
+pub type AddressFeed = tokio::sync::watch::Receiver<Vec<std::net::SocketAddr>>;
 
 /// Why the engine could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +132,8 @@ enum Carrier {
     Pool(Rc<Pool>, Vec<tokio::task::JoinHandle<()>>),
     /// HTTP/2: shared connections, one task per request.
     H2(Rc<[H2Slot]>),
+    /// gRPC: a pool of HTTP/2 connections, one task per call.
+    Grpc(Rc<[grpc::Slot]>, Rc<grpc::Template>),
     /// A new connection (and task) per request.
     NewConnection,
 }
@@ -132,7 +146,10 @@ impl Carrier {
         sh: &Rc<RunState>,
         connections: usize,
     ) -> Result<Carrier, EngineError> {
-        if !spec.keepalive {
+        if let Some(call) = &spec.grpc {
+            let template = Rc::new(grpc::Template::new(&spec.request, call, spec.timeout)?);
+            Ok(Carrier::Grpc(grpc::open(sh, connections).await?, template))
+        } else if !spec.keepalive {
             Ok(Carrier::NewConnection)
         } else if spec.http2 {
             Ok(Carrier::H2(open_h2(sh, connections).await?))
@@ -143,15 +160,16 @@ impl Carrier {
         }
     }
 
-    /// Closes the connections once no request is in flight.
-    async fn close(self) {
+    /// Closes the connections once no request is in flight, reporting their lives.
+    async fn close(self, sh: &RunState) {
         match self {
             Carrier::Pool(pool, workers) => {
                 pool.close();
                 // Workers end once woken; wait so their connections close now.
                 futures::future::join_all(workers).await;
             }
-            Carrier::H2(slots) => h2::close(&slots),
+            Carrier::H2(slots) => h2::close(sh, &slots),
+            Carrier::Grpc(slots, _) => grpc::close(sh, &slots),
             Carrier::NewConnection => {}
         }
     }
@@ -170,7 +188,7 @@ pub async fn run_load(
     let sh = Rc::new(RunState::setup(spec, clock, sink, live).await?);
     // The addresses the run started with, whatever the resolver finds later.
     let addrs = sh.addrs.borrow().clone();
-    let resolver = spawn_resolver(sh.clone());
+    let resolver = spawn_resolver(sh.clone(), spec.addresses.clone());
     let (start, requests_due, completed) = match &spec.mode {
         Mode::Open {
             schedule,
@@ -182,16 +200,25 @@ pub async fn run_load(
             let (due, completed) =
                 open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
             sh.drained().await;
-            carrier.close().await;
+            carrier.close(&sh).await;
             (start, due, completed)
         }
         Mode::Closed {
             connections,
             duration,
         } => {
+            // gRPC callers share a pool of connections; HTTP/1 workers each own one.
+            let carrier = match &spec.grpc {
+                Some(_) => Some(Carrier::open(spec, &sh, *connections).await?),
+                None => None,
+            };
             let start = begin(&sh, on_start);
-            let (due, completed) = closed_loop(&sh, *connections, *duration, start, stop).await;
+            let (due, completed) =
+                closed_loop(&sh, carrier.as_ref(), *connections, *duration, start, stop).await;
             sh.drained().await;
+            if let Some(c) = carrier {
+                c.close(&sh).await;
+            }
             (start, due, completed)
         }
         Mode::Sessions(ws) => {
@@ -344,6 +371,10 @@ async fn open_loop(
                 Carrier::H2(slots) => {
                     tokio::task::spawn_local(h2::request(sh.clone(), slots.clone(), i, due));
                 }
+                Carrier::Grpc(slots, t) => {
+                    let call = grpc::call(sh.clone(), slots.clone(), t.clone(), i, due);
+                    tokio::task::spawn_local(call);
+                }
                 Carrier::NewConnection => {
                     tokio::task::spawn_local(new_connection_request(sh.clone(), i, due));
                 }
@@ -353,9 +384,11 @@ async fn open_loop(
     }
 }
 
-/// `connections` workers, each sending back to back; returns (requests sent, completed).
+/// `connections` workers, each sending back to back (HTTP/1 on a connection of its own, gRPC
+/// calls over the carrier's pool); returns (requests sent, completed).
 async fn closed_loop(
     sh: &Rc<RunState>,
+    carrier: Option<&Carrier>,
     connections: usize,
     duration: Option<Duration>,
     start: At,
@@ -367,6 +400,10 @@ async fn closed_loop(
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections.max(1) {
         let (sh, stopped, seq) = (sh.clone(), stopped.clone(), seq.clone());
+        let grpc = match carrier {
+            Some(Carrier::Grpc(slots, t)) => Some((slots.clone(), t.clone())),
+            _ => None,
+        };
         workers.push(tokio::task::spawn_local(async move {
             let mut line = Line::new(None);
             while !stopped.get() && deadline.is_none_or(|d| Instant::now() < d) {
@@ -375,7 +412,13 @@ async fn closed_loop(
                 let now = sh.now();
                 sh.live.due.fetch_add(1, Ordering::Relaxed);
                 sh.start_request();
-                if !line.serve(&sh, i, now).await {
+                let served = match &grpc {
+                    Some((slots, t)) => {
+                        grpc::call(sh.clone(), slots.clone(), t.clone(), i, now).await
+                    }
+                    None => line.serve(&sh, i, now).await,
+                };
+                if !served {
                     // Do not spin on a dead target: a failed dial costs at least 1 ms.
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

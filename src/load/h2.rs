@@ -1,9 +1,9 @@
 //! HTTP/2 on hyper: a few shared connections (slots) carrying one stream per request. A dead
 //! slot is re-dialled by the first request that needs it; the others wait for that dial rather
-//! than opening connections of their own.
+//! than opening connections of their own. Each connection's life is reported when it is
+//! replaced or the load ends, its end read off its frames (`sniff`).
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +16,11 @@ use tokio::sync::Notify;
 
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::request::{Exchange, Template, remember_identity};
-use super::state::RunState;
+use super::request::{Exchange, Template};
+use super::sniff::{Seen, Sniffed};
+use super::state::{RunState, SharedConn};
 use crate::model::clock::At;
-use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::outcome::OutcomeClass;
 
 type Sender = http2::SendRequest<Full<Bytes>>;
 
@@ -31,19 +32,19 @@ pub(super) struct H2Slot {
 }
 
 struct H2Conn {
-    id: u64,
-    local: SocketAddr,
-    peer: SocketAddr,
+    shared: SharedConn,
     sender: Sender,
-    uses: Cell<u64>,
-    identity: RefCell<Option<Arc<str>>>,
+    /// How the server ended it (GOAWAY, reset, close), for its life's record.
+    seen: Arc<Seen>,
 }
 
-fn live(slot: &H2Slot) -> Option<Rc<H2Conn>> {
+/// The slot's connection, if it may take a new request: open, and (`--via endpoints`) still
+/// to a routable endpoint.
+fn live(sh: &RunState, slot: &H2Slot) -> Option<Rc<H2Conn>> {
     slot.conn
         .borrow()
         .as_ref()
-        .filter(|c| !c.sender.is_closed())
+        .filter(|c| !c.sender.is_closed() && !sh.retired(c.shared.id))
         .cloned()
 }
 
@@ -56,46 +57,48 @@ pub(super) async fn connection(sh: &RunState, slots: &[H2Slot], seq: u64) -> Res
 async fn dial(sh: &RunState) -> Result<H2Conn, DialError> {
     let (id, opened) = sh.open().await?;
     let peer = opened.peer;
-    if !opened.h2 {
-        return Err(DialError {
-            class: OutcomeClass::Other,
-            peer,
-            error: "the server did not negotiate HTTP/2 (ALPN)".to_string(),
-        });
-    }
+    opened.require_h2()?;
+    let seen = Arc::new(Seen::default());
+    let io = Sniffed::new(opened.io, seen.clone());
     let (sender, driver) = http2::Builder::new(TokioExecutor::new())
-        .handshake(TokioIo::new(opened.io))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(|e| DialError {
             class: classify(Stage::Exchange, &e),
             peer,
             error: error_chain(&e),
         })?;
-    tokio::task::spawn_local(async move {
+    seen.drive(async move {
         let _ = driver.await;
     });
     Ok(H2Conn {
-        id,
-        local: opened.local,
-        peer,
+        shared: SharedConn::new(id, opened.local, peer, sh.now()),
         sender,
-        uses: Cell::new(0),
-        identity: RefCell::new(None),
+        seen,
     })
 }
 
 async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, DialError> {
     let n = slots.len();
-    for k in 0..n {
-        if let Some(c) = live(&slots[(seq as usize + k) % n]) {
-            return Ok(c);
+    let slot = &slots[seq as usize % n];
+    // A retired connection (`--via endpoints`) is replaced by the first request of its slot;
+    // a dead one only when no other slot is live.
+    let replace = slot
+        .conn
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| sh.retired(c.shared.id));
+    if !replace || slot.dialing.get() {
+        for k in 0..n {
+            if let Some(c) = live(sh, &slots[(seq as usize + k) % n]) {
+                return Ok(c);
+            }
         }
     }
-    let slot = &slots[seq as usize % n];
     if slot.dialing.get() {
         let wait = slot.ready.notified();
         let _ = tokio::time::timeout(sh.dialer.connect_timeout, wait).await;
-        if let Some(c) = live(slot) {
+        if let Some(c) = live(sh, slot) {
             return Ok(c);
         }
     }
@@ -103,7 +106,10 @@ async fn conn(sh: &RunState, slots: &[H2Slot], seq: u64) -> Result<Rc<H2Conn>, D
     let dialed = dial(sh).await.map(Rc::new);
     slot.dialing.set(false);
     if let Ok(c) = &dialed {
-        *slot.conn.borrow_mut() = Some(c.clone());
+        let old = slot.conn.borrow_mut().replace(c.clone());
+        if let Some(old) = old {
+            old.shared.report_seen(sh, &old.seen, false);
+        }
     }
     slot.ready.notify_waiters();
     dialed
@@ -174,33 +180,20 @@ pub(super) async fn request(sh: Rc<RunState>, slots: Rc<[H2Slot]>, seq: u64, due
     let started = sh.now();
     let c = match conn(&sh, &slots, seq).await {
         Ok(c) => c,
-        Err(e) => {
-            let r = sh.failure(seq, due, started, e);
-            sh.record(r);
-            sh.finish_request();
-            return;
-        }
+        Err(e) => return sh.end_without_connection(seq, due, started, e),
     };
     let sent = sh.now();
-    let reused = c.uses.get() > 0;
-    c.uses.set(c.uses.get() + 1);
+    let reused = c.shared.take_turn(sent);
     let mut sender = c.sender.clone();
-    let mut ex = exchange(&sh.template, &mut sender, sh.timeout).await;
-    remember_identity(&mut c.identity.borrow_mut(), ex.identity.take());
-    let id = ConnId {
-        id: c.id,
-        local: c.local,
-        peer: c.peer,
-        reused,
-    };
-    let identity = c.identity.borrow().clone();
-    sh.record(sh.completed(seq, due, sent, id, identity, ex));
-    sh.finish_request();
+    let ex = exchange(&sh.template, &mut sender, sh.timeout).await;
+    c.shared.end(&sh, (seq, due, sent), reused, ex);
 }
 
-/// Drops every slot's connection (end of run).
-pub(super) fn close(slots: &[H2Slot]) {
+/// Drops every slot's connection (end of run), reporting each one's life.
+pub(super) fn close(sh: &RunState, slots: &[H2Slot]) {
     for s in slots {
-        s.conn.borrow_mut().take();
+        if let Some(c) = s.conn.borrow_mut().take() {
+            c.shared.report_seen(sh, &c.seen, true);
+        }
     }
 }

@@ -9,10 +9,15 @@
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
+//! - [`grpc`]: unary gRPC calls over a pool of HTTP/2 connections (the h2 crate), each call's
+//!   end classified exactly (GOAWAY graceful or abrupt, refused or reset streams, statuses).
 //! - `request`: what every request looks like, built once; the result of one exchange.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
+//! - `endpoints`: `--via endpoints`: connections balanced over fed addresses, retired when
+//!   their address leaves the feed.
+//! - [`sniff`]: what an HTTP/2 server said about its connection (GOAWAY, reset, close).
 //! - [`ws`]: WebSocket sessions (tokio-tungstenite): clients, messages, reconnection.
 //! - [`timer`]: sub-millisecond waits (tokio's timer has 1 ms resolution).
 //! - [`engine`]: drives the schedule under the in-flight cap; the closed loop.
@@ -22,18 +27,22 @@
 
 pub mod classify;
 pub mod conn;
+mod endpoints;
 pub mod engine;
+pub mod grpc;
 mod h1;
 mod h2;
 mod pool;
 mod request;
 pub mod sample;
 pub mod schedule;
+pub mod sniff;
 mod state;
 pub mod thread;
 pub mod timer;
 pub mod ws;
 
-pub use engine::{EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use engine::{AddressFeed, EngineError, LoadSpec, Mode, RequestSpec, run_load};
+pub use grpc::GrpcCall;
 pub use request::StatusSet;
 pub use thread::{EngineThread, StopHandle};

@@ -150,7 +150,7 @@ impl Line {
         if !self
             .conn
             .as_ref()
-            .is_some_and(|c| sh.keepalive && c.usable())
+            .is_some_and(|c| sh.keepalive && c.usable() && !sh.retired(c.id))
         {
             self.release(sh);
         }
@@ -161,9 +161,7 @@ impl Line {
                 match sh.open_h1().await {
                     Ok(c) => c,
                     Err(e) => {
-                        let r = sh.failure(seq, due, started, e);
-                        sh.record(r);
-                        sh.finish_request();
+                        sh.end_without_connection(seq, due, started, e);
                         return false;
                     }
                 }

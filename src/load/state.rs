@@ -14,9 +14,11 @@ use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
 use super::conn::{DialError, Dialer, Opened, tls_config};
-use super::engine::{EngineError, LoadSpec};
+use super::endpoints::Fed;
+use super::engine::{AddressFeed, EngineError, LoadSpec};
 use super::h1::H1Conn;
 use super::request::{Exchange, Template};
+use super::sniff::Seen;
 use crate::model::clock::{At, RunClock};
 use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
@@ -31,6 +33,9 @@ pub(super) struct RunState {
     pub(super) host: String,
     pub(super) port: u16,
     pub(super) addrs: RefCell<Vec<SocketAddr>>,
+    /// The addresses are fed by the caller (`LoadSpec::addresses`, `--via endpoints`), not
+    /// looked up: the connections open to each.
+    fed: Option<Fed>,
     pub(super) resolve_error: RefCell<Option<String>>,
     rr: Cell<usize>,
     next_conn: Cell<u64>,
@@ -68,12 +73,26 @@ impl RunState {
         } else {
             (None, None)
         };
-        let addrs = resolve(&host, port)
-            .await
-            .map_err(|error| EngineError::Resolve {
-                host: host.clone(),
-                error,
-            })?;
+        let addrs = match &spec.addresses {
+            // Fed by the caller: only what it says (none yet is a target that cannot be
+            // reached, not a name that did not resolve).
+            Some(feed) => {
+                let now = feed.borrow().clone();
+                if now.is_empty() {
+                    return Err(EngineError::Unreachable {
+                        addr: host.clone(),
+                        error: super::endpoints::NO_ENDPOINT.into(),
+                    });
+                }
+                now
+            }
+            None => resolve(&host, port)
+                .await
+                .map_err(|error| EngineError::Resolve {
+                    host: host.clone(),
+                    error,
+                })?,
+        };
         let dialer = Dialer {
             tls,
             server_name,
@@ -89,6 +108,7 @@ impl RunState {
             host,
             port,
             addrs: RefCell::new(addrs),
+            fed: spec.addresses.as_ref().map(|_| Fed::default()),
             resolve_error: RefCell::new(None),
             rr: Cell::new(0),
             next_conn: Cell::new(0),
@@ -137,7 +157,30 @@ impl RunState {
         }
         let i = self.rr.get();
         self.rr.set(i.wrapping_add(1));
-        Ok(addrs[i % addrs.len()])
+        match &self.fed {
+            Some(fed) => Ok(fed.pick(&addrs, i).unwrap_or(addrs[0])),
+            None => Ok(addrs[i % addrs.len()]),
+        }
+    }
+
+    /// With `--via endpoints`, connection `id` takes no new request once retired
+    /// ([`super::endpoints`]); never otherwise.
+    #[inline]
+    pub(super) fn retired(&self, id: u64) -> bool {
+        self.fed.as_ref().is_some_and(|f| f.retired(id))
+    }
+
+    /// The connections of a `--via endpoints` run.
+    pub(super) fn fed(&self) -> Option<&Fed> {
+        self.fed.as_ref()
+    }
+
+    /// A connection is let go: its life goes to the sink, once (every client reports here).
+    pub(super) fn ended(&self, life: &ConnectionLife) {
+        if let Some(fed) = &self.fed {
+            fed.closed(life.id, life.peer);
+        }
+        self.sink.borrow_mut().connection(life);
     }
 
     /// Opens a stream to the next address of the target; returns the connection's number too.
@@ -146,17 +189,23 @@ impl RunState {
             Ok(a) => a,
             Err(error) => {
                 let peer = SocketAddr::from(([0, 0, 0, 0], self.port));
-                return Err(DialError {
-                    class: OutcomeClass::Dns,
-                    peer,
-                    error,
-                });
+                // No endpoint to route to is what kube-proxy refuses; no address for a name is
+                // DNS's failure.
+                let class = if self.fed.is_some() {
+                    OutcomeClass::ConnectRefused
+                } else {
+                    OutcomeClass::Dns
+                };
+                return Err(DialError { class, peer, error });
             }
         };
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
         let opened = self.dialer.open(peer).await?;
         self.conns_opened.set(self.conns_opened.get() + 1);
+        if let Some(fed) = &self.fed {
+            fed.opened(id, peer);
+        }
         Ok((id, opened))
     }
 
@@ -207,7 +256,7 @@ impl RunState {
             ended: self.now(),
             end: c.ending.unwrap_or(ConnectionEnd::OpenAtEnd),
         };
-        self.sink.borrow_mut().connection(&life);
+        self.ended(&life);
     }
 
     /// The record of a request that got as far as a connection.
@@ -248,6 +297,13 @@ impl RunState {
             error: Some(e.error),
             identity: None,
         }
+    }
+
+    /// Records a request that got no connection (`e` says why) and ends it.
+    pub(super) fn end_without_connection(&self, seq: u64, due: At, started: At, e: DialError) {
+        let r = self.failure(seq, due, started, e);
+        self.record(r);
+        self.finish_request();
     }
 
     /// The record of a request due while the in-flight cap was reached.
@@ -300,6 +356,100 @@ impl RunState {
     }
 }
 
+/// A connection many requests share at once (HTTP/2, gRPC): who it is, what it carried, and
+/// the identity header it last carried.
+pub(super) struct SharedConn {
+    pub(super) id: u64,
+    pub(super) local: SocketAddr,
+    pub(super) peer: SocketAddr,
+    opened: At,
+    uses: Cell<u64>,
+    failures: Cell<u32>,
+    first_sent: Cell<Option<At>>,
+    last_sent: Cell<Option<At>>,
+    identity: RefCell<Option<Arc<str>>>,
+}
+
+impl SharedConn {
+    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, opened: At) -> SharedConn {
+        SharedConn {
+            id,
+            local,
+            peer,
+            opened,
+            uses: Cell::new(0),
+            failures: Cell::new(0),
+            first_sent: Cell::new(None),
+            last_sent: Cell::new(None),
+            identity: RefCell::new(None),
+        }
+    }
+
+    /// Counts one more request on it, sent at `sent`; true if it had carried one before.
+    pub(super) fn take_turn(&self, sent: At) -> bool {
+        let n = self.uses.get();
+        self.uses.set(n + 1);
+        if self.first_sent.get().is_none() {
+            self.first_sent.set(Some(sent));
+        }
+        self.last_sent.set(Some(sent));
+        n > 0
+    }
+
+    /// Records the request it carried (sent at `sent`; `reused` from [`Self::take_turn`]) and
+    /// ends it.
+    pub(super) fn end(
+        &self,
+        sh: &RunState,
+        (seq, due, sent): (u64, At, At),
+        reused: bool,
+        mut ex: Exchange,
+    ) {
+        super::request::remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
+        if ex.class.is_failure() {
+            self.failures.set(self.failures.get().saturating_add(1));
+        }
+        let id = ConnId {
+            id: self.id,
+            local: self.local,
+            peer: self.peer,
+            reused,
+        };
+        let identity = self.identity.borrow().clone();
+        sh.record(sh.completed(seq, due, sent, id, identity, ex));
+        sh.finish_request();
+    }
+
+    /// Reports its life once it is let go: how the peer ended it as `seen` (its frames and
+    /// reads) says, or else by us (`at_end`: the load is over and it was still open).
+    pub(super) fn report_seen(&self, sh: &RunState, seen: &Seen, at_end: bool) {
+        let ended = seen.ended(&sh.clock).unwrap_or_else(|| sh.now());
+        let end = seen.peer_end().unwrap_or(if at_end {
+            ConnectionEnd::OpenAtEnd
+        } else {
+            ConnectionEnd::LocalClose
+        });
+        self.report(sh, ended, end);
+    }
+
+    /// Reports its life to the sink: it ended at `ended`, as `end` says.
+    fn report(&self, sh: &RunState, ended: At, end: ConnectionEnd) {
+        let life = ConnectionLife {
+            id: self.id,
+            local: self.local,
+            peer: self.peer,
+            opened: self.opened,
+            first_request: self.first_sent.get(),
+            last_request: self.last_sent.get(),
+            requests: u32::try_from(self.uses.get()).unwrap_or(u32::MAX),
+            failures: self.failures.get(),
+            ended,
+            end,
+        };
+        sh.ended(&life);
+    }
+}
+
 fn is_ip(host: &str) -> bool {
     host.trim_start_matches('[')
         .trim_end_matches(']')
@@ -308,7 +458,7 @@ fn is_ip(host: &str) -> bool {
 }
 
 /// Resolves the target's host (an IP literal needs no lookup).
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+pub(super) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -333,7 +483,13 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
 /// flip behind a name) is followed by new connections, as a real client would; a failed
 /// lookup makes new dials fail as `dns` until a lookup succeeds again.
 /// Returns the task, to abort at the end of the run; `None` for an IP literal.
-pub(super) fn spawn_resolver(sh: Rc<RunState>) -> Option<tokio::task::JoinHandle<()>> {
+pub(super) fn spawn_resolver(
+    sh: Rc<RunState>,
+    feed: Option<AddressFeed>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if let Some(feed) = feed {
+        return Some(tokio::task::spawn_local(super::endpoints::follow(sh, feed)));
+    }
     if is_ip(&sh.host) {
         return None;
     }

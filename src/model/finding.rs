@@ -34,6 +34,10 @@ pub enum FindingId {
     LatencyRegression,
     /// Failures before the trigger: not caused by the rollout.
     BaselineErrors,
+    /// HTTP/2 (gRPC) connections cut without a GOAWAY as their pod shut down.
+    NoGoawayOnShutdown,
+    /// After the rollout, load per pod far from even: long-lived connections stayed pinned.
+    ConnectionsNotRebalanced,
     /// Latency and requests in flight rising while every endpoint was ready: the service did
     /// not carry the load; not a rollout problem.
     Overload,
@@ -79,6 +83,8 @@ impl FindingId {
             FindingId::NoEndpoints => "no-endpoints",
             FindingId::LatencyRegression => "latency-regression",
             FindingId::BaselineErrors => "baseline-errors",
+            FindingId::NoGoawayOnShutdown => "no-goaway-on-shutdown",
+            FindingId::ConnectionsNotRebalanced => "connections-not-rebalanced",
             FindingId::Overload => "overload",
             FindingId::Unexplained => "unexplained",
             FindingId::WsDroppedWithoutClose => "ws-dropped-without-close",

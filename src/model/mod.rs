@@ -6,6 +6,8 @@
 //!
 //! - [`clock`]: the run's one clock; everything recorded is an [`At`](clock::At) on its axis.
 //! - [`outcome`]: the outcome taxonomy and the connection identity each outcome carries.
+//! - [`grpc`]: the gRPC classes of the taxonomy (grpc-status names, refused and reset streams,
+//!   GOAWAY graceful or abrupt, connections cut without one, our deadline).
 //! - [`connection`]: the life of one connection: opened, what it carried, how it ended.
 //! - [`request`]: one finished request, the sink the engine reports to, live figures.
 //! - [`session`]: WebSocket sessions: how each ended (close code or drop), its record.
@@ -23,6 +25,7 @@ pub mod connection;
 pub mod event;
 pub mod exit;
 pub mod finding;
+pub mod grpc;
 pub mod numbers;
 pub mod outcome;
 pub mod phase;

@@ -5,23 +5,28 @@
 //! a refused connect, a reset, a keep-alive connection closed as the request went out, and a
 //! timeout are different classes. How transport errors map onto these classes is the load
 //! engine's business (`load::classify`), beside the clients that raise them.
+//!
+//! Long-lived protocols add their own classes beside the HTTP ones, never folded into them:
+//! WebSocket messages' as variants here, gRPC calls' in [`super::grpc`], one variant here.
+//! Classes are counted in arrays indexed by [`OutcomeClass::index`]: the HTTP classes keep
+//! their places, WebSocket's come next, then gRPC's.
 
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::grpc::GrpcClass;
+
 /// One class of the taxonomy. `DroppedByGenerator` is not something the target did: it counts
 /// requests that were due while the in-flight cap was reached and were therefore never sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Serialised as its [`name`](OutcomeClass::name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OutcomeClass {
     /// A 2xx response, or any status the plan accepts.
     Ok,
     /// A 4xx response the plan does not accept (exact code kept beside the class).
-    #[serde(rename = "http_4xx")]
     Http4xx,
     /// A 5xx response the plan does not accept (exact code kept beside the class).
-    #[serde(rename = "http_5xx")]
     Http5xx,
     /// The connect was refused (nothing listening: RST to the SYN).
     ConnectRefused,
@@ -54,10 +59,14 @@ pub enum OutcomeClass {
     /// A message due while its client had no open session (reconnecting), never sent: the
     /// session did not come back within the timeout, or before the load ended.
     WsNotSent,
+    /// How a gRPC call ended (grpc-status, refused or reset stream, GOAWAY, cut connection,
+    /// our deadline).
+    Grpc(GrpcClass),
 }
 
 impl OutcomeClass {
-    pub const ALL: [OutcomeClass; 16] = [
+    /// The classes of HTTP requests (and of the transport every protocol shares).
+    pub const HTTP: [OutcomeClass; 12] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -70,17 +79,68 @@ impl OutcomeClass {
         OutcomeClass::Tls,
         OutcomeClass::Other,
         OutcomeClass::DroppedByGenerator,
-        // WebSocket messages.
+    ];
+
+    /// The classes of WebSocket messages.
+    pub const WS: [OutcomeClass; 4] = [
         OutcomeClass::WsMessageLost,
         OutcomeClass::WsMessageTimeout,
         OutcomeClass::WsUnexpectedReply,
         OutcomeClass::WsNotSent,
     ];
 
-    pub const COUNT: usize = Self::ALL.len();
+    pub const COUNT: usize = Self::HTTP.len() + Self::WS.len() + GrpcClass::COUNT;
 
+    /// Every class, in index order: the HTTP classes, WebSocket's, then gRPC's.
+    pub const ALL: [OutcomeClass; Self::COUNT] = {
+        let mut out = [OutcomeClass::Ok; Self::COUNT];
+        let mut i = 0;
+        while i < Self::HTTP.len() {
+            out[i] = Self::HTTP[i];
+            i += 1;
+        }
+        let mut w = 0;
+        while w < Self::WS.len() {
+            out[i] = Self::WS[w];
+            i += 1;
+            w += 1;
+        }
+        let mut j = 0;
+        while j < GrpcClass::COUNT {
+            out[i + j] = OutcomeClass::Grpc(GrpcClass::ALL[j]);
+            j += 1;
+        }
+        out
+    };
+
+    /// Position in [`OutcomeClass::ALL`]: where its count is kept.
+    #[inline]
     pub fn index(self) -> usize {
-        self as usize
+        match self {
+            OutcomeClass::Ok => 0,
+            OutcomeClass::Http4xx => 1,
+            OutcomeClass::Http5xx => 2,
+            OutcomeClass::ConnectRefused => 3,
+            OutcomeClass::ConnectTimeout => 4,
+            OutcomeClass::ConnectionReset => 5,
+            OutcomeClass::ClosedBeforeResponse => 6,
+            OutcomeClass::RequestTimeout => 7,
+            OutcomeClass::Dns => 8,
+            OutcomeClass::Tls => 9,
+            OutcomeClass::Other => 10,
+            OutcomeClass::DroppedByGenerator => 11,
+            OutcomeClass::WsMessageLost => 12,
+            OutcomeClass::WsMessageTimeout => 13,
+            OutcomeClass::WsUnexpectedReply => 14,
+            OutcomeClass::WsNotSent => 15,
+            OutcomeClass::Grpc(g) => Self::HTTP.len() + Self::WS.len() + g.index(),
+        }
+    }
+
+    /// A class of the HTTP taxonomy (shared by every protocol's transport), as opposed to one
+    /// a long-lived protocol adds.
+    pub fn is_http(self) -> bool {
+        self.index() < Self::HTTP.len()
     }
 
     pub fn name(self) -> &'static str {
@@ -102,6 +162,7 @@ impl OutcomeClass {
             OutcomeClass::WsMessageTimeout => "ws_message_timeout",
             OutcomeClass::WsUnexpectedReply => "ws_unexpected_reply",
             OutcomeClass::WsNotSent => "ws_not_sent",
+            OutcomeClass::Grpc(g) => g.name(),
         }
     }
 
@@ -130,6 +191,20 @@ impl OutcomeClass {
     }
 }
 
+impl Serialize for OutcomeClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        OutcomeClass::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome class `{name}`")))
+    }
+}
+
 impl std::fmt::Display for OutcomeClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -152,6 +227,27 @@ pub struct ConnId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_class_sits_at_its_index_and_http_classes_keep_their_places() {
+        for (i, c) in OutcomeClass::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i, "{c:?}");
+        }
+        // Saved results and every array of counts rely on these places.
+        assert_eq!(OutcomeClass::Ok.index(), 0);
+        assert_eq!(OutcomeClass::DroppedByGenerator.index(), 11);
+        assert_eq!(OutcomeClass::WsNotSent.index(), 15);
+        assert!(OutcomeClass::HTTP.iter().all(|c| c.is_http()));
+        assert!(!OutcomeClass::Grpc(GrpcClass::GoawayGraceful).is_http());
+        assert!(!OutcomeClass::WsNotSent.is_http());
+    }
+
+    #[test]
+    fn class_names_are_unique() {
+        let names: std::collections::BTreeSet<&str> =
+            OutcomeClass::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), OutcomeClass::COUNT);
+    }
 
     #[test]
     fn every_class_round_trips_through_its_name() {

@@ -116,6 +116,9 @@ impl Recorded {
         for c in &mut self.connections {
             c.id += offset;
         }
+        for c in &mut self.load_by_connection {
+            c.id += offset;
+        }
         for s in &mut self.sessions.log {
             if let Some(c) = s.conn.as_mut() {
                 c.id += offset;
@@ -151,6 +154,8 @@ impl Recorded {
         self.connections.extend(other.connections);
         self.connections.sort_by_key(|c| (c.opened, c.id));
         self.connections_not_kept += other.connections_not_kept;
+        self.load_by_connection.extend(other.load_by_connection);
+        self.load_by_connection_not_kept += other.load_by_connection_not_kept;
         self.sessions.merge_from(other.sessions)?;
         Ok(())
     }

@@ -10,8 +10,10 @@
 //! Phases (baseline, rollout, settle, or load stages) are marked by whoever orchestrates the run
 //! through a [`PhaseMarks`] handle; a request belongs to the phase in force at its *due* time.
 
+mod by_connection;
 mod hist;
 mod merge;
+mod recorded;
 mod sessions;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,8 +23,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use by_connection::{CONNECTIONS_LIMIT, ConnSecond, ConnectionLoad};
 pub use hist::{DecodeError, EncodedHist, Hist, LatencySummary};
 pub use merge::MergeError;
+pub use recorded::Recorded;
 pub use sessions::{PhaseSessions, SessionCounts, SessionSecond, Sessions};
 
 use crate::model::clock::At;
@@ -31,9 +35,18 @@ use crate::model::outcome::OutcomeClass;
 use crate::model::request::{LiveSecond, LiveStats, RequestRecord, Sink};
 use crate::model::session::SessionRecord;
 
-/// Counts by outcome class, serialised as an object with every class name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts by outcome class, indexed by [`OutcomeClass::index`]. Serialised as an object naming
+/// every HTTP class (the shape results have always had) and each other protocol's class that
+/// counted anything; a class missing from a saved result (one written before it existed) reads
+/// as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts(pub [u64; OutcomeClass::COUNT]);
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts([0; OutcomeClass::COUNT])
+    }
+}
 
 impl Counts {
     #[inline]
@@ -78,8 +91,10 @@ impl Counts {
 impl Serialize for Counts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(OutcomeClass::COUNT))?;
-        for (c, n) in self.iter() {
+        // HTTP's and WebSocket's classes always (saved results have them); gRPC's when seen.
+        let shown = |(c, n): &(OutcomeClass, u64)| !matches!(c, OutcomeClass::Grpc(_)) || *n > 0;
+        let mut m = s.serialize_map(Some(self.iter().filter(shown).count()))?;
+        for (c, n) in self.iter().filter(shown) {
             m.serialize_entry(c.name(), &n)?;
         }
         m.end()
@@ -285,6 +300,8 @@ pub struct Recorder {
     failures_not_kept: u64,
     connections: Vec<ConnectionLife>,
     connections_not_kept: u64,
+    /// Requests per connection per second, when asked for ([`Recorder::with_load_by_connection`]).
+    by_connection: Option<by_connection::ByConnection>,
     live: Arc<LiveStats>,
     last_live_second: u64,
     /// Histograms of closed seconds, cleared for the next ones: memory stays flat because a
@@ -312,6 +329,7 @@ impl Recorder {
             failures_not_kept: 0,
             connections: Vec::new(),
             connections_not_kept: 0,
+            by_connection: None,
             live,
             last_live_second: 0,
             spare: Vec::new(),
@@ -319,6 +337,14 @@ impl Recorder {
             live_window: Hist::new(),
             sessions: sessions::SessionAcc::default(),
         }
+    }
+
+    /// Also keeps each connection's requests per second (at most [`CONNECTIONS_LIMIT`]
+    /// connections), from which the analysis builds each pod's load: for runs over a few
+    /// long-lived connections (gRPC), never on the HTTP/1 path.
+    pub fn with_load_by_connection(mut self) -> Recorder {
+        self.by_connection = Some(by_connection::ByConnection::default());
+        self
     }
 
     pub fn live(&self) -> Arc<LiveStats> {
@@ -447,6 +473,8 @@ impl Recorder {
             .map_or(At::ZERO, |m| m.at.min(overall.first_due.unwrap_or(m.at)));
         self.failures.sort_by_key(|f| (f.due, f.seq));
         self.connections.sort_by_key(|c| (c.opened, c.id));
+        let by_connection = self.by_connection.take().unwrap_or_default();
+        let load_by_connection_not_kept = by_connection.not_kept;
         Recorded {
             series: self.closed,
             phases,
@@ -456,6 +484,8 @@ impl Recorder {
             sessions: self.sessions.finish(),
             connections: self.connections,
             connections_not_kept: self.connections_not_kept,
+            load_by_connection: by_connection.finish(),
+            load_by_connection_not_kept,
         }
     }
 }
@@ -498,6 +528,9 @@ impl Sink for Recorder {
         } else if not_kept {
             self.failures_not_kept += 1;
         }
+        if let Some(b) = self.by_connection.as_mut() {
+            b.add(r);
+        }
         self.update_live(r);
         self.close_old_seconds(r.due);
     }
@@ -529,37 +562,6 @@ impl Sink for Recorder {
         } else {
             self.connections_not_kept += 1;
         }
-    }
-}
-
-/// What a load run recorded: the input of analysis and reports, mergeable across generators.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Recorded {
-    /// One entry per second of the run that had requests due, by due time.
-    pub series: Vec<Second>,
-    /// One entry per phase, in order.
-    pub phases: Vec<SpanStats>,
-    /// The whole run.
-    pub overall: SpanStats,
-    /// Failed requests in full detail, in due order, up to the log's limit.
-    pub failures: Vec<RequestRecord>,
-    /// Failures beyond the log's limit: counted, not kept.
-    pub failures_not_kept: u64,
-    /// WebSocket sessions (`--ws`); absent from HTTP runs' results.
-    #[serde(default, skip_serializing_if = "Sessions::is_empty")]
-    pub sessions: Sessions,
-    /// The lives of the connections that can tie requests to pods (see [`Recorder`]'s sink),
-    /// in the order they opened, up to [`CONNECTION_LOG_LIMIT`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub connections: Vec<ConnectionLife>,
-    /// Connection lives beyond the limit: counted, not kept.
-    #[serde(default)]
-    pub connections_not_kept: u64,
-}
-
-impl Recorded {
-    pub fn phase(&self, name: &str) -> Option<&SpanStats> {
-        self.phases.iter().find(|p| p.name == name)
     }
 }
 

@@ -5,6 +5,8 @@
 //! ([`super::use_color`]: a terminal and no `NO_COLOR`). Every line fits 100 columns. It formats
 //! what the analysis and the gate decided; it never re-decides or adds anything up.
 
+mod pod_load;
+
 use std::fmt::Write as _;
 
 use crate::model::finding::{Finding, Severity};
@@ -232,6 +234,10 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
         line.push_str(&part);
     }
     out.push(p.paint(&line, Style::Dim));
+    // What the run did not test (`--via endpoints`: the Service's proxy path).
+    for n in &r.analysis.notes {
+        note(p, out, &format!("note: {n}"), Style::Warn);
+    }
     out.push(String::new());
 }
 
@@ -416,6 +422,9 @@ fn pod_notes(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
             ),
             Style::Plain,
         );
+    }
+    if let Some(line) = pod_load::shares(a) {
+        note(p, out, &line, Style::Plain);
     }
     if a.unexplained_failures > 0 {
         note(

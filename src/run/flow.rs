@@ -10,10 +10,12 @@
 //! baseline, a failed rollout, an interrupt — the cluster is shut down and a [`RunResult`] is
 //! produced (partial where the run was cut short), so a report is always written.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::cluster::{Cluster, ClusterError, EventKind, Prepared};
-use crate::config::Plan;
+use crate::config::{Plan, Via};
+use crate::load::AddressFeed;
 use crate::load::EngineThread;
 use crate::model::clock::At;
 use crate::model::phase::{BASELINE, ROLLOUT, SETTLE};
@@ -158,11 +160,22 @@ async fn prepare<C: Cluster>(
     );
 
     // Load.
-    let mut spec = plan
-        .load_spec(prepared.target.as_deref())
-        .map_err(Stop::BadInput)?;
-    if plan.request.pod_header.is_none() && plan.request.discover_pod_header {
+    let mut spec = crate::config::grpc::load_spec(plan, prepared.target.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::config::grpc::SpecError::Unreachable(e) => Stop::CouldNotRun(e.to_string()),
+            other => Stop::BadInput(other.to_string()),
+        })?;
+    // The pod-header search samples HTTP responses: a gRPC run names its pod header itself.
+    if plan.request.pod_header.is_none() && plan.request.discover_pod_header && plan.grpc.is_none()
+    {
         spec.request.identity_header = discover_pod_header(flow, &spec).await;
+    }
+    if plan.traffic.via == Via::Endpoints {
+        let url = &spec.request.url;
+        let https = url.scheme_str() == Some("https");
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        spec.addresses = Some(endpoint_feed(&flow.timeline, port));
     }
     let marks_engine = marks.clone();
     let on_start = Box::new(move |start: At| {
@@ -177,6 +190,43 @@ async fn prepare<C: Cluster>(
     );
     progress.set_phase(BASELINE);
     Ok(Load { engine, progress })
+}
+
+/// The Service's routable endpoints (kube-proxy's choice: ready, else serving-terminating) as
+/// socket addresses, followed from the timeline every 50 ms for the engine's new connections
+/// (`--via endpoints`): the engine learns addresses, never Kubernetes. An endpoint without a
+/// port takes the target's. The task ends with the engine.
+fn endpoint_feed(timeline: &TimelineRecorder, default_port: u16) -> AddressFeed {
+    let parse = move |all: Vec<String>| -> Vec<SocketAddr> {
+        all.iter()
+            .filter_map(|a| {
+                a.parse().ok().or_else(|| {
+                    a.parse::<IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, default_port))
+                })
+            })
+            .collect()
+    };
+    let (tx, rx) = tokio::sync::watch::channel(parse(timeline.routable_endpoints()));
+    let timeline = timeline.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            let now = parse(timeline.routable_endpoints());
+            tx.send_if_modified(|current| {
+                let changed = *current != now;
+                if changed {
+                    *current = now;
+                }
+                changed
+            });
+        }
+    });
+    rx
 }
 
 /// Rollout: trigger it, then wait for the cluster to say it is complete, within
@@ -286,7 +336,11 @@ pub fn start_engine(
         max_open: plan.traffic.timeout + plan.traffic.connect_timeout + Duration::from_secs(1),
     };
     let live = std::sync::Arc::new(LiveStats::default());
-    let recorder = Recorder::new(config, marks, live.clone());
+    let mut recorder = Recorder::new(config, marks, live.clone());
+    if spec.grpc.is_some() {
+        // A few long-lived connections: each pod's load is read from theirs.
+        recorder = recorder.with_load_by_connection();
+    }
     EngineThread::spawn(spec, clock, recorder, live, on_start)
 }
 
@@ -369,6 +423,7 @@ fn assemble(
     let input = crate::analysis::AnalysisInput {
         pod_header: flow.plan.request.pod_header.clone().or(discovered.clone()),
         pod_header_discovered: discovered.is_some(),
+        via_endpoints: flow.plan.traffic.via == Via::Endpoints,
         ..flow.analysis.clone()
     };
     let analysis = crate::analysis::analyse(&recorded, &timeline, &input);

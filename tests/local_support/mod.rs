@@ -262,6 +262,7 @@ impl Run {
 
 fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
     LoadSpec {
+        grpc: None,
         request: RequestSpec {
             method: http::Method::GET,
             url: format!("{target}/").parse().expect("target URL"),
@@ -280,6 +281,7 @@ fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
         insecure: false,
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
+        addresses: None,
     }
 }
 

@@ -428,3 +428,20 @@ pub fn closed(schema: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+/// Panics with every violation unless `v` validates against the repository's schema, closed
+/// ([`closed`]): every field of the document is documented (the plan's own shape excepted).
+pub fn assert_valid_closed(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(zerodrop::report::json::SCHEMA).expect("schema parses");
+    let validator = jsonschema::validator_for(&closed(&schema)).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "schema violations:\n{}",
+        errors.join("\n")
+    );
+}

@@ -48,6 +48,24 @@ pub const SCRIPT: Tool = Tool {
     install: "apt-get install util-linux",
 };
 
+pub const GRPCIO: Tool = Tool {
+    name: "python3 with grpcio, grpcio-health-checking and grpcio-reflection",
+    install: "pip install grpcio grpcio-health-checking grpcio-reflection",
+};
+
+/// python3, when it can import every one of `modules`.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let python = on_path(&["python3"])?;
+    let ok = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(python)
+}
+
 pub const NODE_WS: Tool = Tool {
     name: "node with the `ws` package",
     install: "apt-get install nodejs npm, then npm install in tests/fixtures/ws",

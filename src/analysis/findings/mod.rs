@@ -4,6 +4,7 @@
 //! result. Findings never count a failure twice: the classifier gave each one cause.
 
 mod capacity;
+mod connections;
 mod other;
 mod shutdown;
 mod startup;
@@ -184,6 +185,9 @@ pub fn build(
     if let Some(g) = groups.remove(&FindingId::KilledAtGraceDeadline) {
         out.push(shutdown::killed(&g, facts));
     }
+    if let Some(g) = groups.remove(&FindingId::NoGoawayOnShutdown) {
+        out.push(connections::no_goaway(&g, facts));
+    }
     if let Some(g) = groups.remove(&FindingId::EarlyTraffic) {
         out.push(startup::early_traffic(&g, facts));
     }
@@ -199,6 +203,7 @@ pub fn build(
         facts,
     ));
     out.extend(capacity::latency_regression(facts));
+    out.extend(connections::not_rebalanced(facts));
     if let Some(g) = groups.remove(&FindingId::BaselineErrors) {
         out.push(other::baseline(&g, facts));
     }

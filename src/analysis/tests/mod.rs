@@ -3,6 +3,7 @@
 
 mod attribution;
 mod capacity;
+mod connections;
 mod inference;
 mod sessions;
 mod shutdown;

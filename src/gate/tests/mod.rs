@@ -413,3 +413,42 @@ fn thresholds_over_nothing_sent_fail_as_not_measured() {
         assert!(t.actual.starts_with("not measured"), "{t:?}");
     }
 }
+
+#[test]
+fn thresholds_count_grpc_calls_and_each_grpc_class_by_name() {
+    use crate::model::grpc::{GrpcClass, GrpcCode};
+    let g = OutcomeClass::Grpc;
+    let r = run(
+        &[],
+        &[
+            (0, 1, OutcomeClass::Ok),
+            (10, 3, OutcomeClass::Ok),
+            (20, 1, g(GrpcClass::GoawayGraceful)),
+            (30, 1, g(GrpcClass::Status(GrpcCode::Unavailable))),
+            (40, 1, g(GrpcClass::ResetWithoutGoaway)),
+        ],
+    );
+    let res = results(
+        &[
+            "goaway_graceful==1",
+            "goaway_abrupt==0",
+            "grpc_unavailable<1",
+            "reset_without_goaway==1",
+            "failed==3",
+            "rate<0.5",
+            "requests==5",
+        ],
+        &r,
+    );
+    let passed: Vec<bool> = res.iter().map(|t| t.passed).collect();
+    assert_eq!(
+        passed,
+        [true, true, false, true, true, false, true],
+        "{res:?}"
+    );
+    assert!(
+        err("grpc_nonsense==0").contains("unknown metric"),
+        "{}",
+        err("grpc_nonsense==0")
+    );
+}

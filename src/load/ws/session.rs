@@ -113,7 +113,7 @@ pub(super) async fn run(
     live.unanswered(c, &outcome, class, ended);
     let tally = live.tally;
     // The session's TCP connection is a connection like any other: its life, once.
-    ctx.sh.sink.borrow_mut().connection(&ConnectionLife {
+    ctx.sh.ended(&ConnectionLife {
         id: conn.id,
         local: conn.local,
         peer: conn.peer,

@@ -66,6 +66,7 @@ pre { background: #263238; color: #eceff1; padding: 8px 10px; border-radius: 6px
 code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 .tables { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; } .scroll { overflow-x: auto; max-width: 100%; }
 details summary { cursor: pointer; color: var(--dim); }
+.note { margin: 6px 0 0; color: var(--warn); font-size: 13px; }
 "#;
 
 /// The report page.
@@ -157,11 +158,12 @@ fn verdict(h: &mut String, r: &RunResult) {
     if r.workers > 1 {
         meta.push(format!("{} generators merged", r.workers));
     }
-    let _ = write!(
-        h,
-        r#"<p class="meta">{}</p></div></section>"#,
-        esc(&meta.join(" · "))
-    );
+    let _ = write!(h, r#"<p class="meta">{}</p>"#, esc(&meta.join(" · ")));
+    // What the run did not test (`--via endpoints`: the Service's proxy path).
+    for n in &r.analysis.notes {
+        let _ = write!(h, r#"<p class="note">note: {}</p>"#, esc(n));
+    }
+    h.push_str("</div></section>");
 }
 
 fn legend(h: &mut String, r: &RunResult) {
@@ -200,6 +202,9 @@ fn legend(h: &mut String, r: &RunResult) {
             h,
             r#"<span><span class="sw" style="background:{color}"></span>{what}</span>"#
         );
+    }
+    if !r.analysis.pod_load.is_empty() {
+        h.push_str("<span>bars atop a lane: requests/s the pod carried on its long-lived connections</span>");
     }
     h.push_str(
         "<span>ticks on a lane: lifecycle events · pins above a lane: failures attributed to that pod, coloured by outcome (faint: by timing only) · dashed lines: rollout triggered / completed · hatched: a watch was down · hover for details</span></div>",

@@ -24,6 +24,8 @@ pub(super) struct Lanes<'a> {
     records: HashMap<u64, &'a RequestRecord>,
     /// Logged failures the analysis attributed to no pod.
     unattributed: Vec<&'a RequestRecord>,
+    /// The busiest pod's requests in one second (the scale of every lane's load bars).
+    load_peak: u32,
 }
 
 impl<'a> Lanes<'a> {
@@ -61,6 +63,7 @@ impl<'a> Lanes<'a> {
             pods: lane_pods,
             records,
             unattributed,
+            load_peak: super::load_lanes::peak(r),
         }
     }
 
@@ -75,10 +78,12 @@ impl<'a> Lanes<'a> {
             pods: lane_pods,
             records,
             unattributed,
+            load_peak,
         } = self;
         for (i, (name, revision, report)) in lane_pods.iter().enumerate() {
             let y = y_lanes + i as f64 * LANE_H;
             lane(s, r, sc, (name, *revision, *report), y, records);
+            super::load_lanes::draw(s, r, sc, name, y, *load_peak);
         }
         if !unattributed.is_empty() {
             let y = y_lanes + lane_pods.len() as f64 * LANE_H;

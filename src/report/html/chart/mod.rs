@@ -14,12 +14,14 @@
 
 mod axes;
 mod lanes;
+mod load_lanes;
 mod panels;
 mod ws_lanes;
 
 use std::fmt::Write as _;
 
 use crate::model::clock::At;
+use crate::model::grpc::GrpcClass;
 use crate::model::outcome::OutcomeClass;
 use crate::model::phase;
 use crate::result::RunResult;
@@ -65,6 +67,26 @@ pub fn class_color(c: OutcomeClass) -> &'static str {
         OutcomeClass::WsMessageTimeout => "#6e2c00",
         OutcomeClass::WsUnexpectedReply => "#b7950b",
         OutcomeClass::WsNotSent => "#5d6d7e",
+        OutcomeClass::Grpc(g) => grpc_color(g),
+    }
+}
+
+/// gRPC classes: a status by its family (server says unavailable, deadline, client error,
+/// server error), the stream and connection classes each their own.
+fn grpc_color(g: GrpcClass) -> &'static str {
+    use crate::model::grpc::GrpcCode as C;
+    match g {
+        GrpcClass::Status(C::Unavailable) => "#d35400",
+        GrpcClass::Status(C::DeadlineExceeded | C::Cancelled) => "#a0522d",
+        GrpcClass::Status(C::Internal | C::Unknown | C::DataLoss) => "#e4572e",
+        GrpcClass::Status(_) => "#f0b429",
+        GrpcClass::RefusedStream => "#5d6d7e",
+        GrpcClass::StreamReset => "#922b21",
+        GrpcClass::GoawayGraceful => "#48c9b0",
+        GrpcClass::GoawayAbrupt => "#b03a2e",
+        GrpcClass::ResetWithoutGoaway => "#c0392b",
+        GrpcClass::ClosedWithoutGoaway => "#ff5fa2",
+        GrpcClass::ClientDeadline => "#6e2c00",
     }
 }
 
