@@ -4,8 +4,8 @@
 //! its own choosing, so a handful of them see several pods. The load itself then reads only
 //! the header found: nothing is added to its per-request path.
 //!
-//! The request is the run's own (method, path, headers, body; a mix's first template), sent the way the engine sends
-//! it: the same dialling, TLS and HTTP version.
+//! The request is the run's own (method, path, headers, body: the template the caller gives),
+//! sent the way the engine sends it: the same dialling, TLS and HTTP version.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -387,19 +387,20 @@ async fn discover_pod_header(
     spec: &crate::load::LoadSpec,
 ) -> Option<http::HeaderName> {
     // Only requests that change nothing are sent outside the run: a POST is not repeated 12
-    // times for a header.
-    if !spec.request.method.is_safe() {
+    // times for a header. A mix's first such template is sampled.
+    let Some(safe) = spec.requests.iter().find(|r| r.method.is_safe()) else {
         flow.timeline.now(
             None,
             EventKind::Note {
                 reason: identity::SEARCHED.into(),
-                message: identity::not_searched(spec.request.method.as_str()),
+                message: identity::not_searched(spec.requests[0].method.as_str()),
             },
         );
         return None;
-    }
+    };
     let pods = identity::known_pods(&flow.timeline.events());
-    let sample = spec.clone();
+    let mut sample = spec.clone();
+    sample.requests = vec![safe.clone()];
     let sampled = tokio::task::spawn_blocking(move || {
         crate::load::sample::response_headers_blocking(
             sample,
