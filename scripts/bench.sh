@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): zerodrop against the load generators people use, in one run, against
 # one fixed loopback target. Prints one row per tool and setting: achieved rate, CPU seconds
-# per 10k requests (user+sys), peak RSS, and p99 as each tool reports it.
+# per 10k requests (user+sys, the tool's own), peak RSS, p99 as each tool reports it, and, where
+# `perf stat` works, context switches per request (cs/req; the tool and all its threads).
 #
 #   scripts/bench.sh                 # zerodrop, oha, wrk, hey
 #   WRK2=/path/to/wrk2 scripts/bench.sh   # and wrk2 (build it from its public source yourself)
@@ -76,7 +77,11 @@ http {
   server { listen 127.0.0.1:${PORT} backlog=4096; location / { return 200 "ok\n"; } }
 }
 NGINX
-RT_TARGET=(); RT_GEN=()
+RT_TARGET=(); RT_GEN=(); PERF_STAT=()
+# Context switches per request (the generator's and its threads'), where perf works here.
+if perf stat -x, -e context-switches -o /dev/null true 2>/dev/null; then
+  PERF_STAT=(perf stat -x, -e context-switches -o "$WORK/perf" --)
+fi
 if [ "${RT:-0}" = 1 ]; then RT_TARGET=(chrt -f 60); RT_GEN=(chrt -f 50); fi
 "${RT_TARGET[@]}" taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
 trap 'kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -86,10 +91,12 @@ curl -fsS "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
 # run NAME SETTING OUTFILE -- CMD…: runs CMD pinned to the generator core under /usr/bin/time.
 run() {
   local name=$1 setting=$2 out=$3; shift 4
-  /usr/bin/time -f "%U %S %M" -o "$WORK/time" "${RT_GEN[@]}" taskset -c "$GEN_CPU" "$@" >"$out" 2>"$out.err" || true
-  python3 - "$name" "$setting" "$out" "$WORK/time" "$DURATION" <<'PY'
-import json, re, sys
-name, setting, out, timef, duration = sys.argv[1:6]
+  rm -f "$WORK/perf"
+  "${RT_GEN[@]}" taskset -c "$GEN_CPU" "${PERF_STAT[@]}" \
+    /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$@" >"$out" 2>"$out.err" || true
+  python3 - "$name" "$setting" "$out" "$WORK/time" "$DURATION" "$WORK/perf" <<'PY'
+import json, os, re, sys
+name, setting, out, timef, duration, perff = sys.argv[1:7]
 duration = float(duration)
 user, sys_, rss_kb = open(timef).read().split()[-3:]
 cpu = float(user) + float(sys_)
@@ -104,10 +111,15 @@ try:
         r = json.load(open(out + ".json"))
         c = r["recorded"]["overall"]["counts"]
         requests = sum(v for k, v in c.items() if k != "dropped_by_generator")
+        failed = requests - c["ok"]
         span = (r["load"]["end"] - r["load"]["start"]) / 1e6
         rate = requests / span
         p99 = r["recorded"]["overall"]["latency"]["p99_us"] / 1e6
-        extra = "drops=%d lateness_p99=%.3fms" % (c["dropped_by_generator"], r["recorded"]["overall"]["send_lateness"]["p99_us"] / 1e3)
+        late = r["recorded"]["overall"]["send_lateness"]
+        extra = "drops=%d lateness_p99=%.3fms max=%.3fms" % (
+            c["dropped_by_generator"], late["p99_us"] / 1e3, late["max_us"] / 1e3)
+        if failed:
+            extra = "FAILED=%d " % failed + extra
     elif name in ("wrk", "wrk2"):
         m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
         requests = int(m.group(1))
@@ -124,13 +136,13 @@ try:
     elif name == "k6-grpc":
         r = json.load(open(out + ".json"))
         m = r["metrics"]
-        requests = m["grpc_reqs"]["values"]["count"] if "values" in m["grpc_reqs"] else m["grpc_reqs"]["count"]
+        v = lambda k: m.get(k, {}).get("values", m.get(k, {}))  # v0.4x flat, newer nested
+        requests = v("iterations").get("count", 0)
         rate = requests / duration
-        dur = m["grpc_req_duration"].get("values", m["grpc_req_duration"])
-        p99 = dur.get("p(99)", 0) / 1e3
-        drops = m.get("dropped_iterations", {})
-        drops = drops.get("values", drops).get("count", 0)
-        extra = "drops=%d" % drops
+        p99 = v("grpc_req_duration").get("p(99)", 0) / 1e3
+        extra = "drops=%d" % v("dropped_iterations").get("count", 0)
+        if v("calls_failed").get("count", 0):
+            extra = "FAILED=%d " % v("calls_failed")["count"] + extra
     elif name == "hey":
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
         m = re.search(r"\[200\]\s+(\d+) responses", text)
@@ -141,6 +153,11 @@ try:
 except Exception as e:  # a tool that failed still gets a row saying so
     extra = "could not read its output: %s" % e
 per10k = cpu / requests * 1e4 if requests else float("nan")
+if os.path.exists(perff) and requests:
+    for line in open(perff):
+        f = line.split(",")
+        if len(f) > 2 and f[2] == "context-switches" and f[0].isdigit():
+            extra += " cs/req=%.2f" % (int(f[0]) / requests)
 p99s = "%.3fms" % (p99 * 1e3) if p99 is not None else "n/a"
 print("%-9s %-16s %12s %14s %11.1f %12s  %s" % (
     name, setting, "%.0f" % rate if rate else "n/a", "%.4f" % per10k, int(rss_kb) / 1024, p99s, extra))
@@ -153,10 +170,15 @@ if [ "${1:-}" = grpc ]; then
   GRPC_CONNECTIONS=${GRPC_CONNECTIONS:-8}
   GPORT=$((PORT + 1))
   GURL="http://127.0.0.1:${GPORT}"
+  # Something else on the port would answer instead of the demo app (and every call fail).
+  if curl -s -o /dev/null "$GURL/" 2>/dev/null; then
+    echo "port $GPORT is in use: set PORT so that PORT+1 is free" >&2; exit 2
+  fi
   "${RT_TARGET[@]}" taskset -c "$TARGET_CPU" "$ZD" demo-app --port "$GPORT" >"$WORK/demo-app.log" 2>&1 &
   echo $! >"$WORK/demo-app.pid"
   trap 'kill "$(cat "$WORK/demo-app.pid")" 2>/dev/null || true; kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
   for _ in $(seq 50); do curl -fsS "$GURL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  kill -0 "$(cat "$WORK/demo-app.pid")" 2>/dev/null || { cat "$WORK/demo-app.log" >&2; exit 1; }
   setting="${GRPC_RATE}/s ${DURATION}s"
   run zd-grpc "$setting" "$WORK/zdg" -- "$ZD" load --target "$GURL" \
     --grpc zerodrop.demo.v1.Echo/Echo --data '{"message":"hello"}' --rate "$GRPC_RATE" \
@@ -167,13 +189,17 @@ if [ "${1:-}" = grpc ]; then
   if [ -n "$K6" ]; then
     cat >"$WORK/k6-grpc.js" <<K6JS
 import grpc from 'k6/net/grpc';
+import { Counter } from 'k6/metrics';
+const failed = new Counter('calls_failed');
 const client = new grpc.Client();
 client.load(['$PWD/proto'], 'zerodrop/demo/v1/echo.proto');
-export const options = { scenarios: { calls: { executor: 'constant-arrival-rate', rate: $GRPC_RATE,
+export const options = { summaryTrendStats: ['avg', 'p(50)', 'p(99)', 'max'],
+  scenarios: { calls: { executor: 'constant-arrival-rate', rate: $GRPC_RATE,
   timeUnit: '1s', duration: '${DURATION}s', preAllocatedVUs: $GRPC_CONNECTIONS, maxVUs: $GRPC_CONNECTIONS } } };
 export default () => {
   if (__ITER == 0) { client.connect('127.0.0.1:$GPORT', { plaintext: true }); }
-  client.invoke('zerodrop.demo.v1.Echo/Echo', { message: 'hello' });
+  const r = client.invoke('zerodrop.demo.v1.Echo/Echo', { message: 'hello' });
+  failed.add(r && r.status === grpc.StatusOK ? 0 : 1);
 };
 K6JS
     run k6-grpc "$setting" "$WORK/k6g" -- "$K6" run --quiet --summary-export "$WORK/k6g.json" \
