@@ -21,6 +21,18 @@ fn wire(method: http::Method, close: bool) -> Wire {
     )
 }
 
+/// Reads one request head from a test server's socket; false once the client is gone.
+async fn read_request_head(s: &mut TcpStream, buf: &mut [u8]) -> bool {
+    let mut have = Vec::new();
+    while !have.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => have.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// A server that, for each request it reads, writes the next of `answers` (then closes if the
 /// answer is `None`). Returns the connected client.
 async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
@@ -32,12 +44,8 @@ async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
         };
         let mut buf = vec![0u8; 4096];
         for answer in answers {
-            let mut have = Vec::new();
-            while !have.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => have.extend_from_slice(&buf[..n]),
-                }
+            if !read_request_head(&mut s, &mut buf).await {
+                return;
             }
             match answer {
                 Some(bytes) => {
@@ -288,12 +296,8 @@ async fn the_request_timeout_restarts_with_every_request_on_a_connection() {
         };
         let mut buf = vec![0u8; 4096];
         for _ in 0..3 {
-            let mut have = Vec::new();
-            while !have.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => have.extend_from_slice(&buf[..n]),
-                }
+            if !read_request_head(&mut s, &mut buf).await {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
             let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
