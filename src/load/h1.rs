@@ -16,6 +16,7 @@
 //! Knows nothing of pools, schedules or records.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,6 +114,11 @@ pub(super) struct H1Conn {
     pub(super) failures: u32,
     /// Why it can carry no more requests, once it cannot.
     pub(super) ending: Option<ConnectionEnd>,
+    /// The request timeout's timer, kept registered for the connection's life and moved for
+    /// each request. A fresh timer per request would, whenever no other timer is pending (at
+    /// low rates, between requests), make tokio wake its own driver: an `eventfd` write and a
+    /// spurious `epoll_wait` return per request.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl H1Conn {
@@ -138,6 +144,7 @@ impl H1Conn {
             last_sent: None,
             failures: 0,
             ending: None,
+            deadline: None,
         }
     }
 
@@ -385,7 +392,20 @@ impl H1Conn {
         self.keep = if t.checks.needs_body() { max_body } else { 0 };
         self.body.clear();
         self.truncated = false;
-        let result = tokio::time::timeout(timeout, self.round_trip(t, watched)).await;
+        let until = tokio::time::Instant::now() + timeout;
+        let mut deadline = match self.deadline.take() {
+            Some(mut d) => {
+                d.as_mut().reset(until);
+                d
+            }
+            None => Box::pin(tokio::time::sleep_until(until)),
+        };
+        let result = tokio::select! {
+            biased;
+            r = self.round_trip(t, watched) => Ok(r),
+            () = deadline.as_mut() => Err(()),
+        };
+        self.deadline = Some(deadline);
         match result {
             Ok(Ok((status, persistent, scan))) => {
                 if !persistent {

@@ -77,12 +77,10 @@ impl PreciseTimer {
                 tokio::time::sleep_until(deadline.into()).await;
                 return;
             };
-            let mut buf = [0u8; 8];
-            // SAFETY: reading 8 bytes into an 8-byte buffer from a timerfd we own.
-            let n = unsafe { libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-            if n == 8 {
-                return;
-            }
+            // The expiry is not read: `timerfd_settime` resets the expiry count when the next
+            // wait arms the timer, and each expiry wakes the reactor anew, so a read would only
+            // cost a syscall per wake-up. Readiness left from an earlier arming (a wait cut
+            // short by a stop) cannot end this wait early: the deadline is checked.
             guard.clear_ready();
             if Instant::now() >= deadline {
                 return;
@@ -129,6 +127,27 @@ mod tests {
         let mut t = PreciseTimer::new();
         for _ in 0..20 {
             let deadline = Instant::now() + Duration::from_micros(300);
+            t.sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline);
+        }
+    }
+
+    /// A wait cut short (a stop) leaves its expiry unread behind it; the next wait must
+    /// still last until its own deadline.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_abandoned_wait_does_not_end_the_next_one_early() {
+        let mut t = PreciseTimer::new();
+        assert!(t.is_precise());
+        for _ in 0..5 {
+            {
+                let first = t.sleep_until(Instant::now() + Duration::from_micros(200));
+                let mut first = std::pin::pin!(first);
+                assert!(futures::poll!(first.as_mut()).is_pending());
+                // Let it expire without being polled again, then drop it.
+                std::thread::sleep(Duration::from_millis(2));
+                tokio::task::yield_now().await;
+            }
+            let deadline = Instant::now() + Duration::from_millis(20);
             t.sleep_until(deadline).await;
             assert!(Instant::now() >= deadline);
         }

@@ -21,6 +21,18 @@ fn wire(method: http::Method, close: bool) -> Wire {
     )
 }
 
+/// Reads one request head from a test server's socket; false once the client is gone.
+async fn read_request_head(s: &mut TcpStream, buf: &mut [u8]) -> bool {
+    let mut have = Vec::new();
+    while !have.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => have.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// A server that, for each request it reads, writes the next of `answers` (then closes if the
 /// answer is `None`). Returns the connected client.
 async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
@@ -32,12 +44,8 @@ async fn scripted(answers: Vec<Option<&'static [u8]>>) -> H1Conn {
         };
         let mut buf = vec![0u8; 4096];
         for answer in answers {
-            let mut have = Vec::new();
-            while !have.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => have.extend_from_slice(&buf[..n]),
-                }
+            if !read_request_head(&mut s, &mut buf).await {
+                return;
             }
             match answer {
                 Some(bytes) => {
@@ -273,4 +281,46 @@ async fn an_idle_connection_closed_by_the_peer_is_noticed() {
         .await
         .expect("close seen");
     assert!(!idle.usable());
+}
+
+/// The request timeout is one timer moved for each request on the connection, not a budget
+/// the connection spends: three answers 150 ms late each fit a 400 ms timeout (the third ends
+/// 450 ms after the first began), and a fourth, never answered, times out.
+#[tokio::test]
+async fn the_request_timeout_restarts_with_every_request_on_a_connection() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..3 {
+            if !read_request_head(&mut s, &mut buf).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            if s.write_all(ok).await.is_err() {
+                return;
+            }
+        }
+        // The fourth request is read and never answered.
+        let _ = s.read(&mut buf).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let local = tcp.local_addr().expect("local");
+    let mut c = H1Conn::new(0, local, addr, Io::Plain(tcp), At::ZERO);
+    let t = Template::for_test(wire(http::Method::GET, false), Checks::default());
+    let watched = Watched::default();
+    let timeout = Duration::from_millis(400);
+    for i in 0..3 {
+        let ex = c.exchange(&t, &watched, timeout, 0).await;
+        assert_eq!(ex.class, OutcomeClass::Ok, "request {i}: {:?}", ex.error);
+        assert!(c.usable());
+    }
+    let ex = c.exchange(&t, &watched, timeout, 0).await;
+    assert_eq!(ex.class, OutcomeClass::RequestTimeout);
+    assert!(!c.usable());
 }
