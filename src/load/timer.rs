@@ -3,8 +3,9 @@
 //! tokio's timer wheel has 1 ms resolution, so requests due within the same millisecond would
 //! leave in a burst and sends would trail their due instants by up to a millisecond. A Linux
 //! `timerfd` armed with the exact remaining time and awaited through tokio's reactor wakes the
-//! dispatcher within tens of microseconds, at the cost of one `timerfd_settime` and one `read`
-//! per wait. Where no timerfd can be made, tokio's sleep is the fallback.
+//! dispatcher within tens of microseconds, at the cost of one `timerfd_settime` per wait (the
+//! expiry is never read: arming resets it). Where no timerfd can be made, tokio's sleep is the
+//! fallback.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
