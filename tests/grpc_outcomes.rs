@@ -6,36 +6,22 @@
 
 mod support;
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zerodrop::load::GrpcCall;
-use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
+use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::model::clock::RunClock;
 use zerodrop::model::connection::{ConnectionEnd, ConnectionLife};
 use zerodrop::model::grpc::{GrpcClass, GrpcCode};
 use zerodrop::model::outcome::OutcomeClass;
-use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::request::RequestRecord;
 
+use support::engine::{Collected, run_engine};
 use support::tool::{GRPCIO, python_with, require_tool};
-
-#[derive(Default)]
-struct Collect(Vec<RequestRecord>, Vec<ConnectionLife>);
-
-impl Sink for Collect {
-    fn record(&mut self, r: &RequestRecord) {
-        self.0.push(r.clone());
-    }
-    fn connection(&mut self, c: &ConnectionLife) {
-        self.1.push(c.clone());
-    }
-}
 
 /// `calls` unary calls of `message`, 20 ms apart, over one connection to `addr`.
 fn spec(addr: SocketAddr, path: &str, message: &[u8], calls: u64, timeout: Duration) -> LoadSpec {
@@ -72,28 +58,13 @@ async fn run(spec: LoadSpec) -> Vec<RequestRecord> {
 
 /// The calls' records in schedule order, and the lives of the connections they used.
 async fn run_with_lives(spec: LoadSpec) -> (Vec<RequestRecord>, Vec<ConnectionLife>) {
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async move {
-            let sink = Rc::new(RefCell::new(Collect::default()));
-            let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
-            run_load(
-                &spec,
-                RunClock::start(),
-                dyn_sink,
-                Arc::new(LiveStats::default()),
-                None,
-                std::future::pending(),
-            )
-            .await
-            .expect("engine runs");
-            let mut v = sink.borrow().0.clone();
-            v.sort_by_key(|r| r.seq);
-            let mut lives = sink.borrow().1.clone();
-            lives.sort_by_key(|c| c.id);
-            (v, lives)
-        })
-        .await
+    let Collected {
+        mut records,
+        mut connections,
+    } = run_engine(spec).await;
+    records.sort_by_key(|r| r.seq);
+    connections.sort_by_key(|c| c.id);
+    (records, connections)
 }
 
 /// How connection `id` ended, by its life.

@@ -3,35 +3,19 @@
 //! the peer announced, one of ours, or still open at the end. Through a Service these ends are
 //! what ties a connection to the pod that went away under it.
 
-use std::cell::RefCell;
+mod support;
+
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
+use tokio::net::TcpStream;
+use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::model::clock::RunClock;
-use zerodrop::model::connection::{ConnectionEnd, ConnectionLife};
+use zerodrop::model::connection::ConnectionEnd;
 use zerodrop::model::outcome::OutcomeClass;
-use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
 
-#[derive(Default)]
-struct Collect {
-    records: Vec<RequestRecord>,
-    connections: Vec<ConnectionLife>,
-}
-
-impl Sink for Collect {
-    fn record(&mut self, r: &RequestRecord) {
-        self.records.push(r.clone());
-    }
-    fn connection(&mut self, c: &ConnectionLife) {
-        self.connections.push(c.clone());
-    }
-}
+use support::engine::{Collected, read_head, run_engine, serve_each};
 
 /// `requests` requests 20 ms apart over one pooled connection (or one each without
 /// keep-alive).
@@ -59,63 +43,11 @@ fn spec(addr: SocketAddr, requests: u64, keepalive: bool) -> LoadSpec {
     }
 }
 
-async fn run(spec: LoadSpec) -> Collect {
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async move {
-            let sink = Rc::new(RefCell::new(Collect::default()));
-            let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
-            run_load(
-                &spec,
-                RunClock::start(),
-                dyn_sink,
-                Arc::new(LiveStats::default()),
-                None,
-                std::future::pending(),
-            )
-            .await
-            .expect("engine runs");
-            sink.take()
-        })
-        .await
-}
-
-async fn read_head(s: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1024];
-    loop {
-        match s.read(&mut b).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => {
-                buf.extend_from_slice(&b[..n]);
-                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    return true;
-                }
-            }
-        }
-    }
+async fn run(spec: LoadSpec) -> Collected {
+    run_engine(spec).await
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-
-/// Serves each connection with `f(connection index, stream)`.
-async fn server<F, Fut>(f: F) -> SocketAddr
-where
-    F: Fn(usize, TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let f = Arc::new(f);
-    tokio::spawn(async move {
-        let mut i = 0;
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(f(i, s));
-            i += 1;
-        }
-    });
-    addr
-}
 
 fn reset(s: TcpStream) {
     let sock = socket2::Socket::from(s.into_std().expect("std"));
@@ -125,7 +57,7 @@ fn reset(s: TcpStream) {
 
 #[tokio::test]
 async fn a_keepalive_connection_still_open_at_the_end_reports_every_request_it_carried() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         while read_head(&mut s).await {
             if s.write_all(OK).await.is_err() {
                 return;
@@ -152,7 +84,7 @@ async fn a_keepalive_connection_still_open_at_the_end_reports_every_request_it_c
 #[tokio::test]
 async fn a_fin_from_the_peer_while_idle_ends_the_connection_as_peer_closed() {
     // The first connection answers twice, then closes (FIN) while idle; the pool replaces it.
-    let addr = server(|i, mut s| async move {
+    let addr = serve_each(|i, mut s| async move {
         let answers = if i == 0 { 2 } else { usize::MAX };
         let mut n = 0;
         while n < answers && read_head(&mut s).await {
@@ -187,7 +119,7 @@ async fn a_fin_from_the_peer_while_idle_ends_the_connection_as_peer_closed() {
 #[tokio::test]
 async fn an_rst_under_a_request_ends_the_connection_as_peer_reset_with_its_failure() {
     // The first request is answered, the second read and the connection reset.
-    let addr = server(|i, mut s| async move {
+    let addr = serve_each(|i, mut s| async move {
         if i == 0
             && read_head(&mut s).await
             && s.write_all(OK).await.is_ok()
@@ -223,7 +155,7 @@ async fn an_rst_under_a_request_ends_the_connection_as_peer_reset_with_its_failu
 
 #[tokio::test]
 async fn connection_close_from_the_server_is_an_announced_end_not_evidence() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         if read_head(&mut s).await {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
@@ -243,7 +175,7 @@ async fn connection_close_from_the_server_is_an_announced_end_not_evidence() {
 
 #[tokio::test]
 async fn without_keepalive_each_connection_ends_by_our_own_close() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         if read_head(&mut s).await {
             let _ = s.write_all(OK).await;
             // Like most servers, wait for the client that asked for the close.
@@ -263,7 +195,7 @@ async fn without_keepalive_each_connection_ends_by_our_own_close() {
 
 #[tokio::test]
 async fn a_request_timeout_ends_its_connection_by_our_own_close() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         read_head(&mut s).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
     })

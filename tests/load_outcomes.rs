@@ -1,32 +1,21 @@
 //! Every outcome class of the taxonomy, produced by real sockets on 127.0.0.1 and classified
 //! exactly — including the keep-alive close race on a reused connection.
 
-use std::cell::RefCell;
+mod support;
+
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use zerodrop::load::StatusSet;
-use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec, run_load};
+use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec};
 use zerodrop::load::schedule::Schedule;
-use zerodrop::model::clock::RunClock;
-use zerodrop::model::connection::ConnectionLife;
 use zerodrop::model::outcome::OutcomeClass;
-use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::request::RequestRecord;
 
-#[derive(Default)]
-struct Collect(Vec<RequestRecord>);
-
-impl Sink for Collect {
-    fn record(&mut self, r: &RequestRecord) {
-        self.0.push(r.clone());
-    }
-    // Connection lives have tests of their own (load_connections.rs).
-    fn connection(&mut self, _: &ConnectionLife) {}
-}
+use support::engine::{read_head, run_engine, serve_each};
 
 fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
     LoadSpec {
@@ -52,60 +41,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
 }
 
 async fn run(spec: LoadSpec) -> Vec<RequestRecord> {
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async move {
-            let sink = Rc::new(RefCell::new(Collect::default()));
-            let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
-            run_load(
-                &spec,
-                RunClock::start(),
-                dyn_sink,
-                Arc::new(LiveStats::default()),
-                None,
-                std::future::pending(),
-            )
-            .await
-            .expect("engine runs");
-            sink.borrow().0.clone()
-        })
-        .await
-}
-
-/// Reads one HTTP/1 request head (up to the blank line).
-async fn read_head(s: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1024];
-    loop {
-        match s.read(&mut b).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => {
-                buf.extend_from_slice(&b[..n]);
-                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    return true;
-                }
-            }
-        }
-    }
-}
-
-/// A server that handles each connection with `f(connection index, stream)`.
-async fn server<F, Fut>(f: F) -> SocketAddr
-where
-    F: Fn(usize, TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let f = Arc::new(f);
-    tokio::spawn(async move {
-        let mut i = 0;
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(f(i, s));
-            i += 1;
-        }
-    });
-    addr
+    run_engine(spec).await.records
 }
 
 fn classes(records: &[RequestRecord]) -> Vec<OutcomeClass> {
@@ -132,7 +68,7 @@ async fn a_closed_port_is_connect_refused() {
 
 #[tokio::test]
 async fn a_reset_after_reading_the_request_is_connection_reset() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         if read_head(&mut s).await {
             let std = s.into_std().expect("std");
             let sock = socket2::Socket::from(std);
@@ -157,7 +93,7 @@ async fn a_reset_after_reading_the_request_is_connection_reset() {
 async fn a_reused_keepalive_connection_closed_as_the_request_goes_out_is_closed_before_response() {
     // First request answered with keep-alive; the second is read and the connection closed
     // (FIN) without an answer: the shutdown race a draining server causes.
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         if read_head(&mut s).await {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -188,7 +124,7 @@ async fn a_reused_keepalive_connection_closed_as_the_request_goes_out_is_closed_
 
 #[tokio::test]
 async fn a_server_that_never_answers_is_request_timeout() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         read_head(&mut s).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
@@ -229,7 +165,7 @@ async fn a_full_accept_queue_is_connect_timeout() {
 
 #[tokio::test]
 async fn server_errors_keep_their_exact_status() {
-    let addr = server(|i, mut s| async move {
+    let addr = serve_each(|i, mut s| async move {
         if read_head(&mut s).await {
             let status = if i % 2 == 0 {
                 "503 Service Unavailable"
@@ -258,7 +194,7 @@ async fn server_errors_keep_their_exact_status() {
 
 #[tokio::test]
 async fn accepted_statuses_count_as_ok() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         if read_head(&mut s).await {
             let _ = s
                 .write_all(
@@ -276,7 +212,7 @@ async fn accepted_statuses_count_as_ok() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_server_is_tls() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         let mut b = [0u8; 512];
         let _ = s.read(&mut b).await;
         let _ = s
@@ -292,7 +228,7 @@ async fn https_to_a_plain_http_server_is_tls() {
 
 #[tokio::test]
 async fn an_identity_header_is_remembered_on_its_connection() {
-    let addr = server(|_, mut s| async move {
+    let addr = serve_each(|_, mut s| async move {
         let mut first = true;
         while read_head(&mut s).await {
             let resp = if first {
@@ -322,7 +258,7 @@ async fn an_identity_header_is_remembered_on_its_connection() {
 async fn the_in_flight_cap_drops_and_counts_instead_of_delaying() {
     // A server that never answers: after `max_in_flight` requests are open, every further due
     // request is counted as dropped_by_generator at its due instant.
-    let addr = server(|_, mut s| async move { while read_head(&mut s).await {} }).await;
+    let addr = serve_each(|_, mut s| async move { while read_head(&mut s).await {} }).await;
     let mut sp = spec(&format!("http://{addr}/"), 10, true);
     if let Mode::Open { max_in_flight, .. } = &mut sp.mode {
         *max_in_flight = 3;
@@ -353,7 +289,7 @@ async fn a_busy_pool_queues_requests_instead_of_dialling_more_connections() {
     // it in order and no other connection is opened; every request still succeeds.
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = accepted.clone();
-    let addr = server(move |_, mut s| {
+    let addr = serve_each(move |_, mut s| {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async move {
             while read_head(&mut s).await {
@@ -390,7 +326,7 @@ async fn a_keepalive_connection_closed_while_idle_is_replaced_without_a_failure(
     // request is due: a client must notice and dial again, as a real pool would.
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = accepted.clone();
-    let addr = server(move |_, mut s| {
+    let addr = serve_each(move |_, mut s| {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async move {
             if read_head(&mut s).await {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod fake_apiserver;
 pub mod local_run;
 pub mod nginx;
