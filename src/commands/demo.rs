@@ -320,10 +320,29 @@ pub fn run() -> u8 {
     tell(&plan(), story)
 }
 
+/// The plan `zerodrop local` builds from `traffic` and the demos' flow (2 s baseline, 3 s
+/// settle, 40 s rollout timeout): what each demo's own plan must equal.
+#[cfg(test)]
+pub(super) fn plan_from_flags(traffic: &crate::config::TrafficFlags) -> Plan {
+    use crate::config::{FlowFlags, OutputFlags};
+    let flow = FlowFlags {
+        baseline: Some("2s".into()),
+        settle: Some("3s".into()),
+        rollout_timeout: Some("40s".into()),
+    };
+    Plan::build(
+        PlanKind::Local,
+        traffic,
+        Some(&flow),
+        &OutputFlags::default(),
+    )
+    .expect("valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FlowFlags, OutputFlags, TrafficFlags};
+    use crate::config::TrafficFlags;
 
     #[test]
     fn the_demo_plan_is_the_one_its_flags_would_give() {
@@ -332,18 +351,7 @@ mod tests {
             pod_header: Some(REPLICA_HEADER.into()),
             ..TrafficFlags::default()
         };
-        let flow = FlowFlags {
-            baseline: Some("2s".into()),
-            settle: Some("3s".into()),
-            rollout_timeout: Some("40s".into()),
-        };
-        let flagged = Plan::build(
-            PlanKind::Local,
-            &traffic,
-            Some(&flow),
-            &OutputFlags::default(),
-        )
-        .expect("valid");
+        let flagged = plan_from_flags(&traffic);
         assert_eq!(plan().masked_json(), flagged.masked_json());
     }
 }

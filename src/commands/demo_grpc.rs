@@ -172,8 +172,9 @@ pub fn run() -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::demo::plan_from_flags;
+    use crate::config::TrafficFlags;
     use crate::config::grpc::GrpcFlags;
-    use crate::config::{FlowFlags, OutputFlags, PlanKind, TrafficFlags};
     use crate::demo_app::REPLICA_HEADER;
 
     #[test]
@@ -189,18 +190,7 @@ mod tests {
             },
             ..TrafficFlags::default()
         };
-        let flow = FlowFlags {
-            baseline: Some("2s".into()),
-            settle: Some("3s".into()),
-            rollout_timeout: Some("40s".into()),
-        };
-        let flagged = Plan::build(
-            PlanKind::Local,
-            &traffic,
-            Some(&flow),
-            &OutputFlags::default(),
-        )
-        .expect("valid");
+        let flagged = plan_from_flags(&traffic);
         assert_eq!(plan().expect("built").masked_json(), flagged.masked_json());
     }
 }

@@ -192,7 +192,8 @@ pub fn run() -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FlowFlags, OutputFlags, PlanKind, TrafficFlags, WsFlags};
+    use crate::commands::demo::plan_from_flags;
+    use crate::config::{TrafficFlags, WsFlags};
     use crate::demo_app::REPLICA_HEADER;
 
     #[test]
@@ -211,18 +212,7 @@ mod tests {
             },
             ..TrafficFlags::default()
         };
-        let flow = FlowFlags {
-            baseline: Some("2s".into()),
-            settle: Some("3s".into()),
-            rollout_timeout: Some("40s".into()),
-        };
-        let flagged = Plan::build(
-            PlanKind::Local,
-            &traffic,
-            Some(&flow),
-            &OutputFlags::default(),
-        )
-        .expect("valid");
+        let flagged = plan_from_flags(&traffic);
         assert_eq!(plan().masked_json(), flagged.masked_json());
     }
 }
