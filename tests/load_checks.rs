@@ -62,13 +62,19 @@ fn template<'a>(v: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no template {name}"))
 }
 
+/// nginx serving the test locations (`listen` flags in `flavor`) and a directory for the
+/// scenario files; `None` (a SKIP line) only where nginx is missing outside CI.
+fn nginx_and_dir(flavor: &str) -> Option<(Nginx, tempfile::TempDir)> {
+    let bin = tool::require_tool(NGINX, nginx_binary())?;
+    let nginx = Nginx::start_with(&bin, flavor, LOCATIONS);
+    Some((nginx, tempfile::tempdir().expect("tempdir")))
+}
+
 #[test]
 fn responses_that_break_a_check_fail_as_check_failed_and_warn_checks_only_count() {
-    let Some(bin) = tool::require_tool(NGINX, nginx_binary()) else {
+    let Some((nginx, dir)) = nginx_and_dir("") else {
         return;
     };
-    let nginx = Nginx::start_with(&bin, "", LOCATIONS);
-    let dir = tempfile::tempdir().expect("tempdir");
     let scenario = write(
         dir.path(),
         "mix.yaml",
@@ -155,11 +161,9 @@ thresholds:
 
 #[test]
 fn a_7_2_1_mix_over_10000_requests_sends_each_template_within_1_percent_the_same_every_time() {
-    let Some(bin) = tool::require_tool(NGINX, nginx_binary()) else {
+    let Some((nginx, dir)) = nginx_and_dir("") else {
         return;
     };
-    let nginx = Nginx::start_with(&bin, "", LOCATIONS);
-    let dir = tempfile::tempdir().expect("tempdir");
     let scenario = write(
         dir.path(),
         "721.yaml",
@@ -191,11 +195,9 @@ fn a_7_2_1_mix_over_10000_requests_sends_each_template_within_1_percent_the_same
 
 #[test]
 fn max_body_cuts_what_a_json_check_reads_and_says_so() {
-    let Some(bin) = tool::require_tool(NGINX, nginx_binary()) else {
+    let Some((nginx, dir)) = nginx_and_dir("") else {
         return;
     };
-    let nginx = Nginx::start_with(&bin, "", LOCATIONS);
-    let dir = tempfile::tempdir().expect("tempdir");
     let scenario = write(
         dir.path(),
         "big.yaml",
@@ -212,11 +214,9 @@ fn max_body_cuts_what_a_json_check_reads_and_says_so() {
 
 #[test]
 fn checks_read_headers_and_bodies_over_http2() {
-    let Some(bin) = tool::require_tool(NGINX, nginx_binary()) else {
+    let Some((nginx, dir)) = nginx_and_dir("http2") else {
         return;
     };
-    let nginx = Nginx::start_with(&bin, "http2", LOCATIONS);
-    let dir = tempfile::tempdir().expect("tempdir");
     let scenario = write(
         dir.path(),
         "h2.yaml",
