@@ -64,6 +64,10 @@ struct Raw {
     place: String,
 }
 
+/// A setting that does not apply to a kind of load: whether its flag was given, the flag, its
+/// line in the scenario file (if the file set it), its scenario key, and why it does not apply.
+pub type Inapplicable = (bool, &'static str, Option<u64>, &'static str, &'static str);
+
 /// Collects problems while the input is read; knows the scenario file, if any, so a value
 /// taken from it is named by its line and key.
 pub struct Problems<'a> {
@@ -98,6 +102,19 @@ impl<'a> Problems<'a> {
             Some(s) if line > 0 => format!("{} line {line} ({key})", s.path.display()),
             Some(s) => format!("{} ({key})", s.path.display()),
             None => key.to_string(),
+        }
+    }
+
+    /// Refuses each setting that was given, at its flag or else at its scenario line, with
+    /// `lead: why`.
+    pub fn refuse(&mut self, lead: &str, settings: impl IntoIterator<Item = Inapplicable>) {
+        for (flag_given, flag, file_line, key, why) in settings {
+            let place = flag_given
+                .then(|| flag.to_string())
+                .or_else(|| file_line.map(|l| self.file_place(key, l)));
+            if let Some(place) = place {
+                self.push(place, format!("{lead}: {why}"));
+            }
         }
     }
 

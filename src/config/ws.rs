@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 
 use super::parse;
 use super::plan::{Pattern, Plan, PlanKind, default_max_in_flight};
-use super::problems::Problems;
+use super::problems::{Inapplicable, Problems};
 use super::scenario::ScenarioFile;
 use super::traffic::TrafficFlags;
 use crate::load::ws::{Arrival, Backoff, Expect, SessionSpec};
@@ -462,26 +462,14 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
             "a session opens with 101; --expect judges the replies",
         ),
     ];
-    refuse(checks.into_iter().chain(mix_only(t, f)).collect(), p);
+    p.refuse(
+        "HTTP only, not with --ws",
+        checks.into_iter().chain(mix_only(t, f)),
+    );
 }
-
-/// Each setting given (by flag, or at its scenario line) is a problem: HTTP only.
-fn refuse(given: Vec<Given>, p: &mut Problems<'_>) {
-    for (flag_given, flag, file_line, key, fix) in given {
-        let place = flag_given
-            .then(|| flag.to_string())
-            .or_else(|| file_line.map(|l| p.file_place(key, l)));
-        if let Some(place) = place {
-            p.push(place, format!("HTTP only, not with --ws: {fix}"));
-        }
-    }
-}
-
-/// A setting that may be given: by flag, its flag, at a scenario line, its key, and the fix.
-type Given = (bool, &'static str, Option<u64>, &'static str, &'static str);
 
 /// A request mix's settings: HTTP's, like the request's own.
-fn mix_only(t: &TrafficFlags, f: &ScenarioFile) -> [Given; 4] {
+fn mix_only(t: &TrafficFlags, f: &ScenarioFile) -> [Inapplicable; 4] {
     let line = |s: Option<&Spanned<String>>| s.map(|s| s.referenced.line());
     let mix = "a request mix and its checks are HTTP's; --expect judges the replies";
     [

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::plan::Plan;
-use super::problems::Problems;
+use super::problems::{Inapplicable, Problems};
 use super::request::{FileSetting, inline_or_file};
 use super::traffic::TrafficFlags;
 use crate::load::LoadSpec;
@@ -284,55 +284,51 @@ fn http_flags_refused(t: &TrafficFlags, p: &mut Problems<'_>) {
         (
             t.method.is_some(),
             "--method",
-            "method",
             line(&f.method),
+            "method",
             "every call is a POST",
         ),
         (
             t.body.is_some(),
             "--body",
-            "body",
             line(&f.body),
+            "body",
             "the message is --data (JSON)",
         ),
         (
             t.body_file.is_some(),
             "--body-file",
-            "body_file",
             line(&f.body_file),
+            "body_file",
             "the message is --data-file",
         ),
         (
             t.path.is_some(),
             "--path",
-            "path",
             line(&f.path),
+            "path",
             "the path is the method (--grpc SERVICE/METHOD)",
         ),
         (
             t.accept_status.is_some(),
             "--accept-status",
-            "accept_status",
             line(&f.accept_status),
+            "accept_status",
             "only grpc-status OK counts as ok",
         ),
         (
             t.no_keepalive,
             "--no-keepalive",
-            "keepalive",
             None,
+            "keepalive",
             "calls share long-lived HTTP/2 connections",
         ),
     ];
     let mix = mix_settings(t, f);
-    for (given, flag, key, file_line, why) in settings.into_iter().chain(mix) {
-        let place = match file_line {
-            _ if given => flag.to_string(),
-            Some(l) => p.file_place(key, l),
-            None => continue,
-        };
-        p.push(place, format!("does not apply to gRPC calls: {why}"));
-    }
+    p.refuse(
+        "does not apply to gRPC calls",
+        settings.into_iter().chain(mix),
+    );
     for h in &t.header {
         let name = h
             .split(':')
@@ -351,33 +347,29 @@ fn http_flags_refused(t: &TrafficFlags, p: &mut Problems<'_>) {
     }
 }
 
-/// A setting that may be given: by flag, its flag, its scenario key, its line there, and why it
-/// does not apply.
-type Setting = (bool, &'static str, &'static str, Option<u64>, &'static str);
-
 /// A request mix's settings: HTTP's, like the request's own.
-fn mix_settings(t: &TrafficFlags, f: &crate::config::scenario::ScenarioFile) -> [Setting; 3] {
+fn mix_settings(t: &TrafficFlags, f: &crate::config::scenario::ScenarioFile) -> [Inapplicable; 3] {
     let line = |s: &Option<serde_saphyr::Spanned<String>>| s.as_ref().map(|s| s.referenced.line());
     [
         (
             false,
             "requests",
-            "requests",
             f.requests.as_ref().map(|s| s.referenced.line()),
+            "requests",
             "a request mix and its checks are HTTP's; a gRPC run makes one call",
         ),
         (
             t.seed.is_some(),
             "--seed",
-            "seed",
             line(&f.seed),
+            "seed",
             "it seeds a request mix, which is HTTP's",
         ),
         (
             t.max_body.is_some(),
             "--max-body",
-            "max_body",
             line(&f.max_body),
+            "max_body",
             "it bounds the body HTTP response checks read",
         ),
     ]
