@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::check::{Body, Checks, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
-use super::conn::Io;
+use super::deferred::Stream;
 use super::request::{Exchange, Template, Watched};
 use crate::model::clock::At;
 use crate::model::connection::ConnectionEnd;
@@ -87,7 +87,7 @@ pub(super) struct H1Conn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    io: Io,
+    io: Stream,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -122,12 +122,18 @@ pub(super) struct H1Conn {
 }
 
 impl H1Conn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
+    pub(super) fn new(
+        id: u64,
+        local: SocketAddr,
+        peer: SocketAddr,
+        io: impl Into<Stream>,
+        opened: At,
+    ) -> H1Conn {
         H1Conn {
             id,
             local,
             peer,
-            io,
+            io: io.into(),
             buf: vec![0; BUF],
             start: 0,
             end: 0,
@@ -162,6 +168,12 @@ impl H1Conn {
         }
     }
 
+    /// Kernel receive instant of the last bytes read, on a deferred stream (`Some(None)`: the
+    /// kernel gave no timestamp); `None` on a stream read as its bytes arrive.
+    pub(super) fn arrived(&self) -> Option<Option<std::time::Instant>> {
+        self.io.arrived()
+    }
+
     /// Whether the connection may carry another request.
     pub(super) fn usable(&self) -> bool {
         !self.broken
@@ -171,7 +183,20 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
+        self.io.set_idle(true);
         let read = self.fill().await;
+        self.closed_by(read);
+    }
+
+    /// On a deferred connection, whether its peer closed it while it was idle (looked at now,
+    /// without waiting, and marked unusable as above): the close watcher may have seen it
+    /// while the dispatcher was busy. A reactor stream watches for itself.
+    pub(super) fn closed_now(&mut self) -> bool {
+        let read = self.io.read_if_closed(&mut self.buf);
+        read.map(|r| self.closed_by(r)).is_some()
+    }
+
+    fn closed_by(&mut self, read: std::io::Result<usize>) {
         self.broken = true;
         self.ending = Some(match read {
             Ok(0) => ConnectionEnd::PeerClosed,
@@ -342,6 +367,7 @@ impl H1Conn {
         let wire = &t.wire;
         self.uses += 1;
         self.got = 0;
+        self.io.set_idle(false);
         self.io.write_all(&wire.bytes).await.map_err(Fail::Write)?;
         self.io.flush().await.map_err(Fail::Write)?;
         let head = loop {

@@ -15,6 +15,8 @@
 //!   end classified exactly (GOAWAY graceful or abrupt, refused or reset streams, statuses).
 //! - `request`: what each template's requests look like, built once; the result of one
 //!   exchange, checks applied.
+//! - `deferred`: the open loop's plain connections read in batches at the dispatcher's
+//!   wake-ups, each response timed by the kernel's receive timestamp.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
@@ -31,6 +33,7 @@
 pub mod check;
 pub mod classify;
 pub mod conn;
+mod deferred;
 mod endpoints;
 pub mod engine;
 pub mod grpc;

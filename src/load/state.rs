@@ -14,9 +14,11 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::classify::{Stage, classify, error_chain};
+use super::conn::{DialError, Dialer, Io, Opened, tls_config};
+use super::deferred::{self, Stream, Ticker};
 use super::endpoints::Fed;
-use super::engine::{AddressFeed, EngineError, LoadSpec};
+use super::engine::{AddressFeed, EngineError, LoadSpec, Mode};
 use super::h1::H1Conn;
 use super::mix::Mix;
 use super::request::{Exchange, Template, Watched};
@@ -47,6 +49,12 @@ pub(super) struct RunState {
     pub(super) keepalive: bool,
     pub(super) timeout: Duration,
     pub(super) requests: Requests,
+    /// The open loop's plain keep-alive connections are read at the dispatcher's ticks, with
+    /// kernel receive timestamps ([`deferred`]); `None` on every other path.
+    pub(super) reads: Option<Rc<Ticker>>,
+    /// A connection was deferred; a deferred read came without a kernel timestamp.
+    stamped: Cell<bool>,
+    unstamped: Cell<bool>,
 }
 
 /// What the requests of a run look like: the templates, the mix that picks one for each
@@ -135,6 +143,11 @@ impl RunState {
             http2: spec.http2,
             connect_timeout: spec.connect_timeout,
         };
+        let deferrable = matches!(spec.mode, Mode::Open { .. })
+            && spec.keepalive
+            && !spec.http2
+            && spec.grpc.is_none()
+            && !https;
         Ok(RunState {
             clock,
             sink,
@@ -153,6 +166,13 @@ impl RunState {
             keepalive: spec.keepalive,
             timeout: spec.timeout,
             requests,
+            reads: if deferrable {
+                Ticker::new().await.map(Rc::new)
+            } else {
+                None
+            },
+            stamped: Cell::new(false),
+            unstamped: Cell::new(false),
         })
     }
 
@@ -252,9 +272,29 @@ impl RunState {
     }
 
     /// Opens an HTTP/1.1 connection.
+    /// On the open loop's plain keep-alive path the connection is deferred ([`deferred`]).
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
+        let io = match (o.io, &self.reads) {
+            (Io::Plain(tcp), Some(ticker)) => {
+                deferred::stream_for(tcp, ticker).map_err(|e| DialError {
+                    class: classify(Stage::Connect, &e),
+                    peer: o.peer,
+                    error: error_chain(&e),
+                })?
+            }
+            (io, _) => Stream::Reactor(io),
+        };
+        if matches!(io, Stream::Deferred(_)) {
+            self.stamped.set(true);
+        }
+        Ok(H1Conn::new(id, o.local, o.peer, io, self.now()))
+    }
+
+    /// Whether responses were read in batches and timed by the kernel: some connection was
+    /// deferred, and every response read on one had its receive timestamp.
+    pub(super) fn kernel_receive_timestamps(&self) -> bool {
+        self.stamped.get() && !self.unstamped.get()
     }
 
     pub(super) fn start_request(&self) {
@@ -421,10 +461,17 @@ impl RunState {
             identity: conn.identity.clone(),
             version: conn.version.clone(),
         };
-        (
-            self.completed(seq, due, sent, template, id, heard, ex),
-            reusable,
-        )
+        let mut record = self.completed(seq, due, sent, template, id, heard, ex);
+        // A response read late on a deferred connection ends when the kernel received it.
+        record.end = match (record.status, conn.arrived()) {
+            (Some(_), Some(Some(at))) => self.clock.at(at).max(sent),
+            (Some(_), Some(None)) => {
+                self.unstamped.set(true);
+                record.end
+            }
+            _ => record.end,
+        };
+        (record, reusable)
     }
 }
 
