@@ -24,12 +24,12 @@ use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::check::{Body, Checks, HeaderScan};
-use super::classify::{Stage, classify, error_chain};
 use super::deferred::Stream;
 use super::request::{Exchange, Template, Watched};
 use crate::model::clock::At;
 use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::OutcomeClass;
+use fail::{Fail, describe, ending_of, is_reset};
 
 /// The largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -37,21 +37,6 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// The read buffer's starting size: a typical response fits in one read.
 const BUF: usize = 8 * 1024;
-
-/// Why an exchange failed, before classification.
-#[derive(Debug)]
-enum Fail {
-    /// Writing the request failed.
-    Write(std::io::Error),
-    /// Reading the response failed after `got` bytes of it.
-    Read { error: std::io::Error, got: usize },
-    /// The peer closed the connection (FIN) before any byte of the response.
-    ClosedBeforeResponse,
-    /// The peer closed the connection after `got` bytes, before the response was complete.
-    Cut { got: usize, during_body: bool },
-    /// The response was not valid HTTP/1.
-    Protocol(String),
-}
 
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -467,63 +452,6 @@ impl H1Conn {
     }
 }
 
-/// How a failed exchange ended its connection.
-fn ending_of(fail: &Fail) -> ConnectionEnd {
-    match fail {
-        Fail::ClosedBeforeResponse | Fail::Cut { .. } => ConnectionEnd::PeerClosed,
-        Fail::Read { error, .. } | Fail::Write(error) if is_reset(error) => {
-            ConnectionEnd::PeerReset
-        }
-        Fail::Read { .. } => ConnectionEnd::PeerClosed,
-        // A write fails on a connection the peer has closed (EPIPE after its FIN and our RST).
-        Fail::Write(_) => ConnectionEnd::PeerClosed,
-        Fail::Protocol(_) => ConnectionEnd::LocalClose,
-    }
-}
-
-/// The peer reset the connection (an RST, however the OS words it).
-fn is_reset(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-    )
-}
-
-/// The outcome class and error text of a failure.
-fn describe(fail: Fail) -> (OutcomeClass, String) {
-    match fail {
-        Fail::Write(e) => (
-            classify(Stage::Exchange, &e),
-            format!("writing the request: {}", error_chain(&e)),
-        ),
-        Fail::Read { error, got } => {
-            let class = match classify(Stage::Exchange, &error) {
-                OutcomeClass::ClosedBeforeResponse if got > 0 => OutcomeClass::Other,
-                c => c,
-            };
-            (
-                class,
-                format!(
-                    "reading the response after {got} bytes: {}",
-                    error_chain(&error)
-                ),
-            )
-        }
-        Fail::ClosedBeforeResponse => (
-            OutcomeClass::ClosedBeforeResponse,
-            "the server closed the connection (FIN) before any byte of the response".into(),
-        ),
-        Fail::Cut { got, during_body } => (
-            OutcomeClass::Other,
-            format!(
-                "response cut short: the server closed the connection after {got} bytes, in the {}",
-                if during_body { "body" } else { "head" }
-            ),
-        ),
-        Fail::Protocol(m) => (OutcomeClass::Other, m),
-    }
-}
-
 fn eq_ignore_case(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
@@ -612,6 +540,7 @@ fn head_of(resp: &httparse::Response<'_, '_>, watch: HeadWatch<'_>) -> Result<He
     })
 }
 
+mod fail;
 mod wire;
 
 pub(super) use wire::Wire;
