@@ -10,6 +10,9 @@
 #   scripts/bench.sh grpc            # gRPC: zerodrop's unary calls beside its own HTTP/2
 #                                    # requests (and k6's k6/net/grpc when `k6` is on PATH or
 #                                    # K6=/path/to/k6), same server, same run
+#   scripts/bench.sh sends           # send lateness of zerodrop, wrk2 and oha measured from
+#                                    # outside: their traced writes (perf trace) against an
+#                                    # even schedule (scripts/send_lateness.py), at RATES
 #
 # grpc: the target is zerodrop's release demo app (gRPC echo and HTTP/2 on one port, h2c),
 # pinned to core 0; GRPC_RATE (default 5000) calls or requests per second for DURATION over
@@ -164,6 +167,30 @@ print("%-9s %-16s %12s %14s %11.1f %12s  %s" % (
 PY
 }
 
+has() { [[ " $TOOLS " == *" $1 "* ]]; }
+if [ "${1:-}" = sends ]; then
+  # Send timing measured from outside, the same way for every tool: each generator's request
+  # writes traced by `perf trace` (which slows every tool: judge timing here, CPU elsewhere).
+  perf trace -e write -o /dev/null true >/dev/null 2>&1 \
+    || { echo "sends: needs a working 'perf trace' (root, or perf_event_paranoid <= 1)" >&2; exit 2; }
+  echo "send lateness against an even schedule, from each tool's traced writes (ms)"
+  traced() {
+    local name=$1 setting=$2 rate=$3; shift 3
+    "${RT_GEN[@]}" taskset -c "$GEN_CPU" perf trace -e write,sendto -o "$WORK/trace" "$@" \
+      >"$WORK/out" 2>&1 || true
+    printf "%-9s %-14s %s\n" "$name" "$setting" "$(python3 scripts/send_lateness.py "$WORK/trace" "$rate")"
+  }
+  for rate in $RATES; do
+    setting="${rate}/s ${DURATION}s"
+    has zerodrop && traced zerodrop "$setting" "$rate" "$ZD" load --target "$URL" --rate "$rate" \
+      --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+    has wrk2 && [ -n "${WRK2:-}" ] && traced wrk2 "$setting" "$rate" "$WRK2" -t1 \
+      -c "$CONNECTIONS" -d "${DURATION}s" -R "$rate" "$URL"
+    has oha && [ -n "$OHA" ] && traced oha "$setting" "$rate" "$OHA" "$URL" -z "${DURATION}s" \
+      -q "$rate" -c "$CONNECTIONS" --latency-correction --no-tui
+  done
+  exit 0
+fi
 printf "%-9s %-16s %12s %14s %11s %12s  %s\n" tool setting "req/s" "CPU-s/10k" "RSS MiB" p99 notes
 if [ "${1:-}" = grpc ]; then
   GRPC_RATE=${GRPC_RATE:-5000}
@@ -217,7 +244,6 @@ if [ "${1:-}" = memory ]; then
   done
   exit 0
 fi
-has() { [[ " $TOOLS " == *" $1 "* ]]; }
 [ -n "${ZD_BASE:-}" ] && TOOLS="$TOOLS zd-base"
 if [ "${MIX:-0}" = 1 ]; then
   TOOLS="$TOOLS zd-mix1 zd-status"

@@ -61,6 +61,7 @@ async fn run_with_lives(spec: LoadSpec) -> (Vec<RequestRecord>, Vec<ConnectionLi
     let Collected {
         mut records,
         mut connections,
+        ..
     } = run_engine(spec).await;
     records.sort_by_key(|r| r.seq);
     connections.sort_by_key(|c| c.id);

@@ -89,6 +89,7 @@ fn result(index: u32, count: u32, started_at: jiff::Timestamp, recorded: Recorde
             connections_opened: 4,
             completed: true,
             precise_timer: true,
+            kernel_receive_timestamps: true,
             addresses: Vec::new(),
         },
         recorded,

@@ -356,6 +356,7 @@ fn merged_load(parts: &[(u32, RunResult)]) -> LoadReport {
         load.connections_opened += r.load.connections_opened;
         load.completed &= r.load.completed;
         load.precise_timer &= r.load.precise_timer;
+        load.kernel_receive_timestamps &= r.load.kernel_receive_timestamps;
         for a in &r.load.addresses {
             if !load.addresses.contains(a) {
                 load.addresses.push(*a);

@@ -22,6 +22,7 @@ use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
 use super::check::Checks;
+use super::deferred::READ_DEFER;
 use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
@@ -222,6 +223,11 @@ pub async fn run_load(
     // The addresses the run started with, whatever the resolver finds later.
     let addrs = sh.addrs.borrow().clone();
     let resolver = spawn_resolver(sh.clone(), spec.addresses.clone());
+    // Deferred connections are watched for a close by their peers for the whole run.
+    let closes = sh
+        .reads
+        .clone()
+        .map(|reads| tokio::task::spawn_local(async move { reads.watch_closes().await }));
     let (start, requests_due, completed) = match &spec.mode {
         Mode::Open {
             schedule,
@@ -232,7 +238,7 @@ pub async fn run_load(
             let start = begin(&sh, on_start);
             let (due, completed) =
                 open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
-            sh.drained().await;
+            drain_open(&sh).await;
             carrier.close(&sh).await;
             (start, due, completed)
         }
@@ -267,9 +273,9 @@ pub async fn run_load(
             (start, due, completed)
         }
     };
-    if let Some(r) = resolver {
-        r.abort();
-        let _ = r.await;
+    for task in [resolver, closes].into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
     }
     Ok(LoadReport {
         start,
@@ -278,6 +284,7 @@ pub async fn run_load(
         connections_opened: sh.conns_opened.get(),
         completed,
         precise_timer: PreciseTimer::new().is_precise(),
+        kernel_receive_timestamps: sh.kernel_receive_timestamps(),
         addresses: addrs,
     })
 }
@@ -387,13 +394,24 @@ async fn open_loop(
             // Sparse requests leave exactly when due; dense ones together, at most one
             // dispatch window after the last wake-up.
             let window = dispatch_window(schedule.own_rate_at(offset));
-            let wake = due_instant.max(last_wake + window);
+            let mut wake = due_instant.max(last_wake + window);
+            if let Some(reads) = &sh.reads {
+                // Responses that came in are read now, after this wake-up's sends (the tasks
+                // run in the order woken); those still out are read no later than `wake`.
+                reads.tick();
+                wake = reads.wake_by(wake, now, sh.in_flight.get() > 0);
+            }
             tokio::select! {
                 biased;
                 _ = &mut stop => return (i, false),
                 _ = timer.sleep_until(wake) => {}
             }
-            last_wake = Instant::now();
+            let woke = Instant::now();
+            if woke < due_instant {
+                // Woken only to read responses: the request is not due yet.
+                continue;
+            }
+            last_wake = woke;
         } else if i % 64 == 0 && (&mut stop).now_or_never().is_some() {
             // Behind schedule: still notice a stop without awaiting.
             return (i, false);
@@ -426,6 +444,22 @@ async fn open_loop(
             }
         }
         i += 1;
+    }
+}
+
+/// Waits until no request is in flight, ticking the deferred reads ([`super::deferred`]) so
+/// that their responses are read.
+async fn drain_open(sh: &RunState) {
+    let Some(reads) = &sh.reads else {
+        return sh.drained().await;
+    };
+    let mut timer = PreciseTimer::new();
+    while sh.in_flight.get() > 0 {
+        let now = Instant::now();
+        timer
+            .sleep_until(reads.wake_by(now + READ_DEFER, now, true))
+            .await;
+        reads.tick();
     }
 }
 

@@ -24,12 +24,12 @@ use http::HeaderName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::check::{Body, Checks, HeaderScan};
-use super::classify::{Stage, classify, error_chain};
-use super::conn::Io;
+use super::deferred::Stream;
 use super::request::{Exchange, Template, Watched};
 use crate::model::clock::At;
 use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::OutcomeClass;
+use fail::{Fail, describe, ending_of, is_reset};
 
 /// The largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -37,21 +37,6 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// The read buffer's starting size: a typical response fits in one read.
 const BUF: usize = 8 * 1024;
-
-/// Why an exchange failed, before classification.
-#[derive(Debug)]
-enum Fail {
-    /// Writing the request failed.
-    Write(std::io::Error),
-    /// Reading the response failed after `got` bytes of it.
-    Read { error: std::io::Error, got: usize },
-    /// The peer closed the connection (FIN) before any byte of the response.
-    ClosedBeforeResponse,
-    /// The peer closed the connection after `got` bytes, before the response was complete.
-    Cut { got: usize, during_body: bool },
-    /// The response was not valid HTTP/1.
-    Protocol(String),
-}
 
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,7 +72,7 @@ pub(super) struct H1Conn {
     pub(super) id: u64,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    io: Io,
+    io: Stream,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -122,12 +107,18 @@ pub(super) struct H1Conn {
 }
 
 impl H1Conn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, io: Io, opened: At) -> H1Conn {
+    pub(super) fn new(
+        id: u64,
+        local: SocketAddr,
+        peer: SocketAddr,
+        io: impl Into<Stream>,
+        opened: At,
+    ) -> H1Conn {
         H1Conn {
             id,
             local,
             peer,
-            io,
+            io: io.into(),
             buf: vec![0; BUF],
             start: 0,
             end: 0,
@@ -162,6 +153,12 @@ impl H1Conn {
         }
     }
 
+    /// Kernel receive instant of the last bytes read, on a deferred stream (`Some(None)`: the
+    /// kernel gave no timestamp); `None` on a stream read as its bytes arrive.
+    pub(super) fn arrived(&self) -> Option<Option<std::time::Instant>> {
+        self.io.arrived()
+    }
+
     /// Whether the connection may carry another request.
     pub(super) fn usable(&self) -> bool {
         !self.broken
@@ -171,7 +168,20 @@ impl H1Conn {
     /// out, marking it unusable: a pool drops such a connection instead of sending on it.
     /// Cancel-safe: dropping it mid-wait loses nothing.
     pub(super) async fn closed_while_idle(&mut self) {
+        self.io.set_idle(true);
         let read = self.fill().await;
+        self.closed_by(read);
+    }
+
+    /// On a deferred connection, whether its peer closed it while it was idle (looked at now,
+    /// without waiting, and marked unusable as above): the close watcher may have seen it
+    /// while the dispatcher was busy. A reactor stream watches for itself.
+    pub(super) fn closed_now(&mut self) -> bool {
+        let read = self.io.read_if_closed(&mut self.buf);
+        read.map(|r| self.closed_by(r)).is_some()
+    }
+
+    fn closed_by(&mut self, read: std::io::Result<usize>) {
         self.broken = true;
         self.ending = Some(match read {
             Ok(0) => ConnectionEnd::PeerClosed,
@@ -342,6 +352,7 @@ impl H1Conn {
         let wire = &t.wire;
         self.uses += 1;
         self.got = 0;
+        self.io.set_idle(false);
         self.io.write_all(&wire.bytes).await.map_err(Fail::Write)?;
         self.io.flush().await.map_err(Fail::Write)?;
         let head = loop {
@@ -441,63 +452,6 @@ impl H1Conn {
     }
 }
 
-/// How a failed exchange ended its connection.
-fn ending_of(fail: &Fail) -> ConnectionEnd {
-    match fail {
-        Fail::ClosedBeforeResponse | Fail::Cut { .. } => ConnectionEnd::PeerClosed,
-        Fail::Read { error, .. } | Fail::Write(error) if is_reset(error) => {
-            ConnectionEnd::PeerReset
-        }
-        Fail::Read { .. } => ConnectionEnd::PeerClosed,
-        // A write fails on a connection the peer has closed (EPIPE after its FIN and our RST).
-        Fail::Write(_) => ConnectionEnd::PeerClosed,
-        Fail::Protocol(_) => ConnectionEnd::LocalClose,
-    }
-}
-
-/// The peer reset the connection (an RST, however the OS words it).
-fn is_reset(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-    )
-}
-
-/// The outcome class and error text of a failure.
-fn describe(fail: Fail) -> (OutcomeClass, String) {
-    match fail {
-        Fail::Write(e) => (
-            classify(Stage::Exchange, &e),
-            format!("writing the request: {}", error_chain(&e)),
-        ),
-        Fail::Read { error, got } => {
-            let class = match classify(Stage::Exchange, &error) {
-                OutcomeClass::ClosedBeforeResponse if got > 0 => OutcomeClass::Other,
-                c => c,
-            };
-            (
-                class,
-                format!(
-                    "reading the response after {got} bytes: {}",
-                    error_chain(&error)
-                ),
-            )
-        }
-        Fail::ClosedBeforeResponse => (
-            OutcomeClass::ClosedBeforeResponse,
-            "the server closed the connection (FIN) before any byte of the response".into(),
-        ),
-        Fail::Cut { got, during_body } => (
-            OutcomeClass::Other,
-            format!(
-                "response cut short: the server closed the connection after {got} bytes, in the {}",
-                if during_body { "body" } else { "head" }
-            ),
-        ),
-        Fail::Protocol(m) => (OutcomeClass::Other, m),
-    }
-}
-
 fn eq_ignore_case(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
@@ -586,6 +540,7 @@ fn head_of(resp: &httparse::Response<'_, '_>, watch: HeadWatch<'_>) -> Result<He
     })
 }
 
+mod fail;
 mod wire;
 
 pub(super) use wire::Wire;

@@ -19,8 +19,9 @@ use super::check::{Body, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
 use super::request::{Exchange, Template, Watched};
+use super::shared::SharedConn;
 use super::sniff::{Seen, Sniffed};
-use super::state::{RunState, SharedConn};
+use super::state::RunState;
 use crate::model::clock::At;
 use crate::model::outcome::OutcomeClass;
 

@@ -11,10 +11,13 @@
 //! - [`conn`]: dialling and TLS: a stream and its identity (local and peer address).
 //! - `h1`: the engine's own HTTP/1.1 client (request serialised once, head parsed in place).
 //! - `h2`: HTTP/2 on hyper, a few shared connections.
+//! - `shared`: a connection many requests share at once (HTTP/2, gRPC) and its life.
 //! - [`grpc`]: unary gRPC calls over a pool of HTTP/2 connections (the h2 crate), each call's
 //!   end classified exactly (GOAWAY graceful or abrupt, refused or reset streams, statuses).
 //! - `request`: what each template's requests look like, built once; the result of one
 //!   exchange, checks applied.
+//! - `deferred`: the open loop's plain connections read in batches at the dispatcher's
+//!   wake-ups, each response timed by the kernel's receive timestamp.
 //! - `pool`: the keep-alive pool — one long-lived worker per connection, fed due requests.
 //! - `state`: `RunState`, what every request path of a run shares (clock, sink,
 //!   addresses, in-flight).
@@ -31,6 +34,7 @@
 pub mod check;
 pub mod classify;
 pub mod conn;
+mod deferred;
 mod endpoints;
 pub mod engine;
 pub mod grpc;
@@ -41,6 +45,7 @@ mod pool;
 mod request;
 pub mod sample;
 pub mod schedule;
+mod shared;
 pub mod sniff;
 mod state;
 pub mod thread;

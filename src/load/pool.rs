@@ -148,6 +148,11 @@ impl Line {
     /// Serves request `seq` (of template `template`) due at `due` and records it; returns false
     /// if no connection could be opened for it (its failure is recorded).
     pub(super) async fn serve(&mut self, sh: &RunState, seq: u64, due: At, template: u16) -> bool {
+        // A deferred connection's close may have been seen while the worker was not polled:
+        // look before sending.
+        if let Some(c) = self.conn.as_mut().filter(|c| c.usable()) {
+            c.closed_now();
+        }
         if !self
             .conn
             .as_ref()

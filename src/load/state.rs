@@ -14,13 +14,14 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 
-use super::conn::{DialError, Dialer, Opened, tls_config};
+use super::classify::{Stage, classify, error_chain};
+use super::conn::{DialError, Dialer, Io, Opened, tls_config};
+use super::deferred::{self, Stream, Ticker};
 use super::endpoints::Fed;
-use super::engine::{AddressFeed, EngineError, LoadSpec};
+use super::engine::{AddressFeed, EngineError, LoadSpec, Mode};
 use super::h1::H1Conn;
 use super::mix::Mix;
 use super::request::{Exchange, Template, Watched};
-use super::sniff::Seen;
 use crate::model::clock::{At, RunClock};
 use crate::model::connection::{ConnectionEnd, ConnectionLife};
 use crate::model::outcome::{ConnId, OutcomeClass};
@@ -47,6 +48,12 @@ pub(super) struct RunState {
     pub(super) keepalive: bool,
     pub(super) timeout: Duration,
     pub(super) requests: Requests,
+    /// The open loop's plain keep-alive connections are read at the dispatcher's ticks, with
+    /// kernel receive timestamps ([`deferred`]); `None` on every other path.
+    pub(super) reads: Option<Rc<Ticker>>,
+    /// A connection was deferred; a deferred read came without a kernel timestamp.
+    stamped: Cell<bool>,
+    unstamped: Cell<bool>,
 }
 
 /// What the requests of a run look like: the templates, the mix that picks one for each
@@ -153,6 +160,9 @@ impl RunState {
             keepalive: spec.keepalive,
             timeout: spec.timeout,
             requests,
+            reads: deferred_reads(spec, https).await,
+            stamped: Cell::new(false),
+            unstamped: Cell::new(false),
         })
     }
 
@@ -252,9 +262,29 @@ impl RunState {
     }
 
     /// Opens an HTTP/1.1 connection.
+    /// On the open loop's plain keep-alive path the connection is deferred ([`deferred`]).
     pub(super) async fn open_h1(&self) -> Result<H1Conn, DialError> {
         let (id, o) = self.open().await?;
-        Ok(H1Conn::new(id, o.local, o.peer, o.io, self.now()))
+        let io = match (o.io, &self.reads) {
+            (Io::Plain(tcp), Some(ticker)) => {
+                deferred::stream_for(tcp, ticker).map_err(|e| DialError {
+                    class: classify(Stage::Connect, &e),
+                    peer: o.peer,
+                    error: error_chain(&e),
+                })?
+            }
+            (io, _) => Stream::Reactor(io),
+        };
+        if matches!(io, Stream::Deferred(_)) {
+            self.stamped.set(true);
+        }
+        Ok(H1Conn::new(id, o.local, o.peer, io, self.now()))
+    }
+
+    /// Whether responses were read in batches and timed by the kernel: some connection was
+    /// deferred, and every response read on one had its receive timestamp.
+    pub(super) fn kernel_receive_timestamps(&self) -> bool {
+        self.stamped.get() && !self.unstamped.get()
     }
 
     pub(super) fn start_request(&self) {
@@ -421,111 +451,28 @@ impl RunState {
             identity: conn.identity.clone(),
             version: conn.version.clone(),
         };
-        (
-            self.completed(seq, due, sent, template, id, heard, ex),
-            reusable,
-        )
+        let mut record = self.completed(seq, due, sent, template, id, heard, ex);
+        // A response read late on a deferred connection ends when the kernel received it.
+        record.end = match (record.status, conn.arrived()) {
+            (Some(_), Some(Some(at))) => self.clock.at(at).max(sent),
+            (Some(_), Some(None)) => {
+                self.unstamped.set(true);
+                record.end
+            }
+            _ => record.end,
+        };
+        (record, reusable)
     }
 }
 
-/// A connection many requests share at once (HTTP/2, gRPC): who it is, what it carried, and
-/// the identity and version headers it last carried.
-pub(super) struct SharedConn {
-    pub(super) id: u64,
-    pub(super) local: SocketAddr,
-    pub(super) peer: SocketAddr,
-    opened: At,
-    uses: Cell<u64>,
-    failures: Cell<u32>,
-    first_sent: Cell<Option<At>>,
-    last_sent: Cell<Option<At>>,
-    identity: RefCell<Option<Arc<str>>>,
-    version: RefCell<Option<Arc<str>>>,
-}
-
-impl SharedConn {
-    pub(super) fn new(id: u64, local: SocketAddr, peer: SocketAddr, opened: At) -> SharedConn {
-        SharedConn {
-            id,
-            local,
-            peer,
-            opened,
-            uses: Cell::new(0),
-            failures: Cell::new(0),
-            first_sent: Cell::new(None),
-            last_sent: Cell::new(None),
-            identity: RefCell::new(None),
-            version: RefCell::new(None),
-        }
-    }
-
-    /// Counts one more request on it, sent at `sent`; true if it had carried one before.
-    pub(super) fn take_turn(&self, sent: At) -> bool {
-        let n = self.uses.get();
-        self.uses.set(n + 1);
-        if self.first_sent.get().is_none() {
-            self.first_sent.set(Some(sent));
-        }
-        self.last_sent.set(Some(sent));
-        n > 0
-    }
-
-    /// Records the request of template `template` it carried (sent at `sent`; `reused` from
-    /// [`Self::take_turn`]) and ends it.
-    pub(super) fn end(
-        &self,
-        sh: &RunState,
-        (seq, due, sent, template): (u64, At, At, u16),
-        reused: bool,
-        mut ex: Exchange,
-    ) {
-        use super::request::remember_identity;
-        remember_identity(&mut self.identity.borrow_mut(), ex.identity.take());
-        remember_identity(&mut self.version.borrow_mut(), ex.version.take());
-        if ex.class.is_failure() {
-            self.failures.set(self.failures.get().saturating_add(1));
-        }
-        let id = ConnId {
-            id: self.id,
-            local: self.local,
-            peer: self.peer,
-            reused,
-        };
-        let heard = Heard {
-            identity: self.identity.borrow().clone(),
-            version: self.version.borrow().clone(),
-        };
-        sh.record(sh.completed(seq, due, sent, template, id, heard, ex));
-        sh.finish_request();
-    }
-
-    /// Reports its life once it is let go: how the peer ended it as `seen` (its frames and
-    /// reads) says, or else by us (`at_end`: the load is over and it was still open).
-    pub(super) fn report_seen(&self, sh: &RunState, seen: &Seen, at_end: bool) {
-        let ended = seen.ended(&sh.clock).unwrap_or_else(|| sh.now());
-        let end = seen.peer_end().unwrap_or(if at_end {
-            ConnectionEnd::OpenAtEnd
-        } else {
-            ConnectionEnd::LocalClose
-        });
-        self.report(sh, ended, end);
-    }
-
-    /// Reports its life to the sink: it ended at `ended`, as `end` says.
-    fn report(&self, sh: &RunState, ended: At, end: ConnectionEnd) {
-        let life = ConnectionLife {
-            id: self.id,
-            local: self.local,
-            peer: self.peer,
-            opened: self.opened,
-            first_request: self.first_sent.get(),
-            last_request: self.last_sent.get(),
-            requests: u32::try_from(self.uses.get()).unwrap_or(u32::MAX),
-            failures: self.failures.get(),
-            ended,
-            end,
-        };
-        sh.ended(&life);
+/// The ticker of the deferred reads ([`deferred`]) on the open loop's plain HTTP/1 keep-alive
+/// path, once the kernel stamps received packets; `None` everywhere else.
+async fn deferred_reads(spec: &LoadSpec, https: bool) -> Option<Rc<Ticker>> {
+    let plain_h1 = spec.keepalive && !spec.http2 && spec.grpc.is_none() && !https;
+    if matches!(spec.mode, Mode::Open { .. }) && plain_h1 {
+        Ticker::new().await.map(Rc::new)
+    } else {
+        None
     }
 }
 

@@ -145,6 +145,11 @@ pub struct LoadReport {
     pub completed: bool,
     /// Whether sub-millisecond timing (timerfd) was available.
     pub precise_timer: bool,
+    /// Whether responses were read in batches at the dispatcher's wake-ups and each timed by
+    /// the kernel's receive timestamp (`SO_TIMESTAMPNS`). False where they were read as they
+    /// arrived: TLS, HTTP/2, `--no-keepalive`, the closed loop, or a kernel without the option.
+    #[serde(default)]
+    pub kernel_receive_timestamps: bool,
     /// Addresses the target resolved to at the start.
     pub addresses: Vec<SocketAddr>,
 }

@@ -441,6 +441,7 @@ fn build_with(failing: bool, mix: bool, thresholds: &[&str]) -> RunResult {
             connections_opened: 50,
             completed: true,
             precise_timer: true,
+            kernel_receive_timestamps: true,
             addresses: vec![addr("10.96.0.42", 8080)],
         },
         timeline,

@@ -12,12 +12,15 @@ use zerodrop::load::engine::{LoadSpec, run_load};
 use zerodrop::model::clock::RunClock;
 use zerodrop::model::connection::ConnectionLife;
 use zerodrop::model::request::{LiveStats, RequestRecord, Sink};
+use zerodrop::model::result::LoadReport;
 
 /// What the engine reported, in the order it reported it.
 #[derive(Default)]
 pub struct Collected {
     pub records: Vec<RequestRecord>,
     pub connections: Vec<ConnectionLife>,
+    /// What the engine said about its own run.
+    pub report: LoadReport,
 }
 
 impl Sink for Collected {
@@ -31,14 +34,19 @@ impl Sink for Collected {
 
 /// Runs `spec` to its end (never stopped early).
 pub async fn run_engine(spec: LoadSpec) -> Collected {
+    run_engine_on(spec, RunClock::start()).await
+}
+
+/// Runs `spec` to its end on `clock`, for a test that turns its own instants into the records'.
+pub async fn run_engine_on(spec: LoadSpec, clock: RunClock) -> Collected {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
             let sink = Rc::new(RefCell::new(Collected::default()));
             let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
-            run_load(
+            let report = run_load(
                 &spec,
-                RunClock::start(),
+                clock,
                 dyn_sink,
                 Arc::new(LiveStats::default()),
                 None,
@@ -46,7 +54,10 @@ pub async fn run_engine(spec: LoadSpec) -> Collected {
             )
             .await
             .expect("engine runs");
-            sink.take()
+            Collected {
+                report,
+                ..sink.take()
+            }
         })
         .await
 }

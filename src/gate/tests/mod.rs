@@ -69,6 +69,7 @@ fn run(phases: &[(&str, u64)], reqs: &[Req]) -> RunResult {
             connections_opened: 1,
             completed: true,
             precise_timer: true,
+            kernel_receive_timestamps: true,
             addresses: vec![],
         },
         recorded: rec.finish(end),

@@ -21,8 +21,9 @@ use tokio::sync::Notify;
 use crate::load::classify::grpc_dial_failure;
 use crate::load::conn::DialError;
 use crate::load::engine::EngineError;
+use crate::load::shared::SharedConn;
 use crate::load::sniff::{Seen, Sniffed};
-use crate::load::state::{RunState, SharedConn};
+use crate::load::state::RunState;
 use crate::model::outcome::OutcomeClass;
 
 /// One live HTTP/2 connection.

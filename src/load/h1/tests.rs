@@ -1,6 +1,7 @@
 //! The HTTP/1.1 client against scripted servers on 127.0.0.1: framing, persistence, interim
 //! responses, the identity header, and what each way of failing is called.
 
+use crate::load::conn::Io;
 use crate::model::clock::At;
 use std::time::Duration;
 

@@ -1,0 +1,137 @@
+//! Responses read in batches keep exact latency: on the open loop's plain keep-alive path the
+//! engine reads responses only at its own wake-ups (up to a millisecond late) and takes each
+//! response's end from the kernel's receive timestamp. A server that answers 50 ms after each
+//! request is measured at 50 ms, and every recorded end lies within 0.2 ms of the instant the
+//! server wrote its answer — judged from the records and the server's own log of its writes,
+//! not from how long the test took.
+
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::engine::run_engine_on;
+use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec};
+use zerodrop::load::schedule::Schedule;
+use zerodrop::model::clock::RunClock;
+use zerodrop::model::outcome::OutcomeClass;
+
+const DELAY: Duration = Duration::from_millis(50);
+const REQUESTS: u64 = 12;
+
+/// When the server wrote one answer: just before and just after its `write`.
+type Writes = Arc<Mutex<Vec<(Instant, Instant)>>>;
+
+/// One connection at a time; each request answered `DELAY` after its head arrived.
+fn delaying_server(writes: Writes) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let _ = s.set_nodelay(true);
+            let mut buf = [0u8; 4096];
+            let mut head = Vec::new();
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+                while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    head.drain(..end + 4);
+                    let answer_at = Instant::now() + DELAY;
+                    std::thread::sleep(answer_at.saturating_duration_since(Instant::now()));
+                    let before = Instant::now();
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    writes.lock().expect("log").push((before, Instant::now()));
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// `REQUESTS` requests to `addr`, one every 100 ms (each answer is in before the next is due),
+/// on one connection, or a new connection each with `keepalive` off.
+fn spec(addr: std::net::SocketAddr, keepalive: bool) -> LoadSpec {
+    LoadSpec {
+        requests: vec![RequestSpec::get(
+            format!("http://{addr}/").parse().expect("url"),
+        )],
+        seed: 0,
+        identity_header: None,
+        version_header: None,
+        max_body: 64 * 1024,
+        grpc: None,
+        mode: Mode::Open {
+            schedule: Schedule::constant(10.0, Some(Duration::from_millis(100 * REQUESTS))),
+            max_in_flight: 100,
+            connections: 1,
+        },
+        keepalive,
+        http2: false,
+        insecure: false,
+        timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        addresses: None,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_50_ms_answer_read_late_is_measured_at_50_ms_from_the_kernel_timestamp() {
+    let writes: Writes = Arc::default();
+    let addr = delaying_server(writes.clone());
+    let spec = spec(addr, true);
+    let clock = RunClock::start();
+    let run = run_engine_on(spec, clock).await;
+    assert!(
+        run.report.kernel_receive_timestamps,
+        "responses were read in batches, each timed by the kernel"
+    );
+    let mut records = run.records;
+    records.sort_by_key(|r| r.seq);
+    let writes = writes.lock().expect("log").clone();
+    assert_eq!(records.len() as u64, REQUESTS);
+    assert_eq!(writes.len() as u64, REQUESTS, "one answer per request");
+    let tolerance = Duration::from_micros(200);
+    for (r, (before, after)) in records.iter().zip(&writes) {
+        assert_eq!(r.class, OutcomeClass::Ok, "{r:?}");
+        let (before, after) = (clock.at(*before), clock.at(*after));
+        let service = r.end.saturating_sub(r.sent);
+        eprintln!(
+            "request {}: service time {service:?}, end {} µs after the server's write began",
+            r.seq,
+            r.end.0 as i64 - before.0 as i64
+        );
+        assert!(
+            service >= DELAY,
+            "never shorter than the delay: {service:?}"
+        );
+        assert!(
+            r.end >= before && r.end <= after.plus(tolerance),
+            "request {}: end {:?} must lie within 0.2 ms of the answer's write [{before:?}, {after:?}]",
+            r.seq,
+            r.end
+        );
+        // The server wrote DELAY after the request arrived; the record says the same.
+        let server_delay = before.saturating_sub(r.sent);
+        assert!(
+            service <= server_delay + (after.saturating_sub(before)) + tolerance,
+            "request {}: service time {service:?} against the server's {server_delay:?}",
+            r.seq
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn responses_read_as_they_arrive_are_not_reported_as_kernel_timed() {
+    // A new connection per request stays on the reactor: nothing is read late, and the result
+    // says its ends are the instants the engine read them.
+    let addr = delaying_server(Arc::default());
+    let run = run_engine_on(spec(addr, false), RunClock::start()).await;
+    assert_eq!(run.records.len() as u64, REQUESTS);
+    assert!(run.records.iter().all(|r| r.class == OutcomeClass::Ok));
+    assert!(!run.report.kernel_receive_timestamps);
+}
