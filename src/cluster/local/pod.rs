@@ -259,9 +259,11 @@ async fn terminate_pod(
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .max(MIN_STOP_GRACE);
+        let at = sh.now();
         if process::signal(proc.pid, term.stop_signal).is_ok() {
-            sh.record(
+            sh.record_at(
                 name,
+                at,
                 EventKind::StopSignalSent {
                     signal: term.stop_signal.as_str().to_string(),
                 },
@@ -275,8 +277,9 @@ async fn terminate_pod(
                     exited = true;
                 }
                 _ = tokio::time::sleep_until(kill_at) => {
+                    let at = sh.now();
                     sh.groups.kill_group(proc.pid);
-                    sh.record(name, EventKind::KilledAtGraceDeadline);
+                    sh.record_at(name, at, EventKind::KilledAtGraceDeadline);
                     p.logs.note("killed at the grace deadline");
                     status = proc.child.wait().await.ok();
                     exited = true;

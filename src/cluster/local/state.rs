@@ -21,7 +21,8 @@ use super::ports::allocate_port;
 use super::process::{self, CommandSpec, LogTail, ProcessGroups};
 use super::rollout::Counts;
 use crate::cluster::ClusterError;
-use crate::model::event::{EndpointConditions, EventKind, Revision};
+use crate::model::clock::At;
+use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
 use crate::timeline::TimelineRecorder;
 
 /// Lines of each replica's output kept for reports and error messages.
@@ -118,6 +119,25 @@ impl RuntimeState {
     pub fn record(&self, pod: &str, kind: EventKind) {
         if !self.quiet.load(Ordering::Relaxed) {
             self.recorder.now(Some(pod), kind);
+        }
+    }
+
+    /// The run clock's reading now, for an action recorded once it is done.
+    pub fn now(&self) -> At {
+        self.recorder.clock().now()
+    }
+
+    /// Records what the runtime did at `at`, an instant read just before it acted: the thread
+    /// may be descheduled between the action and the clock read, and a late record would place
+    /// the app's reaction (connections closed on the signal) before its cause.
+    pub fn record_at(&self, pod: &str, at: At, kind: EventKind) {
+        if !self.quiet.load(Ordering::Relaxed) {
+            self.recorder.push(LifecycleEvent {
+                at,
+                source_time: None,
+                pod: Some(pod.to_string()),
+                kind,
+            });
         }
     }
 
