@@ -394,17 +394,22 @@ async fn open_loop(
             // Sparse requests leave exactly when due; dense ones together, at most one
             // dispatch window after the last wake-up.
             let window = dispatch_window(schedule.own_rate_at(offset));
-            let mut wake = due_instant.max(last_wake + window);
+            let due_wake = due_instant.max(last_wake + window);
+            let mut wake = due_wake;
             if let Some(reads) = &sh.reads {
                 // Responses that came in are read now, after this wake-up's sends (the tasks
                 // run in the order woken); those still out are read no later than `wake`.
                 reads.tick();
                 wake = reads.wake_by(wake, now, sh.in_flight.get() > 0);
             }
+            // Woken early only to read: once those reads leave nothing in flight (they run
+            // after this task yields), sleep on to the due wake-up instead.
+            let read_wake = wake < due_wake;
             tokio::select! {
                 biased;
                 _ = &mut stop => return (i, false),
                 _ = timer.sleep_until(wake) => {}
+                _ = sh.drained(), if read_wake => continue,
             }
             let woke = Instant::now();
             if woke < due_instant {
