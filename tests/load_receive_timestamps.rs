@@ -1,9 +1,10 @@
 //! Responses read in batches keep exact latency: on the open loop's plain keep-alive path the
-//! engine reads responses only at its own wake-ups (up to a millisecond late) and takes each
-//! response's end from the kernel's receive timestamp. A server that answers 50 ms after each
-//! request is measured at 50 ms, and every recorded end lies within 0.2 ms of the instant the
-//! server wrote its answer — judged from the records and the server's own log of its writes,
-//! not from how long the test took.
+//! engine reads responses only at its own wake-ups (here the next request's, 50 ms after the
+//! answer) and takes each response's end from the kernel's receive timestamp. A server that
+//! answers 50 ms after each request is measured at 50 ms, and every recorded end lies within
+//! 0.2 ms of the instant the server wrote its answer — judged from the records and the
+//! server's own log of its writes, not from how long the test took. An answer unread when its
+//! request's deadline comes is still a response if it arrived in time.
 
 mod support;
 
@@ -56,6 +57,17 @@ fn delaying_server(writes: Writes) -> std::net::SocketAddr {
 /// `REQUESTS` requests to `addr`, one every 100 ms (each answer is in before the next is due),
 /// on one connection, or a new connection each with `keepalive` off.
 fn spec(addr: std::net::SocketAddr, keepalive: bool) -> LoadSpec {
+    spec_with(addr, keepalive, 10.0, REQUESTS, Duration::from_secs(2))
+}
+
+/// `n` requests at `rate` per second, each given `timeout`.
+fn spec_with(
+    addr: std::net::SocketAddr,
+    keepalive: bool,
+    rate: f64,
+    n: u64,
+    timeout: Duration,
+) -> LoadSpec {
     LoadSpec {
         requests: vec![RequestSpec::get(
             format!("http://{addr}/").parse().expect("url"),
@@ -66,14 +78,14 @@ fn spec(addr: std::net::SocketAddr, keepalive: bool) -> LoadSpec {
         max_body: 64 * 1024,
         grpc: None,
         mode: Mode::Open {
-            schedule: Schedule::constant(10.0, Some(Duration::from_millis(100 * REQUESTS))),
+            schedule: Schedule::constant(rate, Some(Duration::from_secs_f64(n as f64 / rate))),
             max_in_flight: 100,
             connections: 1,
         },
         keepalive,
         http2: false,
         insecure: false,
-        timeout: Duration::from_secs(2),
+        timeout,
         connect_timeout: Duration::from_secs(2),
         addresses: None,
     }
@@ -134,4 +146,40 @@ async fn responses_read_as_they_arrive_are_not_reported_as_kernel_timed() {
     assert_eq!(run.records.len() as u64, REQUESTS);
     assert!(run.records.iter().all(|r| r.class == OutcomeClass::Ok));
     assert!(!run.report.kernel_receive_timestamps);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_in_before_the_timeout_but_not_yet_read_is_a_response_not_a_timeout() {
+    // Two requests a second: each answer (50 ms) is in long before the 80 ms timeout, but the
+    // engine would read it only at the next request's wake-up, 500 ms on. The deadline's wake
+    // reads the socket before it counts, so these are responses, timed by the kernel.
+    let addr = delaying_server(Arc::default());
+    let spec = spec_with(addr, true, 2.0, 3, Duration::from_millis(80));
+    let run = run_engine_on(spec, RunClock::start()).await;
+    assert!(run.report.kernel_receive_timestamps);
+    assert_eq!(run.records.len(), 3);
+    for r in &run.records {
+        assert_eq!(r.class, OutcomeClass::Ok, "{r:?}");
+        let service = r.end.saturating_sub(r.sent);
+        assert!(
+            service >= DELAY && service < Duration::from_millis(80),
+            "request {}: {service:?}",
+            r.seq
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_later_than_the_timeout_is_still_a_timeout_when_reads_are_deferred() {
+    let addr = delaying_server(Arc::default());
+    let spec = spec_with(addr, true, 2.0, 2, Duration::from_millis(30));
+    let run = run_engine_on(spec, RunClock::start()).await;
+    assert_eq!(run.records.len(), 2);
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r.class == OutcomeClass::RequestTimeout),
+        "{:?}",
+        run.records
+    );
 }

@@ -1,9 +1,11 @@
 //! Deferred reads with kernel receive timestamps: the open loop's plain-HTTP keep-alive
 //! connections are taken out of the reactor, so a response arriving does not wake the engine
 //! thread. Their tasks instead wait on the [`Ticker`], which the dispatcher ticks at each of its
-//! wake-ups (and at most [`READ_DEFER`] after the last one while requests are in flight); each
-//! read is a `recvmsg` that also returns the instant the kernel received the bytes
-//! (`SO_TIMESTAMPNS`), so latency stays exact however late the read.
+//! wake-ups, the next request's included (and at most [`READ_DEFER`] after the last one while
+//! requests are in flight, for schedules with long pauses); each read is a `recvmsg` that also
+//! returns the instant the kernel received the bytes (`SO_TIMESTAMPNS`), so latency stays exact
+//! however late the read. A request's deadline reads its socket before it counts
+//! (`H1Conn::exchange`), so an answer that came in time is never called late for being unread.
 //!
 //! Why: every wake-up of an idle thread costs a context switch, and a response per request was
 //! half of them (measurements in `docs/benchmarks.md`).
@@ -35,8 +37,12 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 use super::conn::Io;
 
-/// The longest a response may wait unread while requests are in flight.
-pub(super) const READ_DEFER: Duration = Duration::from_millis(1);
+/// The longest a response may wait unread while requests are in flight and the dispatcher
+/// sleeps towards a distant request (a pause in the schedule). Below that, responses are read
+/// at the next request's wake-up: one wake-up per request at low rates, not two.
+pub(super) const READ_DEFER: Duration = Duration::from_millis(250);
+/// How often the deferred connections are read while the run drains its last responses.
+pub(super) const DRAIN_TICK: Duration = Duration::from_millis(1);
 /// How long a run waits for the kernel to start stamping before it reads on the reactor.
 const STAMPING_WAIT: Duration = Duration::from_millis(50);
 

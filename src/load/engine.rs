@@ -22,7 +22,7 @@ use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
 use super::check::Checks;
-use super::deferred::READ_DEFER;
+use super::deferred::DRAIN_TICK;
 use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
@@ -462,7 +462,7 @@ async fn drain_open(sh: &RunState) {
     while sh.in_flight.get() > 0 {
         let now = Instant::now();
         timer
-            .sleep_until(reads.wake_by(now + READ_DEFER, now, true))
+            .sleep_until(reads.wake_by(now + DRAIN_TICK, now, true))
             .await;
         reads.tick();
     }

@@ -411,6 +411,9 @@ impl H1Conn {
             }
             None => Box::pin(tokio::time::sleep_until(until)),
         };
+        // The exchange is polled first: on a deferred connection (read only when ticked) an
+        // answer that arrived before the deadline may still be unread when the deadline wakes
+        // this task, and that poll reads it, so it is not called late.
         let result = tokio::select! {
             biased;
             r = self.round_trip(t, watched) => Ok(r),
