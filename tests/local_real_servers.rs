@@ -168,7 +168,7 @@ fn nginx_naming_itself_in_a_header_is_discovered_and_explains_failures_behind_an
     // them yet); only a request racing nginx's exit on a keep-alive connection it had answered
     // on can be tied by the header, and at 200 req/s that race is lost in some runs (none in
     // 2 of 8 runs before responses were read at the dispatcher's wake-ups, 7 of 17 after, on a
-    // 2-core VM; under the whole suite's load more often): a bounded number of runs is allowed
+    // 2-core VM; once all five in a row under the whole suite): a bounded number of runs is allowed
     // for it, as for the close-idle race, enough that all failing is under one in a thousand.
     for _ in 0..8 {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -460,10 +460,7 @@ async fn drain_open(sh: &RunState) {
     };
     let mut timer = PreciseTimer::new();
     while sh.in_flight.get() > 0 {
-        let now = Instant::now();
-        timer
-            .sleep_until(reads.wake_by(now + DRAIN_TICK, now, true))
-            .await;
+        timer.sleep_until(Instant::now() + DRAIN_TICK).await;
         reads.tick();
     }
 }

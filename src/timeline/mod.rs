@@ -198,13 +198,18 @@ impl TimelineRecorder {
     /// Records an event observed now.
     pub fn now(&self, pod: Option<&str>, kind: EventKind) -> At {
         let at = self.clock.now();
+        self.at(at, pod, kind);
+        at
+    }
+
+    /// Records an event at `at` on this run's clock (an action's instant, read before it).
+    pub fn at(&self, at: At, pod: Option<&str>, kind: EventKind) {
         self.push(LifecycleEvent {
             at,
             source_time: None,
             pod: pod.map(str::to_string),
             kind,
         });
-        at
     }
 
     /// Records a fully formed event.

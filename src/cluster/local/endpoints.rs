@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::model::clock::At;
 use crate::model::event::{EndpointConditions, EventKind};
 use crate::timeline::TimelineRecorder;
 
@@ -121,8 +122,12 @@ impl EndpointTable {
     }
 
     fn note(&self, pod: &str, event: EventKind) {
+        self.note_at(self.recorder.clock().now(), pod, event);
+    }
+
+    fn note_at(&self, at: At, pod: &str, event: EventKind) {
         if !self.quiet.load(Ordering::Relaxed) {
-            self.recorder.now(Some(pod), event);
+            self.recorder.at(at, Some(pod), event);
         }
     }
 
@@ -165,10 +170,13 @@ impl EndpointTable {
                 snap.serving_terminating.push(b);
             }
         }
+        // The instant is read before the proxy can see the change, so no connection routed by
+        // it is recorded as opened before it; recorded while holding the entries lock, so
+        // events are in the order they took effect.
+        let at = self.recorder.clock().now();
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snap);
-        // Record while holding the entries lock, so events are in the order they took effect.
         if self.record == RecordAt::Effect {
-            self.note(&c.pod, event);
+            self.note_at(at, &c.pod, event);
         }
         drop(entries);
         self.version.send_modify(|v| *v += 1);

@@ -22,7 +22,7 @@ use super::process::{self, CommandSpec, LogTail, ProcessGroups};
 use super::rollout::Counts;
 use crate::cluster::ClusterError;
 use crate::model::clock::At;
-use crate::model::event::{EndpointConditions, EventKind, LifecycleEvent, Revision};
+use crate::model::event::{EndpointConditions, EventKind, Revision};
 use crate::timeline::TimelineRecorder;
 
 /// Lines of each replica's output kept for reports and error messages.
@@ -117,9 +117,7 @@ impl RuntimeState {
     }
 
     pub fn record(&self, pod: &str, kind: EventKind) {
-        if !self.quiet.load(Ordering::Relaxed) {
-            self.recorder.now(Some(pod), kind);
-        }
+        self.record_at(pod, self.now(), kind);
     }
 
     /// The run clock's reading now, for an action recorded once it is done.
@@ -132,12 +130,7 @@ impl RuntimeState {
     /// the app's reaction (connections closed on the signal) before its cause.
     pub fn record_at(&self, pod: &str, at: At, kind: EventKind) {
         if !self.quiet.load(Ordering::Relaxed) {
-            self.recorder.push(LifecycleEvent {
-                at,
-                source_time: None,
-                pod: Some(pod.to_string()),
-                kind,
-            });
+            self.recorder.at(at, Some(pod), kind);
         }
     }
 
