@@ -4,7 +4,8 @@
 //! answers 50 ms after each request is measured at 50 ms, and every recorded end lies within
 //! 0.2 ms of the instant the server wrote its answer — judged from the records and the
 //! server's own log of its writes, not from how long the test took. An answer unread when its
-//! request's deadline comes is still a response if it arrived in time.
+//! request's deadline comes is still a response if it arrived in time, and an answer complete
+//! past the timeout is a timeout however soon after it tokio's timer fires.
 
 mod support;
 
@@ -182,4 +183,37 @@ async fn an_answer_later_than_the_timeout_is_still_a_timeout_when_reads_are_defe
         "{:?}",
         run.records
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_a_fraction_of_a_millisecond_past_the_timeout_is_a_timeout() {
+    // Each answer is written 50 ms after its request arrived, so it is complete 50 ms and a
+    // little after it was sent: past a 49.8 ms timeout by well under tokio's 1 ms timer
+    // granularity. The deadline's wake-up reads the socket first (see above) and would find
+    // the answer in; judged by the kernel's instant it came in late, and no response is
+    // recorded slower than the timeout.
+    let addr = delaying_server(Arc::default());
+    let timeout = DELAY - Duration::from_micros(200);
+    let spec = spec_with(addr, true, 4.0, 6, timeout);
+    let run = run_engine_on(spec, RunClock::start()).await;
+    assert!(run.report.kernel_receive_timestamps);
+    assert_eq!(run.records.len(), 6);
+    for r in &run.records {
+        assert_eq!(r.class, OutcomeClass::RequestTimeout, "{r:?}");
+        assert_eq!(r.status, None, "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_a_fraction_of_a_millisecond_past_the_timeout_read_as_it_arrives_is_a_timeout() {
+    // A new connection per request is read on the reactor as bytes arrive; the answer is read
+    // before tokio's timer fires all the same, and is judged by the instant it was read.
+    let addr = delaying_server(Arc::default());
+    let spec = spec_with(addr, false, 4.0, 6, DELAY - Duration::from_micros(200));
+    let run = run_engine_on(spec, RunClock::start()).await;
+    assert!(!run.report.kernel_receive_timestamps);
+    assert_eq!(run.records.len(), 6);
+    for r in &run.records {
+        assert_eq!(r.class, OutcomeClass::RequestTimeout, "{r:?}");
+    }
 }

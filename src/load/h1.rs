@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::check::{Body, Checks, HeaderScan};
 use super::deferred::Stream;
-use super::request::{Exchange, Template, Watched};
+use super::request::{Exchange, Template, Watched, past_deadline};
 use crate::model::clock::At;
 use crate::model::connection::ConnectionEnd;
 use crate::model::outcome::OutcomeClass;
@@ -420,6 +420,16 @@ impl H1Conn {
             () = deadline.as_mut() => Err(()),
         };
         self.deadline = Some(deadline);
+        let done = || {
+            self.io
+                .arrived()
+                .flatten()
+                .unwrap_or_else(std::time::Instant::now)
+        };
+        let result = match result {
+            Ok(Ok(_)) if past_deadline(done(), until) => Err(()),
+            r => r,
+        };
         match result {
             Ok(Ok((status, persistent, scan))) => {
                 if !persistent {

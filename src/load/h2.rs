@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::check::{Body, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::request::{Exchange, Template, Watched};
+use super::request::{Exchange, Template, Watched, past_deadline};
 use super::shared::SharedConn;
 use super::sniff::{Seen, Sniffed};
 use super::state::RunState;
@@ -184,8 +184,13 @@ async fn exchange(
             body: kept,
         })
     };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(r)) => {
+    let until = tokio::time::Instant::now() + timeout;
+    let result = match tokio::time::timeout_at(until, fut).await {
+        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
+        _ => None,
+    };
+    match result {
+        Some(Ok(r)) => {
             let body = r.body.as_ref().map(|(bytes, truncated)| Body {
                 bytes,
                 truncated: *truncated,
@@ -195,8 +200,8 @@ async fn exchange(
             ex.version = r.version;
             ex
         }
-        Ok(Err((class, error))) => Exchange::failed(class, error),
-        Err(_) => Exchange::failed(
+        Some(Err((class, error))) => Exchange::failed(class, error),
+        None => Exchange::failed(
             OutcomeClass::RequestTimeout,
             format!("no complete response within {timeout:?}"),
         ),

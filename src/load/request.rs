@@ -114,6 +114,14 @@ impl Template {
     }
 }
 
+/// Whether an answer complete at `done` came in past its request's deadline `until`. tokio's
+/// timer fires up to a millisecond after a deadline and an exchange is polled before its
+/// deadline, so an answer landing in between is read as one; judged by when it was complete it
+/// is a timeout, so no response is recorded slower than the timeout.
+pub(super) fn past_deadline(done: std::time::Instant, until: tokio::time::Instant) -> bool {
+    done > until.into_std()
+}
+
 /// The result of one exchange on an established connection.
 pub(super) struct Exchange {
     pub(super) class: OutcomeClass,

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName};
 use super::Template;
 use super::conn::{Conn, Slot, pick};
 use crate::load::classify::grpc_stream_failure;
-use crate::load::request::Exchange;
+use crate::load::request::{Exchange, past_deadline};
 use crate::load::state::RunState;
 use crate::model::clock::At;
 use crate::model::grpc::{GrpcClass, GrpcCode};
@@ -62,14 +62,19 @@ async fn exchange(t: &Template, c: &Conn, timeout: Duration) -> Exchange {
         let response = response.await.map_err(Fail::H2)?;
         read(t, response).await
     };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(ex)) | Ok(Err(Fail::Answer(ex))) => ex,
-        Ok(Err(Fail::H2(e))) => {
+    let until = tokio::time::Instant::now() + timeout;
+    let result = match tokio::time::timeout_at(until, fut).await {
+        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
+        _ => None,
+    };
+    match result {
+        Some(Ok(ex) | Err(Fail::Answer(ex))) => ex,
+        Some(Err(Fail::H2(e))) => {
             let (class, error) = grpc_stream_failure(&e, &c.seen, stream.get());
             failed(class, None, error)
         }
         // Dropping the stream resets it (CANCEL), as a gRPC client does at its deadline.
-        Err(_) => failed(
+        None => failed(
             OutcomeClass::Grpc(GrpcClass::ClientDeadline),
             None,
             format!("no complete response within our deadline of {timeout:?}"),
