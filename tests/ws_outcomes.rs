@@ -3,6 +3,8 @@
 //! 1001, 1012 or 1011, destroying its socket without a close frame (1006), going silent,
 //! closing while messages are in flight; replies judged by --expect; a refused connect; and a
 //! client that reconnects. Each run is `zerodrop load --ws` bounded to 2 sessions for 1–2 s.
+//! One echo server is ours, in-process: a reply timed to a fraction of a millisecond past the
+//! timeout needs sleeps Node's timers cannot give.
 //!
 //! Needs node and the fixture's `ws` package (.ci/run installs both): without them these tests
 //! fail under CI and print a SKIP line elsewhere (see `support/tool.rs`).
@@ -222,4 +224,46 @@ fn a_reconnecting_client_opens_a_new_session_after_each_close_and_loses_nothing(
         "{text}"
     );
     assert!(text.contains("reconnected"), "{text}");
+}
+
+/// Echoes every text message `delay` after it arrived (a thread per session; std's sleep is
+/// exact to tens of microseconds, which Node's timers are not).
+fn slow_echo(delay: std::time::Duration) -> String {
+    use tokio_tungstenite::tungstenite::{Message, accept};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let _ = s.set_nodelay(true);
+                let Ok(mut ws) = accept(s) else { return };
+                while let Ok(m) = ws.read() {
+                    if let Message::Text(t) = m {
+                        let at = std::time::Instant::now() + delay;
+                        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+                        if ws.send(Message::Text(t)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/")
+}
+
+#[test]
+fn a_reply_a_fraction_of_a_millisecond_past_the_timeout_is_a_message_timeout() {
+    // Each reply leaves 50.05 ms after its message arrived: past a 50 ms timeout by less than
+    // tokio's 1 ms timer granularity, so some are read before the timer fires (4 to 8 of 38
+    // were recorded as replies before this was judged by when they came in). Judged by
+    // when it came in, every message timed out; none is a reply slower than the timeout.
+    let url = slow_echo(std::time::Duration::from_micros(50_050));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rc, r, text) = load(dir.path(), &url, "1s", &["--timeout", "50ms"]);
+    let c = &r.recorded.overall.counts;
+    assert!(c.get(OutcomeClass::WsMessageTimeout) >= 30, "{text}");
+    assert_eq!(c.get(OutcomeClass::Ok), 0, "{text}");
+    assert_eq!(rc, 1, "{text}");
 }

@@ -463,6 +463,18 @@ impl Recorder<'_> {
             return; // already recorded; its late reply keeps the pairing in order
         }
         let end = self.ctx.sh.now();
+        let timeout = self.ctx.sh.timeout;
+        if end > p.sent.plus(timeout) {
+            // In past its timeout, read before tokio's 1 ms timer fired: still a timeout, so
+            // no reply is recorded slower than the timeout.
+            self.emit(
+                &p,
+                end,
+                OutcomeClass::WsMessageTimeout,
+                Some(format!("no reply within {timeout:?}")),
+            );
+            return;
+        }
         let expect = &self.ctx.spec.expect;
         if expect.matches(&p.payload, reply) {
             tally.answered += 1;
