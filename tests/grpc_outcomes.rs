@@ -349,6 +349,62 @@ async fn no_answer_within_our_deadline_is_client_deadline() {
     assert_eq!(recs[0].class, grpc(GrpcClass::ClientDeadline), "{recs:#?}");
 }
 
+const LATE_CALLS: u32 = 12;
+const LATE_DEADLINE: Duration = Duration::from_millis(10);
+
+/// A server answering each of `LATE_CALLS` streams (one at a time, in order) with a whole gRPC
+/// answer 10.05 ms after it read the request: past a 10 ms deadline by less than tokio's 1 ms
+/// timer granularity, so some answers are read before the client's timer fires. It has a
+/// thread of its own, so its exact waits do not hold up the client.
+fn answering_just_late() -> SocketAddr {
+    support::on_own_thread(|| {
+        raw_server(|_, mut raw| async move {
+            // The answer's three frames leave at once, not held back by Nagle.
+            raw.s.set_nodelay(true).expect("nodelay");
+            for id in (1..2 * LATE_CALLS).step_by(2) {
+                raw.request(id).await;
+                let at = std::time::Instant::now() + LATE_DEADLINE + Duration::from_micros(50);
+                std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+                raw.answer(id, b'0').await;
+            }
+            hold(raw).await;
+        })
+    })
+}
+
+#[tokio::test]
+async fn an_answer_a_fraction_of_a_millisecond_past_our_deadline_is_client_deadline() {
+    // Calls 20 ms apart, each answered just after its deadline: judged by when the answer came
+    // in, every call missed it (without that, 9 of 12 were recorded as answers).
+    let addr = answering_just_late();
+    let calls = u64::from(LATE_CALLS);
+    let recs = run(spec(addr, METHOD, b"", calls, LATE_DEADLINE)).await;
+    assert_eq!(recs.len(), LATE_CALLS as usize);
+    for r in &recs {
+        assert_eq!(r.class, grpc(GrpcClass::ClientDeadline), "{recs:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http2_answer_a_fraction_of_a_millisecond_past_the_timeout_is_a_timeout() {
+    // The same server read as plain HTTP/2 (`--http2`, a GET): each answer is a 200 with a
+    // body and trailers, complete just after the request's timeout.
+    let addr = answering_just_late();
+    let calls = u64::from(LATE_CALLS);
+    let recs = run(LoadSpec {
+        requests: vec![RequestSpec::get(
+            format!("http://{addr}").parse().expect("url"),
+        )],
+        grpc: None,
+        ..spec(addr, METHOD, b"", calls, LATE_DEADLINE)
+    })
+    .await;
+    assert_eq!(recs.len(), LATE_CALLS as usize);
+    for r in &recs {
+        assert_eq!(r.class, OutcomeClass::RequestTimeout, "{recs:#?}");
+    }
+}
+
 #[tokio::test]
 async fn an_http_error_without_grpc_status_is_read_as_the_specification_maps_it() {
     let addr = raw_server(|_, mut raw| async move {

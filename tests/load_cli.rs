@@ -5,23 +5,20 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod support;
+
 fn zerodrop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zerodrop"))
 }
 
 /// An HTTP server answering 200 on a thread of its own; returns its URL.
 fn server() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let _ = tx.send(l.local_addr().expect("addr"));
+    let addr = support::on_own_thread(|| async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
             while let Ok((mut s, _)) = l.accept().await {
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
@@ -44,8 +41,9 @@ fn server() -> String {
                 });
             }
         });
+        addr
     });
-    format!("http://{}/", rx.recv().expect("server address"))
+    format!("http://{addr}/")
 }
 
 #[test]
