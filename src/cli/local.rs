@@ -76,7 +76,7 @@ pub struct LocalRuntimeArgs {
         help_heading = "Local runtime"
     )]
     pub progress_deadline: String,
-    /// Keep every replica's full output in DIR/<replica>.log.
+    /// Keep every replica's full output in `DIR/<replica>.log`.
     #[arg(long, value_name = "DIR", help_heading = "Local runtime")]
     pub replica_logs: Option<PathBuf>,
 

@@ -1,6 +1,6 @@
 //! One function per subcommand: hand the parsed flags (`cli`) to `config` for a validated plan,
 //! run the library, write the outputs, and return the exit code. `main` calls [`dispatch`] and
-//! nothing else. This is the only module that sees `cli`; [`flags`] carries its values into
+//! nothing else. This is the only module that sees `cli`; `flags` carries its values into
 //! `config`'s first stage.
 
 pub mod completions;

@@ -13,7 +13,7 @@
 //!   line and key.
 //! - one `from_args` per area: [`request`], [`grpc`] and [`traffic`] (the load), [`mix`] and
 //!   [`checks`] (a scenario's request templates and their response checks), [`flow`] (the
-//!   phases), [`output`] (reports), [`local`], [`kube`] and [`worker`] (the runtimes).
+//!   phases), [`output`] (reports), [`local`](mod@local), [`kube`] and [`worker`] (the runtimes).
 //!
 //! Flags override the file; repeatable flags (headers, thresholds, redactions) add to the
 //! file's lists. This module knows no clap type: the command line is `cli`'s, seen only by the

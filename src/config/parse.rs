@@ -1,6 +1,6 @@
 //! Parsers for the structured values users type: stages, status sets, headers, switches and
 //! command lines. Quantities inside them (the instants and rates of stages) are read by the one
-//! unit grammar, [`super::units`]. Each returns a message that says what was expected; the
+//! unit grammar, [`crate::model::units`]. Each returns a message that says what was expected; the
 //! caller names the field.
 
 use std::time::Duration;

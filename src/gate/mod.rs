@@ -6,7 +6,7 @@
 //! the [`Verdict`] ([`judge`]). It is pure: no I/O, no clock, no printing. Renderers read what it
 //! decided and never re-decide.
 //!
-//! The expression grammar is in [`threshold`]'s documentation (BNF).
+//! The expression grammar is in the `threshold` module's documentation (BNF).
 //!
 //! A threshold the run could not measure (no such phase, no request sent) fails: a CI gate must
 //! not pass on evidence it does not have.

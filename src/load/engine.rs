@@ -3,7 +3,7 @@
 //!
 //! Runs on one thread (a current-thread runtime and a `LocalSet`): the hot path takes no lock
 //! and crosses no thread. HTTP/1 keep-alive requests go to the connection pool's long-lived
-//! workers ([`super::pool`]); HTTP/2 requests and `--no-keepalive` requests each run as a local
+//! workers (`pool`); HTTP/2 requests and `--no-keepalive` requests each run as a local
 //! task. A request due while the in-flight cap is reached is recorded as
 //! `dropped_by_generator` at once: never delayed, never silently skipped.
 //!

@@ -1,7 +1,7 @@
 //! Which revision served a connection, answered from what the timeline has seen so far: the
 //! local proxy's route of the connection (exact), the pod an identity header named, or the pod
 //! whose address the connection reached. The recorder asks through
-//! [`RevisionSource`](crate::model::request::RevisionSource), once per connection or identity,
+//! [`RevisionSource`], once per connection or identity,
 //! so the engine's thread takes this lock rarely, never per request.
 //!
 //! A pod's revision is its `revision_name` (a ReplicaSet hash, the local runtime's `v1`/`v2`)

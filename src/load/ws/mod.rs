@@ -18,7 +18,7 @@
 //!   (their latency counts the gap), or recorded `ws_not_sent` once their timeout has passed.
 //!
 //! Runs on the engine's thread: every client is a local task; nothing is locked or handed to
-//! another thread. Connections are dialled by the engine's [`RunState`] (its addresses, TLS
+//! another thread. Connections are dialled by the engine's `RunState` (its addresses, TLS
 //! and connection numbers), so a session carries the same connection identity as a request.
 //!
 //! - `backoff`: the reconnection wait; `expect`: judging a reply (both pure).

@@ -1,5 +1,5 @@
 //! The HTML report (`--html FILE`): one self-contained page a CI artifact opens offline — the
-//! verdict, the timeline chart ([`chart`]), the findings with their fixes, and the tables.
+//! verdict, the timeline chart (`chart`), the findings with their fixes, and the tables.
 //!
 //! Everything is inline (CSS, SVG; no script, no font, no image fetched), and a
 //! Content-Security-Policy forbids any fetch, so the page renders the same without a network.

@@ -1,5 +1,5 @@
 //! The terminal summary: the verdict in words first, then phases, outcomes, the templates of a
-//! mix and old versus new ([`mix`]), pods, findings with their fixes, and thresholds.
+//! mix and old versus new (`mix`), pods, findings with their fixes, and thresholds.
 //!
 //! [`render`] is a pure function of the result and a colour flag; the caller decides colour
 //! ([`super::use_color`]: a terminal and no `NO_COLOR`). Every line fits 100 columns. It formats
