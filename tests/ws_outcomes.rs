@@ -9,6 +9,8 @@
 //! Needs node and the fixture's `ws` package (.ci/run installs both): without them these tests
 //! fail under CI and print a SKIP line elsewhere (see `support/tool.rs`).
 
+use std::time::{Duration, Instant};
+
 use zerodrop::model::outcome::OutcomeClass;
 use zerodrop::model::session::SessionClass;
 use zerodrop::result::RunResult;
@@ -226,10 +228,16 @@ fn a_reconnecting_client_opens_a_new_session_after_each_close_and_loses_nothing(
     assert!(text.contains("reconnected"), "{text}");
 }
 
-/// Echoes every text message `delay` after it arrived (a thread per session; std's sleep is
-/// exact to tens of microseconds, which Node's timers are not).
-fn slow_echo(delay: std::time::Duration) -> String {
-    use tokio_tungstenite::tungstenite::{Message, accept};
+/// Answers each upgrade `upgrade` after it read the request, then echoes every text message
+/// `reply` after it arrived (a thread per session; std's sleep is exact to tens of
+/// microseconds, which Node's timers are not).
+fn slow_echo(upgrade: Duration, reply: Duration) -> String {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::{Message, accept_hdr};
+    fn wait(d: Duration) {
+        let at = Instant::now() + d;
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -237,11 +245,18 @@ fn slow_echo(delay: std::time::Duration) -> String {
             let Ok(s) = s else { return };
             std::thread::spawn(move || {
                 let _ = s.set_nodelay(true);
-                let Ok(mut ws) = accept(s) else { return };
+                // tungstenite's callback type fixes the error type.
+                #[allow(clippy::result_large_err)]
+                let delayed = |_: &Request, r: Response| {
+                    wait(upgrade);
+                    Ok(r)
+                };
+                let Ok(mut ws) = accept_hdr(s, delayed) else {
+                    return;
+                };
                 while let Ok(m) = ws.read() {
                     if let Message::Text(t) = m {
-                        let at = std::time::Instant::now() + delay;
-                        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+                        wait(reply);
                         if ws.send(Message::Text(t)).is_err() {
                             return;
                         }
@@ -259,11 +274,40 @@ fn a_reply_a_fraction_of_a_millisecond_past_the_timeout_is_a_message_timeout() {
     // tokio's 1 ms timer granularity, so some are read before the timer fires (4 to 8 of 38
     // were recorded as replies before this was judged by when they came in). Judged by
     // when it came in, every message timed out; none is a reply slower than the timeout.
-    let url = slow_echo(std::time::Duration::from_micros(50_050));
+    let url = slow_echo(Duration::ZERO, Duration::from_micros(50_050));
     let dir = tempfile::tempdir().expect("tempdir");
     let (rc, r, text) = load(dir.path(), &url, "1s", &["--timeout", "50ms"]);
     let c = &r.recorded.overall.counts;
     assert!(c.get(OutcomeClass::WsMessageTimeout) >= 30, "{text}");
     assert_eq!(c.get(OutcomeClass::Ok), 0, "{text}");
+    assert_eq!(rc, 1, "{text}");
+}
+
+#[test]
+fn an_upgrade_answered_a_fraction_of_a_millisecond_past_the_timeout_is_a_failed_handshake() {
+    // Twenty sessions, each upgrade answered 50.05 ms after the server read it: past a 50 ms
+    // timeout by less than tokio's timer granularity. Judged by when the answer came in, no
+    // session opened.
+    let url = slow_echo(Duration::from_micros(50_050), Duration::ZERO);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "load",
+        "--quiet",
+        "--ws",
+        &url,
+        "--sessions",
+        "20",
+        "--message-rate",
+        "1",
+        "--duration",
+        "1s",
+        "--timeout",
+        "50ms",
+    ];
+    let (rc, r, text) = ws_support::zerodrop(dir.path(), &args);
+    assert_eq!(classes(&r), [SessionClass::HandshakeFailed; 20], "{text}");
+    for s in &r.recorded.sessions.log {
+        assert_eq!(s.handshake, Some(OutcomeClass::RequestTimeout), "{s:?}");
+    }
     assert_eq!(rc, 1, "{text}");
 }

@@ -15,6 +15,7 @@ use super::backoff::Jitter;
 use super::session::{self, Ended};
 use crate::load::classify::{Stage, classify, error_chain};
 use crate::load::conn::Io;
+use crate::load::request::past_deadline;
 use crate::model::clock::At;
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::RequestRecord;
@@ -286,8 +287,13 @@ async fn handshake(ctx: &Ctx) -> Result<Open, Failed> {
         dialed: None,
         detail,
     };
-    match tokio::time::timeout(ctx.sh.timeout, upgrade).await {
-        Ok(Ok((ws, response))) => {
+    let until = tokio::time::Instant::now() + ctx.sh.timeout;
+    let result = match tokio::time::timeout_at(until, upgrade).await {
+        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
+        _ => None,
+    };
+    match result {
+        Some(Ok((ws, response))) => {
             let identity = ctx
                 .identity_header
                 .as_ref()
@@ -301,7 +307,7 @@ async fn handshake(ctx: &Ctx) -> Result<Open, Failed> {
                 opened: ctx.sh.now(),
             })
         }
-        Ok(Err(tungstenite::Error::Http(response))) => {
+        Some(Err(tungstenite::Error::Http(response))) => {
             let status = response.status().as_u16();
             let class = match status {
                 400..=499 => OutcomeClass::Http4xx,
@@ -314,12 +320,12 @@ async fn handshake(ctx: &Ctx) -> Result<Open, Failed> {
                 format!("the server refused the upgrade with HTTP {status}"),
             ))
         }
-        Ok(Err(e)) => Err(fail(
+        Some(Err(e)) => Err(fail(
             handshake_class(&e),
             None,
             format!("upgrade failed: {}", error_chain(&e)),
         )),
-        Err(_) => Err(fail(
+        None => Err(fail(
             OutcomeClass::RequestTimeout,
             None,
             format!("no upgrade response within {:?}", ctx.sh.timeout),
