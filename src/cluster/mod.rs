@@ -2,9 +2,9 @@
 //!
 //! A [`Cluster`] prepares the workload (watches up, everything ready), triggers a rollout,
 //! waits for it to complete (and for every old pod to be gone), and reports every lifecycle
-//! change it sees to the [`TimelineRecorder`](crate::timeline::TimelineRecorder) it was built with. The run flow and the analysis
-//! never know which implementation produced the events. Nothing outside this module sees a
-//! Kubernetes type.
+//! change it sees to the [`TimelineRecorder`](crate::timeline::TimelineRecorder) it was built
+//! with. The run flow and the analysis never know which implementation produced the events.
+//! Nothing outside this module sees a Kubernetes type.
 
 pub mod kube;
 pub mod local;

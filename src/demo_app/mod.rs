@@ -25,7 +25,8 @@
 //!   breaking release, and its fix, for the old-versus-new checks.
 //!
 //! - `--ws-path` (default `/ws`): a WebSocket echo endpoint whose sessions follow `--shutdown`
-//!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see its `ws` module.
+//!   (`immediate`: cut without a close frame; `graceful`: close 1001, then drain) — see its
+//!   `ws` module.
 //!
 //! The same port serves gRPC (`grpc`: HTTP/2 with a gRPC content type): the standard health
 //! check and an echo method. On the stop signal HTTP/2 connections get a GOAWAY at once and
