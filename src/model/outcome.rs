@@ -190,7 +190,9 @@ impl OutcomeClass {
         matches!(self, OutcomeClass::WsMessageLost | OutcomeClass::WsNotSent)
     }
 
-    /// The request reached the target and got an answer (of any status).
+    /// The request reached the target and got an answer (of any status): an HTTP response, a
+    /// gRPC status the server sent, a WebSocket reply. A cut connection, a timeout or a drop
+    /// has no answer, and its time to fail is no response time.
     pub fn got_response(self) -> bool {
         matches!(
             self,
@@ -198,6 +200,8 @@ impl OutcomeClass {
                 | OutcomeClass::Http4xx
                 | OutcomeClass::Http5xx
                 | OutcomeClass::CheckFailed
+                | OutcomeClass::WsUnexpectedReply
+                | OutcomeClass::Grpc(GrpcClass::Status(_))
         )
     }
 }

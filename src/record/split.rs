@@ -9,7 +9,8 @@
 //! `7d9f8c6b5`, `1.4.0`); which one is old and which is new is the analysis's call.
 //!
 //! Cells (one per second, template and revision that had requests) hold counts, check
-//! failures and a 2-digit latency histogram: enough for a Mann–Whitney test and p50/p99 over
+//! failures and a 2-digit histogram of the answered requests' latency (a failure's time to fail
+//! is not a response time): enough for a Mann–Whitney test and p50/p99 over
 //! any stretch of whole seconds — in particular the window in which both revisions served,
 //! which only the analysis can see. Nothing is kept when no revision is known: a run with
 //! neither a version header nor a source costs nothing here.
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counts, EncodedHist, Hist};
 use crate::model::clock::At;
-use crate::model::outcome::{ConnId, OutcomeClass};
+use crate::model::outcome::ConnId;
 use crate::model::request::{RequestRecord, RevisionSource};
 
 /// One second's figures for one template served by one revision.
@@ -38,7 +39,9 @@ pub struct SplitCell {
     /// Failures of each of the template's checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks_failed: Vec<u64>,
-    /// Latency from the due instant, 2 significant digits.
+    /// Latency from the due instant of the requests that got an answer
+    /// ([`OutcomeClass::got_response`]), 2 significant digits: a revision's requests cut in a
+    /// millisecond are not a faster revision.
     pub latency_hist: EncodedHist,
 }
 
@@ -76,7 +79,7 @@ impl CellAcc {
 
     fn add(&mut self, r: &RequestRecord) {
         self.counts.add(r.class);
-        if r.class != OutcomeClass::DroppedByGenerator {
+        if r.class.got_response() {
             self.latency.record(r.latency().as_micros() as u64);
         }
         if r.status.is_some() {

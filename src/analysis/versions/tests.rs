@@ -236,6 +236,37 @@ fn too_few_responses_in_the_window_are_not_compared() {
 }
 
 #[test]
+fn old_requests_cut_fast_while_both_serve_do_not_make_the_new_revision_slower() {
+    // While both serve, every request to v1 is cut within a millisecond (its pods killed) and
+    // v2 answers in 50 ms. The old revision has no response time there to compare: a time to
+    // fail is not one, and v2 is not "slower" than connections reset in a millisecond.
+    let mut run = mixed(Behaviour {
+        new_ms: 50,
+        ..CLEAN
+    });
+    for r in &mut run.records {
+        let both = r.due >= ms(TRIGGER + 1_000) && r.due < ms(DONE);
+        if both && r.version.as_deref() == Some("v1") {
+            r.class = OutcomeClass::ConnectionReset;
+            r.status = None;
+            r.end = r.due.plus(std::time::Duration::from_micros(500));
+        }
+    }
+    let a = run.analyse();
+    assert!(
+        !ids(&a).contains(&FindingId::SlowerNewVersion),
+        "{:#?}",
+        a.findings
+    );
+    let v = a.versions.expect("a split");
+    for t in &v.templates {
+        assert!(t.old.failed > 0, "{t:#?}");
+        assert_eq!(t.old.p99_us, None, "no v1 response in the window: {t:#?}");
+        assert!(t.latency.is_none(), "{t:#?}");
+    }
+}
+
+#[test]
 fn labels_without_pods_are_old_before_the_trigger_and_new_after() {
     let mut run = mixed(CLEAN);
     for r in &mut run.records {
