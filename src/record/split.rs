@@ -39,9 +39,9 @@ pub struct SplitCell {
     /// Failures of each of the template's checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks_failed: Vec<u64>,
-    /// Latency from the due instant of the requests that got an answer
-    /// ([`OutcomeClass::got_response`]), 2 significant digits: a revision's requests cut in a
-    /// millisecond are not a faster revision.
+    /// Latency from the due instant of the requests that got an answer (see
+    /// [`OutcomeClass::got_response`](crate::model::outcome::OutcomeClass::got_response)), 2
+    /// significant digits: a revision's requests cut in a millisecond are not a faster one.
     pub latency_hist: EncodedHist,
 }
 
