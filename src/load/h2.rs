@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::check::{Body, HeaderScan};
 use super::classify::{Stage, classify, error_chain};
 use super::conn::DialError;
-use super::request::{Exchange, Template, Watched, past_deadline};
+use super::request::{Exchange, Template, Watched, within};
 use super::shared::SharedConn;
 use super::sniff::{Seen, Sniffed};
 use super::state::RunState;
@@ -184,12 +184,7 @@ async fn exchange(
             body: kept,
         })
     };
-    let until = tokio::time::Instant::now() + timeout;
-    let result = match tokio::time::timeout_at(until, fut).await {
-        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
-        _ => None,
-    };
-    match result {
+    match within(timeout, fut).await {
         Some(Ok(r)) => {
             let body = r.body.as_ref().map(|(bytes, truncated)| Body {
                 bytes,

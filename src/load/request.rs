@@ -122,6 +122,19 @@ pub(super) fn past_deadline(done: std::time::Instant, until: tokio::time::Instan
     done > until.into_std()
 }
 
+/// `fut`'s output if it completed within `timeout` of now, judged by the instant it completed
+/// ([`past_deadline`]); `None` when it timed out.
+pub(super) async fn within<F: std::future::Future>(
+    timeout: std::time::Duration,
+    fut: F,
+) -> Option<F::Output> {
+    let until = tokio::time::Instant::now() + timeout;
+    match tokio::time::timeout_at(until, fut).await {
+        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
+        _ => None,
+    }
+}
+
 /// The result of one exchange on an established connection.
 pub(super) struct Exchange {
     pub(super) class: OutcomeClass,

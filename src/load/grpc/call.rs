@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName};
 use super::Template;
 use super::conn::{Conn, Slot, pick};
 use crate::load::classify::grpc_stream_failure;
-use crate::load::request::{Exchange, past_deadline};
+use crate::load::request::{Exchange, within};
 use crate::load::state::RunState;
 use crate::model::clock::At;
 use crate::model::grpc::{GrpcClass, GrpcCode};
@@ -62,12 +62,7 @@ async fn exchange(t: &Template, c: &Conn, timeout: Duration) -> Exchange {
         let response = response.await.map_err(Fail::H2)?;
         read(t, response).await
     };
-    let until = tokio::time::Instant::now() + timeout;
-    let result = match tokio::time::timeout_at(until, fut).await {
-        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
-        _ => None,
-    };
-    match result {
+    match within(timeout, fut).await {
         Some(Ok(ex) | Err(Fail::Answer(ex))) => ex,
         Some(Err(Fail::H2(e))) => {
             let (class, error) = grpc_stream_failure(&e, &c.seen, stream.get());

@@ -15,7 +15,7 @@ use super::backoff::Jitter;
 use super::session::{self, Ended};
 use crate::load::classify::{Stage, classify, error_chain};
 use crate::load::conn::Io;
-use crate::load::request::past_deadline;
+use crate::load::request::within;
 use crate::model::clock::At;
 use crate::model::outcome::{ConnId, OutcomeClass};
 use crate::model::request::RequestRecord;
@@ -287,12 +287,7 @@ async fn handshake(ctx: &Ctx) -> Result<Open, Failed> {
         dialed: None,
         detail,
     };
-    let until = tokio::time::Instant::now() + ctx.sh.timeout;
-    let result = match tokio::time::timeout_at(until, upgrade).await {
-        Ok(r) if !past_deadline(std::time::Instant::now(), until) => Some(r),
-        _ => None,
-    };
-    match result {
+    match within(ctx.sh.timeout, upgrade).await {
         Some(Ok((ws, response))) => {
             let identity = ctx
                 .identity_header
