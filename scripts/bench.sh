@@ -28,6 +28,8 @@
 # other processes on a shared machine (compilers, editors) from skewing the comparison.
 # ZD_BASE=/path/to/an/older/zerodrop adds rows `zd-base` running that binary beside this tree's,
 # each setting back to back: a change's cost is judged against the build before it in one run.
+# SEND_WINDOWS="2ms 4ms" adds a row `zd-w2ms`, `zd-w4ms` per rate: zerodrop with that
+# --send-window, to compare CPU at the send lateness another tool shows (`sends` measures theirs).
 # MIX=1 adds rows for the same load given as a scenario's `requests`: `zd-mix1`, one check-free
 # template (the cost of the mix machinery itself), and `zd-status`, one template with a
 # status-only check (the cost of checking).
@@ -184,6 +186,11 @@ if [ "${1:-}" = sends ]; then
     setting="${rate}/s ${DURATION}s"
     has zerodrop && traced zerodrop "$setting" "$rate" "$ZD" load --target "$URL" --rate "$rate" \
       --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+    for window in ${SEND_WINDOWS:-}; do
+      traced "zd-w$window" "$setting" "$rate" "$ZD" load --target "$URL" --rate "$rate" \
+        --duration "${DURATION}s" --connections "$CONNECTIONS" --send-window "$window" --quiet \
+        --out "$WORK/zd.json"
+    done
     has wrk2 && [ -n "${WRK2:-}" ] && traced wrk2 "$setting" "$rate" "$WRK2" -t1 \
       -c "$CONNECTIONS" -d "${DURATION}s" -R "$rate" "$URL"
     has oha && [ -n "$OHA" ] && traced oha "$setting" "$rate" "$OHA" "$URL" -z "${DURATION}s" \
@@ -257,6 +264,11 @@ for rate in $RATES; do
     --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
   has zd-base && run zd-base "$setting" "$WORK/zd" -- "$ZD_BASE" load --target "$URL" --rate "$rate" \
     --duration "${DURATION}s" --connections "$CONNECTIONS" --quiet --out "$WORK/zd.json"
+  for window in ${SEND_WINDOWS:-}; do
+    run "zd-w$window" "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" --rate "$rate" \
+      --duration "${DURATION}s" --connections "$CONNECTIONS" --send-window "$window" --quiet \
+      --out "$WORK/zd.json"
+  done
   for mix in mix1 status; do
     has "zd-$mix" && run "zd-$mix" "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" \
       --scenario "$WORK/$mix.yaml" --rate "$rate" --duration "${DURATION}s" \

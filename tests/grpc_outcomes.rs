@@ -42,6 +42,7 @@ fn spec(addr: SocketAddr, path: &str, message: &[u8], calls: u64, timeout: Durat
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * calls))),
             max_in_flight: 100,
             connections: 1,
+            send_window: None,
         },
         keepalive: true,
         http2: true,

@@ -96,30 +96,28 @@ fn sigint_stops_the_run_and_writes_a_partial_result_marked_interrupted() {
     );
 }
 
-#[test]
-fn a_clean_run_exits_0_and_saves_the_versioned_result() {
+/// `zerodrop load --target URL ARGS… --quiet --out FILE` against a fresh server: its exit code
+/// and the result it saved.
+fn load_result(args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let url = server();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("r.json");
     let status = zerodrop()
-        .args([
-            "load",
-            "--target",
-            &url,
-            "--rate",
-            "300",
-            "--duration",
-            "1s",
-            "--quiet",
-            "--out",
-        ])
+        .args(["load", "--target", &url])
+        .args(args)
+        .args(["--quiet", "--out"])
         .arg(&out)
         .stdout(Stdio::null())
         .status()
         .expect("runs");
-    assert_eq!(status.code(), Some(0));
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("json");
+    let r = serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("json");
+    (status.code(), r)
+}
+
+#[test]
+fn a_clean_run_exits_0_and_saves_the_versioned_result() {
+    let (code, r) = load_result(&["--rate", "300", "--duration", "1s"]);
+    assert_eq!(code, Some(0));
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["recorded"]["overall"]["counts"]["ok"], 300);
     // Seconds are on the run's axis (shared with cluster events), so 1 s of load may straddle two.
@@ -132,6 +130,27 @@ fn a_clean_run_exits_0_and_saves_the_versioned_result() {
     assert!(
         r["recorded"]["overall"]["send_lateness"]["p99_us"].is_u64(),
         "lateness is reported"
+    );
+}
+
+/// 1,000 req/s with an 8 ms `--send-window`: each wake-up sends the eight requests that fell due
+/// since the last one, the first of them 7 ms late, so the median request waits about 3.5 ms.
+/// Requests are never sent early and noise only adds lateness, so these lower bounds fail only
+/// if the window is not applied (with `auto`, 400 µs, the median is a few microseconds).
+#[test]
+fn a_send_window_holds_due_requests_back_to_leave_together() {
+    let (code, r) = load_result(&["--rate", "1000", "--duration", "1s", "--send-window", "8ms"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(r["recorded"]["overall"]["counts"]["ok"], 1000);
+    assert_eq!(r["plan"]["traffic"]["send_window"], 0.008);
+    let late = &r["recorded"]["overall"]["send_lateness"];
+    let (p50, max) = (
+        late["p50_us"].as_u64().expect("p50"),
+        late["max_us"].as_u64().expect("max"),
+    );
+    assert!(
+        p50 >= 2_000 && max >= 6_000,
+        "requests held back by the window: lateness p50 {p50} us, max {max} us"
     );
 }
 

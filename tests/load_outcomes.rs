@@ -30,6 +30,7 @@ fn spec(url: &str, requests: u64, keepalive: bool) -> LoadSpec {
             schedule: Schedule::constant(50.0, Some(Duration::from_millis(20 * requests))),
             max_in_flight: 100,
             connections: 1,
+            send_window: None,
         },
         keepalive,
         http2: false,

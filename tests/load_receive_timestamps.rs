@@ -82,6 +82,7 @@ fn spec_with(
             schedule: Schedule::constant(rate, Some(Duration::from_secs_f64(n as f64 / rate))),
             max_in_flight: 100,
             connections: 1,
+            send_window: None,
         },
         keepalive,
         http2: false,

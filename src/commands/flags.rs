@@ -25,6 +25,7 @@ pub fn traffic(a: &TrafficArgs) -> TrafficFlags {
         max: a.max,
         connections: a.connections,
         max_in_flight: a.max_in_flight,
+        send_window: a.send_window,
         timeout: a.timeout,
         connect_timeout: a.connect_timeout,
         method: a.method,

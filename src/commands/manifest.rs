@@ -391,6 +391,7 @@ pub fn run_argv(r: &RunArgs) -> Vec<String> {
     switch(&mut a, "--max", t.max);
     opt(&mut a, "--connections", &t.connections);
     opt(&mut a, "--max-in-flight", &t.max_in_flight);
+    opt(&mut a, "--send-window", &t.send_window);
     opt(&mut a, "--timeout", &t.timeout);
     opt(&mut a, "--connect-timeout", &t.connect_timeout);
     opt(&mut a, "--method", &t.method);

@@ -21,6 +21,8 @@ use crate::report::redact::Redactor;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on opening a connection (`--connect-timeout`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The widest `--send-window`: a request may be held back this long at most.
+pub const MAX_SEND_WINDOW: Duration = Duration::from_millis(10);
 /// Failures kept in full detail (`--failure-log-limit`).
 pub const DEFAULT_FAILURE_LOG_LIMIT: usize = 10_000;
 /// The most of a response body read for checks that need it (`--max-body`).
@@ -213,6 +215,14 @@ pub struct TrafficPlan {
     pub timeout: Duration,
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
+    /// How long a due request may wait to leave with later ones in one wake-up
+    /// (`--send-window`); `None` leaves it to the engine, by rate
+    /// ([`dispatch_window`](crate::load::engine::dispatch_window)).
+    #[serde(
+        with = "crate::model::clock::opt_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub send_window: Option<Duration>,
     pub keepalive: bool,
     pub http2: bool,
     pub insecure: bool,
@@ -241,6 +251,7 @@ impl TrafficPlan {
             connections,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            send_window: None,
             keepalive: true,
             http2: false,
             insecure: false,
@@ -472,6 +483,7 @@ impl Plan {
                 )),
                 max_in_flight: self.traffic.max_in_flight,
                 connections: self.traffic.connections,
+                send_window: self.traffic.send_window,
             },
             (None, Pattern::Stages { points }) => {
                 let pts: Vec<(Duration, f64)> = points
@@ -482,6 +494,7 @@ impl Plan {
                     schedule: shard(Schedule::stages(&pts, run_flow)),
                     max_in_flight: self.traffic.max_in_flight,
                     connections: self.traffic.connections,
+                    send_window: self.traffic.send_window,
                 }
             }
             (

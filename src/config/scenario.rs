@@ -27,6 +27,7 @@ pub struct ScenarioFile {
     pub max: Option<Spanned<String>>,
     pub connections: Option<Spanned<String>>,
     pub max_in_flight: Option<Spanned<String>>,
+    pub send_window: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<String>>,
     pub keepalive: Option<Spanned<String>>,

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::parse;
 use super::plan::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRPC_CONNECTIONS, DEFAULT_RATE, DEFAULT_TIMEOUT, Pattern,
-    PlanKind, TrafficPlan, Via, default_connections, default_max_in_flight,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRPC_CONNECTIONS, DEFAULT_RATE, DEFAULT_TIMEOUT,
+    MAX_SEND_WINDOW, Pattern, PlanKind, TrafficPlan, Via, default_connections,
+    default_max_in_flight,
 };
 use super::problems::Problems;
 use super::scenario::Stages;
@@ -27,6 +28,8 @@ pub struct TrafficFlags {
     pub max: bool,
     pub connections: Option<String>,
     pub max_in_flight: Option<String>,
+    /// `--send-window`: `auto`, or a duration.
+    pub send_window: Option<String>,
     pub timeout: Option<String>,
     pub connect_timeout: Option<String>,
     pub method: Option<String>,
@@ -312,16 +315,52 @@ fn limits(
             units::positive_duration,
         )
         .map_or(DEFAULT_CONNECT_TIMEOUT, |(d, _)| d);
+    let send_window = match p.value(
+        t.send_window.as_deref(),
+        "--send-window",
+        f.send_window.as_ref(),
+        "send_window",
+        send_window,
+    ) {
+        Some((_, place)) if matches!(pattern, Pattern::Max { .. }) => {
+            p.push(
+                place,
+                "the closed-loop --max mode has no schedule to hold requests back from; \
+                 the window applies to --rate and --stages",
+            );
+            None
+        }
+        Some((window, _)) => window,
+        None => None,
+    };
     TrafficPlan {
         pattern,
         max_in_flight,
         connections,
         timeout,
         connect_timeout,
+        send_window,
         keepalive,
         http2,
         insecure,
         via: Via::Service,
         shard: None,
     }
+}
+
+/// `--send-window`: `auto` (`None`: the engine's own by rate), or a duration up to
+/// [`MAX_SEND_WINDOW`].
+fn send_window(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    let d = units::duration(s).map_err(|e| format!("{e}, or `auto`"))?;
+    if d > MAX_SEND_WINDOW {
+        return Err(
+            "at most 10ms: a request held back waits up to the window before it is sent, and \
+             that wait counts in its latency (`auto` holds 400us to 2ms, by rate)"
+                .into(),
+        );
+    }
+    Ok(Some(d))
 }

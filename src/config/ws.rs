@@ -455,6 +455,13 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
             "a WebSocket runs over one HTTP/1.1 connection",
         ),
         (
+            t.send_window.is_some(),
+            "--send-window",
+            line(f.send_window.as_ref()),
+            "send_window",
+            "sessions start on their own timer; the window is the request dispatcher's",
+        ),
+        (
             t.accept_status.is_some(),
             "--accept-status",
             line(f.accept_status.as_ref()),

@@ -197,3 +197,13 @@ fn a_request_mix_and_its_settings_beside_ws_are_refused_naming_each() {
     }
     assert!(e.to_string().contains("HTTP only, not with --ws"), "{e}");
 }
+
+#[test]
+fn a_send_window_beside_ws_is_refused_naming_it() {
+    let mut t = ws("ws://127.0.0.1:9/ws");
+    t.duration = Some("1s".into());
+    t.send_window = Some("2ms".into());
+    let e = build(PlanKind::Load, &t).expect_err("a request dispatcher's window beside --ws");
+    assert_eq!(places(&e), ["--send-window"], "{e}");
+    assert!(e.to_string().contains("HTTP only, not with --ws"), "{e}");
+}

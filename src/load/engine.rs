@@ -74,6 +74,9 @@ pub enum Mode {
         max_in_flight: usize,
         /// Connections opened before the first request (keep-alive), or HTTP/2 connections.
         connections: usize,
+        /// How long a due request may wait to leave with later ones in one wake-up; `None`:
+        /// [`dispatch_window`] at the schedule's rate.
+        send_window: Option<Duration>,
     },
     Closed {
         connections: usize,
@@ -149,6 +152,7 @@ pub enum EngineError {
 /// measurements behind the bounds are in `docs/benchmarks.md`). Requests due further apart than
 /// the window leave at their exact due instant, and never early. Send lateness is always
 /// measured and reported, and latency is measured from the due instant either way.
+/// `--send-window` replaces this choice with the user's own.
 pub fn dispatch_window(rate: f64) -> Duration {
     let micros = (400.0 + (rate - 10_000.0) * 0.16).clamp(400.0, 2_000.0);
     Duration::from_micros(micros as u64)
@@ -233,11 +237,21 @@ pub async fn run_load(
             schedule,
             max_in_flight,
             connections,
+            send_window,
         } => {
             let carrier = Carrier::open(spec, &sh, *connections).await?;
             let start = begin(&sh, on_start);
-            let (due, completed) =
-                open_loop(&sh, &carrier, schedule, *max_in_flight, start, stop).await;
+            let window_at = |rate| send_window.unwrap_or_else(|| dispatch_window(rate));
+            let (due, completed) = open_loop(
+                &sh,
+                &carrier,
+                schedule,
+                *max_in_flight,
+                window_at,
+                start,
+                stop,
+            )
+            .await;
             drain_open(&sh).await;
             carrier.close(&sh).await;
             (start, due, completed)
@@ -376,6 +390,7 @@ async fn open_loop(
     carrier: &Carrier,
     schedule: &Schedule,
     max_in_flight: usize,
+    window_at: impl Fn(f64) -> Duration,
     start: At,
     stop: impl Future<Output = ()>,
 ) -> (u64, bool) {
@@ -393,7 +408,7 @@ async fn open_loop(
         if now < due_instant {
             // Sparse requests leave exactly when due; dense ones together, at most one
             // dispatch window after the last wake-up.
-            let window = dispatch_window(schedule.own_rate_at(offset));
+            let window = window_at(schedule.own_rate_at(offset));
             let due_wake = due_instant.max(last_wake + window);
             let mut wake = due_wake;
             if let Some(reads) = &sh.reads {

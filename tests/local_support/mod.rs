@@ -274,6 +274,7 @@ fn load_spec(target: &str, t: &Traffic) -> LoadSpec {
             schedule: Schedule::constant(t.rate, Some(Duration::from_secs(120))),
             max_in_flight: 500,
             connections: t.connections,
+            send_window: None,
         },
         keepalive: t.keepalive,
         http2: false,
