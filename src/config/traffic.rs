@@ -315,7 +315,26 @@ fn limits(
             units::positive_duration,
         )
         .map_or(DEFAULT_CONNECT_TIMEOUT, |(d, _)| d);
-    let send_window = match p.value(
+    let send_window = send_window_of(t, &pattern, p);
+    TrafficPlan {
+        pattern,
+        max_in_flight,
+        connections,
+        timeout,
+        connect_timeout,
+        send_window,
+        keepalive,
+        http2,
+        insecure,
+        via: Via::Service,
+        shard: None,
+    }
+}
+
+/// `--send-window` or the file's `send_window`, for an open-model pattern only.
+fn send_window_of(t: &TrafficFlags, pattern: &Pattern, p: &mut Problems<'_>) -> Option<Duration> {
+    let f = p.file();
+    match p.value(
         t.send_window.as_deref(),
         "--send-window",
         f.send_window.as_ref(),
@@ -332,19 +351,6 @@ fn limits(
         }
         Some((window, _)) => window,
         None => None,
-    };
-    TrafficPlan {
-        pattern,
-        max_in_flight,
-        connections,
-        timeout,
-        connect_timeout,
-        send_window,
-        keepalive,
-        http2,
-        insecure,
-        via: Via::Service,
-        shard: None,
     }
 }
 

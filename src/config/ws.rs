@@ -455,13 +455,6 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
             "a WebSocket runs over one HTTP/1.1 connection",
         ),
         (
-            t.send_window.is_some(),
-            "--send-window",
-            line(f.send_window.as_ref()),
-            "send_window",
-            "sessions start on their own timer; the window is the request dispatcher's",
-        ),
-        (
             t.accept_status.is_some(),
             "--accept-status",
             line(f.accept_status.as_ref()),
@@ -471,8 +464,22 @@ fn http_only(t: &TrafficFlags, p: &mut Problems<'_>) {
     ];
     p.refuse(
         "HTTP only, not with --ws",
-        checks.into_iter().chain(mix_only(t, f)),
+        checks
+            .into_iter()
+            .chain(mix_only(t, f))
+            .chain([send_window_only(t, f)]),
     );
+}
+
+/// `--send-window`: the request dispatcher's; sessions start on their own timer.
+fn send_window_only(t: &TrafficFlags, f: &ScenarioFile) -> Inapplicable {
+    (
+        t.send_window.is_some(),
+        "--send-window",
+        f.send_window.as_ref().map(|s| s.referenced.line()),
+        "send_window",
+        "sessions start on their own timer; the window is the request dispatcher's",
+    )
 }
 
 /// A request mix's settings: HTTP's, like the request's own.
