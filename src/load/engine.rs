@@ -7,8 +7,9 @@
 //! task. A request due while the in-flight cap is reached is recorded as
 //! `dropped_by_generator` at once: never delayed, never silently skipped.
 //!
-//! The closed-loop capacity mode (`--max`) runs N workers that each send back to back on their
-//! own connection, as wrk does.
+//! The open model's dispatcher, which holds requests due close together back to leave in one
+//! wake-up and drives the deferred reads, is [`super::dispatch`]. The closed-loop capacity mode
+//! (`--max`) runs N workers that each send back to back on their own connection, as wrk does.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -18,11 +19,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
 use super::check::Checks;
-use super::deferred::DRAIN_TICK;
+pub use super::dispatch::dispatch_window;
+use super::dispatch::{OpenPlan, drain_open, open_loop};
 use super::grpc::{self, GrpcCall};
 use super::h2::{self, H2Slot};
 use super::pool::{self, Line, Pool, Ticket};
@@ -141,29 +142,12 @@ pub enum EngineError {
     Runtime(String),
 }
 
-/// How long the dispatcher may hold due requests back to send them together, at `rate`
-/// requests per second: 400 µs up to 10,000 req/s, then growing by 0.16 µs per req/s to 2 ms
-/// at 20,000 req/s and above. 400 µs keeps send lateness p99 under half a millisecond (the
-/// window plus the wake-up's own delay) while waking at most 2,500 times a second.
-///
-/// Every wake-up of an idle thread costs a context switch, at high rates more CPU than the
-/// requests' own work, so requests due within one window of the last wake-up leave together at
-/// the next: exactness first where it is cheap, cost first where batches are large anyway (the
-/// measurements behind the bounds are in `docs/benchmarks.md`). Requests due further apart than
-/// the window leave at their exact due instant, and never early. Send lateness is always
-/// measured and reported, and latency is measured from the due instant either way.
-/// `--send-window` replaces this choice with the user's own.
-pub fn dispatch_window(rate: f64) -> Duration {
-    let micros = (400.0 + (rate - 10_000.0) * 0.16).clamp(400.0, 2_000.0);
-    Duration::from_micros(micros as u64)
-}
-
 /// Called once, on the engine thread, with the schedule's start instant, before the first
 /// request is dispatched (the place to mark the first phase).
 pub type OnStart = Box<dyn FnOnce(At) + Send>;
 
 /// How requests are carried, decided once per run.
-enum Carrier {
+pub(super) enum Carrier {
     /// HTTP/1 keep-alive: the pool's workers.
     Pool(Rc<Pool>, Vec<tokio::task::JoinHandle<()>>),
     /// HTTP/2: shared connections, one task per request.
@@ -196,6 +180,37 @@ impl Carrier {
             let workers = start_workers(sh, &pool).await?;
             Ok(Carrier::Pool(pool, workers))
         }
+    }
+
+    /// Sends request `seq` of `template`, due at `due`: hands it to the pool (which queues it
+    /// while every connection is busy) or starts its task.
+    pub(super) fn send(&self, sh: &Rc<RunState>, seq: u64, due: At, template: u16) {
+        match self {
+            Carrier::Pool(pool, _) => pool.submit(Ticket { seq, due, template }),
+            Carrier::H2(slots) => {
+                let (sh, slots) = (sh.clone(), slots.clone());
+                tokio::task::spawn_local(h2::request(sh, slots, seq, due, template));
+            }
+            Carrier::Grpc(slots, t) => {
+                let call = grpc::call(sh.clone(), slots.clone(), t.clone(), seq, due);
+                tokio::task::spawn_local(call);
+            }
+            Carrier::NewConnection => {
+                let sh = sh.clone();
+                tokio::task::spawn_local(new_connection_request(sh, seq, due, template));
+            }
+        }
+    }
+
+    /// True when a request handed over now would wait: every connection of the pool is busy.
+    /// (Only the pool's connections are read at wake-ups; the others never wait.)
+    pub(super) fn all_busy(&self) -> bool {
+        matches!(self, Carrier::Pool(pool, _) if pool.all_busy())
+    }
+
+    /// True when requests wait for a connection of the pool.
+    pub(super) fn has_queued(&self) -> bool {
+        matches!(self, Carrier::Pool(pool, _) if pool.has_queued())
     }
 
     /// Closes the connections once no request is in flight, reporting their lives.
@@ -239,22 +254,12 @@ pub async fn run_load(
             connections,
             send_window,
         } => {
-            let carrier = Carrier::open(spec, &sh, *connections).await?;
-            let start = begin(&sh, on_start);
-            let window_at = |rate| send_window.unwrap_or_else(|| dispatch_window(rate));
-            let (due, completed) = open_loop(
-                &sh,
-                &carrier,
+            let plan = OpenPlan {
                 schedule,
-                *max_in_flight,
-                window_at,
-                start,
-                stop,
-            )
-            .await;
-            drain_open(&sh).await;
-            carrier.close(&sh).await;
-            (start, due, completed)
+                max_in_flight: *max_in_flight,
+                send_window: *send_window,
+            };
+            run_open(spec, &sh, *connections, plan, on_start, stop).await?
         }
         Mode::Closed {
             connections,
@@ -301,6 +306,24 @@ pub async fn run_load(
         kernel_receive_timestamps: sh.kernel_receive_timestamps(),
         addresses: addrs,
     })
+}
+
+/// The open model: opens the carrier's connections, dispatches the schedule, waits for the
+/// requests in flight and closes the connections; returns (start, requests due, completed).
+async fn run_open(
+    spec: &LoadSpec,
+    sh: &Rc<RunState>,
+    connections: usize,
+    plan: OpenPlan<'_>,
+    on_start: Option<OnStart>,
+    stop: impl Future<Output = ()>,
+) -> Result<(At, u64, bool), EngineError> {
+    let carrier = Carrier::open(spec, sh, connections).await?;
+    let start = begin(sh, on_start);
+    let (due, completed) = open_loop(sh, &carrier, plan, start, stop).await;
+    drain_open(sh, &carrier).await;
+    carrier.close(sh).await;
+    Ok((start, due, completed))
 }
 
 /// The WebSocket handshake request: the target URL as `ws://` (or `wss://` for https) with
@@ -384,102 +407,6 @@ async fn new_connection_request(sh: Rc<RunState>, seq: u64, due: At, template: u
     Line::new(None).serve(&sh, seq, due, template).await;
 }
 
-/// Dispatches request *i* at `start + due(i)`; returns (requests due, schedule completed).
-async fn open_loop(
-    sh: &Rc<RunState>,
-    carrier: &Carrier,
-    schedule: &Schedule,
-    max_in_flight: usize,
-    window_at: impl Fn(f64) -> Duration,
-    start: At,
-    stop: impl Future<Output = ()>,
-) -> (u64, bool) {
-    let t0 = sh.clock.instant(start);
-    let mut timer = PreciseTimer::new();
-    let mut stop = std::pin::pin!(stop.fuse());
-    let mut i: u64 = 0;
-    let mut last_wake = Instant::now();
-    loop {
-        let Some(offset) = schedule.due(i) else {
-            return (i, true);
-        };
-        let due_instant = t0 + offset;
-        let now = Instant::now();
-        if now < due_instant {
-            // Sparse requests leave exactly when due; dense ones together, at most one
-            // dispatch window after the last wake-up.
-            let window = window_at(schedule.own_rate_at(offset));
-            let due_wake = due_instant.max(last_wake + window);
-            let mut wake = due_wake;
-            if let Some(reads) = &sh.reads {
-                // Responses that came in are read now, after this wake-up's sends (the tasks
-                // run in the order woken); those still out are read no later than `wake`.
-                reads.tick();
-                wake = reads.wake_by(wake, now, sh.in_flight.get() > 0);
-            }
-            // Woken early only to read: once those reads leave nothing in flight (they run
-            // after this task yields), sleep on to the due wake-up instead.
-            let read_wake = wake < due_wake;
-            tokio::select! {
-                biased;
-                _ = &mut stop => return (i, false),
-                _ = timer.sleep_until(wake) => {}
-                _ = sh.drained(), if read_wake => continue,
-            }
-            let woke = Instant::now();
-            if woke < due_instant {
-                // Woken only to read responses: the request is not due yet.
-                continue;
-            }
-            last_wake = woke;
-        } else if i % 64 == 0 && (&mut stop).now_or_never().is_some() {
-            // Behind schedule: still notice a stop without awaiting.
-            return (i, false);
-        }
-        let due = sh.clock.at(due_instant);
-        sh.live.due.fetch_add(1, Ordering::Relaxed);
-        let template = sh.requests.mix.pick(schedule.global(i));
-        if sh.in_flight.get() >= max_in_flight {
-            sh.record(sh.dropped(i, due, template));
-        } else {
-            sh.start_request();
-            match carrier {
-                Carrier::Pool(pool, _) => pool.submit(Ticket {
-                    seq: i,
-                    due,
-                    template,
-                }),
-                Carrier::H2(slots) => {
-                    let (sh, slots) = (sh.clone(), slots.clone());
-                    tokio::task::spawn_local(h2::request(sh, slots, i, due, template));
-                }
-                Carrier::Grpc(slots, t) => {
-                    let call = grpc::call(sh.clone(), slots.clone(), t.clone(), i, due);
-                    tokio::task::spawn_local(call);
-                }
-                Carrier::NewConnection => {
-                    let sh = sh.clone();
-                    tokio::task::spawn_local(new_connection_request(sh, i, due, template));
-                }
-            }
-        }
-        i += 1;
-    }
-}
-
-/// Waits until no request is in flight, ticking the deferred reads ([`super::deferred`]) so
-/// that their responses are read.
-async fn drain_open(sh: &RunState) {
-    let Some(reads) = &sh.reads else {
-        return sh.drained().await;
-    };
-    let mut timer = PreciseTimer::new();
-    while sh.in_flight.get() > 0 {
-        timer.sleep_until(Instant::now() + DRAIN_TICK).await;
-        reads.tick();
-    }
-}
-
 /// `connections` workers, each sending back to back (HTTP/1 on a connection of its own, gRPC
 /// calls over the carrier's pool); returns (requests sent, completed).
 async fn closed_loop(
@@ -530,21 +457,5 @@ async fn closed_loop(
             (seq.get(), false)
         }
         _ = all => (seq.get(), true),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_dispatch_window_grows_with_the_rate_between_its_bounds() {
-        assert_eq!(dispatch_window(100.0), Duration::from_micros(400));
-        assert_eq!(dispatch_window(2_500.0), Duration::from_micros(400));
-        assert_eq!(dispatch_window(5_000.0), Duration::from_micros(400));
-        assert_eq!(dispatch_window(10_000.0), Duration::from_micros(400));
-        assert_eq!(dispatch_window(15_000.0), Duration::from_micros(1_200));
-        assert_eq!(dispatch_window(20_000.0), Duration::from_micros(2_000));
-        assert_eq!(dispatch_window(200_000.0), Duration::from_micros(2_000));
     }
 }

@@ -35,6 +35,7 @@ pub mod check;
 pub mod classify;
 pub mod conn;
 mod deferred;
+mod dispatch;
 mod endpoints;
 pub mod engine;
 pub mod grpc;

@@ -74,6 +74,16 @@ impl Pool {
         }
     }
 
+    /// True when no worker is free: a ticket submitted now would wait for one.
+    pub(super) fn all_busy(&self) -> bool {
+        self.idle.borrow().is_empty()
+    }
+
+    /// True when tickets wait for a worker.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.pending.borrow().is_empty()
+    }
+
     /// Lets every worker finish the queued tickets and then end.
     pub(super) fn close(&self) {
         self.closing.set(true);
