@@ -8,7 +8,7 @@
 //! `dropped_by_generator` at once: never delayed, never silently skipped.
 //!
 //! The open model's dispatcher, which holds requests due close together back to leave in one
-//! wake-up and drives the deferred reads, is [`super::dispatch`]. The closed-loop capacity mode
+//! wake-up and drives the deferred reads, is `load::dispatch`. The closed-loop capacity mode
 //! (`--max`) runs N workers that each send back to back on their own connection, as wrk does.
 
 use std::cell::{Cell, RefCell};
