@@ -25,6 +25,23 @@ fn strict_redactor() -> Redactor {
 // ---- terminal ----
 
 #[test]
+fn a_send_window_the_user_chose_is_shown_with_the_lateness_it_cost() {
+    let mut r = clean_rollout(&[]);
+    let plain = text::render(&r, false);
+    assert!(
+        !plain.contains("--send-window"),
+        "auto is not shown:\n{plain}"
+    );
+    r.plan["traffic"]["send_window"] = serde_json::json!(0.002);
+    r.recorded.overall.send_lateness.p99_us = 2_050;
+    let out = text::render(&r, false);
+    assert!(
+        out.contains("--send-window 2.00ms: sends 2.05ms late at p99"),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_summary_starts_with_the_verdict_in_words() {
     let r = failing_rollout();
     let out = text::render(&r, false);
