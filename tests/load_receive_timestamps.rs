@@ -14,7 +14,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::engine::run_engine_on;
+use support::engine::{read_head, run_engine_on, serve_each};
+use tokio::io::AsyncWriteExt as _;
 use zerodrop::load::engine::{LoadSpec, Mode, RequestSpec};
 use zerodrop::load::schedule::Schedule;
 use zerodrop::model::clock::RunClock;
@@ -219,46 +220,26 @@ async fn an_answer_a_fraction_of_a_millisecond_past_the_timeout_read_as_it_arriv
     }
 }
 
-/// A fast server on its own thread: every request answered at once, on any number of
-/// connections.
-fn answering_server() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let _ = s.set_nodelay(true);
-                let mut buf = [0u8; 4096];
-                let mut head = Vec::new();
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                        head.drain(..end + 4);
-                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 /// Two connections carry 1,000 req/s from a server that answers at once, with a 5 ms send
 /// window: five requests leave together, three wait for a connection, and each answer frees one
 /// as it comes in. Read only at the dispatcher's wake-ups, the two connections would carry two
 /// requests per 5 ms (400 req/s): the queue would grow until the in-flight cap of 200 dropped
 /// requests (about 400 of the 1,000). Now none is dropped and none waits long.
-#[tokio::test(flavor = "current_thread")]
+// The server answers on the runtime's worker thread, the engine runs on the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_small_pool_takes_its_next_request_as_each_answer_comes_in() {
-    let addr = answering_server();
+    let addr = serve_each(|_, mut s| async move {
+        let _ = s.set_nodelay(true);
+        while read_head(&mut s).await {
+            if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await;
     let mut spec = spec_with(addr, true, 1000.0, 1000, Duration::from_secs(2));
     spec.mode = Mode::Open {
         schedule: Schedule::constant(1000.0, Some(Duration::from_secs(1))),

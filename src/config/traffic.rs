@@ -13,6 +13,7 @@ use super::plan::{
 };
 use super::problems::Problems;
 use super::scenario::Stages;
+use crate::model::numbers::fmt_us;
 use crate::model::units;
 
 /// The traffic flags as the user typed them (the first stage: nothing validated yet). Every
@@ -362,11 +363,11 @@ fn send_window(s: &str) -> Result<Option<Duration>, String> {
     }
     let d = units::duration(s).map_err(|e| format!("{e}, or `auto`"))?;
     if d > MAX_SEND_WINDOW {
-        return Err(
-            "at most 10ms: a request held back waits up to the window before it is sent, and \
-             that wait counts in its latency (`auto` holds 400us to 2ms, by rate)"
-                .into(),
-        );
+        return Err(format!(
+            "at most {}: a request held back waits up to the window before it is sent, and \
+             that wait counts in its latency (`auto` holds 400us to 2ms, by rate)",
+            fmt_us(MAX_SEND_WINDOW.as_micros() as u64)
+        ));
     }
     Ok(Some(d))
 }

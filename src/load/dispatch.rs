@@ -132,11 +132,11 @@ async fn read_if_starved(
     max_in_flight: usize,
     read_this_wake: &mut bool,
 ) {
+    if *read_this_wake {
+        return;
+    }
     let starved = sh.in_flight.get() >= max_in_flight || carrier.all_busy();
-    if starved
-        && !*read_this_wake
-        && let Some(reads) = &sh.reads
-    {
+    if starved && let Some(reads) = &sh.reads {
         *read_this_wake = true;
         reads.tick();
         after_woken_tasks().await;
