@@ -30,6 +30,10 @@
 # each setting back to back: a change's cost is judged against the build before it in one run.
 # SEND_WINDOWS="2ms 4ms" adds a row `zd-w2ms`, `zd-w4ms` per rate: zerodrop with that
 # --send-window, to compare CPU at the send lateness another tool shows (`sends` measures theirs).
+# TOOLS="... floor" adds a row `floor` per rate (and `floor-wX` per SEND_WINDOWS): scripts/floor.c,
+# a bare single-threaded C sender making zerodrop's syscalls per wake-up at zerodrop's window and
+# nothing else (no runtime, parsing or recording), built here with cc: the least an exact sender
+# costs on this machine, so a row above it is the price of the send timing, not of zerodrop.
 # MIX=1 adds rows for the same load given as a scenario's `requests`: `zd-mix1`, one check-free
 # template (the cost of the mix machinery itself), and `zd-status`, one template with a
 # status-only check (the cost of checking).
@@ -65,6 +69,22 @@ if [ -z "$OHA" ] && [[ " $TOOLS " == *" oha "* ]]; then
   cargo install oha --locked --root "$HOME/.cache/zerodrop-bench" >/dev/null 2>&1
   OHA="$HOME/.cache/zerodrop-bench/bin/oha"
 fi
+if [[ " $TOOLS " == *" floor "* ]]; then
+  cc -O2 -o "$WORK/floor" scripts/floor.c
+fi
+# window_us RATE [WINDOW]: the send window in µs, WINDOW (`2ms`, `400us`) or else zerodrop's
+# default at RATE (`dispatch_window` in src/load/dispatch.rs).
+window_us() {
+  python3 - "$@" <<'PY'
+import re, sys
+rate = float(sys.argv[1])
+if len(sys.argv) > 2:
+    v, unit = re.fullmatch(r"([\d.]+)(ms|us|µs)", sys.argv[2]).groups()
+    print(int(float(v) * (1000 if unit == "ms" else 1)))
+else:
+    print(int(min(max(400 + (rate - 10000) * 0.16, 400), 2000)))
+PY
+}
 echo "building zerodrop (release)…" >&2
 cargo build --release --quiet
 ZD=target/release/zerodrop
@@ -125,6 +145,12 @@ try:
             c["dropped_by_generator"], late["p99_us"] / 1e3, late["max_us"] / 1e3)
         if failed:
             extra = "FAILED=%d " % failed + extra
+    elif name.startswith("floor"):
+        f = dict(kv.split("=") for kv in text.split())
+        requests = int(f["requests"])
+        rate = requests / duration
+        extra = "drops=%s lateness_p99=%.3fms max=%.3fms" % (
+            f["dropped"], float(f["lateness_p99_us"]) / 1e3, float(f["lateness_max_us"]) / 1e3)
     elif name in ("wrk", "wrk2"):
         m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
         requests = int(m.group(1))
@@ -269,6 +295,12 @@ for rate in $RATES; do
       --duration "${DURATION}s" --connections "$CONNECTIONS" --send-window "$window" --quiet \
       --out "$WORK/zd.json"
   done
+  has floor && run floor "$setting" "$WORK/floor.out" -- "$WORK/floor" "$PORT" "$rate" \
+    "$CONNECTIONS" "$DURATION" "$(window_us "$rate")"
+  for window in ${SEND_WINDOWS:-}; do
+    has floor && run "floor-w$window" "$setting" "$WORK/floor.out" -- "$WORK/floor" "$PORT" \
+      "$rate" "$CONNECTIONS" "$DURATION" "$(window_us "$rate" "$window")"
+  done
   for mix in mix1 status; do
     has "zd-$mix" && run "zd-$mix" "$setting" "$WORK/zd" -- "$ZD" load --target "$URL" \
       --scenario "$WORK/$mix.yaml" --rate "$rate" --duration "${DURATION}s" \
@@ -289,3 +321,4 @@ has oha && [ -n "$OHA" ] && run oha "$setting" "$WORK/oha" -- "$OHA" "$URL" -z "
   -c "$CONNECTIONS" --no-tui --output-format json
 has wrk && run wrk "$setting" "$WORK/wrk" -- wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" --latency "$URL"
 has hey && run hey "$setting" "$WORK/hey" -- hey -z "${DURATION}s" -c "$CONNECTIONS" "$URL"
+exit 0

@@ -277,7 +277,10 @@ fn the_job_is_a_ci_gate_that_runs_hardened_with_its_own_service_account() {
     );
     let res = c.resources.as_ref().expect("resources");
     let requests = res.requests.as_ref().expect("requests");
-    assert_eq!(requests["cpu"].0, "110m", "100m base + 400 req/s × 25 µs");
+    assert_eq!(
+        requests["cpu"].0, "158m",
+        "100m base + 2 × 400 req/s × (60 µs a wake-up + 12 µs a request)"
+    );
     assert!(requests.contains_key("memory"));
     assert!(
         !res.limits.as_ref().is_some_and(|l| l.contains_key("cpu")),
@@ -364,10 +367,12 @@ fn workers_make_an_indexed_job_whose_pods_start_together_and_split_the_rate() {
             .and_then(|r| r.requests.as_ref())
             .map(|r| r["cpu"].0.clone())
     };
-    assert_eq!(cpu(&one).as_deref(), Some("175m"));
+    // 3,000 req/s on one generator: 2,500 wake-ups a second (the 400 µs window); 1,000 req/s
+    // each on three: a wake-up per request.
+    assert_eq!(cpu(&one).as_deref(), Some("472m"));
     assert_eq!(
         cpu(&m).as_deref(),
-        Some("125m"),
+        Some("244m"),
         "each generator is sized for rate/3"
     );
     assert!(pod.affinity.is_some(), "generators spread over nodes");

@@ -145,6 +145,7 @@ pub fn render(args: &JobArgs) -> Result<String, PlanError> {
         ),
         sizing: sizing(
             share,
+            plan.traffic.send_window,
             plan.traffic.keepalive,
             plan.output.failure_log_limit,
             plan.traffic.max_in_flight,

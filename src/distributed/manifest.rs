@@ -25,6 +25,8 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
+use crate::load::engine::dispatch_window;
+
 /// Where the files a run reads (scenario, body, patch) are mounted in the pod.
 pub const FILES_DIR: &str = "/etc/zerodrop/files";
 
@@ -49,23 +51,54 @@ pub struct Sizing {
     pub memory_mib: u32,
 }
 
-/// What one generator's load costs, from this project's measurements: about 10 µs of CPU per
-/// request with keep-alive (the README's benchmark: 0.107–0.113 CPU-s per 10,000 requests at
-/// 20,000 req/s), several times that with a new connection per request. Requests are sized at
-/// 2.5 times the measured cost so a busy node does not make the generator late, plus a base for
-/// the runtime and the watches.
+/// CPU of one dispatcher wake-up, µs: the thread wakes from idle, sends what is due and reads
+/// what came in. On this project's VM a bare C loop making the same syscalls spends 50–71 µs
+/// per wake-up and request at 1,000 req/s, and zerodrop 64–108 (`scripts/bench.sh` with
+/// TOOLS="... floor"; docs/benchmarks.md, "The floor").
+const WAKE_US: f64 = 60.0;
+/// CPU of one keep-alive request beyond its wake-up's share, µs (at 20,000 req/s, forty
+/// requests a wake-up, zerodrop costs 10–19 µs per request in all).
+const REQUEST_US: f64 = 12.0;
+/// … and of one request on a new connection (dial, handshake, close).
+const NEW_CONNECTION_US: f64 = 100.0;
+/// Requests are sized at this multiple of the modelled cost, so a busy node does not make the
+/// generator late, plus [`BASE_MILLIS`] for the runtime and the watches.
+const HEADROOM: f64 = 2.0;
+const BASE_MILLIS: f64 = 100.0;
+
+/// What one generator's load costs, from this project's measurements. Below about 20,000 req/s
+/// most of the CPU is wake-ups, not requests: at 1,000 req/s every request has a wake-up of its
+/// own, 60–110 µs of CPU each; at 20,000, forty requests share one. So the model is a cost per
+/// dispatcher wake-up plus a cost per request, with the wake-ups the dispatcher makes at `rate`
+/// with `send_window` (`None`: the engine's window at that rate): one per request while
+/// requests are further apart than the window, one per window above that. Measured on this
+/// project's VM (`RT=1 TOOLS="zerodrop wrk2 floor" scripts/bench.sh`, four rates, three runs on a
+/// busy host), the worst `zerodrop load` row at each rate used at most two thirds of what this
+/// asks for: 108m of 244m at 1,000 req/s, 337m of 520m at 5,000, 359m of 640m at 10,000 and
+/// 372m of 640m at 20,000.
 ///
 /// Memory: a base for the runtime and the cluster state, about 2 KiB per logged failure, and
 /// 32 KiB per request that may be in flight (socket and buffers).
 pub fn sizing(
     rate: Option<f64>,
+    send_window: Option<Duration>,
     keepalive: bool,
     failure_log_limit: usize,
     max_in_flight: usize,
 ) -> Sizing {
-    let per_request_us = if keepalive { 25.0 } else { 100.0 };
+    let per_request_us = if keepalive {
+        REQUEST_US
+    } else {
+        NEW_CONNECTION_US
+    };
     let cpu = match rate {
-        Some(r) => 100.0 + r * per_request_us / 1000.0,
+        Some(r) => {
+            let window = send_window
+                .unwrap_or_else(|| dispatch_window(r))
+                .as_secs_f64();
+            let wakes = if window > 0.0 { r.min(1.0 / window) } else { r };
+            BASE_MILLIS + HEADROOM * (wakes * WAKE_US + r * per_request_us) / 1000.0
+        }
         // Closed loop: as fast as it can, one core.
         None => 1000.0,
     };
@@ -365,17 +398,35 @@ mod tests {
 
     #[test]
     fn generators_ask_for_more_cpu_with_rate_and_without_keepalive() {
-        let slow = sizing(Some(100.0), true, 10_000, 1_000);
-        let fast = sizing(Some(20_000.0), true, 10_000, 20_000);
-        let fresh = sizing(Some(20_000.0), false, 10_000, 20_000);
+        let slow = sizing(Some(100.0), None, true, 10_000, 1_000);
+        let fast = sizing(Some(20_000.0), None, true, 10_000, 20_000);
+        let fresh = sizing(Some(20_000.0), None, false, 10_000, 20_000);
         assert!(slow.cpu_millis < fast.cpu_millis && fast.cpu_millis < fresh.cpu_millis);
-        assert_eq!(slow.cpu_millis, 103);
-        assert_eq!(fast.cpu_millis, 600);
+        // 100m + 2 × (100 wake-ups × 60 µs + 100 requests × 12 µs) a second.
+        assert_eq!(slow.cpu_millis, 115);
+        // 100m + 2 × (500 wake-ups (2 ms window) × 60 µs + 20,000 requests × 12 µs).
+        assert_eq!(fast.cpu_millis, 640);
         assert!(fast.memory_mib > slow.memory_mib);
         // 64 MiB base + 10,000 failures × 2 KiB + 1,000 in flight × 32 KiB, rounded up.
         assert_eq!(
             slow.memory_mib,
             (64 * 1024 + 20_000 + 32_000_u32).div_ceil(1024)
         );
+    }
+
+    /// Below 20,000 req/s the CPU is mostly wake-ups: 1,000 req/s (a wake-up per request) costs
+    /// 60–110 µs per request on this project's VM, not the 10 µs of a request in a large batch.
+    #[test]
+    fn a_generator_is_sized_for_its_wake_ups_not_only_its_requests() {
+        let cpu =
+            |rate: f64, window: Option<Duration>| sizing(Some(rate), window, true, 0, 0).cpu_millis;
+        // Every request its own wake-up: 100m + 2 × 1,000 × (60 + 12) µs.
+        assert_eq!(cpu(1_000.0, None), 244);
+        // The 400 µs window: 2,500 wake-ups a second carry 5,000 requests.
+        assert_eq!(cpu(5_000.0, None), 520);
+        // A wider window the user chose wakes less, and asks for less.
+        assert_eq!(cpu(5_000.0, Some(Duration::from_millis(2))), 280);
+        // `--send-window 0`: a wake-up per request however dense.
+        assert_eq!(cpu(5_000.0, Some(Duration::ZERO)), 820);
     }
 }
