@@ -27,18 +27,45 @@ fn strict_redactor() -> Redactor {
 #[test]
 fn a_send_window_the_user_chose_is_shown_with_the_lateness_it_cost() {
     let mut r = clean_rollout(&[]);
+    r.recorded.overall.send_lateness.p99_us = 2_050;
     let plain = text::render(&r, false);
     assert!(
         !plain.contains("--send-window"),
         "auto is not shown:\n{plain}"
     );
     r.plan["traffic"]["send_window"] = serde_json::json!(0.002);
-    r.recorded.overall.send_lateness.p99_us = 2_050;
     let out = text::render(&r, false);
     assert!(
         out.contains("--send-window 2.00ms: sends 2.05ms late at p99"),
         "{out}"
     );
+    let page = html::render(&r, &strict_redactor());
+    assert!(
+        page.contains("--send-window 2.00ms: sends 2.05ms late at p99"),
+        "the HTML report says it too"
+    );
+}
+
+/// Latency is measured from the due instant, so a reader needs to know how much of it was the
+/// generator's own wait: every open-model summary says how late its sends left; the closed
+/// loop, which has no schedule, says nothing of the kind.
+#[test]
+fn every_open_model_summary_says_how_late_its_sends_left() {
+    let mut r = clean_rollout(&[]);
+    r.recorded.overall.send_lateness.p99_us = 440;
+    for out in [
+        text::render(&r, false),
+        html::render(&r, &strict_redactor()),
+    ] {
+        assert!(out.contains("sends 440µs late at p99"), "{out}");
+    }
+    r.plan["traffic"]["pattern"] = serde_json::json!({"kind": "max", "connections": 50});
+    for out in [
+        text::render(&r, false),
+        html::render(&r, &strict_redactor()),
+    ] {
+        assert!(!out.contains("late at p99"), "{out}");
+    }
 }
 
 #[test]

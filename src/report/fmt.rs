@@ -12,6 +12,24 @@ use crate::model::result::ZeroDropCheck;
 
 pub use crate::model::numbers::{fmt_us, requests};
 
+/// How late the sends left their due instants, for a summary line: `sends 0.44ms late at p99`,
+/// after `--send-window 2.00ms: ` when the user chose the window. None for the closed loop (no
+/// schedule to be late for), WebSocket runs (sessions report their own figures) and runs that
+/// sent nothing. Latency is measured from the due instant, so this says how much of it was the
+/// generator's own wait.
+pub fn send_timing(r: &crate::result::RunResult) -> Option<String> {
+    let closed_loop = r.plan["traffic"]["pattern"]["kind"].as_str() == Some("max");
+    let o = &r.recorded.overall;
+    if closed_loop || !r.recorded.sessions.is_empty() || o.counts.total() == 0 {
+        return None;
+    }
+    let late = format!("sends {} late at p99", fmt_us(o.send_lateness.p99_us));
+    Some(match r.plan["traffic"]["send_window"].as_f64() {
+        Some(w) => format!("--send-window {}: {late}", fmt_us((w * 1e6).round() as u64)),
+        None => late,
+    })
+}
+
 /// An instant on the run axis as seconds since the run's start ("12.3s").
 pub fn at(a: At) -> String {
     format!("{:.1}s", a.as_secs_f64())

@@ -153,6 +153,7 @@ fn verdict(h: &mut String, r: &RunResult) {
             fmt::secs(Some(r.load.end.saturating_sub(r.load.start)))
         ),
     ];
+    meta.extend(fmt::send_timing(r));
     if let Some(ro) = &r.rollout {
         meta.push(format!("rollout {}", ro.outcome));
     }

@@ -210,14 +210,7 @@ fn context(p: &Painter, r: &RunResult, out: &mut Vec<String>) {
     if r.workers > 1 {
         parts.push(format!("{} generators", r.workers));
     }
-    // A send window the user chose, and what it cost in lateness.
-    if let Some(w) = r.plan["traffic"]["send_window"].as_f64() {
-        parts.push(format!(
-            "--send-window {}: sends {} late at p99",
-            fmt::fmt_us((w * 1e6).round() as u64),
-            fmt::fmt_us(o.send_lateness.p99_us)
-        ));
-    }
+    parts.extend(fmt::send_timing(r));
     parts.push(format!("started {}", r.started_at));
     // Wrap between parts, not inside one, so a timestamp is never split from its label.
     let mut line = String::new();
