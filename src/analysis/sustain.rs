@@ -8,6 +8,14 @@
 //! the median latency must not climb, requests in flight must stay bounded, and nothing may be
 //! dropped by the generator or time out.
 //!
+//! Latency counts from the due instant, so it also climbs when the generator falls behind its
+//! own schedule (short of CPU) while the service answers as fast as ever. The engine reports
+//! how late its dispatcher handed requests over, apart from any wait for a free connection
+//! (which an overloaded service causes). When the dispatcher's own delay grew by half the climb
+//! or more, the message says the generator fell behind and names its fixes, not the service's:
+//! the run still stops (its load was not the planned one), but nobody is sent to scale a
+//! service that kept up.
+//!
 //! Pure: it judges samples, whoever took them (the run flow live, or the analysis from the
 //! recorded per-second series).
 
@@ -22,6 +30,9 @@ pub struct Sample {
     pub p50_us: u64,
     /// Requests in flight (sent or queued, not yet answered): the largest seen in it.
     pub in_flight: f64,
+    /// The most the generator's dispatcher handed a request over after its due instant in it,
+    /// microseconds (not counting waits for a free connection).
+    pub dispatch_late_us: u64,
 }
 
 /// What else counts against a baseline: requests the generator dropped at its in-flight cap,
@@ -65,6 +76,22 @@ fn p50_of(s: &[Sample]) -> f64 {
         .map(|x| x.p50_us as f64 * x.completed as f64)
         .sum::<f64>()
         / n as f64
+}
+
+/// The dispatcher's own delay grew with the climb: the generator fell behind its schedule
+/// (short of CPU), and the service, which was sent its requests late, was not judged.
+fn generator_behind(rate: f64, p_first: f64, p_last: f64, late: f64) -> NotSustained {
+    NotSustained {
+        message: format!(
+            "zerodrop could not send {rate:.0} req/s on schedule during the baseline: p50 rose \
+             from {} to {} while its dispatcher handed requests over up to {} late, so the \
+             service was not judged; give zerodrop more CPU (in-cluster: the Job's CPU request, \
+             or more generators with --workers) or lower --rate",
+            fmt_ms(p_first),
+            fmt_ms(p_last),
+            fmt_ms(late)
+        ),
+    }
 }
 
 fn requests(n: u64) -> String {
@@ -125,6 +152,17 @@ pub fn judge(rate: f64, samples: &[Sample], losses: Losses) -> Option<NotSustain
     let last = &samples[samples.len() - third..];
     let (p_first, p_last) = (p50_of(first), p50_of(last));
     if p_last >= p_first * CLIMB_FACTOR && p_last - p_first >= CLIMB_MIN.as_micros() as f64 {
+        let late = |s: &[Sample]| {
+            mean(
+                &s.iter()
+                    .map(|x| x.dispatch_late_us as f64)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let behind = late(last) - late(first);
+        if behind * 2.0 >= p_last - p_first {
+            return Some(generator_behind(rate, p_first, p_last, late(last)));
+        }
         return Some(NotSustained {
             message: format!(
                 "{head}: p50 rose from {} to {} over the baseline; {fix}",
@@ -155,6 +193,7 @@ mod tests {
                 completed: 200,
                 p50_us,
                 in_flight,
+                dispatch_late_us: 0,
             };
             n
         ]
@@ -175,6 +214,7 @@ mod tests {
                 completed: 120,
                 p50_us: 52_000 + i * 220_000,
                 in_flight: 20.0,
+                dispatch_late_us: 0,
             })
             .collect();
         let got = judge(200.0, &s, Losses::default()).expect("overloaded");
@@ -201,6 +241,53 @@ mod tests {
         assert_eq!(judge(20_000.0, &s, Losses::default()), None);
     }
 
+    /// A generator short of CPU hands requests over later and later: latency from the due
+    /// instant climbs while the service answers as fast as ever. That is not the service
+    /// failing to sustain the rate, and the message must not send the user to scale it.
+    #[test]
+    fn a_climb_made_of_the_dispatchers_own_delay_is_the_generators_not_the_services() {
+        let behind: Vec<Sample> = (0..9)
+            .map(|i| Sample {
+                completed: 1_000,
+                p50_us: 2_000 + i * 30_000,
+                in_flight: 10.0,
+                dispatch_late_us: 5_000 + i * 31_000,
+            })
+            .collect();
+        let got = judge(1_000.0, &behind, Losses::default()).expect("behind schedule");
+        assert!(
+            got.message.starts_with(
+                "zerodrop could not send 1000 req/s on schedule during the baseline: p50 rose from"
+            ),
+            "{}",
+            got.message
+        );
+        assert!(
+            got.message.contains("give zerodrop more CPU"),
+            "{}",
+            got.message
+        );
+        assert!(!got.message.contains("add capacity"), "{}", got.message);
+        // The same climb with the dispatcher on time (the requests waited for a connection,
+        // or at the service) is the service's, even with a dispatcher that hiccups now and
+        // then as much as the climb.
+        for late in [0, 40_000] {
+            let on_time: Vec<Sample> = behind
+                .iter()
+                .map(|x| Sample {
+                    dispatch_late_us: late,
+                    ..*x
+                })
+                .collect();
+            let got = judge(1_000.0, &on_time, Losses::default()).expect("overloaded");
+            assert!(
+                got.message.starts_with("the service does not sustain"),
+                "{}",
+                got.message
+            );
+        }
+    }
+
     #[test]
     fn a_growing_queue_is_not_sustained_even_before_latency_shows_it() {
         let s: Vec<Sample> = (0..9)
@@ -208,6 +295,7 @@ mod tests {
                 completed: 100,
                 p50_us: 40_000,
                 in_flight: 5.0 + i as f64 * 10.0,
+                dispatch_late_us: 0,
             })
             .collect();
         let got = judge(150.0, &s, Losses::default()).expect("queueing");
@@ -260,6 +348,7 @@ mod tests {
                 completed: 0,
                 p50_us: 0,
                 in_flight: 20.0 * (i + 1) as f64,
+                dispatch_late_us: 0,
             })
             .collect();
         s.extend(steady(6, 4_000_000, 80.0));

@@ -112,6 +112,8 @@ pub(super) async fn open_loop(
         }
         let due = sh.clock.at(due_instant);
         sh.live.due.fetch_add(1, Ordering::Relaxed);
+        // The dispatcher's own delay (a wait for a connection comes after, in the pool).
+        sh.live.handed_over(Instant::now() - due_instant);
         let template = sh.requests.mix.pick(schedule.global(i));
         read_if_starved(sh, carrier, max_in_flight, &mut read_this_wake).await;
         if sh.in_flight.get() >= max_in_flight {

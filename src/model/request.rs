@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -141,6 +141,11 @@ pub struct LiveStats {
     pub sessions_open: AtomicU64,
     /// WebSocket sessions that ended other than gracefully (the recorder's figure).
     pub sessions_failed: AtomicU64,
+    /// The most the open model's dispatcher handed a request over after its due instant, in
+    /// microseconds, since [`LiveStats::take_dispatch_late`] last took it (the engine's
+    /// figure): the generator's own delay, short of CPU, as opposed to a request's wait for a
+    /// free connection, which is the target's.
+    pub dispatch_late_max_us: AtomicU64,
 }
 
 /// How many seconds of [`LiveStats::seconds`] are kept.
@@ -164,6 +169,18 @@ impl LiveStats {
             q.pop_front();
         }
         q.push_back(s);
+    }
+
+    /// The dispatcher handed a request over `late` after its due instant.
+    #[inline]
+    pub fn handed_over(&self, late: Duration) {
+        let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.dispatch_late_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// The most the dispatcher was late since the last call, in microseconds; starts anew.
+    pub fn take_dispatch_late(&self) -> u64 {
+        self.dispatch_late_max_us.swap(0, Ordering::Relaxed)
     }
 
     /// The seconds kept so far.

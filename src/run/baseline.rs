@@ -23,10 +23,14 @@ pub(super) async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
     let clock = flow.timeline.clock();
     let start = clock.now();
     let deadline = tokio::time::Instant::now() + plan.flow.baseline;
-    // Requests in flight, sampled through the baseline: (second of the run, count).
-    let mut in_flight: Vec<(u64, u64)> = Vec::new();
+    // Sampled through the baseline: requests in flight, and how late the dispatcher was.
+    let mut taken: Vec<Taken> = Vec::new();
     loop {
-        in_flight.push((clock.now().second(), live.in_flight.load(Ordering::Relaxed)));
+        taken.push(Taken {
+            second: clock.now().second(),
+            in_flight: live.in_flight.load(Ordering::Relaxed),
+            dispatch_late_us: live.take_dispatch_late(),
+        });
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
             break;
@@ -42,7 +46,7 @@ pub(super) async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
     }
     let end = clock.now();
     if let Some(rate) = plan.traffic.pattern.peak_rate() {
-        let samples = samples(&live.seconds(), &in_flight, start, end);
+        let samples = samples(&live.seconds(), &taken, start, end);
         let losses = Losses {
             dropped_by_generator: live.dropped.load(Ordering::Relaxed),
             timed_out: live.timed_out.load(Ordering::Relaxed),
@@ -54,23 +58,38 @@ pub(super) async fn baseline(flow: &Flow<'_>, load: &Load) -> Result<(), Stop> {
     healthy(flow, live)
 }
 
+/// What the baseline read of the engine every [`SAMPLE_EVERY`].
+#[derive(Clone, Copy, Debug)]
+struct Taken {
+    /// The second of the run it was read in.
+    second: u64,
+    in_flight: u64,
+    /// The most the dispatcher was late since the last reading.
+    dispatch_late_us: u64,
+}
+
 /// One sample per whole second strictly inside the baseline (the first is partly warm-up, the
-/// last still open): what completed in it and the most requests in flight seen in it.
-fn samples(seconds: &[LiveSecond], in_flight: &[(u64, u64)], start: At, end: At) -> Vec<Sample> {
+/// last still open): what completed in it, the most requests in flight seen in it and the most
+/// the dispatcher was late in it.
+fn samples(seconds: &[LiveSecond], taken: &[Taken], start: At, end: At) -> Vec<Sample> {
     let first = start.second() + 1;
     let last = end.second();
     (first..last)
         .map(|s| {
             let done = seconds.iter().find(|x| x.second == s).copied();
+            let most = |of: fn(&Taken) -> u64| {
+                taken
+                    .iter()
+                    .filter(|t| t.second == s)
+                    .map(of)
+                    .max()
+                    .unwrap_or(0)
+            };
             Sample {
                 completed: done.map_or(0, |d| d.completed),
                 p50_us: done.map_or(0, |d| d.p50_us),
-                in_flight: in_flight
-                    .iter()
-                    .filter(|(sec, _)| *sec == s)
-                    .map(|(_, n)| *n)
-                    .max()
-                    .unwrap_or(0) as f64,
+                in_flight: most(|t| t.in_flight) as f64,
+                dispatch_late_us: most(|t| t.dispatch_late_us),
             }
         })
         .collect()
@@ -105,7 +124,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_cover_the_whole_seconds_inside_the_baseline_with_their_peak_in_flight() {
+    fn samples_cover_the_whole_seconds_inside_the_baseline_with_their_peak_in_flight_and_lateness()
+    {
         let seconds = [
             LiveSecond {
                 second: 2,
@@ -123,8 +143,15 @@ mod tests {
                 p50_us: 3_000,
             },
         ];
-        let in_flight = [(2, 1), (3, 4), (3, 9), (4, 2), (5, 50)];
-        let got = samples(&seconds, &in_flight, At(2_400_000), At(5_100_000));
+        let taken: Vec<Taken> = [(2, 1, 0), (3, 4, 900), (3, 9, 100), (4, 2, 40), (5, 50, 7)]
+            .into_iter()
+            .map(|(second, in_flight, dispatch_late_us)| Taken {
+                second,
+                in_flight,
+                dispatch_late_us,
+            })
+            .collect();
+        let got = samples(&seconds, &taken, At(2_400_000), At(5_100_000));
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(
             (got[0].completed, got[0].p50_us, got[0].in_flight),
@@ -133,6 +160,10 @@ mod tests {
         assert_eq!(
             (got[1].completed, got[1].p50_us, got[1].in_flight),
             (100, 3_000, 2.0)
+        );
+        assert_eq!(
+            (got[0].dispatch_late_us, got[1].dispatch_late_us),
+            (900, 40)
         );
     }
 }

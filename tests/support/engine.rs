@@ -39,16 +39,30 @@ pub async fn run_engine(spec: LoadSpec) -> Collected {
 
 /// Runs `spec` to its end on `clock`, for a test that turns its own instants into the records'.
 pub async fn run_engine_on(spec: LoadSpec, clock: RunClock) -> Collected {
+    run_engine_beside(spec, clock, async {}).await.0
+}
+
+/// Runs `spec` to its end on `clock` with `beside` running on the engine's own thread (a test
+/// that blocks that thread, as a generator short of CPU would be); also returns the engine's
+/// live figures.
+pub async fn run_engine_beside(
+    spec: LoadSpec,
+    clock: RunClock,
+    beside: impl std::future::Future<Output = ()> + 'static,
+) -> (Collected, Arc<LiveStats>) {
+    let live = Arc::new(LiveStats::default());
+    let figures = live.clone();
     let local = tokio::task::LocalSet::new();
-    local
+    let collected = local
         .run_until(async move {
+            tokio::task::spawn_local(beside);
             let sink = Rc::new(RefCell::new(Collected::default()));
             let dyn_sink: Rc<RefCell<dyn Sink>> = sink.clone();
             let report = run_load(
                 &spec,
                 clock,
                 dyn_sink,
-                Arc::new(LiveStats::default()),
+                figures,
                 None,
                 std::future::pending(),
             )
@@ -59,7 +73,8 @@ pub async fn run_engine_on(spec: LoadSpec, clock: RunClock) -> Collected {
                 ..sink.take()
             }
         })
-        .await
+        .await;
+    (collected, live)
 }
 
 /// A loopback listener whose connection `i` is served by `f(i, stream)`, as scripted servers
